@@ -1,0 +1,20 @@
+//! The command-line edge: argument parsing and exit codes, nothing else.
+//! Each subcommand lives in its own module with its arguments and `run` function.
+//!
+//! Exit codes: 0 success / identical / all pass; 1 a difference or regression;
+//! 2 usage, input or environment error (the message says what to do).
+
+pub mod baseline;
+pub mod check;
+pub mod diff;
+pub mod render;
+
+use std::process::ExitCode;
+
+/// Exit code for "something differs / regressed".
+pub const EXIT_DIFFERENT: u8 = 1;
+/// Exit code for bad usage, bad input or a broken environment.
+pub const EXIT_ERROR: u8 = 2;
+
+/// Result of a subcommand: an exit code, or an error that becomes exit 2 with its message.
+pub type CliResult = anyhow::Result<ExitCode>;

@@ -1,0 +1,223 @@
+//! Bundled fonts: the only fonts Chromium may use.
+//!
+//! Reads `fonts/` (font files with their licences), names each face, hashes the set for
+//! baseline manifests, writes a fontconfig file that lists `fonts/` alone (so a page that
+//! asks for a system family can only get a bundled one), and serves the files to documents
+//! under `/_fonts/`.
+
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+/// One bundled font file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BundledFont {
+    /// Path relative to the fonts directory (`dejavu/DejaVuSans.ttf`).
+    pub rel_path: String,
+    /// Typographic family names the file declares (`DejaVu Sans`).
+    pub families: Vec<String>,
+    /// PostScript name (`DejaVuSans-Bold`), the name PDFs embed.
+    pub postscript_name: String,
+    /// Full name (`DejaVu Sans Bold`).
+    pub full_name: String,
+}
+
+/// Why the bundled fonts could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum FontsError {
+    #[error("fonts directory {0} does not exist or holds no .ttf/.otf files; the repository's fonts/ folder is required")]
+    Empty(PathBuf),
+    #[error("could not read font {path}: {detail}")]
+    Read { path: PathBuf, detail: String },
+    #[error("could not write the fontconfig file {path}: {source}")]
+    Write { path: PathBuf, source: std::io::Error },
+}
+
+/// The set of bundled fonts.
+#[derive(Debug, Clone)]
+pub struct BundledFonts {
+    pub dir: PathBuf,
+    pub fonts: Vec<BundledFont>,
+    /// sha256 over every font file's relative path and bytes, in path order.
+    pub hash: String,
+}
+
+impl BundledFonts {
+    /// Reads and names every font under `dir`.
+    pub fn load(dir: &Path) -> Result<BundledFonts, FontsError> {
+        let mut paths: Vec<PathBuf> = walkdir::WalkDir::new(dir)
+            .into_iter()
+            .filter_map(Result::ok)
+            .filter(|e| e.file_type().is_file())
+            .map(|e| e.into_path())
+            .filter(|p| is_font_file(p))
+            .collect();
+        paths.sort();
+        if paths.is_empty() {
+            return Err(FontsError::Empty(dir.to_path_buf()));
+        }
+        let mut hasher = Sha256::new();
+        let mut fonts = Vec::new();
+        for path in paths {
+            let bytes = std::fs::read(&path).map_err(|e| FontsError::Read { path: path.clone(), detail: e.to_string() })?;
+            let rel = path.strip_prefix(dir).unwrap_or(&path).to_string_lossy().replace('\\', "/");
+            hasher.update(rel.as_bytes());
+            hasher.update([0]);
+            hasher.update(&bytes);
+            let names = font_names(&bytes).ok_or_else(|| FontsError::Read { path: path.clone(), detail: "not a parsable TrueType/OpenType font".into() })?;
+            fonts.push(BundledFont { rel_path: rel, families: names.families, postscript_name: names.postscript, full_name: names.full });
+        }
+        Ok(BundledFonts { dir: dir.to_path_buf(), fonts, hash: hex::encode(hasher.finalize()) })
+    }
+
+    /// Family names of every bundled face, deduplicated.
+    pub fn families(&self) -> Vec<String> {
+        let mut out: Vec<String> = self.fonts.iter().flat_map(|f| f.families.iter().cloned()).collect();
+        out.sort();
+        out.dedup();
+        out
+    }
+
+    /// True when `name` (a family, PostScript or full name) is a bundled face.
+    pub fn knows(&self, name: &str) -> bool {
+        let n = normalize_font_name(name);
+        self.fonts.iter().any(|f| {
+            normalize_font_name(&f.postscript_name) == n
+                || normalize_font_name(&f.full_name) == n
+                || f.families.iter().any(|fam| normalize_font_name(fam) == n)
+        })
+    }
+
+    /// Bytes of a bundled font by its path relative to the fonts directory.
+    pub fn read(&self, rel: &str) -> Option<Vec<u8>> {
+        let rel = crate::job::safe_relative_path(rel)?;
+        let rel_str = rel.to_string_lossy().replace('\\', "/");
+        self.fonts.iter().find(|f| f.rel_path == rel_str)?;
+        std::fs::read(self.dir.join(rel)).ok()
+    }
+
+    /// Writes `fonts.conf` (and its cache directory) under `dir` and returns its path.
+    /// Give Chromium `FONTCONFIG_FILE=<that path>`.
+    pub fn write_fontconfig(&self, dir: &Path) -> Result<PathBuf, FontsError> {
+        let abs = self.dir.canonicalize().unwrap_or_else(|_| self.dir.clone());
+        let cache = dir.join("fontconfig-cache");
+        let path = dir.join("fonts.conf");
+        let write_err = |source| FontsError::Write { path: path.clone(), source };
+        std::fs::create_dir_all(&cache).map_err(write_err)?;
+        let has = |family: &str| self.families().iter().any(|f| f == family);
+        let mut aliases = String::new();
+        for (generic, preferred) in [
+            ("sans-serif", ["DejaVu Sans", "Noto Sans Arabic"]),
+            ("serif", ["DejaVu Serif", "Noto Naskh Arabic"]),
+            ("monospace", ["DejaVu Sans Mono", "DejaVu Sans"]),
+            ("system-ui", ["DejaVu Sans", "Noto Sans Arabic"]),
+        ] {
+            let prefer: String = preferred
+                .iter()
+                .filter(|f| has(f))
+                .map(|f| format!("<family>{}</family>", xml_escape(f)))
+                .collect();
+            if !prefer.is_empty() {
+                aliases.push_str(&format!("  <alias binding=\"strong\"><family>{generic}</family><prefer>{prefer}</prefer></alias>\n"));
+            }
+        }
+        let conf = format!(
+            "<?xml version=\"1.0\"?>\n<!DOCTYPE fontconfig SYSTEM \"fonts.dtd\">\n<!-- Written by pixelproof: Chromium sees the bundled fonts and nothing else. -->\n<fontconfig>\n  <dir>{}</dir>\n  <cachedir>{}</cachedir>\n{}</fontconfig>\n",
+            xml_escape(&abs.to_string_lossy()),
+            xml_escape(&cache.to_string_lossy()),
+            aliases
+        );
+        std::fs::write(&path, conf).map_err(write_err)?;
+        Ok(path)
+    }
+}
+
+/// Lower-cases and strips spaces, hyphens and a PDF subset prefix (`ABCDEF+`).
+pub fn normalize_font_name(name: &str) -> String {
+    crate::raster::strip_subset_prefix(name)
+        .chars().filter(|c| !matches!(c, ' ' | '-' | '_')).flat_map(char::to_lowercase).collect()
+}
+
+fn is_font_file(p: &Path) -> bool {
+    matches!(p.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref(), Some("ttf" | "otf" | "ttc"))
+}
+
+/// Names read from a font's `name` table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FontNames {
+    pub families: Vec<String>,
+    pub postscript: String,
+    pub full: String,
+}
+
+/// Reads family, PostScript and full names from TrueType/OpenType bytes.
+pub fn font_names(bytes: &[u8]) -> Option<FontNames> {
+    let face = ttf_parser::Face::parse(bytes, 0).ok()?;
+    let mut families = Vec::new();
+    let mut postscript = String::new();
+    let mut full = String::new();
+    for name in face.names() {
+        let Some(value) = name.to_string() else { continue };
+        match name.name_id {
+            ttf_parser::name_id::FAMILY | ttf_parser::name_id::TYPOGRAPHIC_FAMILY => {
+                if !families.contains(&value) {
+                    families.push(value);
+                }
+            }
+            ttf_parser::name_id::POST_SCRIPT_NAME if postscript.is_empty() => postscript = value,
+            ttf_parser::name_id::FULL_NAME if full.is_empty() => full = value,
+            _ => {}
+        }
+    }
+    if families.is_empty() {
+        return None;
+    }
+    Some(FontNames { families, postscript, full })
+}
+
+fn xml_escape(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
+
+/// The repository's `fonts/` directory: `PIXELPROOF_FONTS` if set, else `./fonts` if it
+/// exists, else the one beside the source tree this binary was built from.
+pub fn default_fonts_dir() -> PathBuf {
+    if let Some(p) = std::env::var_os("PIXELPROOF_FONTS") {
+        return PathBuf::from(p);
+    }
+    let local = PathBuf::from("fonts");
+    if local.is_dir() {
+        return local;
+    }
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fonts")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bundled_fonts_are_named_and_hashed() {
+        let fonts = BundledFonts::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("fonts")).unwrap();
+        assert!(fonts.families().contains(&"DejaVu Sans".to_string()), "{:?}", fonts.families());
+        assert!(fonts.families().contains(&"Noto Naskh Arabic".to_string()), "{:?}", fonts.families());
+        assert!(fonts.knows("DejaVuSans-Bold"));
+        assert!(fonts.knows("ABCDEF+DejaVuSans"));
+        assert!(!fonts.knows("Arial"));
+        assert_eq!(fonts.hash.len(), 64);
+        assert!(fonts.read("dejavu/DejaVuSans.ttf").is_some());
+        assert!(fonts.read("../Cargo.toml").is_none());
+        assert!(fonts.read("dejavu/LICENSE").is_none(), "only font files are served");
+    }
+
+    #[test]
+    fn fontconfig_lists_only_the_bundled_dir() {
+        let fonts = BundledFonts::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("fonts")).unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        let path = fonts.write_fontconfig(tmp.path()).unwrap();
+        let conf = std::fs::read_to_string(path).unwrap();
+        assert_eq!(conf.matches("<dir>").count(), 1, "{conf}");
+        assert!(!conf.contains("/usr/share/fonts"));
+        assert!(!conf.contains("<include"), "no system config may be pulled in");
+    }
+}

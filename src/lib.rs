@@ -1,0 +1,19 @@
+//! pixelproof: pixel-perfect HTML-to-PDF rendering that proves every PDF it ships.
+//!
+//! The modules follow a job's path through the pipeline (see ARCHITECTURE.md):
+//! `job` → `template` → `render` (Chromium) → `raster` (PDFium) → `fontcheck` →
+//! `compare` (pixelmatch + verdict) → `baseline` (golden pages, candidates, audit log),
+//! with `check` driving every fixture through that path and `cli` as the thin edge.
+
+pub mod baseline;
+pub mod check;
+pub mod cli;
+pub mod compare;
+pub mod fontcheck;
+pub mod fonts;
+pub mod job;
+pub mod pins;
+pub mod pipeline;
+pub mod raster;
+pub mod render;
+pub mod template;

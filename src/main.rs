@@ -1,0 +1,50 @@
+//! The `pixelproof` binary: a thin edge over the library (see `cli`).
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use pixelproof::cli;
+
+/// Pixel-perfect HTML-to-PDF rendering that proves every PDF it ships.
+#[derive(Debug, Parser)]
+#[command(name = "pixelproof", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Print a template with data, or an HTML file, to PDF.
+    Render(cli::render::Args),
+    /// Compare two PNG images with pixelmatch.
+    Diff(cli::diff::Args),
+    /// Render every fixture and compare it with its baseline.
+    Check(cli::check::Args),
+    /// List, approve or reject baseline candidates.
+    #[command(subcommand)]
+    Baseline(cli::baseline::Command),
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("PIXELPROOF_LOG").unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Render(a) => cli::render::run(a),
+        Command::Diff(a) => cli::diff::run(a),
+        Command::Check(a) => cli::check::run(a),
+        Command::Baseline(c) => cli::baseline::run(c),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(cli::EXIT_ERROR)
+        }
+    }
+}

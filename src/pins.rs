@@ -1,0 +1,200 @@
+//! The renderer's pinned parts (`pins.env` at the repository root) and environment drift.
+//!
+//! `pins.env` is the one place the Chromium package version and the PDFium build live;
+//! it is compiled into the binary. [`Environment`] is what a baseline manifest records
+//! and what `check` compares before trusting any pixel comparison.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+const PINS_ENV: &str = include_str!("../pins.env");
+
+/// The pinned versions, as written in `pins.env`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pins {
+    pub chromium_package: String,
+    pub chromium_package_version: String,
+    pub chromium_binary: PathBuf,
+    pub pdfium_wheel_version: String,
+    pub pdfium_library_sha256: String,
+    pub pdfium_build: String,
+}
+
+/// Why the environment cannot be used as pinned.
+#[derive(Debug, thiserror::Error)]
+pub enum PinError {
+    #[error("pins.env is missing {0}")]
+    Missing(&'static str),
+    #[error("Chromium is not installed at {path}. Run scripts/setup (it installs {package}={version})")]
+    ChromiumMissing { path: PathBuf, package: String, version: String },
+    #[error("Chromium at {path} is version {found}, but pins.env pins {pinned}. Run scripts/setup to install the pinned package")]
+    ChromiumVersion { path: PathBuf, found: String, pinned: String },
+    #[error("PDFium library not found (looked in: {looked}). Run scripts/setup, or set PIXELPROOF_PDFIUM to the libpdfium.so from pypdfium2 {wheel}")]
+    PdfiumMissing { looked: String, wheel: String },
+    #[error("PDFium library {path} has sha256 {found}, but pins.env pins {pinned}. Run scripts/setup to install the pinned build")]
+    PdfiumChecksum { path: PathBuf, found: String, pinned: String },
+    #[error("could not read {path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+}
+
+impl Pins {
+    /// The pins compiled into this binary.
+    pub fn compiled() -> Pins {
+        // pins.env is part of the source tree; a missing key is a build mistake caught by tests.
+        Pins::parse(PINS_ENV).expect("pins.env compiled into the binary is complete")
+    }
+
+    pub fn parse(text: &str) -> Result<Pins, PinError> {
+        let map: BTreeMap<&str, &str> = text
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .filter_map(|l| l.split_once('='))
+            .map(|(k, v)| (k.trim(), v.trim()))
+            .collect();
+        let get = |k: &'static str| map.get(k).map(|v| v.to_string()).ok_or(PinError::Missing(k));
+        Ok(Pins {
+            chromium_package: get("CHROMIUM_PACKAGE")?,
+            chromium_package_version: get("CHROMIUM_PACKAGE_VERSION")?,
+            chromium_binary: PathBuf::from(get("CHROMIUM_BINARY")?),
+            pdfium_wheel_version: get("PDFIUM_WHEEL_VERSION")?,
+            pdfium_library_sha256: get("PDFIUM_LIBRARY_SHA256")?,
+            pdfium_build: get("PDFIUM_BUILD")?,
+        })
+    }
+
+    /// The upstream Chromium version the package pin implies (`156.0.8078.79`).
+    pub fn chromium_version(&self) -> &str {
+        self.chromium_package_version.split('-').next().unwrap_or(&self.chromium_package_version)
+    }
+
+    /// The Chromium binary to run: `PIXELPROOF_CHROMIUM` if set, else the pinned path.
+    pub fn chromium_path(&self) -> PathBuf {
+        std::env::var_os("PIXELPROOF_CHROMIUM").map(PathBuf::from).unwrap_or_else(|| self.chromium_binary.clone())
+    }
+
+    /// Checks that the Chromium binary exists and reports the pinned version.
+    /// Returns the version it reports.
+    pub fn check_chromium(&self) -> Result<String, PinError> {
+        let path = self.chromium_path();
+        if !path.is_file() {
+            return Err(PinError::ChromiumMissing {
+                path,
+                package: self.chromium_package.clone(),
+                version: self.chromium_package_version.clone(),
+            });
+        }
+        let out = std::process::Command::new(&path)
+            .arg("--version")
+            .output()
+            .map_err(|source| PinError::Io { path: path.clone(), source })?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        let found = text.split_whitespace().find(|w| w.chars().next().is_some_and(|c| c.is_ascii_digit())).unwrap_or("").to_string();
+        if found != self.chromium_version() {
+            return Err(PinError::ChromiumVersion { path, found: text.trim().to_string(), pinned: self.chromium_version().to_string() });
+        }
+        Ok(found)
+    }
+
+    /// Finds libpdfium.so: `PIXELPROOF_PDFIUM`, then `vendor/pdfium/libpdfium.so` under the
+    /// current directory, beside the executable's repository, then `/usr/local/lib/pixelproof/`.
+    pub fn locate_pdfium(&self) -> Result<PathBuf, PinError> {
+        let mut candidates = Vec::new();
+        if let Some(p) = std::env::var_os("PIXELPROOF_PDFIUM") {
+            candidates.push(PathBuf::from(p));
+        }
+        candidates.push(PathBuf::from("vendor/pdfium/libpdfium.so"));
+        candidates.push(Path::new(env!("CARGO_MANIFEST_DIR")).join("vendor/pdfium/libpdfium.so"));
+        if let Ok(exe) = std::env::current_exe() {
+            if let Some(dir) = exe.parent() {
+                candidates.push(dir.join("libpdfium.so"));
+            }
+        }
+        candidates.push(PathBuf::from("/usr/local/lib/pixelproof/libpdfium.so"));
+        match candidates.iter().find(|p| p.is_file()) {
+            Some(p) => Ok(p.clone()),
+            None => Err(PinError::PdfiumMissing {
+                looked: candidates.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "),
+                wheel: self.pdfium_wheel_version.clone(),
+            }),
+        }
+    }
+
+    /// Locates libpdfium.so and checks its sha256 against the pin.
+    pub fn check_pdfium(&self) -> Result<PathBuf, PinError> {
+        let path = self.locate_pdfium()?;
+        let bytes = std::fs::read(&path).map_err(|source| PinError::Io { path: path.clone(), source })?;
+        let found = hex::encode(Sha256::digest(&bytes));
+        if found != self.pdfium_library_sha256 {
+            return Err(PinError::PdfiumChecksum { path, found, pinned: self.pdfium_library_sha256.clone() });
+        }
+        Ok(path)
+    }
+}
+
+/// The rendering environment a raster depends on. Recorded in every baseline manifest;
+/// compared before any pixel comparison.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Environment {
+    /// Chromium's upstream version (`156.0.8078.79`).
+    pub chromium: String,
+    /// PDFium build number (`8149`).
+    pub pdfium_build: String,
+    /// sha256 over the bundled font files (see `fonts::fonts_hash`).
+    pub fonts_hash: String,
+    /// Raster resolution.
+    pub dpi: u32,
+}
+
+impl Environment {
+    /// What differs between a baseline's environment and this one, one line per field.
+    pub fn drift_from(&self, baseline: &Environment) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.chromium != baseline.chromium {
+            out.push(format!("Chromium: baseline {} vs here {}", baseline.chromium, self.chromium));
+        }
+        if self.pdfium_build != baseline.pdfium_build {
+            out.push(format!("PDFium build: baseline {} vs here {}", baseline.pdfium_build, self.pdfium_build));
+        }
+        if self.fonts_hash != baseline.fonts_hash {
+            out.push(format!("fonts hash: baseline {} vs here {}", short(&baseline.fonts_hash), short(&self.fonts_hash)));
+        }
+        if self.dpi != baseline.dpi {
+            out.push(format!("DPI: baseline {} vs here {}", baseline.dpi, self.dpi));
+        }
+        out
+    }
+}
+
+fn short(hash: &str) -> &str {
+    hash.get(..12).unwrap_or(hash)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn compiled_pins_are_complete() {
+        let pins = Pins::compiled();
+        assert_eq!(pins.chromium_package, "chromium-headless-shell");
+        assert!(pins.chromium_version().split('.').count() == 4, "{}", pins.chromium_version());
+        assert_eq!(pins.pdfium_library_sha256.len(), 64);
+    }
+
+    #[test]
+    fn drift_names_each_difference() {
+        let a = Environment { chromium: "156.0.1".into(), pdfium_build: "8149".into(), fonts_hash: "aa".into(), dpi: 150 };
+        let mut b = a.clone();
+        assert!(a.drift_from(&b).is_empty());
+        b.chromium = "150.0.2".into();
+        b.dpi = 72;
+        let drift = a.drift_from(&b);
+        assert_eq!(drift.len(), 2);
+        assert!(drift[0].contains("150.0.2") && drift[0].contains("156.0.1"));
+        assert!(drift[1].contains("DPI"));
+    }
+}

@@ -1,0 +1,80 @@
+//! The proof of one document: render it, rasterize it, check its fonts.
+//!
+//! This is the per-document path that `check` (and later the service's workers) run;
+//! comparing with a baseline is a separate step (`compare::verdict`) because a job may
+//! have no baseline.
+//! SKELETON: being written; see issue 2.
+
+use crate::fontcheck::FontReport;
+use crate::raster::RasterPage;
+use crate::render::Rendered;
+
+/// A printed, rasterized and font-checked document.
+#[derive(Debug, Clone)]
+pub struct Proof {
+    pub rendered: Rendered,
+    pub pages: Vec<RasterPage>,
+    pub fonts: FontReport,
+}
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::job::Document;
+use crate::pins::Environment;
+
+/// How to start an [`Engine`].
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    pub fonts_dir: PathBuf,
+    pub dpi: u32,
+    pub pool_size: usize,
+    pub jobs_per_browser: u32,
+    pub render_timeout: Duration,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            fonts_dir: crate::fonts::default_fonts_dir(),
+            dpi: crate::raster::DEFAULT_DPI,
+            pool_size: 2,
+            jobs_per_browser: 50,
+            render_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Why the engine could not start or a document could not be proved.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Pins(#[from] crate::pins::PinError),
+    #[error(transparent)]
+    Fonts(#[from] crate::fonts::FontsError),
+    #[error(transparent)]
+    Render(#[from] crate::render::RenderError),
+    #[error(transparent)]
+    Raster(#[from] crate::raster::RasterError),
+}
+
+/// Everything needed to prove documents: the Chromium pool, PDFium, the bundled fonts,
+/// and the environment they make up.
+pub struct Engine {
+    pub renderer: crate::render::Renderer,
+    pub rasterizer: std::sync::Arc<crate::raster::Rasterizer>,
+    pub fonts: crate::fonts::BundledFonts,
+    pub environment: Environment,
+}
+
+impl Engine {
+    /// Checks the pinned Chromium and PDFium, loads the fonts, launches the pool.
+    pub async fn start(_config: EngineConfig) -> Result<Engine, EngineError> {
+        todo!("engine start")
+    }
+
+    /// Renders, rasterizes and font-checks one document.
+    pub async fn prove(&self, _doc: &Document) -> Result<Proof, EngineError> {
+        todo!("prove")
+    }
+}

@@ -1,0 +1,100 @@
+//! Raster: PDF pages to RGBA images at a fixed DPI with PDFium, plus each page's text
+//! layer and the fonts the PDF embeds.
+//!
+//! PDFium is bound once per process from the pinned, checksummed `libpdfium.so`
+//! (see `pins`). With pdfium-render's `thread_safe` feature every call takes a global
+//! lock, so rasterizing on several threads is not faster; callers run it on a blocking
+//! thread and overlap it with Chromium work instead.
+
+use std::path::Path;
+
+use image::RgbaImage;
+use pdfium_render::prelude::*;
+
+/// The default raster resolution.
+pub const DEFAULT_DPI: u32 = 150;
+
+/// One rasterized page.
+#[derive(Debug, Clone)]
+pub struct RasterPage {
+    /// 1-based page number.
+    pub number: usize,
+    pub image: RgbaImage,
+    /// The page's text layer, as PDFium extracts it.
+    pub text: String,
+    /// Names of the fonts used on the page, subset prefix (`ABCDEF+`) stripped.
+    pub fonts: Vec<String>,
+}
+
+/// Why a PDF could not be rasterized.
+#[derive(Debug, thiserror::Error)]
+pub enum RasterError {
+    #[error("could not load PDFium from {path}: {detail}. Run scripts/setup to install the pinned libpdfium.so")]
+    Bind { path: String, detail: String },
+    #[error("PDFium could not open the PDF: {0}")]
+    Open(String),
+    #[error("PDFium failed on page {page}: {detail}")]
+    Page { page: usize, detail: String },
+}
+
+/// A bound PDFium library.
+pub struct Rasterizer {
+    pdfium: Pdfium,
+}
+
+impl Rasterizer {
+    /// Binds the PDFium library at `library` (the file itself, not its directory).
+    pub fn load(library: &Path) -> Result<Rasterizer, RasterError> {
+        let bindings = Pdfium::bind_to_library(library)
+            .map_err(|e| RasterError::Bind { path: library.display().to_string(), detail: e.to_string() })?;
+        Ok(Rasterizer { pdfium: Pdfium::new(bindings) })
+    }
+
+    /// Rasterizes every page of `pdf` at `dpi`, with a white background.
+    pub fn rasterize(&self, pdf: &[u8], dpi: u32) -> Result<Vec<RasterPage>, RasterError> {
+        let doc = self.pdfium.load_pdf_from_byte_slice(pdf, None).map_err(|e| RasterError::Open(e.to_string()))?;
+        let scale = dpi as f32 / 72.0;
+        let config = PdfRenderConfig::new()
+            .scale_page_by_factor(scale)
+            .set_clear_color(PdfColor::WHITE)
+            .render_form_data(true);
+        let mut out = Vec::new();
+        for (index, page) in doc.pages().iter().enumerate() {
+            let number = index + 1;
+            let page_err = |e: PdfiumError| RasterError::Page { page: number, detail: e.to_string() };
+            let bitmap = page.render_with_config(&config).map_err(page_err)?;
+            let image = bitmap.as_image().map_err(page_err)?.into_rgba8();
+            let text = page.text().map_err(page_err)?.all();
+            let mut fonts: Vec<String> = page
+                .fonts()
+                .iter()
+                .map(|f| strip_subset_prefix(&f.name()).to_string())
+                .filter(|n| !n.is_empty())
+                .collect();
+            fonts.sort();
+            fonts.dedup();
+            out.push(RasterPage { number, image, text, fonts });
+        }
+        Ok(out)
+    }
+}
+
+/// `ABCDEF+DejaVuSans` → `DejaVuSans`.
+pub fn strip_subset_prefix(name: &str) -> &str {
+    match name.split_once('+') {
+        Some((prefix, rest)) if prefix.len() == 6 && prefix.chars().all(|c| c.is_ascii_uppercase()) => rest,
+        _ => name,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subset_prefix_is_stripped_only_when_it_is_one() {
+        assert_eq!(strip_subset_prefix("ABCDEF+DejaVuSans"), "DejaVuSans");
+        assert_eq!(strip_subset_prefix("DejaVuSans"), "DejaVuSans");
+        assert_eq!(strip_subset_prefix("Ab+C"), "Ab+C");
+    }
+}
