@@ -25,7 +25,9 @@ pub struct BundledFont {
 /// Why the bundled fonts could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum FontsError {
-    #[error("fonts directory {0} does not exist or holds no .ttf/.otf files; the repository's fonts/ folder is required")]
+    #[error(
+        "fonts directory {0} does not exist or holds no .ttf/.otf files; the repository's fonts/ folder is required"
+    )]
     Empty(PathBuf),
     #[error("could not read font {path}: {detail}")]
     Read { path: PathBuf, detail: String },
@@ -59,13 +61,22 @@ impl BundledFonts {
         let mut hasher = Sha256::new();
         let mut fonts = Vec::new();
         for path in paths {
-            let bytes = std::fs::read(&path).map_err(|e| FontsError::Read { path: path.clone(), detail: e.to_string() })?;
+            let bytes =
+                std::fs::read(&path).map_err(|e| FontsError::Read { path: path.clone(), detail: e.to_string() })?;
             let rel = path.strip_prefix(dir).unwrap_or(&path).to_string_lossy().replace('\\', "/");
             hasher.update(rel.as_bytes());
             hasher.update([0]);
             hasher.update(&bytes);
-            let names = font_names(&bytes).ok_or_else(|| FontsError::Read { path: path.clone(), detail: "not a parsable TrueType/OpenType font".into() })?;
-            fonts.push(BundledFont { rel_path: rel, families: names.families, postscript_name: names.postscript, full_name: names.full });
+            let names = font_names(&bytes).ok_or_else(|| FontsError::Read {
+                path: path.clone(),
+                detail: "not a parsable TrueType/OpenType font".into(),
+            })?;
+            fonts.push(BundledFont {
+                rel_path: rel,
+                families: names.families,
+                postscript_name: names.postscript,
+                full_name: names.full,
+            });
         }
         Ok(BundledFonts { dir: dir.to_path_buf(), fonts, hash: hex::encode(hasher.finalize()) })
     }
@@ -112,13 +123,12 @@ impl BundledFonts {
             ("monospace", ["DejaVu Sans Mono", "DejaVu Sans"]),
             ("system-ui", ["DejaVu Sans", "Noto Sans Arabic"]),
         ] {
-            let prefer: String = preferred
-                .iter()
-                .filter(|f| has(f))
-                .map(|f| format!("<family>{}</family>", xml_escape(f)))
-                .collect();
+            let prefer: String =
+                preferred.iter().filter(|f| has(f)).map(|f| format!("<family>{}</family>", xml_escape(f))).collect();
             if !prefer.is_empty() {
-                aliases.push_str(&format!("  <alias binding=\"strong\"><family>{generic}</family><prefer>{prefer}</prefer></alias>\n"));
+                aliases.push_str(&format!(
+                    "  <alias binding=\"strong\"><family>{generic}</family><prefer>{prefer}</prefer></alias>\n"
+                ));
             }
         }
         let conf = format!(
@@ -135,11 +145,17 @@ impl BundledFonts {
 /// Lower-cases and strips spaces, hyphens and a PDF subset prefix (`ABCDEF+`).
 pub fn normalize_font_name(name: &str) -> String {
     crate::raster::strip_subset_prefix(name)
-        .chars().filter(|c| !matches!(c, ' ' | '-' | '_')).flat_map(char::to_lowercase).collect()
+        .chars()
+        .filter(|c| !matches!(c, ' ' | '-' | '_'))
+        .flat_map(char::to_lowercase)
+        .collect()
 }
 
 fn is_font_file(p: &Path) -> bool {
-    matches!(p.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref(), Some("ttf" | "otf" | "ttc"))
+    matches!(
+        p.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref(),
+        Some("ttf" | "otf" | "ttc")
+    )
 }
 
 /// Names read from a font's `name` table.

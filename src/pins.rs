@@ -92,9 +92,17 @@ impl Pins {
             .output()
             .map_err(|source| PinError::Io { path: path.clone(), source })?;
         let text = String::from_utf8_lossy(&out.stdout);
-        let found = text.split_whitespace().find(|w| w.chars().next().is_some_and(|c| c.is_ascii_digit())).unwrap_or("").to_string();
+        let found = text
+            .split_whitespace()
+            .find(|w| w.chars().next().is_some_and(|c| c.is_ascii_digit()))
+            .unwrap_or("")
+            .to_string();
         if found != self.chromium_version() {
-            return Err(PinError::ChromiumVersion { path, found: text.trim().to_string(), pinned: self.chromium_version().to_string() });
+            return Err(PinError::ChromiumVersion {
+                path,
+                found: text.trim().to_string(),
+                pinned: self.chromium_version().to_string(),
+            });
         }
         Ok(found)
     }
@@ -160,7 +168,11 @@ impl Environment {
             out.push(format!("PDFium build: baseline {} vs here {}", baseline.pdfium_build, self.pdfium_build));
         }
         if self.fonts_hash != baseline.fonts_hash {
-            out.push(format!("fonts hash: baseline {} vs here {}", short(&baseline.fonts_hash), short(&self.fonts_hash)));
+            out.push(format!(
+                "fonts hash: baseline {} vs here {}",
+                short(&baseline.fonts_hash),
+                short(&self.fonts_hash)
+            ));
         }
         if self.dpi != baseline.dpi {
             out.push(format!("DPI: baseline {} vs here {}", baseline.dpi, self.dpi));
@@ -187,7 +199,8 @@ mod tests {
 
     #[test]
     fn drift_names_each_difference() {
-        let a = Environment { chromium: "156.0.1".into(), pdfium_build: "8149".into(), fonts_hash: "aa".into(), dpi: 150 };
+        let a =
+            Environment { chromium: "156.0.1".into(), pdfium_build: "8149".into(), fonts_hash: "aa".into(), dpi: 150 };
         let mut b = a.clone();
         assert!(a.drift_from(&b).is_empty());
         b.chromium = "150.0.2".into();

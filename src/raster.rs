@@ -54,10 +54,8 @@ impl Rasterizer {
     pub fn rasterize(&self, pdf: &[u8], dpi: u32) -> Result<Vec<RasterPage>, RasterError> {
         let doc = self.pdfium.load_pdf_from_byte_slice(pdf, None).map_err(|e| RasterError::Open(e.to_string()))?;
         let scale = dpi as f32 / 72.0;
-        let config = PdfRenderConfig::new()
-            .scale_page_by_factor(scale)
-            .set_clear_color(PdfColor::WHITE)
-            .render_form_data(true);
+        let config =
+            PdfRenderConfig::new().scale_page_by_factor(scale).set_clear_color(PdfColor::WHITE).render_form_data(true);
         let mut out = Vec::new();
         for (index, page) in doc.pages().iter().enumerate() {
             let number = index + 1;

@@ -75,8 +75,10 @@ impl Template {
     fn load(name: &str, dir: &Path) -> Result<Template, TemplateError> {
         let cfg_path = dir.join("template.json");
         let config = if cfg_path.is_file() {
-            let text = std::fs::read_to_string(&cfg_path).map_err(|e| TemplateError::Read { path: cfg_path.clone(), detail: e.to_string() })?;
-            serde_json::from_str(&text).map_err(|e| TemplateError::Config { path: cfg_path.clone(), detail: e.to_string() })?
+            let text = std::fs::read_to_string(&cfg_path)
+                .map_err(|e| TemplateError::Read { path: cfg_path.clone(), detail: e.to_string() })?;
+            serde_json::from_str(&text)
+                .map_err(|e| TemplateError::Config { path: cfg_path.clone(), detail: e.to_string() })?
         } else {
             TemplateConfig::default()
         };
@@ -97,8 +99,10 @@ impl Template {
                 continue;
             }
             let name = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default().to_string();
-            let text = std::fs::read_to_string(&path).map_err(|e| TemplateError::Read { path: path.clone(), detail: e.to_string() })?;
-            let data = serde_json::from_str(&text).map_err(|e| TemplateError::Config { path: path.clone(), detail: e.to_string() })?;
+            let text = std::fs::read_to_string(&path)
+                .map_err(|e| TemplateError::Read { path: path.clone(), detail: e.to_string() })?;
+            let data = serde_json::from_str(&text)
+                .map_err(|e| TemplateError::Config { path: path.clone(), detail: e.to_string() })?;
             out.push(Fixture { name, path, data });
         }
         out.sort_by(|a, b| a.name.cmp(&b.name));
@@ -114,7 +118,12 @@ impl Template {
         env
     }
 
-    fn render_file(&self, env: &minijinja::Environment<'static>, file: &str, data: &serde_json::Value) -> Result<String, TemplateError> {
+    fn render_file(
+        &self,
+        env: &minijinja::Environment<'static>,
+        file: &str,
+        data: &serde_json::Value,
+    ) -> Result<String, TemplateError> {
         let tmpl = env.get_template(file).map_err(|e| self.render_error(e))?;
         tmpl.render(data).map_err(|e| self.render_error(e))
     }
@@ -140,7 +149,13 @@ impl Template {
         if let Some(f) = &self.config.footer {
             options.footer_template = Some(self.render_file(&env, f, data)?);
         }
-        Ok(Document { label: label.to_string(), html, assets: Assets::Dir(self.dir.clone()), options, origin: Origin::Template })
+        Ok(Document {
+            label: label.to_string(),
+            html,
+            assets: Assets::Dir(self.dir.clone()),
+            options,
+            origin: Origin::Template,
+        })
     }
 }
 
@@ -157,7 +172,8 @@ impl Catalog {
             return Err(TemplateError::NoDir(dir.to_path_buf()));
         }
         let mut templates = Vec::new();
-        let entries = std::fs::read_dir(dir).map_err(|e| TemplateError::Read { path: dir.to_path_buf(), detail: e.to_string() })?;
+        let entries = std::fs::read_dir(dir)
+            .map_err(|e| TemplateError::Read { path: dir.to_path_buf(), detail: e.to_string() })?;
         for entry in entries.filter_map(Result::ok) {
             let path = entry.path();
             if path.join("template.html").is_file() {

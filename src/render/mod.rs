@@ -72,7 +72,9 @@ pub struct RenderConfig {
 /// Why a document could not be printed.
 #[derive(Debug, thiserror::Error)]
 pub enum RenderError {
-    #[error("could not start Chromium at {path}: {detail}. Run scripts/setup to install the pinned chromium-headless-shell")]
+    #[error(
+        "could not start Chromium at {path}: {detail}. Run scripts/setup to install the pinned chromium-headless-shell"
+    )]
     Launch { path: PathBuf, detail: String },
     #[error("the document did not finish printing within {limit:?} (render timeout); it may load forever, loop, or wait on something that never comes")]
     Timeout { limit: Duration },
