@@ -72,8 +72,8 @@ fn document(args: &Args) -> anyhow::Result<Document> {
         let template = catalog.get(name)?;
         let data_path = args.data.as_ref().context("--data is required with --template")?;
         let text = std::fs::read_to_string(data_path).with_context(|| format!("reading {}", data_path.display()))?;
-        let data: serde_json::Value = serde_json::from_str(&text)
-            .with_context(|| format!("{} is not valid JSON", data_path.display()))?;
+        let data: serde_json::Value =
+            serde_json::from_str(&text).with_context(|| format!("{} is not valid JSON", data_path.display()))?;
         let label = format!("{name}/{}", data_path.file_stem().and_then(|s| s.to_str()).unwrap_or("data"));
         template.document(&data, &label)?
     } else if let Some(html) = &args.html {
@@ -116,7 +116,8 @@ pub fn run(args: Args) -> super::CliResult {
     let doc = document(&args)?;
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async {
-        let config = EngineConfig { pool_size: 1, render_timeout: Duration::from_secs(args.timeout), ..Default::default() };
+        let config =
+            EngineConfig { pool_size: 1, render_timeout: Duration::from_secs(args.timeout), ..Default::default() };
         let engine = Engine::start(config).await?;
         let result = engine.prove(&doc).await;
         engine.renderer.shutdown().await;

@@ -94,7 +94,9 @@ pub enum RenderError {
     Timeout { limit: Duration },
     #[error("Chromium failed while printing {label}: {detail}")]
     Browser { label: String, detail: String },
-    #[error("Chromium crashed twice while printing {label} (the document was retried once on a fresh browser): {detail}")]
+    #[error(
+        "Chromium crashed twice while printing {label} (the document was retried once on a fresh browser): {detail}"
+    )]
     Crashed { label: String, detail: String },
     #[error(transparent)]
     Options(#[from] print::PrintOptionError),
@@ -156,7 +158,8 @@ impl Renderer {
     /// [`RenderError::Timeout`].
     pub async fn render(&self, doc: &Document) -> Result<Rendered, RenderError> {
         let params = print::print_params(&doc.options)?;
-        let allowed = seal::Allowed { html: Arc::new(doc.html.clone()), assets: doc.assets.clone(), fonts: self.fonts.clone() };
+        let allowed =
+            seal::Allowed { html: Arc::new(doc.html.clone()), assets: doc.assets.clone(), fonts: self.fonts.clone() };
         let _permit = self.permits.acquire().await.map_err(|_| RenderError::Browser {
             label: doc.label.clone(),
             detail: "the renderer is shutting down".into(),
@@ -238,7 +241,9 @@ impl Renderer {
                     self.restarts.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     b.kill().await;
                 }
-                None => return BrowserProcess::launch(&self.config.chromium, &self.fontconfig, self.config.timeout).await,
+                None => {
+                    return BrowserProcess::launch(&self.config.chromium, &self.fontconfig, self.config.timeout).await
+                }
             }
         }
     }
