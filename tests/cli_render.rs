@@ -31,12 +31,14 @@ fn renders_an_html_file_with_its_assets_and_reports_blocked_requests() {
         .arg("-o")
         .arg(&out)
         .arg("--json")
+        .args(["--title", "Q3 report"])
         .output()
         .expect("run pixelproof");
     let stderr = String::from_utf8_lossy(&res.stderr);
     assert!(res.status.success(), "{stderr}");
     let pdf = std::fs::read(&out).expect("the PDF was written");
     assert!(pdf.starts_with(b"%PDF-"), "not a PDF");
+    assert!(pdf.windows(9).any(|w| w == b"Q3 report"), "the title is in the PDF metadata");
     let json: serde_json::Value = serde_json::from_slice(&res.stdout).expect("--json prints JSON");
     assert_eq!(json["pages"], 1);
     assert_eq!(json["blocked"][0]["url"], "http://127.0.0.1:9/x.png");

@@ -54,6 +54,9 @@ pub struct Args {
     /// File with the running footer's HTML.
     #[arg(long)]
     pub footer: Option<PathBuf>,
+    /// The PDF's Title metadata (default: the document's <title>).
+    #[arg(long)]
+    pub title: Option<String>,
     /// Fail (instead of warning) when a font the HTML asks for did not load.
     #[arg(long)]
     pub strict_fonts: bool,
@@ -109,6 +112,9 @@ fn document(args: &Args) -> anyhow::Result<Document> {
         o.footer_template = Some(std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?);
     }
     o.strict_fonts |= args.strict_fonts;
+    if args.title.is_some() {
+        o.title = args.title.clone();
+    }
     Ok(doc)
 }
 

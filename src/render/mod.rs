@@ -202,7 +202,7 @@ impl Renderer {
         params: chromiumoxide::cdp::browser_protocol::page::PrintToPdfParams,
     ) -> Attempt {
         let limit = self.config.timeout;
-        let run = page::print(&browser.browser, &doc.label, allowed, params);
+        let run = page::print(&browser.browser, &doc.label, allowed, params, doc.options.title.as_deref());
         match tokio::time::timeout(limit, run).await {
             Ok(Ok(printed)) => {
                 browser.jobs += 1;

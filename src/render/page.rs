@@ -56,6 +56,7 @@ pub async fn print(
     label: &str,
     allowed: Allowed,
     params: PrintToPdfParams,
+    title: Option<&str>,
 ) -> Result<Printed, RenderError> {
     let ctx = browser
         .execute(CreateBrowserContextParams { dispose_on_detach: Some(true), ..Default::default() })
@@ -69,7 +70,7 @@ pub async fn print(
         })?;
     let result = match browser.new_page(target).await {
         Ok(page) => {
-            let out = print_in_page(&page, label, allowed, params).await;
+            let out = print_in_page(&page, label, allowed, params, title).await;
             let _ = browser.execute(CloseTargetParams::new(page.target_id().clone())).await;
             out
         }
@@ -84,6 +85,7 @@ async fn print_in_page(
     label: &str,
     allowed: Allowed,
     params: PrintToPdfParams,
+    title: Option<&str>,
 ) -> Result<Printed, RenderError> {
     // 1. Seal: subscribe first, then enable interception for every URL.
     let blocked = Arc::new(Mutex::new(Vec::<BlockedRequest>::new()));
@@ -146,7 +148,11 @@ async fn print_in_page(
         tracing::debug!(label, "navigation started; waiting for the document to settle");
         let font_faces = settle(page, label).await?;
 
-        // 4. Print.
+        // 4. Print (the PDF's Title metadata comes from document.title).
+        if let Some(title) = title {
+            let js = format!("document.title = {}; 'ok'", serde_json::Value::String(title.to_string()));
+            evaluate_string(page, label, &js).await?;
+        }
         tracing::debug!(label, "settled; printing");
         let pdf = print_pdf(page, label, params).await?;
 
