@@ -16,7 +16,9 @@
 //! hundred pixels, odd ones included) and compared under a grid of options (threshold 0, 0.05,
 //! 0.1, 0.3, 1; includeAA; diffMask; alpha; diff and AA colours; diffColorAlt; checkerboard).
 //! Every case must give the same count and a byte-identical diff image (sha256 of the buffer;
-//! on a mismatch the case is re-run to show the first differing pixel).
+//! on a mismatch the case is re-run to show the first differing pixel). A last test runs the
+//! `pixelproof diff` binary on PNG files of several colour types (RGBA, RGB, grey, grey+alpha,
+//! 16-bit) against pixelmatch on pngjs's decoding of the same files.
 
 #[path = "support/scenes.rs"]
 mod scenes;
@@ -156,10 +158,14 @@ fn run_node(
             })
         })
         .collect();
-    let job = dir.join(if write { "job-write.json" } else { "job.json" });
-    std::fs::write(&job, serde_json::to_vec(&json!({ "cases": job_cases })).expect("job serializes"))
+    run_node_job(script, &dir.join(if write { "job-write.json" } else { "job.json" }), job_cases)
+}
+
+/// Writes a job file of `cases` (see run.mjs) and runs it; results by case id.
+fn run_node_job(script: &Path, job: &Path, cases: Vec<Value>) -> HashMap<usize, NodeResult> {
+    std::fs::write(job, serde_json::to_vec(&json!({ "cases": cases })).expect("job serializes"))
         .expect("write job file");
-    let out = Command::new("node").arg(script).arg(&job).output().expect("run node");
+    let out = Command::new("node").arg(script).arg(job).output().expect("run node");
     assert!(
         out.status.success(),
         "node {} failed ({}): {}",
@@ -274,14 +280,11 @@ fn opaque_pairs(seed: u64) -> Vec<Pair> {
     let mut pairs = Vec::new();
     for (w, h) in SIZES {
         let white = Ground::Flat([255, 255, 255, 255]);
-        let shapes = Scene { width: w, height: h, ground: white, paints: random_paints(&mut rng, w, h, 6, true) };
+        let shapes = Scene::new(w, h, white, random_paints(&mut rng, w, h, 6, true));
         let a = shapes.render();
         pairs.push(Pair::raw("identical shapes", w, h, a.clone(), a.clone()));
 
-        let shifted = Scene {
-            paints: shapes.paints.iter().map(|p| scenes::Paint { shape: p.shape.moved(0.25, 0.4), ..*p }).collect(),
-            ..shapes.clone()
-        };
+        let shifted = shapes.moved(0.25, 0.4);
         pairs.push(Pair::new("sub-pixel shift", &shapes, &shifted));
 
         let mut moved = shapes.clone();
@@ -332,7 +335,7 @@ fn opaque_pairs(seed: u64) -> Vec<Pair> {
         }
         pairs.push(Pair::raw("one row changed", w, h, a, b));
 
-        let noise = |seed| Scene { width: w, height: h, ground: Ground::Noise { seed, opaque: true }, paints: vec![] };
+        let noise = |seed| Scene::new(w, h, Ground::Noise { seed, opaque: true }, vec![]);
         pairs.push(Pair::new("noise vs noise", &noise(rng.next_u64()), &noise(rng.next_u64())));
 
         let a = noise(rng.next_u64()).render();
@@ -343,7 +346,7 @@ fn opaque_pairs(seed: u64) -> Vec<Pair> {
         pairs.push(Pair::raw("noise, some pixels swapped", w, h, a, b));
 
         if w >= 17 && h >= 13 {
-            let text = Scene { width: w, height: h, ground: white, paints: text_paints(&mut rng, w, h) };
+            let text = Scene::new(w, h, white, text_paints(&mut rng, w, h));
             let mut edited = text.clone();
             for i in rng.sample(edited.paints.len(), 0.05) {
                 let p = &mut edited.paints[i];
@@ -377,16 +380,8 @@ fn transparent_pairs(seed: u64) -> Vec<Pair> {
     let mut rng = Rng::new(seed);
     let mut pairs = Vec::new();
     for (w, h) in [(1, 1), (2, 3), (5, 4), (33, 17), (64, 64), (120, 80)] {
-        let clear = Scene {
-            width: w,
-            height: h,
-            ground: Ground::Flat([0, 0, 0, 0]),
-            paints: random_paints(&mut rng, w, h, 6, false),
-        };
-        let shifted = Scene {
-            paints: clear.paints.iter().map(|p| scenes::Paint { shape: p.shape.moved(0.5, 0.25), ..*p }).collect(),
-            ..clear.clone()
-        };
+        let clear = Scene::new(w, h, Ground::Flat([0, 0, 0, 0]), random_paints(&mut rng, w, h, 6, false));
+        let shifted = clear.moved(0.5, 0.25);
         pairs.push(Pair::new("translucent shapes on transparent, shifted", &clear, &shifted));
 
         let veiled = Scene { ground: Ground::Flat([255, 255, 255, 128]), ..clear.clone() };
@@ -396,7 +391,7 @@ fn transparent_pairs(seed: u64) -> Vec<Pair> {
         }
         pairs.push(Pair::new("half-transparent ground, alpha changed", &veiled, &recoloured));
 
-        let noise = |seed| Scene { width: w, height: h, ground: Ground::Noise { seed, opaque: false }, paints: vec![] };
+        let noise = |seed| Scene::new(w, h, Ground::Noise { seed, opaque: false }, vec![]);
         pairs.push(Pair::new("noise with alpha vs noise with alpha", &noise(rng.next_u64()), &noise(rng.next_u64())));
 
         let a = noise(rng.next_u64()).render();
@@ -406,12 +401,7 @@ fn transparent_pairs(seed: u64) -> Vec<Pair> {
         }
         pairs.push(Pair::raw("alpha channel only changed", w, h, a, b));
 
-        let opaque = Scene {
-            width: w,
-            height: h,
-            ground: Ground::Flat([255, 255, 255, 255]),
-            paints: random_paints(&mut rng, w, h, 4, true),
-        };
+        let opaque = Scene::new(w, h, Ground::Flat([255, 255, 255, 255]), random_paints(&mut rng, w, h, 4, true));
         let a = opaque.render();
         let mut b = a.clone();
         for p in rng.sample(w * h, 0.3) {
@@ -433,4 +423,121 @@ fn opaque_images_match_npm_pixelmatch() {
 fn transparent_images_match_npm_pixelmatch() {
     let (cases, nonzero) = assert_parity("transparent", transparent_pairs(0x5EED_0002), &[true, false], 0xBEEF);
     assert!(cases >= 1000 && nonzero * 2 > cases, "{cases} cases, {nonzero} with differences");
+}
+
+/// `pixelproof diff` options for the same comparison as `o`.
+fn cli_args(o: &Options) -> Vec<String> {
+    let rgb = |c: [u8; 3]| format!("{},{},{}", c[0], c[1], c[2]);
+    let mut args = vec![
+        format!("--threshold={}", o.threshold),
+        format!("--alpha={}", o.alpha),
+        format!("--aa-color={}", rgb(o.aa_color)),
+        format!("--diff-color={}", rgb(o.diff_color)),
+    ];
+    if let Some(alt) = o.diff_color_alt {
+        args.push(format!("--diff-color-alt={}", rgb(alt)));
+    }
+    for (on, flag) in
+        [(o.include_aa, "--include-aa"), (o.diff_mask, "--diff-mask"), (!o.checkerboard, "--no-checkerboard")]
+    {
+        if on {
+            args.push(flag.to_owned());
+        }
+    }
+    args
+}
+
+/// The same RGBA8 pixels (up to the format's precision) in another PNG colour type.
+fn as_png_type(rgba: &[u8], w: u32, h: u32, kind: &str, rng: &mut Rng) -> image::DynamicImage {
+    use image::{DynamicImage, ImageBuffer};
+    let img = image::RgbaImage::from_raw(w, h, rgba.to_vec()).expect("buffer fits");
+    match kind {
+        "rgba8" => DynamicImage::ImageRgba8(img),
+        "rgb8" => DynamicImage::ImageRgb8(DynamicImage::ImageRgba8(img).into_rgb8()),
+        "gray8" => DynamicImage::ImageLuma8(DynamicImage::ImageRgba8(img).into_luma8()),
+        "grayalpha8" => DynamicImage::ImageLumaA8(DynamicImage::ImageRgba8(img).into_luma_alpha8()),
+        // 16 bits with arbitrary low bits, so that both decoders must round the same way.
+        "rgba16" => {
+            let data: Vec<u16> = rgba
+                .iter()
+                .map(|&v| {
+                    (u32::from(v) * 257).saturating_sub(128).saturating_add(rng.below(256) as u32).min(65535) as u16
+                })
+                .collect();
+            DynamicImage::ImageRgba16(ImageBuffer::from_raw(w, h, data).expect("buffer fits"))
+        }
+        other => panic!("unknown PNG kind {other}"),
+    }
+}
+
+#[test]
+fn cli_on_png_files_matches_npm_pixelmatch_with_pngjs() {
+    let script = require_reference();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut rng = Rng::new(0x5EED_0003);
+    let (w, h) = (97, 61);
+    let text = Scene::new(w, h, Ground::Flat([255, 255, 255, 255]), text_paints(&mut rng, w, h));
+    let mut edited = text.clone();
+    for i in rng.sample(edited.paints.len(), 0.08) {
+        edited.paints[i].shape = edited.paints[i].shape.moved(0.5, 0.5);
+    }
+    let clear = Scene::new(w, h, Ground::Flat([0, 0, 0, 0]), random_paints(&mut rng, w, h, 8, false));
+    let moved = clear.moved(1.5, 0.0);
+    let option_sets = [
+        Options::default(),
+        Options { threshold: 0.0, include_aa: true, diff_color_alt: Some([0, 90, 255]), ..Options::default() },
+        Options { diff_mask: true, alpha: 0.5, checkerboard: false, aa_color: [9, 8, 7], ..Options::default() },
+    ];
+
+    let mut runs = Vec::new();
+    let mut node_cases = Vec::new();
+    for (scene_name, a, b) in [("text", &text, &edited), ("translucent shapes", &clear, &moved)] {
+        for kind in ["rgba8", "rgb8", "gray8", "grayalpha8", "rgba16"] {
+            let paths: Vec<PathBuf> = [a, b]
+                .iter()
+                .enumerate()
+                .map(|(i, s)| {
+                    let path = dir.path().join(format!("{}-{kind}-{i}.png", scene_name.replace(' ', "-")));
+                    as_png_type(&s.render(), w as u32, h as u32, kind, &mut rng).save(&path).expect("write PNG");
+                    path
+                })
+                .collect();
+            for options in &option_sets {
+                let id = runs.len();
+                node_cases.push(json!({
+                    "id": id, "a": paths[0], "b": paths[1], "format": "png", "options": js_options(options),
+                    "output": true, "fill": 0, "write": dir.path().join(format!("{id}.node.rgba")),
+                }));
+                runs.push((format!("{scene_name} as {kind} with {options:?}"), paths.clone(), options.clone()));
+            }
+        }
+    }
+    let node = run_node_job(&script, &dir.path().join("png-job.json"), node_cases);
+
+    let mut nonzero = 0;
+    for (id, (name, paths, options)) in runs.iter().enumerate() {
+        let diff_png = dir.path().join(format!("{id}.rust.png"));
+        let out = Command::new(env!("CARGO_BIN_EXE_pixelproof"))
+            .arg("diff")
+            .args(&paths[..])
+            .args(cli_args(options))
+            .arg("--json")
+            .arg("--output")
+            .arg(&diff_png)
+            .output()
+            .expect("run pixelproof diff");
+        let report: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!("{name}: no JSON report ({e}); stderr: {}", String::from_utf8_lossy(&out.stderr))
+        });
+        let ours = report["diff_pixels"].as_u64().expect("diff_pixels");
+        let theirs = node[&id].diff;
+        assert_eq!(ours, theirs, "{name}: pixelproof diff counts {ours}, npm pixelmatch + pngjs {theirs}");
+        assert_eq!(out.status.code(), Some(if ours == 0 { 0 } else { 1 }), "{name}: exit code");
+        let rust_img = image::open(&diff_png).expect("diff PNG").into_rgba8().into_raw();
+        let node_img = std::fs::read(dir.path().join(format!("{id}.node.rgba"))).expect("node diff image");
+        assert!(rust_img == node_img, "{name}: the diff images differ");
+        nonzero += usize::from(ours > 0);
+    }
+    eprintln!("png: {} pixelproof diff runs match npm pixelmatch + pngjs ({nonzero} with differences)", runs.len());
+    assert!(nonzero * 2 > runs.len(), "only {nonzero} of {} runs found differences", runs.len());
 }

@@ -160,6 +160,16 @@ pub struct Scene {
 }
 
 impl Scene {
+    pub fn new(width: usize, height: usize, ground: Ground, paints: Vec<Paint>) -> Scene {
+        Scene { width, height, ground, paints }
+    }
+
+    /// The same scene with every shape moved by (dx, dy).
+    pub fn moved(&self, dx: f64, dy: f64) -> Scene {
+        let paints = self.paints.iter().map(|p| Paint { shape: p.shape.moved(dx, dy), ..*p }).collect();
+        Scene { paints, ..self.clone() }
+    }
+
     /// RGBA8 pixels: the ground, then each paint composited over it ("over", straight alpha).
     pub fn render(&self) -> Vec<u8> {
         let (w, h) = (self.width, self.height);
