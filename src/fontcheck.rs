@@ -42,8 +42,21 @@ impl FontReport {
 
 /// CSS generic families: they resolve through fontconfig to bundled fonts, never a substitution.
 const GENERIC_FAMILIES: &[&str] = &[
-    "serif", "sans-serif", "monospace", "cursive", "fantasy", "system-ui", "ui-serif", "ui-sans-serif",
-    "ui-monospace", "ui-rounded", "math", "emoji", "fangsong", "-webkit-body", "-webkit-standard",
+    "serif",
+    "sans-serif",
+    "monospace",
+    "cursive",
+    "fantasy",
+    "system-ui",
+    "ui-serif",
+    "ui-sans-serif",
+    "ui-monospace",
+    "ui-rounded",
+    "math",
+    "emoji",
+    "fangsong",
+    "-webkit-body",
+    "-webkit-standard",
 ];
 
 fn is_generic(family: &str) -> bool {
@@ -117,7 +130,9 @@ pub fn check(rendered: &Rendered, pages: &[RasterPage], bundled: &BundledFonts, 
         problems.push(FontProblem {
             requested: "(unknown)".into(),
             used: name.clone(),
-            detail: format!("the PDF embeds font {name:?}, which is neither bundled (fonts/) nor declared by the document"),
+            detail: format!(
+                "the PDF embeds font {name:?}, which is neither bundled (fonts/) nor declared by the document"
+            ),
         });
     }
     FontReport { embedded, problems, strict }
@@ -158,7 +173,10 @@ mod tests {
 
     #[test]
     fn bundled_and_generic_fonts_pass() {
-        let r = rendered(vec![], vec![usage("DejaVu Sans", &["DejaVu Sans"], false), usage("serif", &["DejaVu Serif"], false)]);
+        let r = rendered(
+            vec![],
+            vec![usage("DejaVu Sans", &["DejaVu Sans"], false), usage("serif", &["DejaVu Serif"], false)],
+        );
         let report = check(&r, &[page(&["DejaVuSans", "DejaVuSerif-Bold"])], &bundled(), true);
         assert!(report.problems.is_empty(), "{:?}", report.problems);
         assert!(!report.fails());

@@ -72,10 +72,14 @@ impl Engine {
         let pins = crate::pins::Pins::compiled();
         let chromium = pins.check_chromium()?;
         let pdfium = pins.check_pdfium()?;
-        let rasterizer = std::sync::Arc::new(crate::raster::Rasterizer::load(&pdfium)?);
+        let rasterizer = crate::raster::Rasterizer::shared(&pdfium)?;
         let fonts = crate::fonts::BundledFonts::load(&config.fonts_dir)?;
-        let environment =
-            Environment { chromium, pdfium_build: pins.pdfium_build.clone(), fonts_hash: fonts.hash.clone(), dpi: config.dpi };
+        let environment = Environment {
+            chromium,
+            pdfium_build: pins.pdfium_build.clone(),
+            fonts_hash: fonts.hash.clone(),
+            dpi: config.dpi,
+        };
         let render_config = crate::render::RenderConfig {
             chromium: pins.chromium_path(),
             pool_size: config.pool_size,

@@ -54,6 +54,9 @@ pub struct Args {
     /// File with the running footer's HTML.
     #[arg(long)]
     pub footer: Option<PathBuf>,
+    /// The PDF's Title metadata (default: the document's <title>).
+    #[arg(long)]
+    pub title: Option<String>,
     /// Fail (instead of warning) when a font the HTML asks for did not load.
     #[arg(long)]
     pub strict_fonts: bool,
@@ -72,8 +75,8 @@ fn document(args: &Args) -> anyhow::Result<Document> {
         let template = catalog.get(name)?;
         let data_path = args.data.as_ref().context("--data is required with --template")?;
         let text = std::fs::read_to_string(data_path).with_context(|| format!("reading {}", data_path.display()))?;
-        let data: serde_json::Value = serde_json::from_str(&text)
-            .with_context(|| format!("{} is not valid JSON", data_path.display()))?;
+        let data: serde_json::Value =
+            serde_json::from_str(&text).with_context(|| format!("{} is not valid JSON", data_path.display()))?;
         let label = format!("{name}/{}", data_path.file_stem().and_then(|s| s.to_str()).unwrap_or("data"));
         template.document(&data, &label)?
     } else if let Some(html) = &args.html {
@@ -109,6 +112,9 @@ fn document(args: &Args) -> anyhow::Result<Document> {
         o.footer_template = Some(std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?);
     }
     o.strict_fonts |= args.strict_fonts;
+    if args.title.is_some() {
+        o.title = args.title.clone();
+    }
     Ok(doc)
 }
 
@@ -116,7 +122,8 @@ pub fn run(args: Args) -> super::CliResult {
     let doc = document(&args)?;
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async {
-        let config = EngineConfig { pool_size: 1, render_timeout: Duration::from_secs(args.timeout), ..Default::default() };
+        let config =
+            EngineConfig { pool_size: 1, render_timeout: Duration::from_secs(args.timeout), ..Default::default() };
         let engine = Engine::start(config).await?;
         let result = engine.prove(&doc).await;
         engine.renderer.shutdown().await;

@@ -104,4 +104,3 @@ impl BrowserProcess {
 pub fn fontconfig_dir() -> std::io::Result<tempfile::TempDir> {
     tempfile::Builder::new().prefix("pixelproof-fontconfig-").tempdir()
 }
-

@@ -94,7 +94,9 @@ pub enum RenderError {
     Timeout { limit: Duration },
     #[error("Chromium failed while printing {label}: {detail}")]
     Browser { label: String, detail: String },
-    #[error("Chromium crashed twice while printing {label} (the document was retried once on a fresh browser): {detail}")]
+    #[error(
+        "Chromium crashed twice while printing {label} (the document was retried once on a fresh browser): {detail}"
+    )]
     Crashed { label: String, detail: String },
     #[error(transparent)]
     Options(#[from] print::PrintOptionError),
@@ -156,7 +158,8 @@ impl Renderer {
     /// [`RenderError::Timeout`].
     pub async fn render(&self, doc: &Document) -> Result<Rendered, RenderError> {
         let params = print::print_params(&doc.options)?;
-        let allowed = seal::Allowed { html: Arc::new(doc.html.clone()), assets: doc.assets.clone(), fonts: self.fonts.clone() };
+        let allowed =
+            seal::Allowed { html: Arc::new(doc.html.clone()), assets: doc.assets.clone(), fonts: self.fonts.clone() };
         let _permit = self.permits.acquire().await.map_err(|_| RenderError::Browser {
             label: doc.label.clone(),
             detail: "the renderer is shutting down".into(),
@@ -199,7 +202,7 @@ impl Renderer {
         params: chromiumoxide::cdp::browser_protocol::page::PrintToPdfParams,
     ) -> Attempt {
         let limit = self.config.timeout;
-        let run = page::print(&browser.browser, &doc.label, allowed, params);
+        let run = page::print(&browser.browser, &doc.label, allowed, params, doc.options.title.as_deref());
         match tokio::time::timeout(limit, run).await {
             Ok(Ok(printed)) => {
                 browser.jobs += 1;
@@ -238,7 +241,9 @@ impl Renderer {
                     self.restarts.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     b.kill().await;
                 }
-                None => return BrowserProcess::launch(&self.config.chromium, &self.fontconfig, self.config.timeout).await,
+                None => {
+                    return BrowserProcess::launch(&self.config.chromium, &self.fontconfig, self.config.timeout).await
+                }
             }
         }
     }

@@ -19,8 +19,9 @@ use chromiumoxide::cdp::browser_protocol::fetch::{
     RequestPattern, RequestStage,
 };
 use chromiumoxide::cdp::browser_protocol::io::{CloseParams, ReadParams};
+use chromiumoxide::cdp::browser_protocol::log::{EnableParams as LogEnable, EventEntryAdded};
 use chromiumoxide::cdp::browser_protocol::network::ErrorReason;
-use chromiumoxide::cdp::browser_protocol::page::{NavigateParams, PrintToPdfParams};
+use chromiumoxide::cdp::browser_protocol::page::PrintToPdfParams;
 use chromiumoxide::cdp::browser_protocol::target::{
     CloseTargetParams, CreateBrowserContextParams, CreateTargetParams, DisposeBrowserContextParams,
 };
@@ -55,6 +56,7 @@ pub async fn print(
     label: &str,
     allowed: Allowed,
     params: PrintToPdfParams,
+    title: Option<&str>,
 ) -> Result<Printed, RenderError> {
     let ctx = browser
         .execute(CreateBrowserContextParams { dispose_on_detach: Some(true), ..Default::default() })
@@ -68,7 +70,7 @@ pub async fn print(
         })?;
     let result = match browser.new_page(target).await {
         Ok(page) => {
-            let out = print_in_page(&page, label, allowed, params).await;
+            let out = print_in_page(&page, label, allowed, params, title).await;
             let _ = browser.execute(CloseTargetParams::new(page.target_id().clone())).await;
             out
         }
@@ -83,10 +85,12 @@ async fn print_in_page(
     label: &str,
     allowed: Allowed,
     params: PrintToPdfParams,
+    title: Option<&str>,
 ) -> Result<Printed, RenderError> {
     // 1. Seal: subscribe first, then enable interception for every URL.
     let blocked = Arc::new(Mutex::new(Vec::<BlockedRequest>::new()));
-    let mut paused = page.event_listener::<EventRequestPaused>().await.map_err(cdp_err(label, "listening for requests"))?;
+    let mut paused =
+        page.event_listener::<EventRequestPaused>().await.map_err(cdp_err(label, "listening for requests"))?;
     let answer_page = page.clone();
     let answer_blocked = blocked.clone();
     let answering = tokio::spawn(async move {
@@ -94,7 +98,29 @@ async fn print_in_page(
             answer(&answer_page, &allowed, &event, &answer_blocked).await;
         }
     });
-    let result = async {
+    // Requests Chromium refuses before they reach Fetch (file: URLs from an https page)
+    // are only visible as console log entries; record them too.
+    let mut log_entries =
+        page.event_listener::<EventEntryAdded>().await.map_err(cdp_err(label, "listening to the log"))?;
+    let log_blocked = blocked.clone();
+    let logging = tokio::spawn(async move {
+        while let Some(event) = log_entries.next().await {
+            if let Some(url) = refused_by_chromium(&event.entry.text) {
+                tracing::info!(%url, "request refused by Chromium");
+                if let Ok(mut b) = log_blocked.lock() {
+                    if !b.iter().any(|x| x.url == url) {
+                        b.push(BlockedRequest {
+                            url,
+                            reason: "file: URLs are never served: documents cannot read the file system".into(),
+                            resource_type: "Other".into(),
+                        });
+                    }
+                }
+            }
+        }
+    });
+    let result: Result<_, RenderError> = async {
+        page.execute(LogEnable::default()).await.map_err(cdp_err(label, "enabling the log"))?;
         page.execute(FetchEnable {
             patterns: Some(vec![RequestPattern {
                 url_pattern: Some("*".into()),
@@ -113,13 +139,21 @@ async fn print_in_page(
             .map_err(cdp_err(label, "locking the viewport"))?;
 
         // 3. Navigate and wait until everything has settled.
-        let nav = page.execute(NavigateParams::new(DOC_URL)).await.map_err(cdp_err(label, "navigating"))?;
-        if let Some(err) = &nav.result.error_text {
-            return Err(RenderError::Browser { label: label.to_string(), detail: format!("navigation failed: {err}") });
-        }
+        // Navigate by script: chromiumoxide tracks `Page.navigate` itself and waits for every
+        // frame's lifecycle, which never completes when a child frame was refused.
+        tracing::debug!(label, "navigating");
+        let mut nav = EvaluateParams::new(format!("location.href = {DOC_URL:?}; 'ok'"));
+        nav.return_by_value = Some(true);
+        page.execute(nav).await.map_err(cdp_err(label, "navigating"))?;
+        tracing::debug!(label, "navigation started; waiting for the document to settle");
         let font_faces = settle(page, label).await?;
 
-        // 4. Print.
+        // 4. Print (the PDF's Title metadata comes from document.title).
+        if let Some(title) = title {
+            let js = format!("document.title = {}; 'ok'", serde_json::Value::String(title.to_string()));
+            evaluate_string(page, label, &js).await?;
+        }
+        tracing::debug!(label, "settled; printing");
         let pdf = print_pdf(page, label, params).await?;
 
         // 5. Which platform fonts drew the text.
@@ -128,9 +162,24 @@ async fn print_in_page(
     }
     .await;
     answering.abort();
+    logging.abort();
     let blocked = blocked.lock().map(|b| b.clone()).unwrap_or_default();
     let (pdf, font_faces, font_usage) = result?;
     Ok(Printed { pdf, blocked, font_faces, font_usage })
+}
+
+/// The URL in a console message Chromium writes when it refuses a local resource itself
+/// ("Not allowed to load local resource: file:///…", "Fetch API cannot load file:///…").
+fn refused_by_chromium(text: &str) -> Option<String> {
+    let start = text.find("file:").or_else(|| text.to_ascii_lowercase().find("file:"))?;
+    let rest = &text[start..];
+    let end = rest.find(|c: char| c.is_whitespace() || c == '"' || c == '\'').unwrap_or(rest.len());
+    let url = rest[..end].trim_end_matches(['.', ',']);
+    let lower = text.to_ascii_lowercase();
+    (lower.contains("not allowed to load local resource")
+        || lower.contains("cannot load")
+        || lower.contains("url scheme"))
+    .then(|| url.to_string())
 }
 
 /// Answers one paused request: fulfil from memory, or fail it and record why.
@@ -213,7 +262,10 @@ async fn evaluate_string(page: &Page, label: &str, expression: &str) -> Result<S
     }
     match &res.result.result.value {
         Some(serde_json::Value::String(s)) => Ok(s.clone()),
-        other => Err(RenderError::Browser { label: label.to_string(), detail: format!("unexpected script result {other:?}") }),
+        other => Err(RenderError::Browser {
+            label: label.to_string(),
+            detail: format!("unexpected script result {other:?}"),
+        }),
     }
 }
 
@@ -284,10 +336,9 @@ async fn font_usage(page: &Page, label: &str) -> Result<Vec<FontUsage>, RenderEr
     probe.return_by_value = Some(false);
     let res = page.execute(probe).await.map_err(err("probing fonts"))?;
     let Some(array_id) = res.result.result.object_id.clone() else { return Ok(Vec::new()) };
-    let items: Vec<ProbeItem> = serde_json::from_str(
-        &evaluate_string(page, label, "JSON.stringify(window.__pixelproofProbe || [])").await?,
-    )
-    .unwrap_or_default();
+    let items: Vec<ProbeItem> =
+        serde_json::from_str(&evaluate_string(page, label, "JSON.stringify(window.__pixelproofProbe || [])").await?)
+            .unwrap_or_default();
     let mut props = GetPropertiesParams::new(array_id);
     props.own_properties = Some(true);
     let props = page.execute(props).await.map_err(err("reading probe elements"))?;
@@ -307,4 +358,23 @@ async fn font_usage(page: &Page, label: &str) -> Result<Vec<FontUsage>, RenderEr
         out.push(FontUsage { requested: item.requested.clone(), used, custom_used, sample: item.sample.clone() });
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::refused_by_chromium;
+
+    #[test]
+    fn local_resource_refusals_are_recognised() {
+        assert_eq!(
+            refused_by_chromium("Not allowed to load local resource: file:///etc/hostname").as_deref(),
+            Some("file:///etc/hostname")
+        );
+        assert_eq!(
+            refused_by_chromium("Fetch API cannot load file:///etc/hostname. URL scheme \"file\" is not supported.")
+                .as_deref(),
+            Some("file:///etc/hostname")
+        );
+        assert_eq!(refused_by_chromium("Uncaught TypeError: x is not a function"), None);
+    }
 }

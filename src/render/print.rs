@@ -10,7 +10,9 @@ use crate::job::PrintOptions;
 /// A print option that cannot be used.
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum PrintOptionError {
-    #[error("margin {name} = {value:?} is not a length; write it like \"20mm\", \"1.5cm\", \"0.5in\", \"12px\" or \"36pt\"")]
+    #[error(
+        "margin {name} = {value:?} is not a length; write it like \"20mm\", \"1.5cm\", \"0.5in\", \"12px\" or \"36pt\""
+    )]
     BadLength { name: &'static str, value: String },
     #[error("scale {0} is out of range; Chromium accepts 0.1 to 2.0")]
     Scale(f64),

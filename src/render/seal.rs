@@ -57,7 +57,10 @@ impl Allowed {
         let path = percent_decode(url.path());
         let Some(path) = path else { return refuse("the URL path is not valid UTF-8") };
         if path == "/index.html" || path == "/" {
-            return Decision::Serve { body: self.html.as_bytes().to_vec(), content_type: "text/html; charset=utf-8".into() };
+            return Decision::Serve {
+                body: self.html.as_bytes().to_vec(),
+                content_type: "text/html; charset=utf-8".into(),
+            };
         }
         if let Some(rel) = path.strip_prefix(FONTS_PREFIX) {
             return match self.fonts.read(rel) {
@@ -127,10 +130,16 @@ mod tests {
     #[test]
     fn serves_the_document_its_assets_and_bundled_fonts() {
         let a = allowed();
-        assert!(matches!(a.decide(DOC_URL), Decision::Serve { ref content_type, .. } if content_type.starts_with("text/html")));
-        assert!(matches!(a.decide("https://document.invalid/style.css"), Decision::Serve { ref content_type, .. } if content_type == "text/css"));
+        assert!(
+            matches!(a.decide(DOC_URL), Decision::Serve { ref content_type, .. } if content_type.starts_with("text/html"))
+        );
+        assert!(
+            matches!(a.decide("https://document.invalid/style.css"), Decision::Serve { ref content_type, .. } if content_type == "text/css")
+        );
         assert!(!is_refused(&a.decide("https://document.invalid/img/logo%20one.svg?v=1#x")));
-        assert!(matches!(a.decide("https://document.invalid/_fonts/dejavu/DejaVuSans.ttf"), Decision::Serve { ref content_type, .. } if content_type == "font/ttf"));
+        assert!(
+            matches!(a.decide("https://document.invalid/_fonts/dejavu/DejaVuSans.ttf"), Decision::Serve { ref content_type, .. } if content_type == "font/ttf")
+        );
     }
 
     #[test]
