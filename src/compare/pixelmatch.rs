@@ -15,7 +15,8 @@
 //! errors that say what to fix, and [`pixelmatch_with`] reports each differing pixel so the
 //! caller can find the changed regions (see [`super::regions`]).
 //!
-//! Pin note: pixelmatch 8 moves to another colour metric; results from it will not match.
+//! Pin note: upstream's next major version changes the colour metric (OKLab); this port stays
+//! on 7.2.0's YIQ, and its results will not match later majors.
 
 use std::fmt;
 
@@ -244,8 +245,9 @@ fn antialiased(
     let (mut min_x, mut min_y, mut max_x, mut max_y) = (0, 0, 0, 0);
 
     // The 8 adjacent pixels, column by column as the JavaScript visits them (ties keep the first).
-    for x in x0..=x2 {
-        for y in y0..=y2 {
+    // Half-open ranges: `x0..=x2` compiles to slower loops here.
+    for x in x0..x2 + 1 {
+        for y in y0..y2 + 1 {
             if x == x1 && y == y1 {
                 continue;
             }
@@ -290,8 +292,8 @@ fn has_many_siblings(img: &[u8], x1: usize, y1: usize, width: usize, height: usi
     let val = pixel_u32(img, y1 * width + x1);
     let mut zeroes = u32::from(x1 == x0 || x1 == x2 || y1 == y0 || y1 == y2);
 
-    for x in x0..=x2 {
-        for y in y0..=y2 {
+    for x in x0..x2 + 1 {
+        for y in y0..y2 + 1 {
             if x == x1 && y == y1 {
                 continue;
             }
@@ -306,7 +308,10 @@ fn has_many_siblings(img: &[u8], x1: usize, y1: usize, width: usize, height: usi
 
 /// Background that semi-transparent pixels are blended with, for the pixel at byte offset `k`:
 /// 7.2.0's pseudo-checkerboard (computed from the byte offset, as the JavaScript does), or white.
-#[inline]
+///
+/// Not inlined on purpose: inlined, LLVM computed it for every pixel, opaque ones included
+/// (it is free of side effects, so it was hoisted out of the transparency branch).
+#[inline(never)]
 fn background(k: usize, checkerboard: bool) -> [f64; 3] {
     if !checkerboard {
         return [255.0; 3];
@@ -399,8 +404,15 @@ fn draw_gray_pixel(img: &[u8], pos: usize, alpha: f64, output: &mut [u8]) {
 fn js_to_int32(x: f64) -> i32 {
     if x.abs() < 2_147_483_648.0 {
         // In range: `as` truncates towards zero, exactly like ToInt32.
-        return x as i32;
+        x as i32
+    } else {
+        js_to_int32_wrapping(x)
     }
+}
+
+#[cold]
+#[inline(never)]
+fn js_to_int32_wrapping(x: f64) -> i32 {
     if !x.is_finite() {
         return 0;
     }
@@ -415,13 +427,11 @@ fn js_to_int32(x: f64) -> i32 {
 fn js_to_uint8(x: f64) -> u8 {
     if (0.0..256.0).contains(&x) {
         // In range: `as` truncates towards zero, exactly like ToUint8.
-        return x as u8;
+        x as u8
+    } else {
+        // 2^8 divides 2^32: the low byte of ToInt32 is ToUint8.
+        js_to_int32(x) as u8
     }
-    if !x.is_finite() {
-        return 0;
-    }
-    // In 0..256 by construction: the cast is exact.
-    x.trunc().rem_euclid(256.0) as u8
 }
 
 #[cfg(test)]
@@ -608,6 +618,7 @@ mod tests {
         assert_eq!(js_to_int32(-2_147_483_649.0), i32::MAX);
         assert_eq!(js_to_uint8(-0.5), 0);
         assert_eq!(js_to_uint8(255.99), 255);
+        assert_eq!(js_to_uint8(4_294_967_596.0), 44);
         assert_eq!(js_to_uint8(229.99), 229);
         assert_eq!(js_to_uint8(256.5), 0);
         assert_eq!(js_to_uint8(-1.0), 255);
