@@ -175,10 +175,8 @@ pub fn font_names(bytes: &[u8]) -> Option<FontNames> {
     for name in face.names() {
         let Some(value) = name.to_string() else { continue };
         match name.name_id {
-            ttf_parser::name_id::FAMILY | ttf_parser::name_id::TYPOGRAPHIC_FAMILY => {
-                if !families.contains(&value) {
-                    families.push(value);
-                }
+            ttf_parser::name_id::FAMILY | ttf_parser::name_id::TYPOGRAPHIC_FAMILY if !families.contains(&value) => {
+                families.push(value)
             }
             ttf_parser::name_id::POST_SCRIPT_NAME if postscript.is_empty() => postscript = value,
             ttf_parser::name_id::FULL_NAME if full.is_empty() => full = value,

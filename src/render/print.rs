@@ -55,27 +55,27 @@ pub fn print_params(options: &PrintOptions) -> Result<PrintToPdfParams, PrintOpt
         length_in_inches(value).ok_or_else(|| PrintOptionError::BadLength { name, value: value.to_string() })
     };
     let header_footer = options.header_template.is_some() || options.footer_template.is_some();
-    let mut params = PrintToPdfParams::default();
-    params.landscape = Some(options.landscape);
-    params.display_header_footer = Some(header_footer);
-    params.print_background = Some(true);
-    params.scale = Some(options.scale);
-    params.paper_width = Some(width);
-    params.paper_height = Some(height);
-    params.margin_top = Some(len("top", &m.top)?);
-    params.margin_right = Some(len("right", &m.right)?);
-    params.margin_bottom = Some(len("bottom", &m.bottom)?);
-    params.margin_left = Some(len("left", &m.left)?);
-    if !options.page_ranges.trim().is_empty() {
-        params.page_ranges = Some(options.page_ranges.trim().to_string());
-    }
-    if header_footer {
-        // An empty template prints nothing (Chromium's default would print the date and URL).
-        params.header_template = Some(options.header_template.clone().unwrap_or_else(|| "<span></span>".into()));
-        params.footer_template = Some(options.footer_template.clone().unwrap_or_else(|| "<span></span>".into()));
-    }
-    params.prefer_css_page_size = Some(true);
-    params.transfer_mode = Some(PrintToPdfTransferMode::ReturnAsStream);
+    // An empty template prints nothing (Chromium's default would print the date and URL).
+    let template = |t: &Option<String>| header_footer.then(|| t.clone().unwrap_or_else(|| "<span></span>".into()));
+    let page_ranges = options.page_ranges.trim();
+    let params = PrintToPdfParams {
+        landscape: Some(options.landscape),
+        display_header_footer: Some(header_footer),
+        print_background: Some(true),
+        scale: Some(options.scale),
+        paper_width: Some(width),
+        paper_height: Some(height),
+        margin_top: Some(len("top", &m.top)?),
+        margin_right: Some(len("right", &m.right)?),
+        margin_bottom: Some(len("bottom", &m.bottom)?),
+        margin_left: Some(len("left", &m.left)?),
+        page_ranges: (!page_ranges.is_empty()).then(|| page_ranges.to_string()),
+        header_template: template(&options.header_template),
+        footer_template: template(&options.footer_template),
+        prefer_css_page_size: Some(true),
+        transfer_mode: Some(PrintToPdfTransferMode::ReturnAsStream),
+        ..Default::default()
+    };
     Ok(params)
 }
 
@@ -98,8 +98,8 @@ mod tests {
 
     #[test]
     fn options_become_print_params() {
-        let mut o = PrintOptions::default();
-        o.footer_template = Some("<span class=pageNumber></span>".into());
+        let mut o =
+            PrintOptions { footer_template: Some("<span class=pageNumber></span>".into()), ..Default::default() };
         let p = print_params(&o).unwrap();
         assert_eq!(p.display_header_footer, Some(true));
         assert_eq!(p.header_template.as_deref(), Some("<span></span>"));
