@@ -231,7 +231,7 @@ impl Store {
     /// The candidate with every page verified: an error naming the waiting candidates when
     /// there is none for `key`.
     pub fn load_candidate(&self, key: &Key) -> Result<Candidate, BaselineError> {
-        let dir = self.candidate_exists(key)?;
+        let dir = self.existing_candidate_dir(key)?;
         let manifest = read_manifest(&dir, key)?;
         let pages = load_pages(&dir, &manifest)?;
         let verdict = read_candidate_verdict(&dir)?;
@@ -317,7 +317,7 @@ impl Store {
     /// records the decision. The candidate's files are verified first.
     pub fn approve(&self, key: &Key, decision: &Decision) -> Result<AuditEntry, BaselineError> {
         check_decision(decision, "approve")?;
-        let cand_dir = self.candidate_exists(key)?;
+        let cand_dir = self.existing_candidate_dir(key)?;
         let candidate = read_manifest(&cand_dir, key)?;
         let target = self.baseline_dir(key);
         remove_leftovers(&target)?;
@@ -356,7 +356,7 @@ impl Store {
     /// are damaged can still be rejected.
     pub fn reject(&self, key: &Key, decision: &Decision) -> Result<AuditEntry, BaselineError> {
         check_decision(decision, "reject")?;
-        let dir = self.candidate_exists(key)?;
+        let dir = self.existing_candidate_dir(key)?;
         let manifest = read_manifest(&dir, key).ok();
         let entry = AuditEntry {
             at: now(),
@@ -379,7 +379,8 @@ impl Store {
         audit::read(&self.audit_path())
     }
 
-    fn candidate_exists(&self, key: &Key) -> Result<PathBuf, BaselineError> {
+    /// The candidate directory for `key`, or an error naming the candidates that are waiting.
+    pub fn existing_candidate_dir(&self, key: &Key) -> Result<PathBuf, BaselineError> {
         let dir = self.candidate_dir(key);
         if dir.is_dir() {
             return Ok(dir);
