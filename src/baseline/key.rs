@@ -41,6 +41,20 @@ impl Key {
     }
 }
 
+/// Written as `"TEMPLATE/FIXTURE"` (in summary.json and the like), validated when read.
+impl serde::Serialize for Key {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Key {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Key, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        Key::parse(&text).map_err(serde::de::Error::custom)
+    }
+}
+
 impl fmt::Display for Key {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}/{}", self.template, self.fixture)
@@ -77,6 +91,8 @@ mod tests {
             let err = Key::parse(bad).unwrap_err();
             assert!(matches!(err, BaselineError::BadName { .. } | BaselineError::BadKey { .. }), "{bad}: {err}");
         }
+        assert!(serde_json::from_str::<Key>("\"a/../b\"").is_err());
+        assert_eq!(serde_json::to_string(&Key::parse("a/b").unwrap()).unwrap(), "\"a/b\"");
         let msg = Key::new("invoice", "..").unwrap_err().to_string();
         assert!(msg.contains("fixture name \"..\"") && msg.contains("letters, digits"), "{msg}");
     }
