@@ -5,9 +5,12 @@
 //! loaded. A face in state `error`, or text whose requested family Chromium replaced
 //! with another, is reported naming the family asked for and the font used instead:
 //! an error for template documents (and strict raw-HTML jobs), a warning otherwise.
-//! SKELETON: being written; see issue 2.
 
 use serde::{Deserialize, Serialize};
+
+use crate::fonts::{normalize_font_name, BundledFonts};
+use crate::raster::RasterPage;
+use crate::render::Rendered;
 
 /// One font problem found in a printed document.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -34,5 +37,183 @@ impl FontReport {
     /// True when the document must fail because of its fonts.
     pub fn fails(&self) -> bool {
         self.strict && !self.problems.is_empty()
+    }
+}
+
+/// CSS generic families: they resolve through fontconfig to bundled fonts, never a substitution.
+const GENERIC_FAMILIES: &[&str] = &[
+    "serif",
+    "sans-serif",
+    "monospace",
+    "cursive",
+    "fantasy",
+    "system-ui",
+    "ui-serif",
+    "ui-sans-serif",
+    "ui-monospace",
+    "ui-rounded",
+    "math",
+    "emoji",
+    "fangsong",
+    "-webkit-body",
+    "-webkit-standard",
+];
+
+fn is_generic(family: &str) -> bool {
+    let f = family.trim().to_ascii_lowercase();
+    GENERIC_FAMILIES.contains(&f.as_str()) || f.is_empty()
+}
+
+/// Checks the fonts of a printed document. `strict` makes problems fail the document.
+pub fn check(rendered: &Rendered, pages: &[RasterPage], bundled: &BundledFonts, strict: bool) -> FontReport {
+    let mut embedded: Vec<String> = pages.iter().flat_map(|p| p.fonts.iter().cloned()).collect();
+    embedded.sort();
+    embedded.dedup();
+    let mut problems = Vec::new();
+    let loaded_face = |name: &str| {
+        let n = normalize_font_name(name);
+        rendered.font_faces.iter().any(|f| f.status == "loaded" && normalize_font_name(&f.family) == n)
+    };
+
+    // 1. Faces the document declared that failed to load.
+    let mut failed_faces: Vec<&str> =
+        rendered.font_faces.iter().filter(|f| f.status == "error").map(|f| f.family.as_str()).collect();
+    failed_faces.dedup();
+    for family in failed_faces {
+        let used = rendered
+            .font_usage
+            .iter()
+            .find(|u| normalize_font_name(&u.requested) == normalize_font_name(family))
+            .map(|u| u.used.join(", "))
+            .filter(|u| !u.is_empty())
+            .unwrap_or_else(|| "a fallback font".to_string());
+        problems.push(FontProblem {
+            requested: family.to_string(),
+            used: used.clone(),
+            detail: format!(
+                "@font-face {family:?} failed to load (its source is missing, blocked or not a font), so its text was drawn with {used}"
+            ),
+        });
+    }
+
+    // 2. Text whose requested family Chromium replaced with another.
+    for usage in &rendered.font_usage {
+        if is_generic(&usage.requested) || usage.used.is_empty() {
+            continue;
+        }
+        if problems.iter().any(|p| normalize_font_name(&p.requested) == normalize_font_name(&usage.requested)) {
+            continue;
+        }
+        let wanted = normalize_font_name(&usage.requested);
+        let drawn_with_it = usage.used.iter().any(|u| normalize_font_name(u) == wanted)
+            || (usage.custom_used && loaded_face(&usage.requested));
+        if !drawn_with_it {
+            let used = usage.used.join(", ");
+            problems.push(FontProblem {
+                requested: usage.requested.clone(),
+                used: used.clone(),
+                detail: format!(
+                    "text {:?} asks for font {:?}, which is neither bundled nor declared by the document; Chromium drew it with {used}. Use a bundled family ({}) or declare the font with @font-face",
+                    usage.sample,
+                    usage.requested,
+                    bundled.families().join(", ")
+                ),
+            });
+        }
+    }
+
+    // 3. Every embedded font must be bundled or the document's own.
+    for name in &embedded {
+        if bundled.knows(name) || loaded_face(name) {
+            continue;
+        }
+        problems.push(FontProblem {
+            requested: "(unknown)".into(),
+            used: name.clone(),
+            detail: format!(
+                "the PDF embeds font {name:?}, which is neither bundled (fonts/) nor declared by the document"
+            ),
+        });
+    }
+    FontReport { embedded, problems, strict }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::render::{FontFace, FontUsage};
+    use std::path::Path;
+    use std::time::Duration;
+
+    fn bundled() -> BundledFonts {
+        BundledFonts::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("fonts")).unwrap()
+    }
+
+    fn rendered(faces: Vec<FontFace>, usage: Vec<FontUsage>) -> Rendered {
+        Rendered { pdf: Vec::new(), blocked: Vec::new(), font_faces: faces, font_usage: usage, elapsed: Duration::ZERO }
+    }
+
+    fn page(fonts: &[&str]) -> RasterPage {
+        RasterPage {
+            number: 1,
+            image: image::RgbaImage::new(1, 1),
+            text: String::new(),
+            fonts: fonts.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    fn usage(requested: &str, used: &[&str], custom: bool) -> FontUsage {
+        FontUsage {
+            requested: requested.into(),
+            used: used.iter().map(|s| s.to_string()).collect(),
+            custom_used: custom,
+            sample: "Total".into(),
+        }
+    }
+
+    #[test]
+    fn bundled_and_generic_fonts_pass() {
+        let r = rendered(
+            vec![],
+            vec![usage("DejaVu Sans", &["DejaVu Sans"], false), usage("serif", &["DejaVu Serif"], false)],
+        );
+        let report = check(&r, &[page(&["DejaVuSans", "DejaVuSerif-Bold"])], &bundled(), true);
+        assert!(report.problems.is_empty(), "{:?}", report.problems);
+        assert!(!report.fails());
+    }
+
+    #[test]
+    fn a_substituted_family_names_what_was_asked_and_what_was_used() {
+        let r = rendered(vec![], vec![usage("Arial", &["DejaVu Sans"], false)]);
+        let report = check(&r, &[page(&["DejaVuSans"])], &bundled(), true);
+        assert_eq!(report.problems.len(), 1);
+        assert_eq!(report.problems[0].requested, "Arial");
+        assert_eq!(report.problems[0].used, "DejaVu Sans");
+        assert!(report.problems[0].detail.contains("Arial") && report.problems[0].detail.contains("DejaVu Sans"));
+        assert!(report.fails());
+        let lenient = check(&r, &[page(&["DejaVuSans"])], &bundled(), false);
+        assert!(!lenient.fails(), "raw HTML jobs only warn");
+        assert_eq!(lenient.problems.len(), 1);
+    }
+
+    #[test]
+    fn a_failed_font_face_is_a_problem_and_a_loaded_one_is_not() {
+        let faces = vec![
+            FontFace { family: "Brand".into(), style: "normal".into(), weight: "400".into(), status: "error".into() },
+            FontFace { family: "Cert".into(), style: "normal".into(), weight: "400".into(), status: "loaded".into() },
+        ];
+        let r = rendered(faces, vec![usage("Brand", &["DejaVu Sans"], false), usage("Cert", &["DejaVu Serif"], true)]);
+        let report = check(&r, &[page(&["DejaVuSans", "DejaVuSerif"])], &bundled(), true);
+        assert_eq!(report.problems.len(), 1, "{:?}", report.problems);
+        assert_eq!(report.problems[0].requested, "Brand");
+        assert_eq!(report.problems[0].used, "DejaVu Sans");
+    }
+
+    #[test]
+    fn an_unknown_embedded_font_is_a_problem() {
+        let r = rendered(vec![], vec![]);
+        let report = check(&r, &[page(&["LiberationSans"])], &bundled(), true);
+        assert_eq!(report.problems.len(), 1);
+        assert!(report.problems[0].detail.contains("LiberationSans"));
     }
 }

@@ -29,7 +29,8 @@ enum Command {
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("PIXELPROOF_LOG").unwrap_or_else(|_| "warn".into()),
+            tracing_subscriber::EnvFilter::try_from_env("PIXELPROOF_LOG")
+                .unwrap_or_else(|_| "warn,chromiumoxide=off".into()),
         )
         .with_writer(std::io::stderr)
         .init();

@@ -3,7 +3,6 @@
 //! This is the per-document path that `check` (and later the service's workers) run;
 //! comparing with a baseline is a separate step (`compare::verdict`) because a job may
 //! have no baseline.
-//! SKELETON: being written; see issue 2.
 
 use crate::fontcheck::FontReport;
 use crate::raster::RasterPage;
@@ -69,12 +68,45 @@ pub struct Engine {
 
 impl Engine {
     /// Checks the pinned Chromium and PDFium, loads the fonts, launches the pool.
-    pub async fn start(_config: EngineConfig) -> Result<Engine, EngineError> {
-        todo!("engine start")
+    pub async fn start(config: EngineConfig) -> Result<Engine, EngineError> {
+        let pins = crate::pins::Pins::compiled();
+        let chromium = pins.check_chromium()?;
+        let pdfium = pins.check_pdfium()?;
+        let rasterizer = crate::raster::Rasterizer::shared(&pdfium)?;
+        let fonts = crate::fonts::BundledFonts::load(&config.fonts_dir)?;
+        let environment = Environment {
+            chromium,
+            pdfium_build: pins.pdfium_build.clone(),
+            fonts_hash: fonts.hash.clone(),
+            dpi: config.dpi,
+        };
+        let render_config = crate::render::RenderConfig {
+            chromium: pins.chromium_path(),
+            pool_size: config.pool_size,
+            jobs_per_browser: config.jobs_per_browser,
+            timeout: config.render_timeout,
+        };
+        let renderer = crate::render::Renderer::launch(render_config, std::sync::Arc::new(fonts.clone())).await?;
+        tracing::info!(chromium = renderer.chromium_version(), pdfium = %environment.pdfium_build, "engine ready");
+        Ok(Engine { renderer, rasterizer, fonts, environment })
     }
 
     /// Renders, rasterizes and font-checks one document.
-    pub async fn prove(&self, _doc: &Document) -> Result<Proof, EngineError> {
-        todo!("prove")
+    pub async fn prove(&self, doc: &Document) -> Result<Proof, EngineError> {
+        let rendered = self.renderer.render(doc).await?;
+        let pages = self.rasterize(&rendered.pdf).await?;
+        let fonts = crate::fontcheck::check(&rendered, &pages, &self.fonts, doc.fonts_are_strict());
+        Ok(Proof { rendered, pages, fonts })
+    }
+
+    /// Rasterizes a PDF at the engine's DPI on a blocking thread.
+    pub async fn rasterize(&self, pdf: &[u8]) -> Result<Vec<RasterPage>, EngineError> {
+        let rasterizer = self.rasterizer.clone();
+        let pdf = pdf.to_vec();
+        let dpi = self.environment.dpi;
+        let pages = tokio::task::spawn_blocking(move || rasterizer.rasterize(&pdf, dpi))
+            .await
+            .map_err(|e| crate::raster::RasterError::Open(format!("the raster task failed: {e}")))??;
+        Ok(pages)
     }
 }

@@ -42,12 +42,21 @@ pub struct Rasterizer {
     pdfium: Pdfium,
 }
 
+/// PDFium can be bound once per process: every engine in the process shares this one.
+static SHARED: std::sync::Mutex<Option<std::sync::Arc<Rasterizer>>> = std::sync::Mutex::new(None);
+
 impl Rasterizer {
-    /// Binds the PDFium library at `library` (the file itself, not its directory).
-    pub fn load(library: &Path) -> Result<Rasterizer, RasterError> {
+    /// The process's PDFium binding, bound from `library` (the file itself) on first use.
+    pub fn shared(library: &Path) -> Result<std::sync::Arc<Rasterizer>, RasterError> {
+        let mut shared = SHARED.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(r) = shared.as_ref() {
+            return Ok(r.clone());
+        }
         let bindings = Pdfium::bind_to_library(library)
             .map_err(|e| RasterError::Bind { path: library.display().to_string(), detail: e.to_string() })?;
-        Ok(Rasterizer { pdfium: Pdfium::new(bindings) })
+        let r = std::sync::Arc::new(Rasterizer { pdfium: Pdfium::new(bindings) });
+        *shared = Some(r.clone());
+        Ok(r)
     }
 
     /// Rasterizes every page of `pdf` at `dpi`, with a white background.

@@ -1,10 +1,164 @@
-//! `pixelproof render`.
-//! SKELETON: being written; see issue 2.
+//! `pixelproof render`: print a template with data, or an HTML file, to PDF.
+//!
+//! The document goes through the whole proof (render, raster, font check), so what this
+//! command writes is what the service would ship: blocked requests and font problems are
+//! reported, and a font substitution in a template document is an error.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+
+use crate::job::{Document, Paper, PaperName};
+use crate::pipeline::{Engine, EngineConfig};
+use crate::template::Catalog;
 
 /// Arguments of `pixelproof render`.
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+#[command(group(clap::ArgGroup::new("source").required(true).args(["template", "html"])))]
+pub struct Args {
+    /// Template to print (a folder name under --templates).
+    #[arg(long, requires = "data")]
+    pub template: Option<String>,
+    /// JSON data for the template.
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// An HTML file to print; its directory is the asset root.
+    #[arg(long, conflicts_with = "template")]
+    pub html: Option<PathBuf>,
+    /// Where to write the PDF.
+    #[arg(short, long)]
+    pub output: PathBuf,
+    /// Templates directory.
+    #[arg(long, env = "PIXELPROOF_TEMPLATES")]
+    pub templates: Option<PathBuf>,
+    /// Paper size: A3, A4, A5, Letter, Legal (overrides the template's).
+    #[arg(long)]
+    pub paper: Option<String>,
+    /// Print in landscape.
+    #[arg(long)]
+    pub landscape: bool,
+    /// Margin on every side, as a CSS length ("15mm").
+    #[arg(long)]
+    pub margin: Option<String>,
+    /// Page scale, 0.1 to 2.0.
+    #[arg(long)]
+    pub scale: Option<f64>,
+    /// Pages to print ("1-3,5").
+    #[arg(long)]
+    pub page_ranges: Option<String>,
+    /// File with the running header's HTML (pageNumber / totalPages classes are filled in).
+    #[arg(long)]
+    pub header: Option<PathBuf>,
+    /// File with the running footer's HTML.
+    #[arg(long)]
+    pub footer: Option<PathBuf>,
+    /// The PDF's Title metadata (default: the document's <title>).
+    #[arg(long)]
+    pub title: Option<String>,
+    /// Fail (instead of warning) when a font the HTML asks for did not load.
+    #[arg(long)]
+    pub strict_fonts: bool,
+    /// Seconds a document may take to print.
+    #[arg(long, default_value_t = 30)]
+    pub timeout: u64,
+    /// Print the result (pages, blocked requests, fonts) as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
 
-pub fn run(_args: Args) -> super::CliResult {
-    anyhow::bail!("pixelproof render is not implemented yet")
+fn document(args: &Args) -> anyhow::Result<Document> {
+    let mut doc = if let Some(name) = &args.template {
+        let dir = args.templates.clone().unwrap_or_else(crate::template::default_templates_dir);
+        let catalog = Catalog::load(&dir)?;
+        let template = catalog.get(name)?;
+        let data_path = args.data.as_ref().context("--data is required with --template")?;
+        let text = std::fs::read_to_string(data_path).with_context(|| format!("reading {}", data_path.display()))?;
+        let data: serde_json::Value =
+            serde_json::from_str(&text).with_context(|| format!("{} is not valid JSON", data_path.display()))?;
+        let label = format!("{name}/{}", data_path.file_stem().and_then(|s| s.to_str()).unwrap_or("data"));
+        template.document(&data, &label)?
+    } else if let Some(html) = &args.html {
+        Document::from_html_file(html).with_context(|| format!("reading {}", html.display()))?
+    } else {
+        bail!("give --template NAME --data FILE.json, or --html FILE.html");
+    };
+    let o = &mut doc.options;
+    if let Some(p) = &args.paper {
+        o.paper = Paper::Named(match p.to_ascii_lowercase().as_str() {
+            "a3" => PaperName::A3,
+            "a4" => PaperName::A4,
+            "a5" => PaperName::A5,
+            "letter" => PaperName::Letter,
+            "legal" => PaperName::Legal,
+            _ => bail!("unknown paper size {p:?}; use A3, A4, A5, Letter or Legal"),
+        });
+    }
+    o.landscape |= args.landscape;
+    if let Some(m) = &args.margin {
+        o.margins = crate::job::Margins { top: m.clone(), right: m.clone(), bottom: m.clone(), left: m.clone() };
+    }
+    if let Some(s) = args.scale {
+        o.scale = s;
+    }
+    if let Some(r) = &args.page_ranges {
+        o.page_ranges = r.clone();
+    }
+    if let Some(h) = &args.header {
+        o.header_template = Some(std::fs::read_to_string(h).with_context(|| format!("reading {}", h.display()))?);
+    }
+    if let Some(f) = &args.footer {
+        o.footer_template = Some(std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?);
+    }
+    o.strict_fonts |= args.strict_fonts;
+    if args.title.is_some() {
+        o.title = args.title.clone();
+    }
+    Ok(doc)
+}
+
+pub fn run(args: Args) -> super::CliResult {
+    let doc = document(&args)?;
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    runtime.block_on(async {
+        let config =
+            EngineConfig { pool_size: 1, render_timeout: Duration::from_secs(args.timeout), ..Default::default() };
+        let engine = Engine::start(config).await?;
+        let result = engine.prove(&doc).await;
+        engine.renderer.shutdown().await;
+        let proof = result?;
+        for b in &proof.rendered.blocked {
+            eprintln!("blocked: {} ({}): {}", b.url, b.resource_type, b.reason);
+        }
+        for p in &proof.fonts.problems {
+            eprintln!("{}: {}", if proof.fonts.strict { "font error" } else { "font warning" }, p.detail);
+        }
+        if proof.fonts.fails() {
+            bail!("{} font problem(s) in {}; no PDF written", proof.fonts.problems.len(), doc.label);
+        }
+        std::fs::write(&args.output, &proof.rendered.pdf)
+            .with_context(|| format!("writing {}", args.output.display()))?;
+        if args.json {
+            let summary = serde_json::json!({
+                "output": args.output,
+                "pages": proof.pages.len(),
+                "bytes": proof.rendered.pdf.len(),
+                "elapsed_ms": proof.rendered.elapsed.as_millis() as u64,
+                "blocked": proof.rendered.blocked,
+                "fonts": proof.fonts,
+                "font_faces": proof.rendered.font_faces,
+                "chromium": engine.environment.chromium,
+            });
+            println!("{}", serde_json::to_string_pretty(&summary)?);
+        }
+        eprintln!(
+            "wrote {}: {} page(s), {} bytes, {:.2} s",
+            args.output.display(),
+            proof.pages.len(),
+            proof.rendered.pdf.len(),
+            proof.rendered.elapsed.as_secs_f64()
+        );
+        Ok(ExitCode::SUCCESS)
+    })
 }

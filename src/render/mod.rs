@@ -4,14 +4,28 @@
 //! (`seal`): the document's own assets and the bundled fonts are served from memory,
 //! everything else is refused and recorded. The page is printed only after `load`,
 //! `document.fonts.ready` and every image have settled.
-//! SKELETON: being written; see issue 2.
+//!
+//! The pool (`Renderer`) keeps `pool_size` browsers warm and replaces one after
+//! `jobs_per_browser` documents, when it has crashed, or when it stops answering; a document
+//! whose browser died is retried once on a fresh one. `browser` owns one process, `page`
+//! the steps of printing one document, `seal` the request rules, `print` the options.
+
+pub mod browser;
+pub mod page;
+pub mod print;
+pub mod seal;
 
 use std::path::PathBuf;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
+use tokio::sync::Semaphore;
+
+use crate::fonts::BundledFonts;
 use crate::job::Document;
+use browser::BrowserProcess;
 
 /// A request the document made that was refused.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -40,6 +54,8 @@ pub struct FontUsage {
     pub requested: String,
     /// Family names of the fonts Chromium used for that text (`CSS.getPlatformFontsForNode`).
     pub used: Vec<String>,
+    /// True when one of them is a web font the document declared (`@font-face`).
+    pub custom_used: bool,
     /// A short sample of the text, for the error message.
     pub sample: String,
 }
@@ -65,8 +81,6 @@ pub struct RenderConfig {
     pub jobs_per_browser: u32,
     /// A document that has not printed after this long fails (and its browser is recycled).
     pub timeout: Duration,
-    /// The bundled fonts directory (`fonts/`).
-    pub fonts_dir: PathBuf,
 }
 
 /// Why a document could not be printed.
@@ -80,30 +94,196 @@ pub enum RenderError {
     Timeout { limit: Duration },
     #[error("Chromium failed while printing {label}: {detail}")]
     Browser { label: String, detail: String },
+    #[error(
+        "Chromium crashed twice while printing {label} (the document was retried once on a fresh browser): {detail}"
+    )]
+    Crashed { label: String, detail: String },
+    #[error(transparent)]
+    Options(#[from] print::PrintOptionError),
+    #[error(transparent)]
+    Fonts(#[from] crate::fonts::FontsError),
 }
 
 /// A pool of warm Chromium processes.
 pub struct Renderer {
-    _config: RenderConfig,
+    config: RenderConfig,
+    fonts: Arc<BundledFonts>,
+    /// Owns the fonts.conf Chromium reads; removed when the renderer is dropped.
+    fontconfig_dir: tempfile::TempDir,
+    fontconfig: PathBuf,
+    idle: Mutex<Vec<BrowserProcess>>,
+    permits: Semaphore,
+    version: String,
+    restarts: std::sync::atomic::AtomicU64,
+}
+
+/// How one attempt at printing ended.
+enum Attempt {
+    Done(page::Printed),
+    /// The document itself is at fault (or timed out on a healthy browser): no retry.
+    Failed(RenderError),
+    /// The browser crashed or hung: replace it and retry once.
+    BrowserLost(String),
 }
 
 impl Renderer {
-    pub async fn launch(config: RenderConfig) -> Result<Renderer, RenderError> {
-        let _ = config;
-        todo!("render pool")
+    /// Starts `pool_size` browsers (at least one) with only the bundled fonts visible.
+    pub async fn launch(config: RenderConfig, fonts: Arc<BundledFonts>) -> Result<Renderer, RenderError> {
+        let fontconfig_dir = browser::fontconfig_dir()
+            .map_err(|e| RenderError::Launch { path: config.chromium.clone(), detail: format!("temp dir: {e}") })?;
+        let fontconfig = fonts.write_fontconfig(fontconfig_dir.path())?;
+        let size = config.pool_size.max(1);
+        let mut idle = Vec::with_capacity(size);
+        for _ in 0..size {
+            idle.push(BrowserProcess::launch(&config.chromium, &fontconfig, config.timeout).await?);
+        }
+        let version = match idle.first() {
+            Some(b) => b.browser.version().await.map(|v| v.product.clone()).unwrap_or_default(),
+            None => String::new(),
+        };
+        Ok(Renderer {
+            config,
+            fonts,
+            fontconfig_dir,
+            fontconfig,
+            idle: Mutex::new(idle),
+            permits: Semaphore::new(size),
+            version,
+            restarts: std::sync::atomic::AtomicU64::new(0),
+        })
     }
 
     /// Prints one document. A browser that crashes or hangs is replaced and the document
-    /// retried once.
-    pub async fn render(&self, _doc: &Document) -> Result<Rendered, RenderError> {
-        todo!("render")
+    /// retried once; a document that does not settle within the timeout fails with
+    /// [`RenderError::Timeout`].
+    pub async fn render(&self, doc: &Document) -> Result<Rendered, RenderError> {
+        let params = print::print_params(&doc.options)?;
+        let allowed =
+            seal::Allowed { html: Arc::new(doc.html.clone()), assets: doc.assets.clone(), fonts: self.fonts.clone() };
+        let _permit = self.permits.acquire().await.map_err(|_| RenderError::Browser {
+            label: doc.label.clone(),
+            detail: "the renderer is shutting down".into(),
+        })?;
+        let started = Instant::now();
+        let mut last_loss = String::new();
+        for attempt in 0..2 {
+            let mut browser = self.take_browser().await?;
+            match self.attempt(&mut browser, doc, allowed.clone(), params.clone()).await {
+                Attempt::Done(printed) => {
+                    self.give_back(browser).await;
+                    return Ok(Rendered {
+                        pdf: printed.pdf,
+                        blocked: printed.blocked,
+                        font_faces: printed.font_faces,
+                        font_usage: printed.font_usage,
+                        elapsed: started.elapsed(),
+                    });
+                }
+                Attempt::Failed(e) => {
+                    self.give_back(browser).await;
+                    return Err(e);
+                }
+                Attempt::BrowserLost(detail) => {
+                    tracing::warn!(label = %doc.label, attempt, %detail, "browser lost; replacing it");
+                    self.restarts.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    browser.kill().await;
+                    last_loss = detail;
+                }
+            }
+        }
+        Err(RenderError::Crashed { label: doc.label.clone(), detail: last_loss })
+    }
+
+    async fn attempt(
+        &self,
+        browser: &mut BrowserProcess,
+        doc: &Document,
+        allowed: seal::Allowed,
+        params: chromiumoxide::cdp::browser_protocol::page::PrintToPdfParams,
+    ) -> Attempt {
+        let limit = self.config.timeout;
+        let run = page::print(&browser.browser, &doc.label, allowed, params, doc.options.title.as_deref());
+        match tokio::time::timeout(limit, run).await {
+            Ok(Ok(printed)) => {
+                browser.jobs += 1;
+                Attempt::Done(printed)
+            }
+            Ok(Err(e)) => {
+                if browser.is_alive() {
+                    Attempt::Failed(e)
+                } else {
+                    Attempt::BrowserLost(e.to_string())
+                }
+            }
+            Err(_) => {
+                if browser.responds(Duration::from_secs(3)).await {
+                    // The browser is fine: the document never settled. Its context is left
+                    // behind mid-load, so recycle this browser rather than reuse it.
+                    browser.jobs = u32::MAX;
+                    Attempt::Failed(RenderError::Timeout { limit })
+                } else {
+                    Attempt::BrowserLost(format!("no answer from Chromium within {limit:?}"))
+                }
+            }
+        }
+    }
+
+    /// An idle healthy browser, or a fresh one.
+    async fn take_browser(&self) -> Result<BrowserProcess, RenderError> {
+        loop {
+            let candidate = self.idle.lock().ok().and_then(|mut idle| idle.pop());
+            match candidate {
+                Some(mut b) => {
+                    if b.is_alive() {
+                        return Ok(b);
+                    }
+                    tracing::warn!(pid = ?b.pid, "idle browser died; replacing it");
+                    self.restarts.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    b.kill().await;
+                }
+                None => {
+                    return BrowserProcess::launch(&self.config.chromium, &self.fontconfig, self.config.timeout).await
+                }
+            }
+        }
+    }
+
+    async fn give_back(&self, browser: BrowserProcess) {
+        if browser.jobs >= self.config.jobs_per_browser {
+            browser.kill().await;
+            return;
+        }
+        if let Ok(mut idle) = self.idle.lock() {
+            idle.push(browser);
+        }
     }
 
     /// The product string Chromium reports (`HeadlessChrome/156.0.8078.79`).
     pub fn chromium_version(&self) -> &str {
-        todo!()
+        &self.version
     }
 
-    /// Closes every browser.
-    pub async fn shutdown(&self) {}
+    /// How many browsers were replaced after a crash or hang.
+    pub fn restarts(&self) -> u64 {
+        self.restarts.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Process ids of the idle browsers (for tests that kill one).
+    pub fn idle_pids(&self) -> Vec<u32> {
+        self.idle.lock().map(|i| i.iter().filter_map(|b| b.pid).collect()).unwrap_or_default()
+    }
+
+    /// The fonts.conf Chromium reads.
+    pub fn fontconfig_path(&self) -> &std::path::Path {
+        let _ = &self.fontconfig_dir;
+        &self.fontconfig
+    }
+
+    /// Closes every idle browser.
+    pub async fn shutdown(&self) {
+        let browsers: Vec<BrowserProcess> = self.idle.lock().map(|mut i| i.drain(..).collect()).unwrap_or_default();
+        for b in browsers {
+            b.kill().await;
+        }
+    }
 }

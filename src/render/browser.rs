@@ -1,0 +1,106 @@
+//! One Chromium process: launched with the pinned binary, its own profile directory, the
+//! bundled-fonts-only fontconfig and the flags that keep it quiet on a closed network.
+//!
+//! The CDP handler is polled in its own task for the browser's whole life. A dead browser
+//! makes CDP calls hang, so callers wrap every call in a timeout and use [`BrowserProcess::is_alive`].
+
+use std::path::Path;
+use std::time::Duration;
+
+use chromiumoxide::browser::{Browser, BrowserConfig};
+use futures::StreamExt;
+use tokio::task::JoinHandle;
+
+use super::RenderError;
+
+/// A running Chromium and the task that drives its CDP connection.
+pub struct BrowserProcess {
+    pub browser: Browser,
+    handler: JoinHandle<()>,
+    /// Kept so the profile directory lives as long as the browser and is removed after.
+    _profile: tempfile::TempDir,
+    /// Documents printed by this process.
+    pub jobs: u32,
+    pub pid: Option<u32>,
+}
+
+/// Flags every pixelproof browser gets (keys without leading dashes: chromiumoxide adds them).
+const FLAGS: &[&str] = &[
+    "disable-gpu",
+    "disable-background-networking",
+    "disable-component-update",
+    "disable-sync",
+    "no-first-run",
+    "disable-default-apps",
+    "disable-domain-reliability",
+    "disable-features=Translate,OptimizationHints,MediaRouter,InterestFeedContentSuggestions,CalculateNativeWinOcclusion,HttpsUpgrades,AutofillServerCommunication,site-per-process,IsolateOrigins",
+    "disable-site-isolation-trials",
+    "font-render-hinting=none",
+    "force-color-profile=srgb",
+    "lang=en-US",
+    "disable-quic",
+    "no-pings",
+    "deny-permission-prompts",
+    "disable-dev-shm-usage",
+];
+
+impl BrowserProcess {
+    /// Starts Chromium. `fontconfig` is the fonts.conf listing the bundled fonts alone.
+    pub async fn launch(chromium: &Path, fontconfig: &Path, timeout: Duration) -> Result<BrowserProcess, RenderError> {
+        let launch_err = |detail: String| RenderError::Launch { path: chromium.to_path_buf(), detail };
+        let profile = tempfile::Builder::new()
+            .prefix("pixelproof-chromium-")
+            .tempdir()
+            .map_err(|e| launch_err(format!("cannot create a profile directory: {e}")))?;
+        let mut builder = BrowserConfig::builder()
+            .chrome_executable(chromium)
+            .no_sandbox()
+            .viewport(None)
+            .user_data_dir(profile.path())
+            .launch_timeout(timeout)
+            .request_timeout(timeout)
+            .env("FONTCONFIG_FILE", fontconfig.to_string_lossy().to_string())
+            .env("TZ", "UTC")
+            .env("LANG", "en_US.UTF-8")
+            .env("LANGUAGE", "en_US");
+        for flag in FLAGS {
+            builder = builder.arg(*flag);
+        }
+        let config = builder.build().map_err(launch_err)?;
+        let (mut browser, mut handler) = Browser::launch(config).await.map_err(|e| launch_err(e.to_string()))?;
+        let handler = tokio::spawn(async move {
+            while let Some(event) = handler.next().await {
+                if let Err(e) = event {
+                    tracing::debug!(error = %e, "CDP handler error");
+                }
+            }
+            tracing::debug!("CDP handler finished");
+        });
+        let pid = browser.get_mut_child().and_then(|c| c.as_mut_inner().id());
+        tracing::info!(?pid, "Chromium started");
+        Ok(BrowserProcess { browser, handler, _profile: profile, jobs: 0, pid })
+    }
+
+    /// True while the process runs and its CDP connection is being served.
+    pub fn is_alive(&mut self) -> bool {
+        let exited = self.browser.try_wait().map(|s| s.is_some()).unwrap_or(true);
+        !exited && !self.handler.is_finished()
+    }
+
+    /// True when the browser answers a trivial CDP call within `limit`.
+    pub async fn responds(&mut self, limit: Duration) -> bool {
+        self.is_alive() && matches!(tokio::time::timeout(limit, self.browser.version()).await, Ok(Ok(_)))
+    }
+
+    /// Kills the process and stops its handler task.
+    pub async fn kill(mut self) {
+        let _ = tokio::time::timeout(Duration::from_secs(5), self.browser.kill()).await;
+        self.handler.abort();
+        tracing::info!(pid = ?self.pid, "Chromium stopped");
+    }
+}
+
+/// Where a per-renderer fontconfig file lives: a private temp directory.
+pub fn fontconfig_dir() -> std::io::Result<tempfile::TempDir> {
+    tempfile::Builder::new().prefix("pixelproof-fontconfig-").tempdir()
+}

@@ -1,0 +1,380 @@
+//! Printing one document in a fresh browser context.
+//!
+//! The steps, in order: create an isolated browser context and a page in it; answer every
+//! request through the Fetch domain (`seal`) before anything loads; lock the viewport;
+//! navigate to the synthetic document URL; wait for `load`, `document.fonts.ready` and
+//! every image; print with `Page.printToPDF` streamed back over `IO.read`; ask Chromium
+//! which platform fonts drew the text; dispose of the context. Every CDP call here is
+//! bounded by the caller's timeout (see `Renderer::render`).
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use base64::Engine as _;
+use chromiumoxide::cdp::browser_protocol::css::{EnableParams as CssEnable, GetPlatformFontsForNodeParams};
+use chromiumoxide::cdp::browser_protocol::dom::{EnableParams as DomEnable, GetDocumentParams, RequestNodeParams};
+use chromiumoxide::cdp::browser_protocol::emulation::SetDeviceMetricsOverrideParams;
+use chromiumoxide::cdp::browser_protocol::fetch::{
+    EnableParams as FetchEnable, EventRequestPaused, FailRequestParams, FulfillRequestParams, HeaderEntry,
+    RequestPattern, RequestStage,
+};
+use chromiumoxide::cdp::browser_protocol::io::{CloseParams, ReadParams};
+use chromiumoxide::cdp::browser_protocol::log::{EnableParams as LogEnable, EventEntryAdded};
+use chromiumoxide::cdp::browser_protocol::network::ErrorReason;
+use chromiumoxide::cdp::browser_protocol::page::PrintToPdfParams;
+use chromiumoxide::cdp::browser_protocol::target::{
+    CloseTargetParams, CreateBrowserContextParams, CreateTargetParams, DisposeBrowserContextParams,
+};
+use chromiumoxide::cdp::js_protocol::runtime::{EvaluateParams, GetPropertiesParams};
+use chromiumoxide::Page;
+use futures::StreamExt;
+use serde::Deserialize;
+
+use super::seal::{Allowed, Decision, DOC_URL};
+use super::{BlockedRequest, FontFace, FontUsage, RenderError};
+
+/// The locked viewport: CSS pixels and device scale factor, the same for every document.
+pub const VIEWPORT: (i64, i64, f64) = (1280, 1024, 1.0);
+
+/// What one print produced, before the pool adds timings.
+pub struct Printed {
+    pub pdf: Vec<u8>,
+    pub blocked: Vec<BlockedRequest>,
+    pub font_faces: Vec<FontFace>,
+    pub font_usage: Vec<FontUsage>,
+}
+
+fn cdp_err(label: &str, step: &str) -> impl Fn(chromiumoxide::error::CdpError) -> RenderError {
+    let label = label.to_string();
+    let step = step.to_string();
+    move |e| RenderError::Browser { label: label.clone(), detail: format!("{step}: {e}") }
+}
+
+/// Prints a document in a fresh context of `browser`.
+pub async fn print(
+    browser: &chromiumoxide::Browser,
+    label: &str,
+    allowed: Allowed,
+    params: PrintToPdfParams,
+    title: Option<&str>,
+) -> Result<Printed, RenderError> {
+    let ctx = browser
+        .execute(CreateBrowserContextParams { dispose_on_detach: Some(true), ..Default::default() })
+        .await
+        .map_err(cdp_err(label, "creating a browser context"))?
+        .result
+        .browser_context_id;
+    let target =
+        CreateTargetParams::builder().url("about:blank").browser_context_id(ctx.clone()).build().map_err(|e| {
+            RenderError::Browser { label: label.to_string(), detail: format!("target parameters: {e}") }
+        })?;
+    let result = match browser.new_page(target).await {
+        Ok(page) => {
+            let out = print_in_page(&page, label, allowed, params, title).await;
+            let _ = browser.execute(CloseTargetParams::new(page.target_id().clone())).await;
+            out
+        }
+        Err(e) => Err(cdp_err(label, "opening a page")(e)),
+    };
+    let _ = browser.execute(DisposeBrowserContextParams::new(ctx)).await;
+    result
+}
+
+async fn print_in_page(
+    page: &Page,
+    label: &str,
+    allowed: Allowed,
+    params: PrintToPdfParams,
+    title: Option<&str>,
+) -> Result<Printed, RenderError> {
+    // 1. Seal: subscribe first, then enable interception for every URL.
+    let blocked = Arc::new(Mutex::new(Vec::<BlockedRequest>::new()));
+    let mut paused =
+        page.event_listener::<EventRequestPaused>().await.map_err(cdp_err(label, "listening for requests"))?;
+    let answer_page = page.clone();
+    let answer_blocked = blocked.clone();
+    let answering = tokio::spawn(async move {
+        while let Some(event) = paused.next().await {
+            answer(&answer_page, &allowed, &event, &answer_blocked).await;
+        }
+    });
+    // Requests Chromium refuses before they reach Fetch (file: URLs from an https page)
+    // are only visible as console log entries; record them too.
+    let mut log_entries =
+        page.event_listener::<EventEntryAdded>().await.map_err(cdp_err(label, "listening to the log"))?;
+    let log_blocked = blocked.clone();
+    let logging = tokio::spawn(async move {
+        while let Some(event) = log_entries.next().await {
+            if let Some(url) = refused_by_chromium(&event.entry.text) {
+                tracing::info!(%url, "request refused by Chromium");
+                if let Ok(mut b) = log_blocked.lock() {
+                    if !b.iter().any(|x| x.url == url) {
+                        b.push(BlockedRequest {
+                            url,
+                            reason: "file: URLs are never served: documents cannot read the file system".into(),
+                            resource_type: "Other".into(),
+                        });
+                    }
+                }
+            }
+        }
+    });
+    let result: Result<_, RenderError> = async {
+        page.execute(LogEnable::default()).await.map_err(cdp_err(label, "enabling the log"))?;
+        page.execute(FetchEnable {
+            patterns: Some(vec![RequestPattern {
+                url_pattern: Some("*".into()),
+                resource_type: None,
+                request_stage: Some(RequestStage::Request),
+            }]),
+            handle_auth_requests: None,
+        })
+        .await
+        .map_err(cdp_err(label, "enabling request interception"))?;
+
+        // 2. Lock the viewport (no touch emulation, no mobile).
+        let (w, h, dsf) = VIEWPORT;
+        page.execute(SetDeviceMetricsOverrideParams::new(w, h, dsf, false))
+            .await
+            .map_err(cdp_err(label, "locking the viewport"))?;
+
+        // 3. Navigate and wait until everything has settled.
+        // Navigate by script: chromiumoxide tracks `Page.navigate` itself and waits for every
+        // frame's lifecycle, which never completes when a child frame was refused.
+        tracing::debug!(label, "navigating");
+        let mut nav = EvaluateParams::new(format!("location.href = {DOC_URL:?}; 'ok'"));
+        nav.return_by_value = Some(true);
+        page.execute(nav).await.map_err(cdp_err(label, "navigating"))?;
+        tracing::debug!(label, "navigation started; waiting for the document to settle");
+        let font_faces = settle(page, label).await?;
+
+        // 4. Print (the PDF's Title metadata comes from document.title).
+        if let Some(title) = title {
+            let js = format!("document.title = {}; 'ok'", serde_json::Value::String(title.to_string()));
+            evaluate_string(page, label, &js).await?;
+        }
+        tracing::debug!(label, "settled; printing");
+        let pdf = print_pdf(page, label, params).await?;
+
+        // 5. Which platform fonts drew the text.
+        let font_usage = font_usage(page, label).await?;
+        Ok((pdf, font_faces, font_usage))
+    }
+    .await;
+    answering.abort();
+    logging.abort();
+    let blocked = blocked.lock().map(|b| b.clone()).unwrap_or_default();
+    let (pdf, font_faces, font_usage) = result?;
+    Ok(Printed { pdf, blocked, font_faces, font_usage })
+}
+
+/// The URL in a console message Chromium writes when it refuses a local resource itself
+/// ("Not allowed to load local resource: file:///…", "Fetch API cannot load file:///…").
+fn refused_by_chromium(text: &str) -> Option<String> {
+    let start = text.find("file:").or_else(|| text.to_ascii_lowercase().find("file:"))?;
+    let rest = &text[start..];
+    let end = rest.find(|c: char| c.is_whitespace() || c == '"' || c == '\'').unwrap_or(rest.len());
+    let url = rest[..end].trim_end_matches(['.', ',']);
+    let lower = text.to_ascii_lowercase();
+    (lower.contains("not allowed to load local resource")
+        || lower.contains("cannot load")
+        || lower.contains("url scheme"))
+    .then(|| url.to_string())
+}
+
+/// Answers one paused request: fulfil from memory, or fail it and record why.
+async fn answer(page: &Page, allowed: &Allowed, event: &EventRequestPaused, blocked: &Mutex<Vec<BlockedRequest>>) {
+    let url = &event.request.url;
+    let result = match allowed.decide(url) {
+        Decision::Serve { body, content_type } => {
+            let mut fulfil = FulfillRequestParams::new(event.request_id.clone(), 200);
+            fulfil.response_headers = Some(vec![
+                HeaderEntry::new("Content-Type", content_type),
+                HeaderEntry::new("Cache-Control", "no-store"),
+                HeaderEntry::new("Access-Control-Allow-Origin", "https://document.invalid"),
+            ]);
+            fulfil.body = Some(base64::engine::general_purpose::STANDARD.encode(body).into());
+            page.execute(fulfil).await.map(|_| ())
+        }
+        Decision::Refuse { reason } => {
+            tracing::info!(%url, %reason, "request refused");
+            if let Ok(mut b) = blocked.lock() {
+                b.push(BlockedRequest {
+                    url: url.clone(),
+                    reason,
+                    resource_type: event.resource_type.as_ref().to_string(),
+                });
+            }
+            page.execute(FailRequestParams::new(event.request_id.clone(), ErrorReason::BlockedByClient))
+                .await
+                .map(|_| ())
+        }
+    };
+    if let Err(e) = result {
+        tracing::debug!(%url, error = %e, "could not answer a paused request");
+    }
+}
+
+/// Waits for the document at `DOC_URL` to load, its fonts to be ready and every image to be
+/// decoded, then two animation frames. Returns the state of every `document.fonts` face.
+const SETTLE_JS: &str = r#"(async () => {
+  if (location.href !== "https://document.invalid/index.html") return "not-yet";
+  if (document.readyState !== "complete") {
+    await new Promise(r => window.addEventListener("load", r, { once: true }));
+  }
+  await document.fonts.ready;
+  await Promise.all([...document.images].map(img => img.complete ? null :
+    new Promise(r => { img.addEventListener("load", r, { once: true }); img.addEventListener("error", r, { once: true }); })));
+  await Promise.all([...document.images].map(img => img.decode ? img.decode().catch(() => null) : null));
+  await document.fonts.ready;
+  await new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)));
+  return JSON.stringify([...document.fonts].map(f => ({ family: f.family.replace(/^["']|["']$/g, ""), style: f.style, weight: String(f.weight), status: f.status })));
+})()"#;
+
+async fn settle(page: &Page, label: &str) -> Result<Vec<FontFace>, RenderError> {
+    loop {
+        let value = evaluate_string(page, label, SETTLE_JS).await;
+        match value {
+            Ok(v) if v == "not-yet" => {}
+            Ok(v) => {
+                return serde_json::from_str(&v).map_err(|e| RenderError::Browser {
+                    label: label.to_string(),
+                    detail: format!("reading document.fonts: {e}"),
+                })
+            }
+            // The navigation replaced the context while we were evaluating: try again.
+            Err(e) if e.to_string().contains("context") => {}
+            Err(e) => return Err(e),
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Evaluates an expression that yields a string (awaiting promises).
+async fn evaluate_string(page: &Page, label: &str, expression: &str) -> Result<String, RenderError> {
+    let mut params = EvaluateParams::new(expression);
+    params.await_promise = Some(true);
+    params.return_by_value = Some(true);
+    let res = page.execute(params).await.map_err(cdp_err(label, "evaluating the settle script"))?;
+    if let Some(ex) = &res.result.exception_details {
+        let text = ex.exception.as_ref().and_then(|e| e.description.clone()).unwrap_or_else(|| ex.text.clone());
+        return Err(RenderError::Browser { label: label.to_string(), detail: format!("script error: {text}") });
+    }
+    match &res.result.result.value {
+        Some(serde_json::Value::String(s)) => Ok(s.clone()),
+        other => Err(RenderError::Browser {
+            label: label.to_string(),
+            detail: format!("unexpected script result {other:?}"),
+        }),
+    }
+}
+
+async fn print_pdf(page: &Page, label: &str, params: PrintToPdfParams) -> Result<Vec<u8>, RenderError> {
+    let res = page.execute(params).await.map_err(cdp_err(label, "printing"))?;
+    let Some(stream) = res.result.stream.clone() else {
+        // Chromium answered inline (older protocol): decode the data field.
+        let data: &str = res.result.data.as_ref();
+        return base64::engine::general_purpose::STANDARD
+            .decode(data)
+            .map_err(|e| RenderError::Browser { label: label.to_string(), detail: format!("PDF data: {e}") });
+    };
+    let mut pdf = Vec::new();
+    loop {
+        let mut read = ReadParams::new(stream.clone());
+        read.size = Some(1 << 20);
+        let chunk = page.execute(read).await.map_err(cdp_err(label, "reading the PDF stream"))?;
+        if chunk.result.base64_encoded == Some(true) {
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(&chunk.result.data)
+                .map_err(|e| RenderError::Browser { label: label.to_string(), detail: format!("PDF stream: {e}") })?;
+            pdf.extend_from_slice(&bytes);
+        } else {
+            pdf.extend_from_slice(chunk.result.data.as_bytes());
+        }
+        if chunk.result.eof {
+            break;
+        }
+    }
+    let _ = page.execute(CloseParams::new(stream)).await;
+    Ok(pdf)
+}
+
+/// Finds one element per distinct `font-family` list that has its own text, and returns
+/// them as an array (by reference) plus, per element, the first family asked for.
+const FONT_PROBE_JS: &str = r#"(() => {
+  const seen = new Map();
+  const walker = document.createTreeWalker(document.body || document.documentElement, NodeFilter.SHOW_TEXT);
+  while (walker.nextNode()) {
+    const t = walker.currentNode;
+    if (!t.textContent.trim()) continue;
+    const el = t.parentElement;
+    if (!el) continue;
+    const cs = getComputedStyle(el);
+    if (cs.display === "none" || cs.visibility === "hidden") continue;
+    const key = cs.fontFamily + "|" + cs.fontWeight + "|" + cs.fontStyle;
+    if (seen.has(key) || seen.size >= 200) continue;
+    const first = cs.fontFamily.split(",")[0].trim().replace(/^["']|["']$/g, "");
+    seen.set(key, { el, first, sample: t.textContent.trim().slice(0, 40) });
+  }
+  const items = [...seen.values()];
+  window.__pixelproofProbe = items.map(i => ({ requested: i.first, sample: i.sample }));
+  return items.map(i => i.el);
+})()"#;
+
+#[derive(Deserialize)]
+struct ProbeItem {
+    requested: String,
+    sample: String,
+}
+
+async fn font_usage(page: &Page, label: &str) -> Result<Vec<FontUsage>, RenderError> {
+    let err = |step: &'static str| cdp_err(label, step);
+    page.execute(DomEnable::default()).await.map_err(err("enabling DOM"))?;
+    page.execute(CssEnable::default()).await.map_err(err("enabling CSS"))?;
+    page.execute(GetDocumentParams::default()).await.map_err(err("reading the DOM"))?;
+    let mut probe = EvaluateParams::new(FONT_PROBE_JS);
+    probe.return_by_value = Some(false);
+    let res = page.execute(probe).await.map_err(err("probing fonts"))?;
+    let Some(array_id) = res.result.result.object_id.clone() else { return Ok(Vec::new()) };
+    let items: Vec<ProbeItem> =
+        serde_json::from_str(&evaluate_string(page, label, "JSON.stringify(window.__pixelproofProbe || [])").await?)
+            .unwrap_or_default();
+    let mut props = GetPropertiesParams::new(array_id);
+    props.own_properties = Some(true);
+    let props = page.execute(props).await.map_err(err("reading probe elements"))?;
+    let mut out = Vec::new();
+    for prop in &props.result.result {
+        let Ok(index) = prop.name.parse::<usize>() else { continue };
+        let (Some(item), Some(obj)) = (items.get(index), prop.value.as_ref().and_then(|v| v.object_id.clone())) else {
+            continue;
+        };
+        let node = page.execute(RequestNodeParams::new(obj)).await.map_err(err("resolving a text node"))?;
+        let fonts = page
+            .execute(GetPlatformFontsForNodeParams::new(node.result.node_id))
+            .await
+            .map_err(err("asking which fonts drew the text"))?;
+        let used = fonts.result.fonts.iter().map(|f| f.family_name.clone()).collect();
+        let custom_used = fonts.result.fonts.iter().any(|f| f.is_custom_font);
+        out.push(FontUsage { requested: item.requested.clone(), used, custom_used, sample: item.sample.clone() });
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::refused_by_chromium;
+
+    #[test]
+    fn local_resource_refusals_are_recognised() {
+        assert_eq!(
+            refused_by_chromium("Not allowed to load local resource: file:///etc/hostname").as_deref(),
+            Some("file:///etc/hostname")
+        );
+        assert_eq!(
+            refused_by_chromium("Fetch API cannot load file:///etc/hostname. URL scheme \"file\" is not supported.")
+                .as_deref(),
+            Some("file:///etc/hostname")
+        );
+        assert_eq!(refused_by_chromium("Uncaught TypeError: x is not a function"), None);
+    }
+}

@@ -1,0 +1,86 @@
+//! A browser that crashes or hangs is replaced and the document retried once; a page that
+//! never settles fails with a timeout naming the limit; the next document renders normally.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{engine, html_doc};
+use pixelproof::pipeline::EngineError;
+use pixelproof::render::RenderError;
+
+/// A document that keeps the page busy for `ms` before it can load.
+fn slow_doc(ms: u64) -> pixelproof::job::Document {
+    html_doc(
+        "slow",
+        &format!(
+            "<!doctype html><body><p>slow document</p><script>const t = Date.now(); while (Date.now() - t < {ms}) {{}}</script></body>"
+        ),
+        &[],
+    )
+}
+
+fn plain_doc() -> pixelproof::job::Document {
+    html_doc("plain", "<!doctype html><body><h1>next document</h1></body>", &[])
+}
+
+fn signal(pid: u32, sig: &str) {
+    let status = std::process::Command::new("kill").args([sig, &pid.to_string()]).status().expect("run kill");
+    assert!(status.success(), "kill {sig} {pid} failed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_page_that_never_settles_times_out_and_the_next_one_renders() {
+    let engine = engine(1, Duration::from_secs(3)).await;
+    let looping = html_doc("loop", "<!doctype html><body><p>x</p><script>while (true) {}</script></body>", &[]);
+    let started = std::time::Instant::now();
+    let err = match engine.prove(&looping).await {
+        Ok(_) => panic!("an endless loop cannot print"),
+        Err(e) => e,
+    };
+    assert!(
+        matches!(err, EngineError::Render(RenderError::Timeout { limit }) if limit == Duration::from_secs(3)),
+        "{err:?}"
+    );
+    let message = err.to_string();
+    assert!(message.contains("3s") && message.contains("timeout"), "the error names the limit: {message}");
+    assert!(started.elapsed() < Duration::from_secs(20), "took {:?}", started.elapsed());
+    let next = engine.prove(&plain_doc()).await.expect("the next document renders");
+    assert!(next.pages[0].text.contains("next document"));
+    engine.renderer.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_browser_killed_mid_document_is_replaced_and_the_document_retried() {
+    let engine = engine(1, Duration::from_secs(20)).await;
+    let pids = engine.renderer.idle_pids();
+    assert_eq!(pids.len(), 1, "one warm browser");
+    let pid = pids[0];
+    let killer = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        signal(pid, "-KILL");
+    });
+    let proof = engine.prove(&slow_doc(2000)).await.expect("the document is retried on a fresh browser");
+    killer.await.expect("killer task");
+    assert!(proof.pages[0].text.contains("slow document"));
+    assert_eq!(engine.renderer.restarts(), 1, "exactly one replacement");
+    assert!(!engine.renderer.idle_pids().contains(&pid), "the dead browser is not reused");
+    engine.renderer.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hung_browser_is_killed_and_replaced() {
+    let engine = engine(1, Duration::from_secs(4)).await;
+    let pid = engine.renderer.idle_pids()[0];
+    // Freeze the browser: every CDP call to it now hangs.
+    signal(pid, "-STOP");
+    let proof = engine.prove(&plain_doc()).await.expect("the document is retried on a fresh browser");
+    assert!(proof.pages[0].text.contains("next document"));
+    assert_eq!(engine.renderer.restarts(), 1);
+    // The frozen process was killed, not left behind.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let alive = std::path::Path::new(&format!("/proc/{pid}")).exists()
+        && !std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default().contains(") Z ");
+    assert!(!alive, "the hung browser {pid} is still running");
+    engine.renderer.shutdown().await;
+}

@@ -1,0 +1,91 @@
+//! A document cannot reach any host, port or file: every vector the issue names, aimed at a
+//! loopback listener that counts connections and at /etc/hostname, with real Chromium.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{engine, html_doc, CountingListener};
+
+fn hostile_html(port: u16) -> String {
+    let http = format!("http://127.0.0.1:{port}");
+    format!(
+        r#"<!doctype html>
+<html><head>
+<meta charset="utf-8">
+<link rel="stylesheet" href="{http}/link.css">
+<link rel="stylesheet" href="file:///etc/hostname">
+<style>
+  @import url("{http}/import.css");
+  @import url("file:///etc/hostname");
+  @font-face {{ font-family: "Leak"; src: url("{http}/font.ttf"); }}
+  body {{ font-family: "DejaVu Sans"; background-image: url("{http}/bg.png"); }}
+  .file-bg {{ background-image: url("file:///etc/hostname"); height: 10px; }}
+  .leak-font {{ font-family: "Leak", "DejaVu Sans"; }}
+</style>
+</head><body>
+<h1>Sealed document</h1>
+<p class="leak-font">text in a font that must not load</p>
+<div class="file-bg"></div>
+<img src="{http}/img.png"><img src="file:///etc/hostname">
+<iframe src="{http}/frame.html"></iframe>
+<iframe src="file:///etc/hostname"></iframe>
+<object data="{http}/object.bin"></object>
+<embed src="file:///etc/hostname">
+<script src="{http}/script.js"></script>
+<pre id="out">results:</pre>
+<script>
+  const out = document.getElementById("out");
+  const note = s => out.textContent += "\n" + s;
+  const tries = ["{http}/fetch", "file:///etc/hostname"].map(u =>
+    fetch(u).then(r => r.text()).then(t => note("FETCHED " + t)).catch(e => note("refused " + u)));
+  const xhr = new XMLHttpRequest();
+  try {{ xhr.open("GET", "{http}/xhr", false); xhr.send(); note("XHR " + xhr.responseText); }} catch (e) {{ note("xhr refused"); }}
+  window.__done = Promise.all(tries);
+</script>
+</body></html>"#
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_document_reaches_nothing() {
+    let listener = CountingListener::start();
+    let hostname = std::fs::read_to_string("/etc/hostname").unwrap_or_default().trim().to_string();
+    let engine = engine(1, Duration::from_secs(30)).await;
+    let doc = html_doc("sealed", &hostile_html(listener.port), &[]);
+    let proof = engine.prove(&doc).await.expect("the hostile document still prints");
+    // Give any stray connection a moment to land before counting.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    engine.renderer.shutdown().await;
+
+    assert_eq!(listener.hits(), 0, "the document reached the loopback listener");
+    let text: String = proof.pages.iter().map(|p| p.text.as_str()).collect::<Vec<_>>().join("\n");
+    assert!(text.contains("Sealed document"), "the page itself rendered: {text}");
+    assert!(!text.contains("LEAKED"), "a response from the listener made it into the PDF: {text}");
+    assert!(!text.contains("FETCHED") && !text.contains("XHR "), "a fetch or XHR succeeded: {text}");
+    if hostname.len() >= 3 {
+        assert!(!text.contains(&hostname), "/etc/hostname's content ({hostname}) is in the PDF text");
+    }
+    // Every HTTP vector is recorded with its URL and a reason.
+    for path in ["link.css", "import.css", "font.ttf", "bg.png", "img.png", "frame.html", "script.js", "fetch", "xhr"] {
+        let url = format!("http://127.0.0.1:{}/{path}", listener.port);
+        assert!(
+            proof.rendered.blocked.iter().any(|b| b.url == url && !b.reason.is_empty()),
+            "{url} is not among the blocked requests: {:#?}",
+            proof.rendered.blocked
+        );
+    }
+    // file: attempts are refused by Chromium before interception; they are recorded too.
+    assert!(
+        proof.rendered.blocked.iter().any(|b| b.url == "file:///etc/hostname" && b.reason.contains("file")),
+        "file:///etc/hostname is not among the blocked requests: {:#?}",
+        proof.rendered.blocked
+    );
+    // The font that could not load is reported, naming the family asked for.
+    assert!(
+        proof.fonts.problems.iter().any(|p| p.requested == "Leak"),
+        "the blocked @font-face is not reported: {:?}",
+        proof.fonts.problems
+    );
+    assert!(!proof.fonts.strict, "raw HTML jobs only warn about fonts by default");
+}
