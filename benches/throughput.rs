@@ -17,7 +17,8 @@ fn main() {
     let n: usize = std::env::var("PIXELPROOF_BENCH_N").ok().and_then(|v| v.parse().ok()).unwrap_or(20);
     let catalog = Catalog::load(&default_templates_dir()).expect("templates");
     let template = catalog.get("invoice").expect("the invoice template");
-    let fixture = template.fixtures().expect("fixtures").into_iter().find(|f| f.name == "basic").expect("invoice/basic");
+    let fixture =
+        template.fixtures().expect("fixtures").into_iter().find(|f| f.name == "basic").expect("invoice/basic");
     let doc = template.document(&fixture.data, "invoice/basic").expect("document");
 
     let rt = tokio::runtime::Runtime::new().expect("runtime");
@@ -63,8 +64,14 @@ fn main() {
     let work = tempfile::tempdir().expect("tempdir");
     copy_dir(&template.dir, work.path());
     let html = work.path().join("bench.html");
-    std::fs::write(&html, doc.html.replace("/_fonts/", &format!("file://{}/", pixelproof::fonts::default_fonts_dir().canonicalize().expect("fonts").display())))
-        .expect("write html");
+    std::fs::write(
+        &html,
+        doc.html.replace(
+            "/_fonts/",
+            &format!("file://{}/", pixelproof::fonts::default_fonts_dir().canonicalize().expect("fonts").display()),
+        ),
+    )
+    .expect("write html");
     let chromium = pixelproof::pins::Pins::compiled().chromium_path();
     let started = Instant::now();
     for i in 0..n {
@@ -88,15 +95,31 @@ fn main() {
             .arg(format!("file://{}", html.display()))
             .output()
             .expect("run chromium");
-        assert!(status.status.success() && out.exists(), "the peer failed: {}", String::from_utf8_lossy(&status.stderr));
+        assert!(
+            status.status.success() && out.exists(),
+            "the peer failed: {}",
+            String::from_utf8_lossy(&status.stderr)
+        );
     }
     let peer = started.elapsed();
 
     let per = |d: Duration| d.as_secs_f64() * 1000.0 / n as f64;
     println!("throughput: invoice/basic ({pages} pages), {n} documents, 2 cores");
-    println!("  pixelproof render (warm pool of 2)          {:8.1} ms/doc  {:6.2} docs/s", per(pool_render), n as f64 / pool_render.as_secs_f64());
-    println!("  pixelproof prove (render+raster+fontcheck)  {:8.1} ms/doc  {:6.2} docs/s", per(pool_prove), n as f64 / pool_prove.as_secs_f64());
-    println!("  peer: chromium --print-to-pdf per document  {:8.1} ms/doc  {:6.2} docs/s", per(peer), n as f64 / peer.as_secs_f64());
+    println!(
+        "  pixelproof render (warm pool of 2)          {:8.1} ms/doc  {:6.2} docs/s",
+        per(pool_render),
+        n as f64 / pool_render.as_secs_f64()
+    );
+    println!(
+        "  pixelproof prove (render+raster+fontcheck)  {:8.1} ms/doc  {:6.2} docs/s",
+        per(pool_prove),
+        n as f64 / pool_prove.as_secs_f64()
+    );
+    println!(
+        "  peer: chromium --print-to-pdf per document  {:8.1} ms/doc  {:6.2} docs/s",
+        per(peer),
+        n as f64 / peer.as_secs_f64()
+    );
     println!("  ratio render vs peer: {:.2}x faster", peer.as_secs_f64() / pool_render.as_secs_f64());
 }
 

@@ -96,30 +96,27 @@ pub fn check(rendered: &Rendered, pages: &[RasterPage], bundled: &BundledFonts, 
         });
     }
 
-    // 2. Text whose requested family Chromium replaced with another.
+    // 2. Text whose requested family is not available: neither generic, bundled, nor a face
+    //    the document declared and loaded. (Per-glyph fallback from an available family,
+    //    such as Latin digits inside an Arabic font stack, is not a substitution.)
     for usage in &rendered.font_usage {
-        if is_generic(&usage.requested) || usage.used.is_empty() {
+        let requested = usage.requested.as_str();
+        if is_generic(requested) || bundled.knows(requested) || loaded_face(requested) {
             continue;
         }
-        if problems.iter().any(|p| normalize_font_name(&p.requested) == normalize_font_name(&usage.requested)) {
+        if problems.iter().any(|p| normalize_font_name(&p.requested) == normalize_font_name(requested)) {
             continue;
         }
-        let wanted = normalize_font_name(&usage.requested);
-        let drawn_with_it = usage.used.iter().any(|u| normalize_font_name(u) == wanted)
-            || (usage.custom_used && loaded_face(&usage.requested));
-        if !drawn_with_it {
-            let used = usage.used.join(", ");
-            problems.push(FontProblem {
-                requested: usage.requested.clone(),
-                used: used.clone(),
-                detail: format!(
-                    "text {:?} asks for font {:?}, which is neither bundled nor declared by the document; Chromium drew it with {used}. Use a bundled family ({}) or declare the font with @font-face",
-                    usage.sample,
-                    usage.requested,
-                    bundled.families().join(", ")
-                ),
-            });
-        }
+        let used = if usage.used.is_empty() { "no font".to_string() } else { usage.used.join(", ") };
+        problems.push(FontProblem {
+            requested: requested.to_string(),
+            used: used.clone(),
+            detail: format!(
+                "text {:?} asks for font {requested:?}, which is neither bundled nor declared by the document; Chromium drew it with {used}. Use a bundled family ({}) or declare the font with @font-face",
+                usage.sample,
+                bundled.families().join(", ")
+            ),
+        });
     }
 
     // 3. Every embedded font must be bundled or the document's own.
@@ -194,6 +191,14 @@ mod tests {
         let lenient = check(&r, &[page(&["DejaVuSans"])], &bundled(), false);
         assert!(!lenient.fails(), "raw HTML jobs only warn");
         assert_eq!(lenient.problems.len(), 1);
+    }
+
+    #[test]
+    fn fallback_inside_an_available_family_is_not_a_substitution() {
+        // Latin digits in an Arabic-first stack are drawn with DejaVu Sans: that is fine.
+        let r = rendered(vec![], vec![usage("Noto Sans Arabic", &["DejaVu Sans"], false)]);
+        let report = check(&r, &[page(&["DejaVuSans", "NotoSansArabic-Regular"])], &bundled(), true);
+        assert!(report.problems.is_empty(), "{:?}", report.problems);
     }
 
     #[test]

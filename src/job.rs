@@ -15,8 +15,11 @@ use serde::{Deserialize, Serialize};
 /// nothing outside the root is ever served (paths are normalised and `..` is refused).
 #[derive(Debug, Clone)]
 pub enum Assets {
-    /// Files under a directory (a template's folder, or the folder of an `--html` file).
+    /// Files under a directory (the folder of an `--html` file).
     Dir(PathBuf),
+    /// A template's folder: like `Dir`, but the template's own sources (`template.json`,
+    /// `*.html` / `*.j2` templates) and its `fixtures/` are never served to the document.
+    Template(PathBuf),
     /// In-memory files keyed by relative path (for API jobs).
     Memory(BTreeMap<String, Vec<u8>>),
     /// No assets at all.
@@ -29,6 +32,14 @@ impl Assets {
     pub fn read(&self, rel: &str) -> Option<Vec<u8>> {
         let rel = safe_relative_path(rel)?;
         match self {
+            Assets::Template(root) => {
+                let first = rel.components().next()?.as_os_str().to_str()?;
+                let ext = rel.extension().and_then(|e| e.to_str()).unwrap_or("");
+                if first == "fixtures" || rel == Path::new("template.json") || matches!(ext, "j2" | "jinja" | "html") {
+                    return None;
+                }
+                Assets::Dir(root.clone()).read(rel.to_str()?)
+            }
             Assets::Dir(root) => {
                 let path = root.join(&rel);
                 // Refuse symlinks that point out of the root.
@@ -211,6 +222,22 @@ mod tests {
         assert_eq!(safe_relative_path("a/../../b"), None);
         assert_eq!(safe_relative_path("a\\..\\b"), None);
         assert_eq!(safe_relative_path(""), None);
+    }
+
+    #[test]
+    fn template_sources_and_fixtures_are_not_assets() {
+        let tmp = tempfile::tempdir().unwrap();
+        for f in ["template.html", "template.json", "lib.j2", "fixtures/a.json", "style.css", "img/logo.svg"] {
+            let p = tmp.path().join(f);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, "x").unwrap();
+        }
+        let assets = Assets::Template(tmp.path().to_path_buf());
+        assert!(assets.read("style.css").is_some());
+        assert!(assets.read("img/logo.svg").is_some());
+        for hidden in ["template.html", "template.json", "lib.j2", "fixtures/a.json", "../style.css"] {
+            assert!(assets.read(hidden).is_none(), "{hidden} must not be served");
+        }
     }
 
     #[test]

@@ -152,7 +152,7 @@ impl Template {
         Ok(Document {
             label: label.to_string(),
             html,
-            assets: Assets::Dir(self.dir.clone()),
+            assets: Assets::Template(self.dir.clone()),
             options,
             origin: Origin::Template,
         })

@@ -243,11 +243,24 @@ async fn settle(page: &Page, label: &str) -> Result<Vec<FontFace>, RenderError> 
                 })
             }
             // The navigation replaced the context while we were evaluating: try again.
-            Err(e) if e.to_string().contains("context") => {}
+            Err(e) if is_navigation_race(&e.to_string()) => {}
             Err(e) => return Err(e),
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// True for the errors Chromium gives when an evaluation raced a navigation; the caller
+/// evaluates again in the new document (the render timeout bounds the retries).
+fn is_navigation_race(message: &str) -> bool {
+    [
+        "Execution context was destroyed",
+        "Cannot find context",
+        "Inspected target navigated or closed",
+        "context with specified id",
+    ]
+    .iter()
+    .any(|m| message.contains(m))
 }
 
 /// Evaluates an expression that yields a string (awaiting promises).
