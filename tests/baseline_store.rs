@@ -71,7 +71,7 @@ fn a_new_candidate_is_listed_approved_and_loaded_back() {
     let entry = store.approve(&key, &decision("first baseline")).unwrap();
     assert_eq!((entry.action, entry.pages, entry.key.as_str()), (Action::Approve, 2, "invoice/basic"));
     assert!(store.candidates().unwrap().is_empty());
-    assert!(!store.candidate_dir(&key).exists());
+    assert!(!tmp.path().join(".candidates").exists(), "an empty candidates dir is tidied away");
 
     let baseline = store.load_baseline(&key).unwrap().expect("approved baseline");
     assert_eq!(baseline.pages.len(), 2);

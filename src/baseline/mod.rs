@@ -396,9 +396,10 @@ impl Store {
         let doomed = hidden_sibling(&dir, "removing");
         std::fs::rename(&dir, &doomed).map_err(io_err(&dir))?;
         std::fs::remove_dir_all(&doomed).map_err(io_err(&doomed))?;
-        if let Some(parent) = dir.parent() {
-            // Tidy up an empty template directory; not an error if it still holds others.
-            let _ = std::fs::remove_dir(parent);
+        // Tidy up an empty template directory and an empty `.candidates`; removing a
+        // directory that still holds others fails, and that is fine.
+        for empty in dir.ancestors().skip(1).take(2) {
+            let _ = std::fs::remove_dir(empty);
         }
         Ok(())
     }

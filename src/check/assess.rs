@@ -131,7 +131,7 @@ pub(crate) fn assess(
             proof.pages.iter().map(|p| PageInput { image: &p.image, text: &p.text }).collect();
         let (verdict, d) = judge(&base, &cand, ctx.limits, true);
         diffs = d;
-        explain_verdict(&verdict, &base, &cand, ctx.limits, &mut out);
+        explain_verdict(&verdict, &base, &cand, &mut out);
         differs = !verdict.passed;
         out.verdict = Some(verdict);
         if !out.drift.is_empty() {
@@ -186,51 +186,26 @@ pub(crate) fn assess(
     (out, report_pages(baseline_pages, candidate.collect(), diffs, verdict_pages))
 }
 
-/// Reasons and notes from a verdict, worded the same for every fixture.
-fn explain_verdict(
-    verdict: &Verdict,
-    base: &[PageInput<'_>],
-    cand: &[PageInput<'_>],
-    limits: &Limits,
-    out: &mut FixtureOutcome,
-) {
+/// Reasons and notes from a verdict. The verdict's own reasons are used as they are
+/// (the same words as `pixelproof diff`); a `page N: ` prefix attributes one to its page.
+fn explain_verdict(verdict: &Verdict, base: &[PageInput<'_>], cand: &[PageInput<'_>], out: &mut FixtureOutcome) {
     let before = out.reasons.len();
-    if verdict.baseline_pages != verdict.candidate_pages {
-        out.reasons.push(Reason::fixture(format!(
-            "page count changed: the baseline has {}, this run printed {}",
-            verdict.baseline_pages, verdict.candidate_pages
-        )));
-    }
+    out.reasons.extend(verdict.reasons.iter().map(|r| parse_reason(r)));
     for pv in &verdict.pages {
         let Some(i) = pv.page.checked_sub(1) else { continue };
         let (Some(b), Some(c)) = (base.get(i), cand.get(i)) else { continue };
-        let pixels = format!(
-            "{} pixels changed ({}{})",
-            pv.diff_pixels,
-            percent(pv.ratio),
-            if pv.regions.is_empty() {
-                String::new()
-            } else {
-                format!(", {}", super::summary::plural(pv.regions.len(), "region"))
-            }
-        );
-        if pv.size_changed {
-            let (bw, bh) = b.image.dimensions();
-            let (cw, ch) = c.image.dimensions();
-            out.reasons.push(Reason::page(pv.page, format!("page size changed from {bw}x{bh} to {cw}x{ch} pixels")));
-        } else if !pv.passed && pv.diff_pixels > 0 {
-            out.reasons.push(Reason::page(
-                pv.page,
-                format!("{pixels}; limits {} pixels and {}", limits.max_pixels, percent(limits.max_ratio)),
-            ));
-        } else if pv.diff_pixels > 0 {
-            out.notes.push(format!("page {}: {pixels}, within the limits", pv.page));
-        }
         if pv.text_changed {
-            out.reasons.push(Reason::page(pv.page, "text layer changed"));
             out.text_changes.push(TextChange { page: pv.page, diff: line_diff(b.text, c.text) });
         }
-        if !pv.passed && out.reasons.iter().all(|r| r.page != Some(pv.page)) {
+        if pv.passed && pv.diff_pixels > 0 {
+            out.notes.push(format!(
+                "page {}: {} pixels changed ({}), within the limits",
+                pv.page,
+                pv.diff_pixels,
+                percent(pv.ratio)
+            ));
+        }
+        if !pv.passed && out.page_reasons(pv.page).next().is_none() {
             out.reasons.push(Reason::page(pv.page, "differs from the baseline"));
         }
     }
@@ -242,8 +217,16 @@ fn explain_verdict(
         out.reasons.push(Reason::page(n, "new page: the baseline has fewer pages"));
     }
     if !verdict.passed && out.reasons.len() == before {
-        // A rule this wording does not know yet: show the verdict's own words.
-        out.reasons.extend(verdict.reasons.iter().map(Reason::fixture));
+        out.reasons.push(Reason::fixture("differs from the baseline"));
+    }
+}
+
+/// `page 2: 512 pixels changed …` → a reason for page 2; anything else → the fixture's.
+fn parse_reason(text: &str) -> Reason {
+    let page = text.strip_prefix("page ").and_then(|rest| rest.split_once(": "));
+    match page.and_then(|(n, message)| Some((n.parse::<usize>().ok()?, message))) {
+        Some((n, message)) => Reason::page(n, message),
+        None => Reason::fixture(text),
     }
 }
 
@@ -294,4 +277,19 @@ fn report_pages(
 
 fn millis(since: Instant) -> u64 {
     since.elapsed().as_millis() as u64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn verdict_reasons_are_attributed_to_their_page() {
+        assert_eq!(parse_reason("page 12: text layer differs: x"), Reason::page(12, "text layer differs: x"));
+        assert_eq!(
+            parse_reason("page count: baseline 3, candidate 2"),
+            Reason::fixture("page count: baseline 3, candidate 2")
+        );
+        assert_eq!(parse_reason("pages: 2"), Reason::fixture("pages: 2"));
+    }
 }

@@ -261,10 +261,18 @@ fn page_block(html: &mut String, o: &FixtureOutcome, page: &HtmlPage, ids: &mut 
         anchor(o),
         esc(&summary.join(" · "))
     );
-    let b = figure(html, "Baseline", page.baseline.as_ref(), "no baseline page", None, ids);
+    // A fixture without any baseline: its reasons say so; show the candidate alone.
+    let new_fixture = o.baseline.is_none() && page.baseline.is_none();
+    let b = if new_fixture {
+        None
+    } else {
+        figure(html, "Baseline", page.baseline.as_ref(), "no baseline page", None, ids)
+    };
     let c = figure(html, "Candidate", page.candidate.as_ref(), "not printed by this run", None, ids);
-    let regions = page.page.verdict.as_ref().map(|v| v.regions.as_slice()).unwrap_or_default();
-    figure(html, "Diff", page.diff.as_ref(), "no diff", Some(regions), ids);
+    if !new_fixture {
+        let regions = page.page.verdict.as_ref().map(|v| v.regions.as_slice()).unwrap_or_default();
+        figure(html, "Diff", page.diff.as_ref(), "no diff", Some(regions), ids);
+    }
     html.push_str("</div>\n");
     if let (Some(b), Some(c)) = (b, c) {
         let _ = write!(
