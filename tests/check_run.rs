@@ -158,6 +158,71 @@ async fn update_writes_candidates_that_approval_turns_into_baselines() {
     assert_eq!(baseline.pages[0].text, "<p>Dear Bob</p>");
 }
 
+/// Writes approved baselines for `letter` as the stand-in renders it, in `environment`.
+async fn approved_letter_baselines(root: &Path, environment: Environment) {
+    let prover = StandIn { env: environment };
+    let planned = check::plan(&root.join("templates"), &["letter".to_string()]).unwrap();
+    let summary = check::run_with(&prover, &options(root, true), planned, &mut check::progress::Silent).await.unwrap();
+    assert_eq!(summary.totals.candidates_written, 2);
+    let store = Store::new(root.join("baselines"));
+    for key in store.candidate_keys().unwrap() {
+        store.approve(&key, &Decision { by: "alice".into(), reason: "baseline".into() }).unwrap();
+    }
+}
+
+#[tokio::test]
+async fn matching_pages_pass_and_a_changed_page_fails_naming_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    templates(tmp.path());
+    approved_letter_baselines(tmp.path(), env()).await;
+    let (result, lines) = run(&options(tmp.path(), false), &["letter"]).await;
+    let summary = result.unwrap();
+    assert_eq!((summary.exit_code(), summary.totals.passed), (0, 2), "{lines}");
+    assert!(lines.starts_with("PASS letter/a (1 page, "), "{lines}");
+    let verdict = summary.fixtures[0].verdict.as_ref().unwrap();
+    assert!(verdict.passed && verdict.pages[0].diff_pixels == 0);
+    let summary = run(&options(tmp.path(), true), &["letter"]).await.0.unwrap();
+    assert_eq!((summary.totals.passed, summary.totals.candidates_written), (2, 0), "--update skips passing fixtures");
+
+    write(tmp.path(), "templates/letter/fixtures/b.json", r#"{"greeting": "Dear Bo"}"#);
+    let (result, lines) = run(&options(tmp.path(), false), &["letter"]).await;
+    let summary = result.unwrap();
+    assert_eq!(summary.exit_code(), 1, "{lines}");
+    let b = &summary.fixtures[1];
+    assert_eq!(b.status, Status::Fail);
+    assert!(b.reasons.iter().all(|r| r.page == Some(1)), "{:?}", b.reasons);
+    assert!(b.reasons.iter().any(|r| r.message.contains("pixels changed")), "{:?}", b.reasons);
+    assert_eq!(b.text_changes[0].diff, "- <p>Dear Bob</p>\n+ <p>Dear Bo</p>");
+    let junit = std::fs::read_to_string(tmp.path().join("report/junit.xml")).unwrap();
+    let page = &junit[junit.find(r#"<testcase name="page-001" classname="letter.b""#).unwrap()..];
+    assert!(page[..page.find("</testcase>").unwrap()].contains("<failure message=\"page 1: "), "{junit}");
+    assert!(tmp.path().join("report/letter/b/diff-001.png").is_file());
+}
+
+#[tokio::test]
+async fn allowed_drift_is_noted_and_update_remakes_drifted_baselines() {
+    let tmp = tempfile::tempdir().unwrap();
+    templates(tmp.path());
+    let old = Environment { fonts_hash: "0".repeat(64), ..env() };
+    approved_letter_baselines(tmp.path(), old).await;
+
+    let opts = CheckOptions { allow_drift: true, ..options(tmp.path(), false) };
+    let (result, lines) = run(&opts, &["letter"]).await;
+    let summary = result.unwrap();
+    assert_eq!(summary.totals.passed, 2, "same pixels pass, drift allowed: {lines}");
+    assert!(summary.fixtures[0].notes.iter().any(|n| n.contains("fonts hash")), "{:?}", summary.fixtures[0].notes);
+
+    let opts = CheckOptions { allow_drift: true, ..options(tmp.path(), true) };
+    let summary = run(&opts, &["letter"]).await.0.unwrap();
+    assert_eq!(summary.totals.candidates_written, 2, "drifted baselines are re-made even when pixels match");
+    let store = Store::new(tmp.path().join("baselines"));
+    let listed = store.candidates().unwrap();
+    assert!(listed[0].change().starts_with("environment drift (fonts hash"), "{}", listed[0].change());
+    store.approve(&listed[0].key, &Decision { by: "alice".into(), reason: "new fonts".into() }).unwrap();
+    let manifest = store.read_manifest(&listed[0].key).unwrap().unwrap();
+    assert_eq!(manifest.environment, env());
+}
+
 #[tokio::test]
 async fn document_problems_fail_even_with_update_and_never_become_candidates() {
     let tmp = tempfile::tempdir().unwrap();

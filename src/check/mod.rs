@@ -208,6 +208,7 @@ pub async fn run_with<P: Prover>(
         let (mut outcome, pages) = assess::assess(&fixture.key, fixture.template.config.pages, proved, &ctx);
         outcome.timings.prove_ms = prove_ms;
         outcome.duration_ms = since.elapsed().as_millis() as u64;
+        tracing::debug!(key = %outcome.key, status = outcome.status.label(), ms = outcome.duration_ms, "fixture checked");
         report.add(&outcome, &pages)?;
         progress.finished(&outcome);
         outcomes.push(outcome);
@@ -223,7 +224,8 @@ pub async fn run_with<P: Prover>(
         totals: Totals::count(&outcomes),
         fixtures: outcomes,
     };
-    report.finish(&summary)?;
+    let index = report.finish(&summary)?;
+    tracing::info!(report = %index.display(), totals = ?summary.totals, "check finished");
     Ok(summary)
 }
 
