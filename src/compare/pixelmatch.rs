@@ -15,7 +15,8 @@
 //! errors that say what to fix, and [`pixelmatch_with`] reports each differing pixel so the
 //! caller can find the changed regions (see [`super::regions`]).
 //!
-//! Pin note: pixelmatch 8 moves to another colour metric; results from it will not match.
+//! Pin note: upstream's next major version changes the colour metric (OKLab); this port stays
+//! on 7.2.0's YIQ, and its results will not match later majors.
 
 use std::fmt;
 
@@ -158,7 +159,7 @@ pub fn pixelmatch_with<F: FnMut(u32, u32)>(
         for x in 0..w {
             let pos = (y * w + x) * 4;
             // Squared YIQ distance between the two pixels, negative if the img2 pixel is darker.
-            let delta = if img1[pos..pos + 4] == img2[pos..pos + 4] {
+            let delta = if rgba(img1, pos) == rgba(img2, pos) {
                 0.0
             } else {
                 color_delta(img1, img2, pos, options.checkerboard)
@@ -211,8 +212,14 @@ fn check_len(buffer: Buffer, len: usize, width: u32, height: u32, expected: usiz
 /// for equality, so the byte order does not matter).
 #[inline(always)]
 fn pixel_u32(img: &[u8], i: usize) -> u32 {
-    let p = i * 4;
-    u32::from_ne_bytes([img[p], img[p + 1], img[p + 2], img[p + 3]])
+    u32::from_ne_bytes(rgba(img, i * 4))
+}
+
+/// The 4 bytes of the pixel at byte offset `pos` (one bounds check).
+#[inline(always)]
+fn rgba(img: &[u8], pos: usize) -> [u8; 4] {
+    let p = &img[pos..pos + 4];
+    [p[0], p[1], p[2], p[3]]
 }
 
 /// Is the pixel at (x1, y1) of `img` likely part of anti-aliasing? Based on "Anti-aliased Pixel
@@ -231,15 +238,16 @@ fn antialiased(
     let x2 = (x1 + 1).min(width - 1);
     let y2 = (y1 + 1).min(height - 1);
     let pos = (y1 * width + x1) * 4;
-    let center = [img[pos], img[pos + 1], img[pos + 2], img[pos + 3]];
+    let center = rgba(img, pos);
     let mut zeroes = u32::from(x1 == x0 || x1 == x2 || y1 == y0 || y1 == y2);
     let mut min = 0.0f64;
     let mut max = 0.0f64;
     let (mut min_x, mut min_y, mut max_x, mut max_y) = (0, 0, 0, 0);
 
     // The 8 adjacent pixels, column by column as the JavaScript visits them (ties keep the first).
-    for x in x0..=x2 {
-        for y in y0..=y2 {
+    // Half-open ranges: `x0..=x2` compiles to slower loops here.
+    for x in x0..x2 + 1 {
+        for y in y0..y2 + 1 {
             if x == x1 && y == y1 {
                 continue;
             }
@@ -284,8 +292,8 @@ fn has_many_siblings(img: &[u8], x1: usize, y1: usize, width: usize, height: usi
     let val = pixel_u32(img, y1 * width + x1);
     let mut zeroes = u32::from(x1 == x0 || x1 == x2 || y1 == y0 || y1 == y2);
 
-    for x in x0..=x2 {
-        for y in y0..=y2 {
+    for x in x0..x2 + 1 {
+        for y in y0..y2 + 1 {
             if x == x1 && y == y1 {
                 continue;
             }
@@ -300,14 +308,19 @@ fn has_many_siblings(img: &[u8], x1: usize, y1: usize, width: usize, height: usi
 
 /// Background that semi-transparent pixels are blended with, for the pixel at byte offset `k`:
 /// 7.2.0's pseudo-checkerboard (computed from the byte offset, as the JavaScript does), or white.
-#[inline]
+///
+/// Not inlined on purpose: inlined, LLVM computed it for every pixel, opaque ones included
+/// (it is free of side effects, so it was hoisted out of the transparency branch).
+#[inline(never)]
 fn background(k: usize, checkerboard: bool) -> [f64; 3] {
     if !checkerboard {
         return [255.0; 3];
     }
+    // k is an integer, so the JavaScript's `k % 2` is the integer remainder.
+    let k_mod_2 = (k % 2) as f64;
     let k = k as f64;
     [
-        48.0 + 159.0 * (k % 2.0),
+        48.0 + 159.0 * k_mod_2,
         48.0 + 159.0 * f64::from(js_to_int32(k / 1.618033988749895) % 2),
         48.0 + 159.0 * f64::from(js_to_int32(k / 2.618033988749895) % 2),
     ]
@@ -333,7 +346,7 @@ fn blended(c1: [f64; 4], c2: [f64; 4], k: usize, checkerboard: bool) -> [f64; 3]
 
 #[inline]
 fn rgba_f64(img: &[u8], pos: usize) -> [f64; 4] {
-    [f64::from(img[pos]), f64::from(img[pos + 1]), f64::from(img[pos + 2]), f64::from(img[pos + 3])]
+    rgba(img, pos).map(f64::from)
 }
 
 /// Y (brightness) of a colour difference.
@@ -365,7 +378,7 @@ fn color_delta(img1: &[u8], img2: &[u8], k: usize, checkerboard: bool) -> f64 {
 /// and the neighbour at byte offset `m`, for the anti-aliasing detector.
 #[inline]
 fn brightness_delta(img: &[u8], k: usize, m: usize, center: [u8; 4], checkerboard: bool) -> f64 {
-    let neighbour = [img[m], img[m + 1], img[m + 2], img[m + 3]];
+    let neighbour = rgba(img, m);
     if center == neighbour {
         return 0.0;
     }
@@ -387,7 +400,19 @@ fn draw_gray_pixel(img: &[u8], pos: usize, alpha: f64, output: &mut [u8]) {
 }
 
 /// JavaScript's ToInt32 (what `x | 0` does): truncate, then wrap modulo 2^32 into i32.
+#[inline]
 fn js_to_int32(x: f64) -> i32 {
+    if x.abs() < 2_147_483_648.0 {
+        // In range: `as` truncates towards zero, exactly like ToInt32.
+        x as i32
+    } else {
+        js_to_int32_wrapping(x)
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn js_to_int32_wrapping(x: f64) -> i32 {
     if !x.is_finite() {
         return 0;
     }
@@ -398,12 +423,15 @@ fn js_to_int32(x: f64) -> i32 {
 }
 
 /// JavaScript's ToUint8 (storing a number into a `Uint8Array`): truncate, wrap modulo 256.
+#[inline]
 fn js_to_uint8(x: f64) -> u8 {
-    if !x.is_finite() {
-        return 0;
+    if (0.0..256.0).contains(&x) {
+        // In range: `as` truncates towards zero, exactly like ToUint8.
+        x as u8
+    } else {
+        // 2^8 divides 2^32: the low byte of ToInt32 is ToUint8.
+        js_to_int32(x) as u8
     }
-    // In 0..256 by construction: the cast is exact.
-    x.trunc().rem_euclid(256.0) as u8
 }
 
 #[cfg(test)]
@@ -585,6 +613,12 @@ mod tests {
         assert_eq!(js_to_int32(4_294_967_301.0), 5);
         assert_eq!(js_to_int32(2_147_483_648.0), i32::MIN);
         assert_eq!(js_to_int32(f64::NAN), 0);
+        assert_eq!(js_to_int32(2_147_483_647.9), i32::MAX);
+        assert_eq!(js_to_int32(-2_147_483_648.5), i32::MIN);
+        assert_eq!(js_to_int32(-2_147_483_649.0), i32::MAX);
+        assert_eq!(js_to_uint8(-0.5), 0);
+        assert_eq!(js_to_uint8(255.99), 255);
+        assert_eq!(js_to_uint8(4_294_967_596.0), 44);
         assert_eq!(js_to_uint8(229.99), 229);
         assert_eq!(js_to_uint8(256.5), 0);
         assert_eq!(js_to_uint8(-1.0), 255);

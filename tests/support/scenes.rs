@@ -173,11 +173,11 @@ impl Scene {
     /// RGBA8 pixels: the ground, then each paint composited over it ("over", straight alpha).
     pub fn render(&self) -> Vec<u8> {
         let (w, h) = (self.width, self.height);
-        let mut out = Vec::with_capacity(w * h * 4);
         let mut noise = match self.ground {
             Ground::Noise { seed, .. } => Some(Rng::new(seed)),
             _ => None,
         };
+        let mut px: Vec<[f64; 4]> = Vec::with_capacity(w * h);
         for y in 0..h {
             for x in 0..w {
                 let ground = match self.ground {
@@ -190,17 +190,23 @@ impl Scene {
                     }
                     Ground::Noise { opaque, .. } => noise.as_mut().map_or([0; 4], |r| r.color(opaque)),
                 };
-                let mut px = ground.map(f64::from);
-                for paint in &self.paints {
-                    let cov = paint.shape.coverage(x, y);
-                    if cov > 0.0 {
-                        px = over(px, paint.color, cov);
-                    }
-                }
-                out.extend(px.map(|v| v.round().clamp(0.0, 255.0) as u8));
+                px.push(ground.map(f64::from));
             }
         }
-        out
+        // Painter's algorithm, each paint over the pixels its bounds touch.
+        for paint in &self.paints {
+            let (x0, y0, x1, y1) = paint.shape.bounds();
+            let cols = (x0.floor().max(0.0) as usize)..(x1.ceil().max(0.0) as usize + 1).min(w);
+            for y in (y0.floor().max(0.0) as usize)..(y1.ceil().max(0.0) as usize + 1).min(h) {
+                for x in cols.clone() {
+                    let cov = paint.shape.coverage(x, y);
+                    if cov > 0.0 {
+                        px[y * w + x] = over(px[y * w + x], paint.color, cov);
+                    }
+                }
+            }
+        }
+        px.iter().flat_map(|p| p.map(|v| v.round().clamp(0.0, 255.0) as u8)).collect()
     }
 }
 
