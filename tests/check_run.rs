@@ -242,6 +242,13 @@ async fn document_problems_fail_even_with_update_and_never_become_candidates() {
     assert!(s == Status::Error && why.contains("rendering failed") && why.contains("target crashed"), "{why}");
     let (s, why) = status("broken");
     assert!(s == Status::Fail && why.contains("undefined"), "{why}");
+    let basic = summary.fixtures.iter().find(|f| f.key.fixture() == "basic").unwrap();
+    assert!(!basic.notes.iter().any(|n| n.contains("earlier run")), "its own candidate is not an earlier one");
+
+    // Without --update, the candidate written above is pointed out as still waiting.
+    let again = run(&options(tmp.path(), false), &["invoice"]).await.0.unwrap();
+    let basic = again.fixtures.iter().find(|f| f.key.fixture() == "basic").unwrap();
+    assert!(basic.notes.iter().any(|n| n.contains("earlier run is waiting for review")), "{:?}", basic.notes);
     assert_eq!(summary.exit_code(), 2, "an engine error is exit 2\n{lines}");
 
     let keys: Vec<_> =

@@ -180,6 +180,11 @@ pub(crate) fn assess(
         }
         Status::Fail
     };
+    if out.status != Status::Candidate && ctx.store.candidate_dir(key).is_dir() {
+        out.notes.push(format!(
+            "a candidate from an earlier run is waiting for review: `pixelproof baseline approve {key}` or `reject {key}`"
+        ));
+    }
     out.timings.compare_ms = millis(started);
     let verdict_pages = out.verdict.as_ref().map(|v| v.pages.clone());
     let candidate = proof.pages.into_iter().map(|p| StoredPage { number: p.number, image: p.image, text: p.text });
