@@ -113,6 +113,7 @@ fn counts(s: &CheckSummary) -> String {
     ] {
         let text = if cls == "error" || cls == "candidate" { plural(n, what) } else { format!("{n} {what}") };
         if n > 0 || cls == "pass" || cls == "fail" {
+            let cls = if n == 0 { "zero" } else { cls };
             let _ = write!(out, r#"<span class="chip {cls}">{text}</span>"#);
         }
     }
@@ -425,6 +426,7 @@ header.top { background:var(--card); border-bottom:1px solid var(--line); paddin
 .chip { border-radius:999px; padding:2px 10px; font-weight:600; font-size:12px; color:#fff; }
 .chip.pass, .badge.pass { background:var(--pass); } .chip.fail, .badge.fail { background:var(--fail); }
 .chip.error, .badge.error { background:var(--error); } .chip.candidate, .badge.candidate { background:var(--candidate); }
+.chip.zero { background:var(--line); color:var(--muted); }
 dl.env { display:flex; flex-wrap:wrap; gap:4px 20px; margin:10px 0 0; font-size:12px; color:var(--muted); }
 dl.env div, dl.meta div { display:flex; gap:6px; } dt { font-weight:600; } dd { margin:0; }
 nav.toc { display:flex; flex-wrap:wrap; gap:6px; padding:12px 24px; background:var(--card); border-bottom:1px solid var(--line); }
