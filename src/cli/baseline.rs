@@ -1,13 +1,157 @@
-//! `pixelproof baseline list|approve|reject`.
-//! SKELETON: being written; see issue 2.
+//! `pixelproof baseline list|approve|reject`: the operator's review of candidates.
+//!
+//! Every decision needs a reason and a name (`--by`, else `$PIXELPROOF_USER`, else
+//! `git config user.name`, else `$USER`) and is appended to the audit log. Keys are
+//! checked before anything is decided, so a typo never applies half a command.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+
+use crate::baseline::{BaselineError, Decision, Key, Store, CANDIDATES_DIR};
 
 /// `pixelproof baseline` subcommands.
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
     /// List candidates waiting for review.
-    List,
+    List(ListArgs),
+    /// Approve candidates: each becomes its fixture's baseline.
+    Approve(DecideArgs),
+    /// Reject candidates: each is removed; the baseline stays as it is.
+    Reject(DecideArgs),
 }
 
-pub fn run(_cmd: Command) -> super::CliResult {
-    anyhow::bail!("pixelproof baseline is not implemented yet")
+/// Arguments of `pixelproof baseline list`.
+#[derive(Debug, clap::Args)]
+pub struct ListArgs {
+    /// The baselines directory.
+    #[arg(long, value_name = "DIR", default_value = "baselines")]
+    pub baselines: PathBuf,
+}
+
+/// Arguments of `pixelproof baseline approve` and `reject`.
+#[derive(Debug, clap::Args)]
+pub struct DecideArgs {
+    /// Candidates to decide on, as TEMPLATE/FIXTURE (see `pixelproof baseline list`).
+    #[arg(value_name = "KEY", required_unless_present = "all", conflicts_with = "all")]
+    pub keys: Vec<String>,
+    /// Decide on every candidate waiting for review.
+    #[arg(long)]
+    pub all: bool,
+    /// Why: recorded in the audit log (and, on approval, in the baseline's manifest).
+    #[arg(long, value_name = "TEXT")]
+    pub reason: Option<String>,
+    /// Who decides. Default: $PIXELPROOF_USER, then `git config user.name`, then $USER.
+    #[arg(long, value_name = "NAME")]
+    pub by: Option<String>,
+    /// The baselines directory.
+    #[arg(long, value_name = "DIR", default_value = "baselines")]
+    pub baselines: PathBuf,
+}
+
+pub fn run(cmd: Command) -> super::CliResult {
+    match cmd {
+        Command::List(args) => list(&Store::new(args.baselines)),
+        Command::Approve(args) => decide(args, true),
+        Command::Reject(args) => decide(args, false),
+    }
+}
+
+fn list(store: &Store) -> super::CliResult {
+    let candidates = store.candidates().context("could not list candidates")?;
+    let dir = store.root().join(CANDIDATES_DIR);
+    if candidates.is_empty() {
+        println!("No candidates waiting for review in {}.", dir.display());
+        return Ok(ExitCode::SUCCESS);
+    }
+    let s = if candidates.len() == 1 { "" } else { "s" };
+    println!("{} candidate{s} waiting for review in {}:", candidates.len(), dir.display());
+    let rows: Vec<[String; 4]> = candidates
+        .iter()
+        .map(|c| {
+            let (pages, created) = match &c.manifest {
+                Some(m) => (
+                    m.pages.len().to_string(),
+                    format!("{} by {}", m.created_at.format("%Y-%m-%d %H:%M:%S UTC"), m.created_by),
+                ),
+                None => ("?".to_string(), "?".to_string()),
+            };
+            let change = match &c.problem {
+                Some(p) => format!("unreadable: {p}"),
+                None => c.change(),
+            };
+            [c.key.to_string(), pages, change, created]
+        })
+        .collect();
+    let header = ["KEY", "PAGES", "CHANGE", "CREATED"].map(String::from);
+    let widths: Vec<usize> =
+        (0..3).map(|i| rows.iter().chain([&header]).map(|r| r[i].chars().count()).max().unwrap_or(0)).collect();
+    for row in [&header].into_iter().chain(&rows) {
+        println!(
+            "  {:w0$}  {:w1$}  {:w2$}  {}",
+            row[0],
+            row[1],
+            row[2],
+            row[3],
+            w0 = widths[0],
+            w1 = widths[1],
+            w2 = widths[2]
+        );
+    }
+    println!(
+        "Approve with `pixelproof baseline approve KEY --reason TEXT`, reject with `pixelproof baseline reject KEY --reason TEXT`."
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn decide(args: DecideArgs, approve: bool) -> super::CliResult {
+    let action = if approve { "approve" } else { "reject" };
+    let store = Store::new(&args.baselines);
+    let reason = args.reason.filter(|r| !r.trim().is_empty()).ok_or(BaselineError::NoReason { action })?;
+    let by = match args.by {
+        Some(by) => by,
+        None => default_user().ok_or(BaselineError::NoUser)?,
+    };
+    let keys: Vec<Key> = if args.all {
+        store.candidate_keys().context("could not list candidates")?
+    } else {
+        let mut keys = Vec::new();
+        for text in &args.keys {
+            let key = Key::parse(text)?;
+            store.existing_candidate_dir(&key)?;
+            if !keys.contains(&key) {
+                keys.push(key);
+            }
+        }
+        keys
+    };
+    if keys.is_empty() {
+        println!("No candidates waiting for review in {}.", store.root().join(CANDIDATES_DIR).display());
+        return Ok(ExitCode::SUCCESS);
+    }
+    let decision = Decision { by, reason };
+    for key in &keys {
+        let entry = if approve { store.approve(key, &decision) } else { store.reject(key, &decision) }
+            .with_context(|| format!("could not {action} {key}"))?;
+        let done = if approve { "approved" } else { "rejected" };
+        let s = if entry.pages == 1 { "" } else { "s" };
+        println!("{done} {key} ({} page{s}) by {}: {}", entry.pages, entry.by, entry.reason);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Who is running this: `$PIXELPROOF_USER`, then `git config user.name`, then `$USER`.
+pub fn default_user() -> Option<String> {
+    let non_empty = |s: String| Some(s.trim().to_string()).filter(|s| !s.is_empty());
+    if let Some(user) = std::env::var("PIXELPROOF_USER").ok().and_then(non_empty) {
+        return Some(user);
+    }
+    let git = std::process::Command::new("git").args(["config", "user.name"]).output();
+    if let Some(name) =
+        git.ok().filter(|o| o.status.success()).and_then(|o| non_empty(String::from_utf8_lossy(&o.stdout).into()))
+    {
+        return Some(name);
+    }
+    std::env::var("USER").ok().and_then(non_empty)
 }

@@ -1,10 +1,96 @@
-//! `pixelproof check`.
-//! SKELETON: being written; see issue 2.
+//! `pixelproof check`: render every fixture, compare it with its baseline, write the
+//! report. Exit 0 when everything passes, 1 on any regression, 2 when the check cannot
+//! run or a fixture cannot be checked (see `check`).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+
+use crate::check::{self, CheckOptions};
+use crate::compare::verdict::Limits;
 
 /// Arguments of `pixelproof check`.
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// The templates directory. Default: $PIXELPROOF_TEMPLATES, else ./templates.
+    #[arg(long = "templates", value_name = "DIR")]
+    pub templates_dir: Option<PathBuf>,
+    /// The baselines directory.
+    #[arg(long, value_name = "DIR", default_value = "baselines")]
+    pub baselines: PathBuf,
+    /// Where to write index.html, junit.xml and summary.json (recreated on every run).
+    #[arg(long, value_name = "DIR", default_value = "check-report")]
+    pub report: PathBuf,
+    /// Write a candidate for every fixture that is new or differs, instead of failing it.
+    #[arg(long)]
+    pub update: bool,
+    /// Check only this template (repeatable).
+    #[arg(long = "template", value_name = "NAME")]
+    pub templates: Vec<String>,
+    /// Raster resolution; must match the baselines'.
+    #[arg(long, value_name = "N", default_value_t = crate::raster::DEFAULT_DPI)]
+    pub dpi: u32,
+    /// Compare even when baselines were made in another environment.
+    #[arg(long)]
+    pub allow_drift: bool,
+    /// Changed pixels a page may have (a page fails only above both limits). Default 100.
+    #[arg(long, value_name = "N")]
+    pub max_pixels: Option<u64>,
+    /// Fraction of a page's pixels that may change, e.g. 0.0005 for 0.05 %. Default 0.0005.
+    #[arg(long, value_name = "F")]
+    pub max_ratio: Option<f64>,
+    /// pixelmatch colour threshold, 0 to 1; smaller is more sensitive. Default 0.1.
+    #[arg(long, value_name = "T")]
+    pub threshold: Option<f64>,
+}
 
-pub fn run(_args: Args) -> super::CliResult {
-    anyhow::bail!("pixelproof check is not implemented yet")
+impl Args {
+    fn options(self) -> anyhow::Result<CheckOptions> {
+        let mut limits = Limits::default();
+        if let Some(n) = self.max_pixels {
+            limits.max_pixels = n;
+        }
+        if let Some(r) = self.max_ratio {
+            anyhow::ensure!(
+                (0.0..=1.0).contains(&r),
+                "--max-ratio is a fraction from 0 to 1 (0.0005 = 0.05 %), not {r}"
+            );
+            limits.max_ratio = r;
+        }
+        if let Some(t) = self.threshold {
+            anyhow::ensure!((0.0..=1.0).contains(&t), "--threshold goes from 0 to 1, not {t}");
+            limits.pixelmatch.threshold = t;
+        }
+        anyhow::ensure!((36..=1200).contains(&self.dpi), "--dpi must be from 36 to 1200, not {}", self.dpi);
+        Ok(CheckOptions {
+            templates_dir: self.templates_dir.unwrap_or_else(crate::template::default_templates_dir),
+            baselines_dir: self.baselines,
+            report_dir: self.report,
+            update: self.update,
+            templates: self.templates,
+            dpi: self.dpi,
+            allow_drift: self.allow_drift,
+            limits,
+            user: super::baseline::default_user().unwrap_or_else(|| "unknown".to_string()),
+            ..CheckOptions::default()
+        })
+    }
+}
+
+pub fn run(args: Args) -> super::CliResult {
+    let options = args.options()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("could not start the async runtime")?;
+    let mut progress = check::progress::for_stderr();
+    let summary = runtime.block_on(check::run(&options, progress.as_mut()))?;
+    let index = options.report_dir.join(check::report::INDEX_FILE);
+    println!("{}; report: {}", summary.line(), index.display());
+    if summary.totals.candidates_written > 0 {
+        println!("Review the candidates with `pixelproof baseline list`, then approve or reject them.");
+    }
+    Ok(ExitCode::from(summary.exit_code()))
 }

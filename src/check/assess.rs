@@ -1,0 +1,300 @@
+//! Judging one fixture: its proof against its baseline, plus the checks no baseline is
+//! needed for (blocked requests, fonts, page count). With `--update`, writes the candidate.
+
+use std::time::Instant;
+
+use image::RgbaImage;
+
+use super::summary::{FixtureOutcome, Reason, Status, TextChange};
+use super::textdiff::line_diff;
+use crate::baseline::{BaselineInfo, CandidateVerdict, Comparison, Key, NewCandidate, Store, StoredPage};
+use crate::compare::verdict::{judge, Limits, PageInput, PageVerdict, Verdict};
+use crate::pins::Environment;
+use crate::pipeline::{EngineError, Proof};
+use crate::render::BlockedRequest;
+use crate::template::{PageRange, TemplateError};
+
+/// What a fixture without a baseline is told.
+pub const NO_BASELINE: &str = "no baseline yet: run `pixelproof check --update` then `pixelproof baseline approve`";
+
+/// One page as the report shows it: baseline, candidate and diff side by side.
+#[derive(Debug, Clone, Default)]
+pub struct ReportPage {
+    /// 1-based page number.
+    pub number: usize,
+    pub baseline: Option<RgbaImage>,
+    pub baseline_text: Option<String>,
+    /// The page rendered by this run.
+    pub candidate: Option<RgbaImage>,
+    pub candidate_text: Option<String>,
+    pub diff: Option<RgbaImage>,
+    pub verdict: Option<PageVerdict>,
+}
+
+/// Why a fixture could not be proved.
+#[derive(Debug, thiserror::Error)]
+pub enum FixtureError {
+    #[error(transparent)]
+    Template(#[from] TemplateError),
+    #[error("rendering failed: {0}")]
+    Engine(#[from] EngineError),
+}
+
+/// What every fixture of a run is judged with.
+pub(crate) struct Context<'a> {
+    pub store: &'a Store,
+    pub limits: &'a Limits,
+    pub environment: &'a Environment,
+    pub update: bool,
+    pub user: &'a str,
+}
+
+/// Judges one fixture. Never fails: every problem becomes a reason in the outcome.
+pub(crate) fn assess(
+    key: &Key,
+    expected_pages: PageRange,
+    proved: Result<Proof, FixtureError>,
+    ctx: &Context<'_>,
+) -> (FixtureOutcome, Vec<ReportPage>) {
+    let started = Instant::now();
+    let mut out = FixtureOutcome::new(key.clone());
+    let mut error = false;
+    let baseline = match ctx.store.load_baseline(key) {
+        Ok(b) => b,
+        Err(e) => {
+            error = true;
+            out.reasons.push(Reason::fixture(format!("the baseline cannot be used: {e}")));
+            None
+        }
+    };
+    if let Some(b) = &baseline {
+        out.baseline_pages = Some(b.pages.len());
+        out.baseline = Some(BaselineInfo::from(&b.manifest));
+        out.drift = ctx.environment.drift_from(&b.manifest.environment);
+    }
+    let baseline_pages = baseline.map(|b| b.pages).unwrap_or_default();
+
+    let proof = match proved {
+        Ok(proof) => proof,
+        Err(e) => {
+            error |= matches!(e, FixtureError::Engine(_));
+            out.reasons.push(Reason::fixture(e.to_string()));
+            out.status = if error { Status::Error } else { Status::Fail };
+            out.timings.compare_ms = millis(started);
+            return (out, report_pages(baseline_pages, Vec::new(), Vec::new(), None));
+        }
+    };
+    out.pages = proof.pages.len();
+    out.timings.render_ms = proof.rendered.elapsed.as_millis() as u64;
+    out.blocked = proof.rendered.blocked.clone();
+    out.font_problems = proof.fonts.problems.clone();
+    out.fonts = proof.fonts.embedded.clone();
+
+    // Problems of the document itself: approving a new baseline cannot fix them.
+    let mut document_ok = true;
+    if !out.blocked.is_empty() {
+        out.reasons.push(Reason::fixture(blocked_reason(&out.blocked)));
+        document_ok = false;
+    }
+    for p in &proof.fonts.problems {
+        let text = format!("font {:?} was replaced by {:?}: {}", p.requested, p.used, p.detail);
+        if proof.fonts.fails() {
+            out.reasons.push(Reason::fixture(text));
+            document_ok = false;
+        } else {
+            out.notes.push(text);
+        }
+    }
+    if out.pages == 0 {
+        out.reasons.push(Reason::fixture("the document printed no pages"));
+        document_ok = false;
+    } else if out.pages < expected_pages.min || out.pages > expected_pages.max {
+        out.reasons.push(Reason::fixture(format!(
+            "{} printed, but template.json expects {} to {}",
+            super::summary::plural(out.pages, "page"),
+            expected_pages.min,
+            expected_pages.max
+        )));
+        document_ok = false;
+    }
+
+    let mut differs;
+    let mut diffs = Vec::new();
+    if baseline_pages.is_empty() {
+        differs = !error;
+        if !error {
+            out.reasons.push(Reason::fixture(if ctx.update { "new: no baseline yet" } else { NO_BASELINE }));
+        }
+    } else {
+        let base: Vec<PageInput<'_>> = baseline_pages.iter().map(StoredPage::input).collect();
+        let cand: Vec<PageInput<'_>> =
+            proof.pages.iter().map(|p| PageInput { image: &p.image, text: &p.text }).collect();
+        let (verdict, d) = judge(&base, &cand, ctx.limits, true);
+        diffs = d;
+        explain_verdict(&verdict, &base, &cand, &mut out);
+        differs = !verdict.passed;
+        out.verdict = Some(verdict);
+        if !out.drift.is_empty() {
+            let drift = out.drift.join("; ");
+            if ctx.update {
+                // Re-made in this environment, the baseline stops drifting.
+                differs = true;
+                out.reasons.push(Reason::fixture(format!("environment drift: {drift}")));
+            } else {
+                out.notes.push(format!("environment drift (compared anyway, --allow-drift): {drift}"));
+            }
+        }
+    }
+
+    out.status = if error {
+        Status::Error
+    } else if ctx.update && differs && document_ok {
+        let comparison = out.verdict.as_ref().zip(out.baseline.as_ref()).map(|(v, b)| Comparison {
+            verdict: CandidateVerdict { baseline: b.clone(), drift: out.drift.clone(), verdict: v.clone() },
+            diffs: &diffs,
+        });
+        let new = NewCandidate {
+            key: key.clone(),
+            pages: proof.pages.iter().map(|p| PageInput { image: &p.image, text: &p.text }).collect(),
+            environment: ctx.environment.clone(),
+            created_by: ctx.user.to_string(),
+            comparison,
+        };
+        match ctx.store.write_candidate(&new) {
+            Ok(dir) => {
+                out.notes
+                    .push(format!("candidate written to {}: review it with `pixelproof baseline list`", dir.display()));
+                out.candidate = Some(dir);
+                Status::Candidate
+            }
+            Err(e) => {
+                out.reasons.push(Reason::fixture(format!("could not write the candidate: {e}")));
+                Status::Error
+            }
+        }
+    } else if out.reasons.is_empty() {
+        Status::Pass
+    } else {
+        if ctx.update && differs {
+            out.notes.push("no candidate written: fix the problems above first".to_string());
+        }
+        Status::Fail
+    };
+    if out.status != Status::Candidate && ctx.store.candidate_dir(key).is_dir() {
+        out.notes.push(format!(
+            "a candidate from an earlier run is waiting for review: `pixelproof baseline approve {key}` or `reject {key}`"
+        ));
+    }
+    out.timings.compare_ms = millis(started);
+    let verdict_pages = out.verdict.as_ref().map(|v| v.pages.clone());
+    let candidate = proof.pages.into_iter().map(|p| StoredPage { number: p.number, image: p.image, text: p.text });
+    (out, report_pages(baseline_pages, candidate.collect(), diffs, verdict_pages))
+}
+
+/// Reasons and notes from a verdict. The verdict's own reasons are used as they are
+/// (the same words as `pixelproof diff`); a `page N: ` prefix attributes one to its page.
+fn explain_verdict(verdict: &Verdict, base: &[PageInput<'_>], cand: &[PageInput<'_>], out: &mut FixtureOutcome) {
+    let before = out.reasons.len();
+    out.reasons.extend(verdict.reasons.iter().map(|r| parse_reason(r)));
+    for pv in &verdict.pages {
+        let Some(i) = pv.page.checked_sub(1) else { continue };
+        let (Some(b), Some(c)) = (base.get(i), cand.get(i)) else { continue };
+        if pv.text_changed {
+            out.text_changes.push(TextChange { page: pv.page, diff: line_diff(b.text, c.text) });
+        }
+        if pv.passed && pv.diff_pixels > 0 {
+            out.notes.push(format!(
+                "page {}: {} pixels changed ({}), within the limits",
+                pv.page,
+                pv.diff_pixels,
+                percent(pv.ratio)
+            ));
+        }
+        if !pv.passed && out.page_reasons(pv.page).next().is_none() {
+            out.reasons.push(Reason::page(pv.page, "differs from the baseline"));
+        }
+    }
+    let compared = base.len().min(cand.len());
+    for n in compared + 1..=base.len() {
+        out.reasons.push(Reason::page(n, "only in the baseline: this run printed fewer pages"));
+    }
+    for n in compared + 1..=cand.len() {
+        out.reasons.push(Reason::page(n, "new page: the baseline has fewer pages"));
+    }
+    if !verdict.passed && out.reasons.len() == before {
+        out.reasons.push(Reason::fixture("differs from the baseline"));
+    }
+}
+
+/// `page 2: 512 pixels changed …` → a reason for page 2; anything else → the fixture's.
+fn parse_reason(text: &str) -> Reason {
+    let page = text.strip_prefix("page ").and_then(|rest| rest.split_once(": "));
+    match page.and_then(|(n, message)| Some((n.parse::<usize>().ok()?, message))) {
+        Some((n, message)) => Reason::page(n, message),
+        None => Reason::fixture(text),
+    }
+}
+
+/// `0.030 %`
+pub fn percent(ratio: f64) -> String {
+    format!("{:.3} %", ratio * 100.0)
+}
+
+fn blocked_reason(blocked: &[BlockedRequest]) -> String {
+    const SHOWN: usize = 5;
+    let mut urls = blocked.iter().take(SHOWN).map(|b| b.url.as_str()).collect::<Vec<_>>().join(", ");
+    if blocked.len() > SHOWN {
+        urls.push_str(&format!(" and {} more", blocked.len() - SHOWN));
+    }
+    format!(
+        "{} outside the template's assets {} blocked (a template must not reach anything else): {urls}",
+        super::summary::plural(blocked.len(), "request"),
+        if blocked.len() == 1 { "was" } else { "were" }
+    )
+}
+
+fn report_pages(
+    baseline: Vec<StoredPage>,
+    candidate: Vec<StoredPage>,
+    diffs: Vec<Option<RgbaImage>>,
+    verdict: Option<Vec<PageVerdict>>,
+) -> Vec<ReportPage> {
+    let count = baseline.len().max(candidate.len());
+    let mut pages: Vec<ReportPage> = (1..=count).map(|number| ReportPage { number, ..ReportPage::default() }).collect();
+    for (page, b) in pages.iter_mut().zip(baseline) {
+        page.baseline = Some(b.image);
+        page.baseline_text = Some(b.text);
+    }
+    for (page, c) in pages.iter_mut().zip(candidate) {
+        page.candidate = Some(c.image);
+        page.candidate_text = Some(c.text);
+    }
+    for (page, d) in pages.iter_mut().zip(diffs) {
+        page.diff = d;
+    }
+    for pv in verdict.unwrap_or_default() {
+        if let Some(page) = pages.get_mut(pv.page.wrapping_sub(1)) {
+            page.verdict = Some(pv);
+        }
+    }
+    pages
+}
+
+fn millis(since: Instant) -> u64 {
+    since.elapsed().as_millis() as u64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn verdict_reasons_are_attributed_to_their_page() {
+        assert_eq!(parse_reason("page 12: text layer differs: x"), Reason::page(12, "text layer differs: x"));
+        assert_eq!(
+            parse_reason("page count: baseline 3, candidate 2"),
+            Reason::fixture("page count: baseline 3, candidate 2")
+        );
+        assert_eq!(parse_reason("pages: 2"), Reason::fixture("pages: 2"));
+    }
+}
