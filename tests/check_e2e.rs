@@ -173,3 +173,33 @@ fn a_different_dpi_is_drift_and_exits_2_before_comparing() {
     assert!(text.contains("DPI: baseline 150 vs here 100") && text.contains("--allow-drift"), "{text}");
     assert!(!report.exists(), "nothing compared, no report");
 }
+
+#[test]
+fn baselines_made_by_another_chromium_are_refused_naming_both_versions() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let templates = invoice_copy(tmp.path());
+    let baselines = tmp.path().join("baselines");
+    copy_dir(&repo().join("baselines/invoice"), &baselines.join("invoice"));
+    // Pretend the invoice/basic baseline was made by an older Chromium.
+    let manifest_path = baselines.join("invoice/basic/manifest.json");
+    let mut manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&manifest_path).expect("manifest")).expect("JSON");
+    let here = manifest["environment"]["chromium"].as_str().expect("chromium version").to_string();
+    manifest["environment"]["chromium"] = serde_json::Value::String("150.0.7871.100".into());
+    std::fs::write(&manifest_path, serde_json::to_string_pretty(&manifest).expect("JSON")).expect("write manifest");
+
+    let report = tmp.path().join("report");
+    let args = ["check", "--templates", s(&templates), "--baselines", s(&baselines), "--report", s(&report)];
+    let out = pixelproof(&args);
+    assert_eq!(out.status.code(), Some(2), "{}", shown(&out));
+    let text = shown(&out);
+    assert!(text.contains(&format!("Chromium: baseline 150.0.7871.100 vs here {here}")), "{text}");
+    assert!(text.contains("invoice/basic"), "names the fixture: {text}");
+
+    // Told to, it compares anyway (the pixels are the same, so it passes).
+    let mut told = args.to_vec();
+    told.push("--allow-drift");
+    let out = pixelproof(&told);
+    assert_eq!(out.status.code(), Some(0), "{}", shown(&out));
+}
