@@ -89,3 +89,32 @@ async fn hostile_document_reaches_nothing() {
     );
     assert!(!proof.fonts.strict, "raw HTML jobs only warn about fonts by default");
 }
+
+/// A font installed on the system but not bundled stays invisible: the text falls back to a
+/// bundled font, the PDF embeds bundled fonts only, and the substitution is reported.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn system_fonts_are_invisible_to_documents() {
+    let listed = std::process::Command::new("fc-list").arg(":").arg("family").output().expect("run fc-list");
+    let system_families = String::from_utf8_lossy(&listed.stdout).to_string();
+    assert!(
+        system_families.contains("Liberation Sans"),
+        "this test needs the system font Liberation Sans (scripts/setup installs fonts-liberation2)"
+    );
+    let engine = engine(1, Duration::from_secs(30)).await;
+    let doc = html_doc(
+        "system-font",
+        "<!doctype html><body><p style=\"font-family: 'Liberation Sans'\">Invoice total 1,250.00</p></body>",
+        &[],
+    );
+    let proof = engine.prove(&doc).await.expect("prints");
+    engine.renderer.shutdown().await;
+    assert!(
+        proof.fonts.embedded.iter().all(|f| engine.fonts.knows(f)),
+        "a non-bundled font was embedded: {:?}",
+        proof.fonts.embedded
+    );
+    assert!(!proof.fonts.embedded.iter().any(|f| f.contains("Liberation")), "{:?}", proof.fonts.embedded);
+    let problem =
+        proof.fonts.problems.iter().find(|p| p.requested == "Liberation Sans").expect("the substitution is reported");
+    assert!(problem.used.contains("DejaVu"), "{problem:?}");
+}
