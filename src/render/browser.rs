@@ -46,7 +46,13 @@ const FLAGS: &[&str] = &[
 
 impl BrowserProcess {
     /// Starts Chromium. `fontconfig` is the fonts.conf listing the bundled fonts alone.
-    pub async fn launch(chromium: &Path, fontconfig: &Path, timeout: Duration) -> Result<BrowserProcess, RenderError> {
+    /// `invalid` counts, per CDP method, the messages chromiumoxide could not parse.
+    pub async fn launch(
+        chromium: &Path,
+        fontconfig: &Path,
+        timeout: Duration,
+        invalid: InvalidMessages,
+    ) -> Result<BrowserProcess, RenderError> {
         let launch_err = |detail: String| RenderError::Launch { path: chromium.to_path_buf(), detail };
         let profile = tempfile::Builder::new()
             .prefix("pixelproof-chromium-")
@@ -58,6 +64,7 @@ impl BrowserProcess {
             .viewport(None)
             .user_data_dir(profile.path())
             .launch_timeout(timeout)
+            .surface_invalid_messages()
             .request_timeout(timeout)
             .env("FONTCONFIG_FILE", fontconfig.to_string_lossy().to_string())
             .env("TZ", "UTC")
@@ -68,10 +75,21 @@ impl BrowserProcess {
         }
         let config = builder.build().map_err(launch_err)?;
         let (mut browser, mut handler) = Browser::launch(config).await.map_err(|e| launch_err(e.to_string()))?;
+        let drift = invalid.clone();
         let handler = tokio::spawn(async move {
             while let Some(event) = handler.next().await {
-                if let Err(e) = event {
-                    tracing::debug!(error = %e, "CDP handler error");
+                match event {
+                    // A message this chromiumoxide cannot parse (protocol drift): the event is
+                    // lost. Count it by method so the domains we rely on can be guarded.
+                    Err(chromiumoxide::error::CdpError::InvalidMessage(raw, err)) => {
+                        let method = message_method(&raw);
+                        tracing::debug!(%method, error = %err, "CDP message chromiumoxide cannot parse");
+                        if let Ok(mut m) = drift.lock() {
+                            *m.entry(method).or_insert(0) += 1;
+                        }
+                    }
+                    Err(e) => tracing::debug!(error = %e, "CDP handler error"),
+                    Ok(()) => {}
                 }
             }
             tracing::debug!("CDP handler finished");
@@ -98,6 +116,17 @@ impl BrowserProcess {
         self.handler.abort();
         tracing::info!(pid = ?self.pid, "Chromium stopped");
     }
+}
+
+/// CDP messages chromiumoxide could not parse, counted by method (shared by a pool).
+pub type InvalidMessages = std::sync::Arc<std::sync::Mutex<std::collections::BTreeMap<String, u64>>>;
+
+/// The `method` of a raw CDP message, or `response` for a command response.
+fn message_method(raw: &str) -> String {
+    serde_json::from_str::<serde_json::Value>(raw)
+        .ok()
+        .and_then(|v| v.get("method").and_then(|m| m.as_str()).map(str::to_string))
+        .unwrap_or_else(|| "response".to_string())
 }
 
 /// Where a per-renderer fontconfig file lives: a private temp directory.

@@ -115,6 +115,7 @@ pub struct Renderer {
     permits: Semaphore,
     version: String,
     restarts: std::sync::atomic::AtomicU64,
+    invalid: browser::InvalidMessages,
 }
 
 /// How one attempt at printing ended.
@@ -133,9 +134,10 @@ impl Renderer {
             .map_err(|e| RenderError::Launch { path: config.chromium.clone(), detail: format!("temp dir: {e}") })?;
         let fontconfig = fonts.write_fontconfig(fontconfig_dir.path())?;
         let size = config.pool_size.max(1);
+        let invalid = browser::InvalidMessages::default();
         let mut idle = Vec::with_capacity(size);
         for _ in 0..size {
-            idle.push(BrowserProcess::launch(&config.chromium, &fontconfig, config.timeout).await?);
+            idle.push(BrowserProcess::launch(&config.chromium, &fontconfig, config.timeout, invalid.clone()).await?);
         }
         let version = match idle.first() {
             Some(b) => b.browser.version().await.map(|v| v.product.clone()).unwrap_or_default(),
@@ -150,6 +152,7 @@ impl Renderer {
             permits: Semaphore::new(size),
             version,
             restarts: std::sync::atomic::AtomicU64::new(0),
+            invalid,
         })
     }
 
@@ -242,7 +245,13 @@ impl Renderer {
                     b.kill().await;
                 }
                 None => {
-                    return BrowserProcess::launch(&self.config.chromium, &self.fontconfig, self.config.timeout).await
+                    return BrowserProcess::launch(
+                        &self.config.chromium,
+                        &self.fontconfig,
+                        self.config.timeout,
+                        self.invalid.clone(),
+                    )
+                    .await
                 }
             }
         }
@@ -266,6 +275,12 @@ impl Renderer {
     /// How many browsers were replaced after a crash or hang.
     pub fn restarts(&self) -> u64 {
         self.restarts.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// CDP messages chromiumoxide could not parse (protocol drift), counted by method. Events
+    /// of the Fetch, IO, Log and Target domains must never be here: `tests/protocol_drift.rs`.
+    pub fn invalid_messages(&self) -> std::collections::BTreeMap<String, u64> {
+        self.invalid.lock().map(|m| m.clone()).unwrap_or_default()
     }
 
     /// Process ids of the idle browsers (for tests that kill one).

@@ -198,12 +198,12 @@ async fn answer(page: &Page, allowed: &Allowed, event: &EventRequestPaused, bloc
         }
         Decision::Refuse { reason } => {
             tracing::info!(%url, %reason, "request refused");
+            let resource_type = event.resource_type.as_ref().to_string();
             if let Ok(mut b) = blocked.lock() {
-                b.push(BlockedRequest {
-                    url: url.clone(),
-                    reason,
-                    resource_type: event.resource_type.as_ref().to_string(),
-                });
+                // The same URL may be asked for twice (preload scanner, then the parser).
+                if !b.iter().any(|x| x.url == *url && x.resource_type == resource_type) {
+                    b.push(BlockedRequest { url: url.clone(), reason, resource_type });
+                }
             }
             page.execute(FailRequestParams::new(event.request_id.clone(), ErrorReason::BlockedByClient))
                 .await

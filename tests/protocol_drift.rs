@@ -1,0 +1,38 @@
+//! Guards the Chromium pin against chromiumoxide's protocol definitions: during normal
+//! renders (every bundled fixture) and a hostile one, no message of the domains the renderer
+//! depends on — Fetch (sealing), IO (the PDF stream), Log (file: refusals), Target
+//! (contexts) — may be unparseable, because an unparsed `Fetch.requestPaused` would stall a
+//! page and an unparsed log entry would hide a refused file read.
+
+mod common;
+
+use std::time::Duration;
+
+use pixelproof::template::{default_templates_dir, Catalog};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_domains_we_depend_on_parse_without_drift() {
+    let engine = common::engine(1, Duration::from_secs(60)).await;
+    let catalog = Catalog::load(&default_templates_dir()).expect("templates");
+    for t in &catalog.templates {
+        for f in t.fixtures().expect("fixtures") {
+            let doc = t.document(&f.data, &format!("{}/{}", t.name, f.name)).expect("document");
+            engine.prove(&doc).await.expect("renders");
+        }
+    }
+    let hostile = common::html_doc(
+        "hostile",
+        "<!doctype html><link rel=stylesheet href='http://127.0.0.1:9/x.css'><img src='file:///etc/hostname'><script>fetch('file:///etc/hostname').catch(() => 0)</script><p>x</p>",
+        &[],
+    );
+    let proof = engine.prove(&hostile).await.expect("renders");
+    assert_eq!(proof.rendered.blocked.len(), 2, "{:?}", proof.rendered.blocked);
+    let invalid = engine.renderer.invalid_messages();
+    engine.renderer.shutdown().await;
+    eprintln!("unparsed CDP messages by method (drift in domains we do not rely on is tolerated): {invalid:?}");
+    let relied_on: Vec<_> = invalid
+        .iter()
+        .filter(|(m, _)| ["Fetch.", "IO.", "Log.", "Target.", "response"].iter().any(|d| m.starts_with(d)))
+        .collect();
+    assert!(relied_on.is_empty(), "chromiumoxide cannot parse messages we depend on: {relied_on:?}");
+}
