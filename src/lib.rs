@@ -17,3 +17,4 @@ pub mod pipeline;
 pub mod raster;
 pub mod render;
 pub mod template;
+pub mod webhook;

@@ -1,7 +1,6 @@
 //! The check run end to end with a stand-in prover (synthetic proofs, no Chromium):
 //! planning, missing baselines, `--update` candidates, document problems, drift, exit codes.
 
-use std::future::Future;
 use std::path::Path;
 use std::time::Duration;
 
@@ -32,44 +31,42 @@ impl Prover for StandIn {
         &self.env
     }
 
-    fn prove<'a>(&'a self, doc: &'a Document) -> impl Future<Output = Result<Proof, EngineError>> + 'a {
-        async move {
-            if doc.html.contains("CRASH") {
-                return Err(EngineError::Render(RenderError::Browser {
-                    label: doc.label.clone(),
-                    detail: "target crashed".into(),
-                }));
-            }
-            let shade = doc.html.bytes().fold(0u8, |a, b| a.wrapping_mul(31).wrapping_add(b));
-            let image = RgbaImage::from_pixel(40, 56, Rgba([shade, 255 - shade, 128, 255]));
-            let mut blocked = Vec::new();
-            if doc.html.contains("evil") {
-                blocked.push(BlockedRequest {
-                    url: "https://evil.example/track.gif".into(),
-                    reason: "not one of the document's assets".into(),
-                    resource_type: "Image".into(),
-                });
-            }
-            let mut problems = Vec::new();
-            if doc.html.contains("Comic") {
-                problems.push(FontProblem {
-                    requested: "Comic Sans MS".into(),
-                    used: "DejaVuSans".into(),
-                    detail: "Comic Sans MS is not bundled".into(),
-                });
-            }
-            Ok(Proof {
-                rendered: Rendered {
-                    pdf: Vec::new(),
-                    blocked,
-                    font_faces: Vec::new(),
-                    font_usage: Vec::new(),
-                    elapsed: Duration::from_millis(5),
-                },
-                pages: vec![RasterPage { number: 1, image, text: doc.html.clone(), fonts: vec!["DejaVuSans".into()] }],
-                fonts: FontReport { embedded: vec!["DejaVuSans".into()], problems, strict: true },
-            })
+    async fn prove(&self, doc: &Document) -> Result<Proof, EngineError> {
+        if doc.html.contains("CRASH") {
+            return Err(EngineError::Render(RenderError::Browser {
+                label: doc.label.clone(),
+                detail: "target crashed".into(),
+            }));
         }
+        let shade = doc.html.bytes().fold(0u8, |a, b| a.wrapping_mul(31).wrapping_add(b));
+        let image = RgbaImage::from_pixel(40, 56, Rgba([shade, 255 - shade, 128, 255]));
+        let mut blocked = Vec::new();
+        if doc.html.contains("evil") {
+            blocked.push(BlockedRequest {
+                url: "https://evil.example/track.gif".into(),
+                reason: "not one of the document's assets".into(),
+                resource_type: "Image".into(),
+            });
+        }
+        let mut problems = Vec::new();
+        if doc.html.contains("Comic") {
+            problems.push(FontProblem {
+                requested: "Comic Sans MS".into(),
+                used: "DejaVuSans".into(),
+                detail: "Comic Sans MS is not bundled".into(),
+            });
+        }
+        Ok(Proof {
+            rendered: Rendered {
+                pdf: Vec::new(),
+                blocked,
+                font_faces: Vec::new(),
+                font_usage: Vec::new(),
+                elapsed: Duration::from_millis(5),
+            },
+            pages: vec![RasterPage { number: 1, image, text: doc.html.clone(), fonts: vec!["DejaVuSans".into()] }],
+            fonts: FontReport { embedded: vec!["DejaVuSans".into()], problems, strict: true },
+        })
     }
 }
 

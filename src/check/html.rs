@@ -184,10 +184,9 @@ fn fixture_section(html: &mut String, f: &HtmlFixture, ids: &mut Ids) {
 
 fn passed_section(html: &mut String, f: &HtmlFixture, ids: &mut Ids) {
     let o = &f.outcome;
-    let _ = write!(
+    let _ = writeln!(
         html,
-        r#"<details class="fixture pass" id="{}"><summary><span class="badge pass">PASS</span> {} <small>{} · {}</small></summary>
-"#,
+        r#"<details class="fixture pass" id="{}"><summary><span class="badge pass">PASS</span> {} <small>{} · {}</small></summary>"#,
         anchor(o),
         esc(&o.key.to_string()),
         plural(o.pages, "page"),
