@@ -30,6 +30,9 @@ pub struct EngineConfig {
     pub pool_size: usize,
     pub jobs_per_browser: u32,
     pub render_timeout: Duration,
+    /// A browser using more resident memory than this (MiB, with its renderers) after a
+    /// document is replaced; 0 for no ceiling.
+    pub memory_ceiling_mib: u64,
 }
 
 impl Default for EngineConfig {
@@ -40,6 +43,7 @@ impl Default for EngineConfig {
             pool_size: 2,
             jobs_per_browser: 50,
             render_timeout: Duration::from_secs(30),
+            memory_ceiling_mib: 1024,
         }
     }
 }
@@ -85,6 +89,7 @@ impl Engine {
             pool_size: config.pool_size,
             jobs_per_browser: config.jobs_per_browser,
             timeout: config.render_timeout,
+            memory_ceiling: (config.memory_ceiling_mib > 0).then(|| config.memory_ceiling_mib << 20),
         };
         let renderer = crate::render::Renderer::launch(render_config, std::sync::Arc::new(fonts.clone())).await?;
         tracing::info!(chromium = renderer.chromium_version(), pdfium = %environment.pdfium_build, "engine ready");

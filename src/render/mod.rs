@@ -11,6 +11,7 @@
 //! the steps of printing one document, `seal` the request rules, `print` the options.
 
 pub mod browser;
+mod memory;
 pub mod page;
 pub mod print;
 pub mod seal;
@@ -81,6 +82,9 @@ pub struct RenderConfig {
     pub jobs_per_browser: u32,
     /// A document that has not printed after this long fails (and its browser is recycled).
     pub timeout: Duration,
+    /// A browser whose processes (the browser and its renderers) use more resident memory
+    /// than this after a document is replaced. `None`: no ceiling.
+    pub memory_ceiling: Option<u64>,
 }
 
 /// Why a document could not be printed.
@@ -115,6 +119,7 @@ pub struct Renderer {
     permits: Semaphore,
     version: String,
     restarts: std::sync::atomic::AtomicU64,
+    memory_recycles: std::sync::atomic::AtomicU64,
     invalid: browser::InvalidMessages,
 }
 
@@ -152,6 +157,7 @@ impl Renderer {
             permits: Semaphore::new(size),
             version,
             restarts: std::sync::atomic::AtomicU64::new(0),
+            memory_recycles: std::sync::atomic::AtomicU64::new(0),
             invalid,
         })
     }
@@ -262,6 +268,20 @@ impl Renderer {
             browser.kill().await;
             return;
         }
+        if let (Some(ceiling), Some(pid)) = (self.config.memory_ceiling, browser.pid) {
+            let used = memory::tree_rss(pid);
+            if used > ceiling {
+                tracing::info!(
+                    pid,
+                    used_mib = used >> 20,
+                    ceiling_mib = ceiling >> 20,
+                    "browser over its memory ceiling; replacing it"
+                );
+                self.memory_recycles.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                browser.kill().await;
+                return;
+            }
+        }
         if let Ok(mut idle) = self.idle.lock() {
             idle.push(browser);
         }
@@ -275,6 +295,11 @@ impl Renderer {
     /// How many browsers were replaced after a crash or hang.
     pub fn restarts(&self) -> u64 {
         self.restarts.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// How many browsers were replaced for using more memory than the ceiling.
+    pub fn memory_recycles(&self) -> u64 {
+        self.memory_recycles.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// CDP messages chromiumoxide could not parse (protocol drift), counted by method. Events
