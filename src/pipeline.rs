@@ -89,7 +89,7 @@ impl Engine {
             pool_size: config.pool_size,
             jobs_per_browser: config.jobs_per_browser,
             timeout: config.render_timeout,
-            memory_ceiling: (config.memory_ceiling_mib > 0).then(|| config.memory_ceiling_mib << 20),
+            memory_ceiling: (config.memory_ceiling_mib > 0).then_some(config.memory_ceiling_mib << 20),
         };
         let renderer = crate::render::Renderer::launch(render_config, std::sync::Arc::new(fonts.clone())).await?;
         tracing::info!(chromium = renderer.chromium_version(), pdfium = %environment.pdfium_build, "engine ready");

@@ -90,14 +90,14 @@ async fn a_browser_over_its_memory_ceiling_is_replaced_and_the_next_document_ren
     use pixelproof::pipeline::{Engine, EngineConfig};
     // Every Chromium uses far more than 1 MiB, so each document ends with a replacement.
     let config = EngineConfig { pool_size: 1, memory_ceiling_mib: 1, ..EngineConfig::default() };
-    let engine = Engine::start(config).await.expect("the engine starts; run scripts/setup first");
-    let before = engine.renderer.idle_pids();
-    engine.renderer.render(&plain_doc()).await.expect("first document");
-    assert_eq!(engine.renderer.memory_recycles(), 1);
-    let rendered = engine.renderer.render(&plain_doc()).await.expect("the next document renders on a fresh browser");
+    let tight = Engine::start(config).await.expect("the engine starts; run scripts/setup first");
+    let before = tight.renderer.idle_pids();
+    tight.renderer.render(&plain_doc()).await.expect("first document");
+    assert_eq!(tight.renderer.memory_recycles(), 1);
+    let rendered = tight.renderer.render(&plain_doc()).await.expect("the next document renders on a fresh browser");
     assert!(rendered.pdf.starts_with(b"%PDF"));
-    assert_eq!(engine.renderer.memory_recycles(), 2);
-    assert!(engine.renderer.idle_pids().iter().all(|p| !before.contains(p)), "the first browser is gone");
+    assert_eq!(tight.renderer.memory_recycles(), 2);
+    assert!(tight.renderer.idle_pids().iter().all(|p| !before.contains(p)), "the first browser is gone");
     // With the default ceiling (1 GiB) a plain document recycles nothing.
     let normal = engine(1, Duration::from_secs(20)).await;
     normal.renderer.render(&plain_doc()).await.expect("renders");
