@@ -103,3 +103,52 @@ async fn a_browser_over_its_memory_ceiling_is_replaced_and_the_next_document_ren
     normal.renderer.render(&plain_doc()).await.expect("renders");
     assert_eq!(normal.renderer.memory_recycles(), 0);
 }
+
+/// Pids of the Chromium processes whose profile names `owner`.
+fn chromium_of(owner: u32) -> Vec<u32> {
+    let marker =
+        format!("--user-data-dir={}", std::env::temp_dir().join(format!("pixelproof-chromium-{owner}-")).display());
+    let mut pids = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else { continue };
+        let Ok(cmd) = std::fs::read(entry.path().join("cmdline")) else { continue };
+        if String::from_utf8_lossy(&cmd).split('\0').any(|a| a.starts_with(&marker)) {
+            pids.push(pid);
+        }
+    }
+    pids
+}
+
+#[test]
+fn chromium_left_behind_by_a_killed_pixelproof_is_reaped_by_the_next_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let html = dir.path().join("slow.html");
+    std::fs::write(&html, slow_doc(60_000).html).unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_pixelproof"))
+        .args(["render", "--timeout", "120", "--html"])
+        .arg(&html)
+        .arg("-o")
+        .arg(dir.path().join("out.pdf"))
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let owner = child.id();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while chromium_of(owner).is_empty() {
+        assert!(std::time::Instant::now() < deadline, "pixelproof render never started Chromium");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    signal(owner, "-KILL");
+    let _ = child.wait();
+    std::thread::sleep(Duration::from_millis(300));
+    let orphans = chromium_of(owner);
+    assert!(!orphans.is_empty(), "after kill -9 of its owner, Chromium is still running (what reaping is for)");
+    let killed = pixelproof::render::browser::reap_orphans();
+    assert!(killed >= 1, "{killed}");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !chromium_of(owner).is_empty() {
+        assert!(std::time::Instant::now() < deadline, "orphans still alive: {:?}", chromium_of(owner));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}

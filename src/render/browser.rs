@@ -24,6 +24,54 @@ pub struct BrowserProcess {
     pub pid: Option<u32>,
 }
 
+/// Profile directories are named `PREFIX{owner pid}-…`, so a browser left behind by a
+/// pixelproof process that was killed can be recognised ([`reap_orphans`]).
+pub const PROFILE_PREFIX: &str = "pixelproof-chromium-";
+
+/// Kills the Chromium processes whose pixelproof owner is gone (it was `kill -9`ed, so it
+/// could not stop them) and removes their profile directories. Returns how many
+/// processes were killed. Only processes of this user with a `--user-data-dir` naming a
+/// pixelproof profile of a dead owner are touched.
+pub fn reap_orphans() -> usize {
+    let Ok(dir) = std::fs::read_dir("/proc") else { return 0 };
+    let mut killed = 0;
+    let mut stale_profiles = std::collections::BTreeSet::new();
+    for entry in dir.flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<i32>().ok()) else { continue };
+        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else { continue };
+        let Some(profile) = cmdline
+            .split(|b| *b == 0)
+            .filter_map(|a| std::str::from_utf8(a).ok())
+            .find_map(|a| a.strip_prefix("--user-data-dir="))
+        else {
+            continue;
+        };
+        let Some(owner) = profile_owner(profile) else { continue };
+        if owner == std::process::id() || std::path::Path::new(&format!("/proc/{owner}")).exists() {
+            continue;
+        }
+        // SAFETY: kill(2) with a pid read from /proc and a constant signal has no memory
+        // effects; at worst the process is already gone (ESRCH) and nothing happens.
+        if unsafe { libc::kill(pid, libc::SIGKILL) } == 0 {
+            killed += 1;
+        }
+        stale_profiles.insert(std::path::PathBuf::from(profile));
+    }
+    for profile in stale_profiles {
+        let _ = std::fs::remove_dir_all(&profile);
+    }
+    if killed > 0 {
+        tracing::warn!(killed, "killed Chromium processes left behind by a pixelproof process that died");
+    }
+    killed
+}
+
+/// The owner pid in a profile path `…/pixelproof-chromium-{pid}-XXXX`.
+fn profile_owner(profile: &str) -> Option<u32> {
+    let name = std::path::Path::new(profile).file_name()?.to_str()?;
+    name.strip_prefix(PROFILE_PREFIX)?.split('-').next()?.parse().ok()
+}
+
 /// Flags every pixelproof browser gets (keys without leading dashes: chromiumoxide adds them).
 const FLAGS: &[&str] = &[
     "disable-gpu",
@@ -55,7 +103,7 @@ impl BrowserProcess {
     ) -> Result<BrowserProcess, RenderError> {
         let launch_err = |detail: String| RenderError::Launch { path: chromium.to_path_buf(), detail };
         let profile = tempfile::Builder::new()
-            .prefix("pixelproof-chromium-")
+            .prefix(&format!("{PROFILE_PREFIX}{}-", std::process::id()))
             .tempdir()
             .map_err(|e| launch_err(format!("cannot create a profile directory: {e}")))?;
         let mut builder = BrowserConfig::builder()
@@ -127,6 +175,16 @@ fn message_method(raw: &str) -> String {
         .ok()
         .and_then(|v| v.get("method").and_then(|m| m.as_str()).map(str::to_string))
         .unwrap_or_else(|| "response".to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_owner_is_read_from_the_profile_name() {
+        assert_eq!(super::profile_owner("/tmp/pixelproof-chromium-4242-AbC9"), Some(4242));
+        assert_eq!(super::profile_owner("/tmp/other-4242-AbC9"), None);
+        assert_eq!(super::profile_owner("/tmp/pixelproof-chromium-x-AbC9"), None);
+    }
 }
 
 /// Where a per-renderer fontconfig file lives: a private temp directory.

@@ -135,6 +135,7 @@ enum Attempt {
 impl Renderer {
     /// Starts `pool_size` browsers (at least one) with only the bundled fonts visible.
     pub async fn launch(config: RenderConfig, fonts: Arc<BundledFonts>) -> Result<Renderer, RenderError> {
+        browser::reap_orphans();
         let fontconfig_dir = browser::fontconfig_dir()
             .map_err(|e| RenderError::Launch { path: config.chromium.clone(), detail: format!("temp dir: {e}") })?;
         let fontconfig = fonts.write_fontconfig(fontconfig_dir.path())?;
