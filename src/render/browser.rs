@@ -177,6 +177,11 @@ fn message_method(raw: &str) -> String {
         .unwrap_or_else(|| "response".to_string())
 }
 
+/// Where a per-renderer fontconfig file lives: a private temp directory.
+pub fn fontconfig_dir() -> std::io::Result<tempfile::TempDir> {
+    tempfile::Builder::new().prefix("pixelproof-fontconfig-").tempdir()
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -185,9 +190,4 @@ mod tests {
         assert_eq!(super::profile_owner("/tmp/other-4242-AbC9"), None);
         assert_eq!(super::profile_owner("/tmp/pixelproof-chromium-x-AbC9"), None);
     }
-}
-
-/// Where a per-renderer fontconfig file lives: a private temp directory.
-pub fn fontconfig_dir() -> std::io::Result<tempfile::TempDir> {
-    tempfile::Builder::new().prefix("pixelproof-fontconfig-").tempdir()
 }
