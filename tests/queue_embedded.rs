@@ -321,8 +321,14 @@ fn kill_9_never_loses_nor_duplicates_a_job() {
         seed ^= seed << 13;
         seed ^= seed >> 7;
         seed ^= seed << 17;
+        // Kill after a few more deliveries (spreads the kills over the whole run), at a
+        // random instant of the job then in flight.
+        let target = deliveries_so_far(dir.path()) + 6 + (seed % 8) as usize;
         let mut worker = child("crash_child", dir.path()).stderr(Stdio::null()).spawn().unwrap();
-        std::thread::sleep(Duration::from_millis(15 + seed % 60));
+        while deliveries_so_far(dir.path()) < target && worker.try_wait().unwrap().is_none() {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        std::thread::sleep(Duration::from_micros(seed % 8000));
         if worker.try_wait().unwrap().is_some() {
             break; // finished before the kill
         }
@@ -405,6 +411,10 @@ fn kill_9_never_loses_nor_duplicates_a_job() {
     assert!(requeued > 0, "no kill hit a delivery in flight: the crash path was not exercised");
     assert!(kills >= 10, "only {kills} kills happened: the test did not exercise crashes");
     assert!(failed >= JOBS / 17, "the poison documents must be dead letters");
+}
+
+fn deliveries_so_far(dir: &Path) -> usize {
+    std::fs::read_to_string(dir.join("events.log")).map(|t| t.matches("deliver ").count()).unwrap_or(0)
 }
 
 fn walk_pdfs(objects: &Path) -> BTreeSet<PathBuf> {
