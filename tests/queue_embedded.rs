@@ -246,13 +246,13 @@ async fn crash_child() {
             }
             record.transition(JobState::Rendering, None).unwrap();
             store.save(&record).await.unwrap();
-            if n % 17 == 0 {
+            if n.is_multiple_of(17) {
                 record.fail("poison document").unwrap();
                 store.save(&record).await.unwrap();
                 q.dead(d, "poison document").await.unwrap();
                 continue;
             }
-            if n % 5 == 0 && d.attempts == 0 {
+            if n.is_multiple_of(5) && d.attempts == 0 {
                 record.transition(JobState::Queued, Some("retry")).unwrap();
                 store.save(&record).await.unwrap();
                 if let Retried::Dead(letter) = q.retry(d, Duration::from_millis(10)).await.unwrap() {

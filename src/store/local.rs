@@ -37,6 +37,7 @@ impl LocalStore {
         let root = root.into();
         let tmp = root.join(TMP_DIR);
         std::fs::create_dir_all(&tmp).map_err(io_err(&tmp))?;
+        sweep_stale_temporaries(&tmp);
         Ok(LocalStore { inner: Arc::new(Paths { root, tmp }) })
     }
 
@@ -69,6 +70,23 @@ impl Paths {
         match path.parent() {
             Some(dir) => std::fs::create_dir_all(dir).map_err(io_err(dir)),
             None => Ok(()),
+        }
+    }
+}
+
+/// Temporary files older than this were left by a process that died mid-write.
+const STALE_TEMPORARY: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// Removes temporary files left by writes that were killed. Only old ones: another process
+/// sharing the store may be writing right now.
+fn sweep_stale_temporaries(tmp: &Path) {
+    let Ok(entries) = std::fs::read_dir(tmp) else { return };
+    for entry in entries.flatten() {
+        let age = entry.metadata().and_then(|m| m.modified()).ok().and_then(|t| t.elapsed().ok());
+        if age.is_some_and(|age| age > STALE_TEMPORARY) {
+            if let Err(e) = std::fs::remove_file(entry.path()) {
+                tracing::warn!(path = %entry.path().display(), error = %e, "could not remove a stale temporary file");
+            }
         }
     }
 }
