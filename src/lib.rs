@@ -9,6 +9,7 @@ pub mod baseline;
 pub mod check;
 pub mod cli;
 pub mod compare;
+pub mod data;
 pub mod durable;
 pub mod fontcheck;
 pub mod fonts;

@@ -314,3 +314,23 @@ fn routing_refuses_bad_rules_saying_what_is_wrong() {
     std::fs::write(&path, r#"{"rules":[{"id":"r1","match":{"template":"a/b"},"renderer":"fallback","note":"n","created_by":"x","created_at":"2026-01-01T00:00:00Z"}]}"#).unwrap();
     assert!(RoutingTable::load(&path).unwrap_err().to_string().contains("rule r1"));
 }
+
+#[tokio::test]
+async fn a_data_directory_opens_once_and_keeps_its_jobs() {
+    use pixelproof::data::DataDir;
+    use pixelproof::queue::{Queue, QueueConfig};
+    let dir = tempfile::tempdir().unwrap();
+    let data = DataDir::new(dir.path().join("data"));
+    let id = JobId::new();
+    {
+        let embedded = data.open(QueueConfig::default()).unwrap();
+        embedded.jobs.save(&JobRecord::new(id, serde_json::json!({}), None)).await.unwrap();
+        embedded.queue.enqueue(id).await.unwrap();
+        let second = data.open(QueueConfig::default()).unwrap_err().to_string();
+        assert!(second.contains("already in use") && second.contains("queue"), "{second}");
+    }
+    let embedded = data.open(QueueConfig::default()).unwrap();
+    assert_eq!(embedded.queue.dequeue(Duration::ZERO).await.unwrap().unwrap().job, id);
+    assert_eq!(embedded.jobs.load(id).await.unwrap().unwrap().state, JobState::Queued);
+    assert!(data.routing_file().starts_with(data.root()));
+}
