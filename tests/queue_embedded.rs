@@ -428,3 +428,17 @@ fn walk_pdfs(objects: &Path) -> BTreeSet<PathBuf> {
     }
     found
 }
+
+#[tokio::test]
+async fn a_stranger_file_in_the_queue_is_named_not_guessed_at() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(EmbeddedQueue::open(dir.path(), QueueConfig::default()).unwrap());
+    let stray = dir.path().join("ready").join("notes.txt");
+    std::fs::write(&stray, "hello").unwrap();
+    let err = EmbeddedQueue::open(dir.path(), QueueConfig::default()).unwrap_err();
+    assert!(matches!(err, QueueError::Corrupt { .. }) && !err.is_retryable(), "{err}");
+    assert!(err.to_string().contains(&stray.display().to_string()), "{err}");
+    std::fs::remove_file(&stray).unwrap();
+    let (q, _) = EmbeddedQueue::open(dir.path(), QueueConfig::default()).unwrap();
+    assert_eq!(q.depth().await.unwrap(), QueueDepth::default());
+}
