@@ -135,6 +135,13 @@ async fn in_flight_deliveries_of_a_dead_process_come_back_then_go_dead() {
     assert_eq!((recovery.dead[0].job, recovery.dead[0].attempts), (job, 3));
     assert!(recovery.dead[0].why.contains("stopped"), "{}", recovery.dead[0].why);
     assert_eq!(q.depth().await.unwrap(), QueueDepth { ready: 0, inflight: 0, dead: 1 });
+    // Its record said done (killed between storing the result and the ack): forget the letter.
+    assert!(q.forget_dead(job).unwrap());
+    assert!(!q.forget_dead(job).unwrap());
+    drop(q);
+    let (q, _) = EmbeddedQueue::open(dir.path(), config(10, 3)).unwrap();
+    assert_eq!(q.depth().await.unwrap(), QueueDepth::default());
+    assert!(std::fs::read_dir(dir.path().join("dead")).unwrap().next().is_none(), "the reason file was left");
 }
 
 /// Re-runs this test binary as a child that runs only `test_name` (an ignored helper).
@@ -214,7 +221,12 @@ async fn crash_child() {
     let store = JobStore::new(objects.clone());
     log_event(&dir, format!("recovered {} {}", recovery.requeued.len(), recovery.dead.len()));
     for letter in &recovery.dead {
-        settle_failed(&store, letter.job, &letter.why).await;
+        if store.load(letter.job).await.unwrap().is_some_and(|r| r.state == JobState::Done) {
+            q.forget_dead(letter.job).unwrap(); // finished, only the ack was lost
+            log_event(&dir, format!("forgot {}", letter.job));
+        } else {
+            settle_failed(&store, letter.job, &letter.why).await;
+        }
     }
     // Markers are written in plan order, so the first missing one is where enqueueing resumes.
     let mut next = 0;
@@ -361,8 +373,9 @@ fn kill_9_never_loses_nor_duplicates_a_job() {
         let pdf = objects.join(format!("jobs/{id}/document.pdf")).exists();
         match (record.state, place.first().copied()) {
             (JobState::Done, None) => done += 1,
-            // Finished and stored, then killed before the ack on its last attempt: the record
-            // (settled, never moves again) says done; the dead letter is only the queue's view.
+            // Finished and stored, then killed before the ack on its last attempt, and killed
+            // again before `forget_dead`: the record (settled, never moves again) says done;
+            // the dead letter is only the queue's view.
             (JobState::Done, Some("dead")) => done_and_dead += 1,
             // Failed (by the worker, or dead-lettered): with or without the queue's dead
             // letter (a kill between saving the record and `dead` ends in an ack instead).

@@ -246,6 +246,19 @@ impl EmbeddedQueue {
         Ok(letters)
     }
 
+    /// Removes a dead letter, e.g. one `open` made for a job whose record shows it finished
+    /// (killed after its result was stored but before the ack). `false` if it was not dead.
+    pub fn forget_dead(&self, job: JobId) -> Result<bool, QueueError> {
+        let mut state = self.state();
+        let Some(attempts) = state.dead.get(&job).copied() else { return Ok(false) };
+        let path = self.inner.dirs.dead_file(job, attempts);
+        durable::remove_durable(&path).map_err(io_err(&path))?;
+        state.dead.remove(&job);
+        let why = self.inner.dirs.why_file(job);
+        durable::remove_durable(&why).map_err(io_err(&why))?;
+        Ok(true)
+    }
+
     /// Whether `job` is anywhere in the queue (ready, in flight or dead).
     pub fn contains(&self, job: JobId) -> bool {
         let s = self.state();
