@@ -1,0 +1,332 @@
+//! Jobs as the service keeps them: a [`JobId`] (a ULID, safe in paths and keys), the
+//! [`JobState`] machine and the [`JobRecord`] stored as `jobs/{id}/job.json`.
+//!
+//! # State machine
+//!
+//! ```text
+//!   queued ──> rendering ──> verifying ──> done       (settled)
+//!     │  ^        │  │          │  │  ├──> fallback   (settled: shipped by the fallback renderer)
+//!     │  └────────┘  │          │  │  └──> held ──> done | failed   (operator decision only)
+//!     │   (retry)    │          │  └──> rendering   (re-render on the fallback renderer)
+//!     │              │          └──> queued         (retry)
+//!     └──────────────┴──────────────> failed        (settled)
+//! ```
+//!
+//! * `done`, `fallback` and `failed` are settled: a settled job never moves again.
+//! * `held` (a document that failed verification twice) only moves by an operator's
+//!   decision, to `done` or `failed` ([`JobRecord::decide`]).
+//! * Every accepted change is appended to `history`; the time spent in the state being left
+//!   is added to `timings_ms` (so `timings_ms.queued` is the wait in the queue, and so on).
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::store::ObjectKey;
+
+/// A job's id: a ULID (26 Crockford base32 characters, sortable by creation time).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct JobId(ulid::Ulid);
+
+impl JobId {
+    /// A fresh id (time-ordered).
+    pub fn new() -> JobId {
+        JobId(ulid::Ulid::new())
+    }
+
+    /// Parses a canonical ULID; refuses anything else (so an id is always safe in a path).
+    pub fn parse(text: &str) -> Result<JobId, JobError> {
+        let bad = || JobError::BadId { text: text.chars().take(64).collect() };
+        if text.len() != ulid::ULID_LEN || !text.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            return Err(bad());
+        }
+        let id = ulid::Ulid::from_string(text).map_err(|_| bad())?;
+        // Only the canonical (upper-case) spelling, so one job has one name on disk.
+        if id.to_string() != text {
+            return Err(bad());
+        }
+        Ok(JobId(id))
+    }
+
+    /// When the id was made (its ULID timestamp).
+    pub fn created_at(&self) -> DateTime<Utc> {
+        DateTime::<Utc>::from(self.0.datetime())
+    }
+}
+
+impl Default for JobId {
+    fn default() -> Self {
+        JobId::new()
+    }
+}
+
+impl fmt::Display for JobId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+impl FromStr for JobId {
+    type Err = JobError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        JobId::parse(s)
+    }
+}
+
+impl TryFrom<String> for JobId {
+    type Error = JobError;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        JobId::parse(&s)
+    }
+}
+
+impl From<JobId> for String {
+    fn from(id: JobId) -> String {
+        id.to_string()
+    }
+}
+
+/// Where a job is in its life (see the module doc for the allowed moves).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JobState {
+    Queued,
+    Rendering,
+    Verifying,
+    Done,
+    Fallback,
+    Held,
+    Failed,
+}
+
+impl JobState {
+    /// Every state, in the order of a job's path.
+    pub const ALL: [JobState; 7] = [
+        JobState::Queued,
+        JobState::Rendering,
+        JobState::Verifying,
+        JobState::Done,
+        JobState::Fallback,
+        JobState::Held,
+        JobState::Failed,
+    ];
+
+    /// The lowercase name used in JSON, logs and metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobState::Queued => "queued",
+            JobState::Rendering => "rendering",
+            JobState::Verifying => "verifying",
+            JobState::Done => "done",
+            JobState::Fallback => "fallback",
+            JobState::Held => "held",
+            JobState::Failed => "failed",
+        }
+    }
+
+    /// Settled states never move again.
+    pub fn is_settled(self) -> bool {
+        matches!(self, JobState::Done | JobState::Fallback | JobState::Failed)
+    }
+
+    /// Whether the worker may move a job from `self` to `to` (operator moves out of `held`
+    /// go through [`JobRecord::decide`]).
+    pub fn can_move_to(self, to: JobState) -> bool {
+        use JobState::*;
+        matches!(
+            (self, to),
+            (Queued, Rendering | Failed)
+                | (Rendering, Verifying | Queued | Failed)
+                | (Verifying, Done | Fallback | Held | Failed | Rendering | Queued)
+        )
+    }
+}
+
+impl fmt::Display for JobState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One accepted change of state.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Transition {
+    pub from: JobState,
+    pub to: JobState,
+    pub at: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// Why a job id or a change of state was refused.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum JobError {
+    #[error("{text:?} is not a job id: a job id is a ULID, 26 characters of Crockford base32 (e.g. 01ARZ3NDEKTSV4RRFFQ69G5FAV)")]
+    BadId { text: String },
+    #[error("job {id} is {from} and settled: it cannot move to {to}")]
+    Settled { id: JobId, from: JobState, to: JobState },
+    #[error(
+        "job {id} is held for review: only an operator decision can move it (to done or failed), not a move to {to}"
+    )]
+    HeldForReview { id: JobId, to: JobState },
+    #[error("job {id} cannot move from {from} to {to}: allowed from {from} are {allowed}")]
+    NotAllowed { id: JobId, from: JobState, to: JobState, allowed: String },
+    #[error("job {id} is {state}, not held: only held jobs wait for an operator decision")]
+    NotHeld { id: JobId, state: JobState },
+    #[error("an operator decision on job {id} must end in done or failed, not {to}")]
+    BadDecision { id: JobId, to: JobState },
+}
+
+/// A job as the service stores it (`jobs/{id}/job.json`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobRecord {
+    pub id: JobId,
+    pub state: JobState,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    /// The submitted body, as validated by the API.
+    pub request: serde_json::Value,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idempotency_key: Option<String>,
+    /// How many times a worker started rendering this job.
+    #[serde(default)]
+    pub attempts: u32,
+    /// Milliseconds spent in each state the job has left (summed over retries).
+    #[serde(default)]
+    pub timings_ms: BTreeMap<JobState, u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verdict: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub renderer: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pdf: Option<ObjectKey>,
+    #[serde(default)]
+    pub history: Vec<Transition>,
+}
+
+impl JobRecord {
+    /// A new, queued job for a validated request.
+    pub fn new(id: JobId, request: serde_json::Value, idempotency_key: Option<String>) -> JobRecord {
+        let now = Utc::now();
+        JobRecord {
+            id,
+            state: JobState::Queued,
+            created_at: now,
+            updated_at: now,
+            request,
+            idempotency_key,
+            attempts: 0,
+            timings_ms: BTreeMap::new(),
+            verdict: None,
+            renderer: None,
+            error: None,
+            pdf: None,
+            history: Vec::new(),
+        }
+    }
+
+    /// Moves the job to `to` if the state machine allows it (see the module doc), recording
+    /// the transition and the time spent in the state it leaves. Entering `rendering`
+    /// counts an attempt.
+    pub fn transition(&mut self, to: JobState, note: Option<&str>) -> Result<(), JobError> {
+        let from = self.state;
+        if from.is_settled() {
+            return Err(JobError::Settled { id: self.id, from, to });
+        }
+        if from == JobState::Held {
+            return Err(JobError::HeldForReview { id: self.id, to });
+        }
+        if !from.can_move_to(to) {
+            let allowed: Vec<&str> =
+                JobState::ALL.iter().filter(|s| from.can_move_to(**s)).map(|s| s.as_str()).collect();
+            return Err(JobError::NotAllowed { id: self.id, from, to, allowed: allowed.join(", ") });
+        }
+        if to == JobState::Rendering {
+            self.attempts += 1;
+        }
+        self.record(to, note);
+        Ok(())
+    }
+
+    /// An operator's decision on a held job: `done` (ship it) or `failed` (never ship it).
+    pub fn decide(&mut self, to: JobState, note: Option<&str>) -> Result<(), JobError> {
+        if self.state != JobState::Held {
+            return Err(JobError::NotHeld { id: self.id, state: self.state });
+        }
+        if !matches!(to, JobState::Done | JobState::Failed) {
+            return Err(JobError::BadDecision { id: self.id, to });
+        }
+        self.record(to, note);
+        Ok(())
+    }
+
+    /// Marks the job failed with `error` (from any state that is not settled or held).
+    pub fn fail(&mut self, error: &str) -> Result<(), JobError> {
+        self.transition(JobState::Failed, Some(error))?;
+        self.error = Some(error.to_string());
+        Ok(())
+    }
+
+    fn record(&mut self, to: JobState, note: Option<&str>) {
+        let now = Utc::now();
+        let spent = (now - self.updated_at).num_milliseconds().max(0) as u64;
+        *self.timings_ms.entry(self.state).or_insert(0) += spent;
+        self.history.push(Transition { from: self.state, to, at: now, note: note.map(str::to_string) });
+        self.state = to;
+        self.updated_at = now;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_canonical_ulids_only() {
+        let id = JobId::new();
+        assert_eq!(JobId::parse(&id.to_string()), Ok(id));
+        for bad in [
+            "",
+            "../etc/passwd",
+            "01arz3ndektsv4rrffq69g5fav",
+            "01ARZ3NDEKTSV4RRFFQ69G5FA",
+            "01ARZ3NDEKTSV4RRFFQ69G5FAV/",
+            "81ARZ3NDEKTSV4RRFFQ69G5FAV",
+        ] {
+            assert!(JobId::parse(bad).is_err(), "{bad:?} was accepted");
+        }
+    }
+
+    #[test]
+    fn settled_jobs_never_move_and_held_waits_for_an_operator() {
+        let mut job = JobRecord::new(JobId::new(), serde_json::json!({}), None);
+        job.transition(JobState::Rendering, None).unwrap();
+        job.transition(JobState::Verifying, None).unwrap();
+        job.transition(JobState::Held, Some("still differs on fallback")).unwrap();
+        assert!(matches!(job.transition(JobState::Done, None), Err(JobError::HeldForReview { .. })));
+        job.decide(JobState::Done, Some("approved by ops")).unwrap();
+        for to in JobState::ALL {
+            assert!(matches!(job.transition(to, None), Err(JobError::Settled { .. })));
+        }
+        assert!(job.decide(JobState::Failed, None).is_err());
+        assert_eq!(job.history.len(), 4);
+        assert_eq!(job.attempts, 1);
+        let json = serde_json::to_value(&job).unwrap();
+        assert_eq!(json["state"], "done");
+        assert!(json["timings_ms"]["queued"].is_u64());
+        assert_eq!(serde_json::from_value::<JobRecord>(json).unwrap(), job);
+    }
+
+    #[test]
+    fn skipping_a_stage_is_refused_with_the_allowed_moves() {
+        let mut job = JobRecord::new(JobId::new(), serde_json::json!({}), None);
+        let err = job.transition(JobState::Done, None).unwrap_err();
+        assert!(err.to_string().contains("allowed from queued are rendering, failed"), "{err}");
+    }
+}

@@ -1,0 +1,101 @@
+//! The job queue: the [`Queue`] trait the API enqueues into and workers drain, and its
+//! default implementation, [`EmbeddedQueue`] (durable files under `DATA/queue/`). RabbitMQ
+//! comes next (issue 4) behind the same trait.
+//!
+//! Delivery is at-least-once: a job whose worker died is delivered again, so whoever
+//! processes a delivery must do it idempotently (the [`crate::store::JobStore`] stores each
+//! PDF once and settled jobs never move).
+
+pub mod embedded;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use crate::jobs::JobId;
+
+pub use embedded::{EmbeddedQueue, QueueConfig, Recovery};
+
+/// One job handed to a worker. Give it back with exactly one of `ack`, `retry` or `dead`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    pub job: JobId,
+    /// How many earlier deliveries of this job failed or were interrupted.
+    pub attempts: u32,
+    /// The queue's own handle on this delivery (a file name, an AMQP delivery tag).
+    pub receipt: String,
+}
+
+/// How many jobs wait, are being worked on, and gave up.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueueDepth {
+    pub ready: usize,
+    pub inflight: usize,
+    pub dead: usize,
+}
+
+/// A job the queue gave up on, with why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeadLetter {
+    pub job: JobId,
+    pub attempts: u32,
+    pub why: String,
+}
+
+/// Why a queue operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum QueueError {
+    #[error("the queue is full ({limit} jobs waiting or running): retry later")]
+    Full { limit: usize },
+    #[error("the data directory {dir} is already in use by another pixelproof process (lock file {lock}): stop that process, or give this one another data directory")]
+    Locked { dir: PathBuf, lock: PathBuf },
+    #[error("could not access {path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("{path} does not belong in the queue ({detail}): move it out of the queue directory")]
+    Corrupt { path: PathBuf, detail: String },
+    #[error("delivery {receipt:?} of job {job} is not in flight (already acknowledged, retried or dead, or given out by an earlier process)")]
+    UnknownDelivery { job: JobId, receipt: String },
+    #[error("the queue is unavailable: {detail}. Retry later")]
+    Unavailable { detail: String },
+}
+
+impl QueueError {
+    /// Whether the same call may succeed later (a full queue, a broker or disk hiccup), as
+    /// opposed to failing the same way every time.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            QueueError::Full { .. } | QueueError::Unavailable { .. } => true,
+            QueueError::Io { source, .. } => source.kind() != std::io::ErrorKind::PermissionDenied,
+            QueueError::Locked { .. } | QueueError::Corrupt { .. } | QueueError::UnknownDelivery { .. } => false,
+        }
+    }
+}
+
+/// A durable FIFO of job ids.
+#[async_trait]
+pub trait Queue: Send + Sync + std::fmt::Debug {
+    /// Adds a job (a no-op if that job is already waiting, running or dead). Fails with
+    /// [`QueueError::Full`] when the configured maximum of waiting + running jobs is reached.
+    async fn enqueue(&self, job: JobId) -> Result<(), QueueError>;
+    /// The oldest ready job, waiting up to `wait` for one; `None` when none came.
+    async fn dequeue(&self, wait: Duration) -> Result<Option<Delivery>, QueueError>;
+    /// The job is finished (its result is stored): forget it.
+    async fn ack(&self, delivery: Delivery) -> Result<(), QueueError>;
+    /// Deliver the job again after `delay`; after the configured number of attempts it goes
+    /// to the dead letters instead (the returned value says which).
+    async fn retry(&self, delivery: Delivery, delay: Duration) -> Result<Retried, QueueError>;
+    /// Give up on the job for good, saying why.
+    async fn dead(&self, delivery: Delivery, why: &str) -> Result<(), QueueError>;
+    async fn depth(&self) -> Result<QueueDepth, QueueError>;
+}
+
+/// What `retry` did with a delivery.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Retried {
+    /// Back in the queue, ready again after the delay.
+    Later { attempts: u32 },
+    /// Out of attempts: now a dead letter.
+    Dead(DeadLetter),
+}

@@ -1,0 +1,137 @@
+//! [`JobStore`]: where a job's things live in any [`ObjectStore`]:
+//!
+//! * `jobs/{id}/job.json` — the [`JobRecord`] (overwritten on every change);
+//! * `jobs/{id}/document.pdf` — the PDF, written once (a second put is a no-op);
+//! * `jobs/{id}/artifacts/{name}` — diff images, verdicts, logs;
+//! * `idempotency/{sha256(key)}` — the id of the job that claimed an idempotency key first.
+
+use std::sync::Arc;
+
+use sha2::{Digest, Sha256};
+
+use super::{ObjectKey, ObjectStore, PutOutcome, StoreError};
+use crate::jobs::{JobId, JobRecord};
+
+/// Whether a PDF was stored now or had been stored before (by an earlier attempt).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stored {
+    New,
+    AlreadyExisted,
+}
+
+/// The outcome of claiming an idempotency key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Claimed {
+    /// The key is now bound to the job given.
+    New,
+    /// The key was already bound to this job: answer with it instead of creating another.
+    Existing(JobId),
+}
+
+/// Jobs' records, PDFs, artifacts and idempotency claims on top of an [`ObjectStore`].
+#[derive(Debug, Clone)]
+pub struct JobStore {
+    objects: Arc<dyn ObjectStore>,
+}
+
+fn key(text: String) -> Result<ObjectKey, StoreError> {
+    ObjectKey::parse(&text)
+}
+
+impl JobStore {
+    pub fn new(objects: Arc<dyn ObjectStore>) -> JobStore {
+        JobStore { objects }
+    }
+
+    pub fn objects(&self) -> &Arc<dyn ObjectStore> {
+        &self.objects
+    }
+
+    pub fn record_key(id: JobId) -> ObjectKey {
+        ObjectKey::for_job(id, "job.json")
+    }
+
+    pub fn pdf_key(id: JobId) -> ObjectKey {
+        ObjectKey::for_job(id, "document.pdf")
+    }
+
+    /// Writes (or replaces) the job's record.
+    pub async fn save(&self, record: &JobRecord) -> Result<(), StoreError> {
+        let bytes = serde_json::to_vec_pretty(record).map_err(|e| StoreError::Corrupt {
+            key: Self::record_key(record.id).to_string(),
+            what: "JSON",
+            detail: e.to_string(),
+        })?;
+        self.objects.put(&Self::record_key(record.id), bytes).await
+    }
+
+    /// The job's record, or `None` for an unknown job.
+    pub async fn load(&self, id: JobId) -> Result<Option<JobRecord>, StoreError> {
+        let key = Self::record_key(id);
+        let Some(bytes) = self.objects.get(&key).await? else { return Ok(None) };
+        serde_json::from_slice(&bytes).map(Some).map_err(|e| StoreError::Corrupt {
+            key: key.to_string(),
+            what: "a job record",
+            detail: e.to_string(),
+        })
+    }
+
+    /// Stores the job's PDF once: a second put for the same job keeps the first PDF and says
+    /// so (a redelivered job must not replace what was shipped).
+    pub async fn put_pdf(&self, id: JobId, pdf: Vec<u8>) -> Result<(ObjectKey, Stored), StoreError> {
+        let key = Self::pdf_key(id);
+        let stored = match self.objects.put_if_absent(&key, pdf).await? {
+            PutOutcome::Created => Stored::New,
+            PutOutcome::Existing(_) => Stored::AlreadyExisted,
+        };
+        Ok((key, stored))
+    }
+
+    pub async fn get_pdf(&self, id: JobId) -> Result<Option<Vec<u8>>, StoreError> {
+        self.objects.get(&Self::pdf_key(id)).await
+    }
+
+    /// Writes `jobs/{id}/artifacts/{name}` (`name` may contain `/`; validated as a key).
+    pub async fn put_artifact(&self, id: JobId, name: &str, bytes: Vec<u8>) -> Result<ObjectKey, StoreError> {
+        let key = key(format!("jobs/{id}/artifacts/{name}"))?;
+        self.objects.put(&key, bytes).await?;
+        Ok(key)
+    }
+
+    pub async fn get_artifact(&self, id: JobId, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.objects.get(&key(format!("jobs/{id}/artifacts/{name}"))?).await
+    }
+
+    /// The artifacts' names (relative to `jobs/{id}/artifacts/`), sorted.
+    pub async fn artifacts(&self, id: JobId) -> Result<Vec<String>, StoreError> {
+        let prefix = format!("jobs/{id}/artifacts/");
+        let keys = self.objects.list(&prefix).await?;
+        Ok(keys.iter().filter_map(|k| k.as_str().strip_prefix(&prefix).map(str::to_string)).collect())
+    }
+
+    /// Every job id that has a record, oldest first.
+    pub async fn job_ids(&self) -> Result<Vec<JobId>, StoreError> {
+        let keys = self.objects.list("jobs/").await?;
+        Ok(keys
+            .iter()
+            .filter_map(|k| k.as_str().strip_prefix("jobs/")?.strip_suffix("/job.json"))
+            .filter_map(|id| JobId::parse(id).ok())
+            .collect())
+    }
+
+    /// Binds `idempotency_key` to `id` unless another job claimed it first (atomic, also
+    /// between processes). The key is stored hashed, so any string is accepted.
+    pub async fn claim_idempotency_key(&self, idempotency_key: &str, id: JobId) -> Result<Claimed, StoreError> {
+        let digest = hex::encode(Sha256::digest(idempotency_key.as_bytes()));
+        let key = key(format!("idempotency/{digest}"))?;
+        match self.objects.put_if_absent(&key, id.to_string().into_bytes()).await? {
+            PutOutcome::Created => Ok(Claimed::New),
+            PutOutcome::Existing(bytes) => {
+                let corrupt = |detail: String| StoreError::Corrupt { key: key.to_string(), what: "a job id", detail };
+                let text = String::from_utf8(bytes).map_err(|e| corrupt(e.to_string()))?;
+                let existing = JobId::parse(text.trim()).map_err(|e| corrupt(e.to_string()))?;
+                Ok(if existing == id { Claimed::New } else { Claimed::Existing(existing) })
+            }
+        }
+    }
+}

@@ -1,0 +1,80 @@
+//! Object storage for everything a job leaves behind: the [`ObjectStore`] trait (local
+//! directory now, S3 later), validated [`ObjectKey`]s, and [`JobStore`], the one place that
+//! knows where a job's record, PDF, artifacts and idempotency claims live.
+
+mod jobs;
+mod key;
+pub mod local;
+
+use async_trait::async_trait;
+
+pub use jobs::{Claimed, JobStore, Stored};
+pub use key::ObjectKey;
+pub use local::LocalStore;
+
+/// Whether `put_if_absent` wrote the object or found one already there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PutOutcome {
+    /// The object did not exist; it now holds the bytes given.
+    Created,
+    /// The object already existed; it was left alone. Its current content.
+    Existing(Vec<u8>),
+}
+
+/// Why an object store operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{key:?} is not a valid object key: {why}. Keys are '/'-separated segments of letters, digits, '.', '_' and '-' (no empty, '.' or '..' segment, no leading '/' or '.')")]
+    InvalidKey { key: String, why: &'static str },
+    #[error("could not access {path}: {source}{hint}", hint = io_hint(source))]
+    Io { path: std::path::PathBuf, source: std::io::Error },
+    #[error("object {key} holds data that cannot be read as {what}: {detail}. It was changed outside pixelproof; remove or restore it")]
+    Corrupt { key: String, what: &'static str, detail: String },
+    #[error("the object store is unavailable: {detail}. Retry later")]
+    Unavailable { detail: String },
+}
+
+fn io_hint(e: &std::io::Error) -> &'static str {
+    match e.kind() {
+        std::io::ErrorKind::PermissionDenied => " (check the data directory's owner and permissions)",
+        std::io::ErrorKind::StorageFull => " (the disk is full: free space, then retry)",
+        _ => "",
+    }
+}
+
+impl StoreError {
+    /// Whether trying the same operation again later may succeed (a full disk, a network
+    /// hiccup), as opposed to a mistake that will fail the same way every time.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            StoreError::InvalidKey { .. } | StoreError::Corrupt { .. } => false,
+            StoreError::Unavailable { .. } => true,
+            StoreError::Io { source, .. } => !matches!(
+                source.kind(),
+                std::io::ErrorKind::PermissionDenied
+                    | std::io::ErrorKind::InvalidInput
+                    | std::io::ErrorKind::InvalidData
+                    | std::io::ErrorKind::NotADirectory
+                    | std::io::ErrorKind::IsADirectory
+            ),
+        }
+    }
+}
+
+/// A key → bytes store with atomic writes. Implementations: [`LocalStore`] (a directory);
+/// S3 comes next (issue 4).
+#[async_trait]
+pub trait ObjectStore: Send + Sync + std::fmt::Debug {
+    /// Writes the object atomically: readers see the old bytes or the new ones, never a mix.
+    async fn put(&self, key: &ObjectKey, bytes: Vec<u8>) -> Result<(), StoreError>;
+    /// Writes the object only if it does not exist yet (atomically, even between processes).
+    async fn put_if_absent(&self, key: &ObjectKey, bytes: Vec<u8>) -> Result<PutOutcome, StoreError>;
+    /// The object's bytes, or `None` when there is no such object.
+    async fn get(&self, key: &ObjectKey) -> Result<Option<Vec<u8>>, StoreError>;
+    async fn exists(&self, key: &ObjectKey) -> Result<bool, StoreError>;
+    /// Removes the object; `false` when it was not there.
+    async fn delete(&self, key: &ObjectKey) -> Result<bool, StoreError>;
+    /// Every key that starts with `prefix` (a plain string prefix, e.g. `jobs/` or
+    /// `jobs/01H…/artifacts/`), sorted.
+    async fn list(&self, prefix: &str) -> Result<Vec<ObjectKey>, StoreError>;
+}
