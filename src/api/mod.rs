@@ -122,7 +122,12 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::extract::DefaultBodyLimit::disable())
         .layer(tower_http::limit::RequestBodyLimitLayer::new(max_body))
         .layer(axum::middleware::map_response_with_state(max_body, problem::problem_for_bare_errors))
-        .layer(tower_http::trace::TraceLayer::new_for_http())
+        // Failures worth a warning are logged where they happen (render, auth); a 503 from
+        // /readyz during start-up is not an error.
+        .layer(
+            tower_http::trace::TraceLayer::new_for_http()
+                .on_failure(tower_http::trace::DefaultOnFailure::new().level(tracing::Level::DEBUG)),
+        )
 }
 
 /// The start-up verification in detail (operator only).

@@ -107,9 +107,10 @@ pub async fn problem_for_bare_errors(
     response: Response,
 ) -> Response {
     let status = response.status();
-    let is_problem =
-        response.headers().get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes() == PROBLEM_JSON.as_bytes());
-    if !(status.is_client_error() || status.is_server_error()) || is_problem {
+    // Bare errors come from axum and tower-http with no body type or plain text; JSON ones
+    // (problems, /readyz's 503) are already what the client expects.
+    let bare = response.headers().get(header::CONTENT_TYPE).is_none_or(|v| v.as_bytes().starts_with(b"text/plain"));
+    if !(status.is_client_error() || status.is_server_error()) || !bare {
         return response;
     }
     let detail = match status {

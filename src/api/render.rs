@@ -36,6 +36,7 @@ impl From<RequestError> for Problem {
 }
 
 fn engine_problem(e: EngineError, metrics: &super::metrics::Metrics) -> Problem {
+    tracing::warn!(error = %e, "the document could not be proved");
     match e {
         EngineError::Render(RenderError::Timeout { .. }) => {
             metrics.render("timeout");
