@@ -184,7 +184,7 @@ mod tests {
     fn tokens_parse_and_match() {
         let t: Token = "ci:submit:0123456789abcdef".parse().unwrap();
         assert_eq!((t.name.as_str(), t.role), ("ci", Role::Submit));
-        assert_eq!("ci:admin:0123456789abcdef".parse::<Token>().unwrap_err().to_string().contains("admin"), true);
+        assert!("ci:admin:0123456789abcdef".parse::<Token>().unwrap_err().to_string().contains("admin"));
         assert_eq!("ci:submit:short".parse::<Token>().unwrap_err(), TokenError::Short("ci".into()));
         assert_eq!("ci:submit".parse::<Token>().unwrap_err(), TokenError::Shape(2));
         let tokens = Tokens::new(vec![t, "op:operator:fedcba9876543210:x".parse().unwrap()]).unwrap();

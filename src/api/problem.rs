@@ -38,7 +38,7 @@ impl Problem {
     }
 
     /// A problem with no more specific kind than its status.
-    pub fn status(status: StatusCode, detail: impl Into<String>) -> Problem {
+    pub fn generic(status: StatusCode, detail: impl Into<String>) -> Problem {
         Problem {
             kind: "about:blank".to_string(),
             title: status.canonical_reason().unwrap_or("Error").to_string(),
@@ -122,7 +122,7 @@ pub async fn problem_for_bare_errors(
         StatusCode::UNSUPPORTED_MEDIA_TYPE => "send the body with `Content-Type: application/json`".to_string(),
         _ => status.canonical_reason().unwrap_or("error").to_string(),
     };
-    let mut problem = Problem::status(status, detail);
+    let mut problem = Problem::generic(status, detail);
     if status == StatusCode::PAYLOAD_TOO_LARGE {
         problem.kind = "urn:pixelproof:problem:body-too-large".to_string();
     }

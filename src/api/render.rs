@@ -13,10 +13,11 @@ use axum::response::{IntoResponse, Response};
 
 use super::problem::{ApiJson, Problem};
 use super::AppState;
-use crate::job::{Document, Origin};
+use crate::job::Document;
 use crate::pipeline::EngineError;
 use crate::render::RenderError;
 use crate::request::{JobRequest, RequestError};
+use crate::template::Template;
 
 /// Response header: pages in the PDF.
 pub const PAGES_HEADER: &str = "x-pixelproof-pages";
@@ -68,7 +69,8 @@ fn engine_problem(e: EngineError, metrics: &super::metrics::Metrics) -> Problem 
     security(("bearer" = [])))]
 pub async fn render(State(state): State<AppState>, ApiJson(job): ApiJson<JobRequest>) -> Result<Response, Problem> {
     let doc = job.document(&state.catalog, &state.config.limits).inspect_err(|_| state.metrics.job("invalid"))?;
-    let (pdf, pages, blocked) = prove(&state, &doc).await?;
+    let template = job.template.as_deref().and_then(|name| state.catalog.get(name).ok());
+    let (pdf, pages, blocked) = prove(&state, &doc, template).await?;
     state.metrics.job("ok");
     tracing::info!(document = %doc.label, pages, blocked, bytes = pdf.len(), "rendered");
     let mut response = (StatusCode::OK, pdf).into_response();
@@ -81,7 +83,11 @@ pub async fn render(State(state): State<AppState>, ApiJson(job): ApiJson<JobRequ
 
 /// Renders, rasterizes and verifies one document, timing each stage. Returns the PDF, its
 /// page count and the number of blocked requests.
-async fn prove(state: &AppState, doc: &Document) -> Result<(Vec<u8>, usize, usize), Problem> {
+async fn prove(
+    state: &AppState,
+    doc: &Document,
+    template: Option<&Template>,
+) -> Result<(Vec<u8>, usize, usize), Problem> {
     let engine = &state.engine;
     let metrics = &state.metrics;
     let since = Instant::now();
@@ -102,14 +108,11 @@ async fn prove(state: &AppState, doc: &Document) -> Result<(Vec<u8>, usize, usiz
     if count > limit {
         problems.push(format!("the document has {count} pages; the limit is {limit} (--max-pages)"));
     }
-    if doc.origin == Origin::Template {
-        let name = doc.label.split('/').next().unwrap_or_default();
-        if let Ok(t) = state.catalog.get(name) {
-            let r = t.config.pages;
-            if count < r.min || count > r.max {
-                problems
-                    .push(format!("template {name} must print {}-{} pages; this data printed {count}", r.min, r.max));
-            }
+    if let Some(t) = template {
+        let r = t.config.pages;
+        if count < r.min || count > r.max {
+            problems
+                .push(format!("template {} must print {}-{} pages; this data printed {count}", t.name, r.min, r.max));
         }
     }
     metrics.stage("verify", since.elapsed());

@@ -26,7 +26,7 @@ pub async fn list(State(state): State<AppState>) -> Result<Json<Vec<TemplateInfo
     let mut out = Vec::new();
     for t in &state.catalog.templates {
         let fixtures = t.fixtures().map_err(|e| {
-            Problem::status(axum::http::StatusCode::INTERNAL_SERVER_ERROR, format!("{e}; fix the template's fixtures"))
+            Problem::generic(axum::http::StatusCode::INTERNAL_SERVER_ERROR, format!("{e}; fix the template's fixtures"))
         })?;
         out.push(TemplateInfo {
             name: t.name.clone(),
