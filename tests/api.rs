@@ -317,3 +317,25 @@ fn a_render_over_the_timeout_is_504() {
     let r = http.post(server.url("/v1/render")).json(&json!({"html": "<p>after</p>"})).send().expect("render");
     assert_eq!(r.status(), StatusCode::OK);
 }
+
+#[test]
+fn readiness_replaces_a_dead_chromium_and_counts_the_restart() {
+    let server = Server::start(&["--workers", "1"]);
+    let http = client();
+    server.wait_ready(&http);
+    // Kill the server's browser (its direct child) behind its back.
+    let out = Command::new("pgrep").args(["-P", &server.pid().to_string()]).output().expect("pgrep");
+    let children: Vec<String> = String::from_utf8_lossy(&out.stdout).split_whitespace().map(str::to_string).collect();
+    assert_eq!(children.len(), 1, "expected one browser process, found {children:?}");
+    assert!(Command::new("kill").args(["-KILL", &children[0]]).status().expect("kill").success());
+    std::thread::sleep(Duration::from_millis(500));
+    let r = http.get(server.url("/readyz")).send().expect("readyz");
+    assert_eq!(r.status(), StatusCode::OK);
+    let body: Value = r.json().expect("JSON");
+    assert_eq!(body["chromium"], "ok", "{body}");
+    let metrics = http.get(server.url("/metrics")).send().expect("metrics").text().expect("text");
+    assert_eq!(metric(&metrics, "pixelproof_chromium_restarts_total"), 1.0, "{metrics}");
+    let after = Command::new("pgrep").args(["-P", &server.pid().to_string()]).output().expect("pgrep");
+    let now = String::from_utf8_lossy(&after.stdout).trim().to_string();
+    assert!(!now.is_empty() && now != children[0], "a new browser should run, found {now:?}");
+}
