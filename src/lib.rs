@@ -3,8 +3,10 @@
 //! The modules follow a job's path through the pipeline (see ARCHITECTURE.md):
 //! `job` → `template` → `render` (Chromium) → `raster` (PDFium) → `fontcheck` →
 //! `compare` (pixelmatch + verdict) → `baseline` (golden pages, candidates, audit log),
-//! with `check` driving every fixture through that path and `cli` as the thin edge.
+//! with `check` driving every fixture through that path, `cli` as the thin command-line edge,
+//! and `api` (with `request`) as the HTTP edge of the service.
 
+pub mod api;
 pub mod baseline;
 pub mod check;
 pub mod cli;
@@ -20,6 +22,7 @@ pub mod pipeline;
 pub mod queue;
 pub mod raster;
 pub mod render;
+pub mod request;
 pub mod routing;
 pub mod store;
 pub mod template;

@@ -1,5 +1,6 @@
 //! The `pixelproof` binary: a thin edge over the library (see `cli`).
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -24,22 +25,30 @@ enum Command {
     /// List, approve or reject baseline candidates.
     #[command(subcommand)]
     Baseline(cli::baseline::Command),
+    /// Run the HTTP service.
+    Serve(cli::serve::Args),
 }
 
 fn main() -> ExitCode {
+    let cli = Cli::parse();
+    // The service logs what it does; the commands only what goes wrong.
+    let default_filter = match cli.command {
+        Command::Serve(_) => "info,chromiumoxide=off",
+        _ => "warn,chromiumoxide=off",
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("PIXELPROOF_LOG")
-                .unwrap_or_else(|_| "warn,chromiumoxide=off".into()),
+            tracing_subscriber::EnvFilter::try_from_env("PIXELPROOF_LOG").unwrap_or_else(|_| default_filter.into()),
         )
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr)
         .init();
-    let cli = Cli::parse();
     let result = match cli.command {
         Command::Render(a) => cli::render::run(a),
         Command::Diff(a) => cli::diff::run(a),
         Command::Check(a) => cli::check::run(a),
         Command::Baseline(c) => cli::baseline::run(c),
+        Command::Serve(a) => cli::serve::run(a),
     };
     match result {
         Ok(code) => code,

@@ -8,6 +8,7 @@ pub mod baseline;
 pub mod check;
 pub mod diff;
 pub mod render;
+pub mod serve;
 
 use std::process::ExitCode;
 

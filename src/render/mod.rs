@@ -320,6 +320,28 @@ impl Renderer {
         &self.fontconfig
     }
 
+    /// True when a browser of the pool answers a trivial CDP call within `limit` (for
+    /// readiness probes). A browser that does not answer is replaced. When every browser is
+    /// busy printing, the pool is alive by definition.
+    pub async fn ping(&self, limit: Duration) -> bool {
+        let Ok(_permit) = self.permits.try_acquire() else { return true };
+        let mut browser = match self.take_browser().await {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::warn!(error = %e, "no browser for a ping");
+                return false;
+            }
+        };
+        if browser.responds(limit).await {
+            self.give_back(browser).await;
+            return true;
+        }
+        tracing::warn!(pid = ?browser.pid, "browser did not answer a ping; replacing it");
+        self.restarts.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        browser.kill().await;
+        false
+    }
+
     /// Closes every idle browser.
     pub async fn shutdown(&self) {
         let browsers: Vec<BrowserProcess> = self.idle.lock().map(|mut i| i.drain(..).collect()).unwrap_or_default();

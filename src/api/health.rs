@@ -1,0 +1,76 @@
+//! Liveness and readiness: `GET /healthz` (the process answers) and `GET /readyz`
+//! (Chromium answers, the data directory is writable, and the start-up verification has
+//! finished; it lists each template as `verified` or the reason it is not).
+
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::verify::{TemplateStatus, VerificationState};
+use super::AppState;
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Health {
+    pub status: &'static str,
+}
+
+#[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, body = Health)))]
+pub async fn healthz() -> Json<Health> {
+    Json(Health { status: "ok" })
+}
+
+/// What `/readyz` found. `ready` is false (and the status 503) until Chromium answers,
+/// the data directory is writable and verification has finished.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Readiness {
+    pub ready: bool,
+    /// `ok` or why not.
+    pub chromium: String,
+    /// `ok` or why not.
+    pub data_dir: String,
+    /// `running` or `finished`.
+    pub verification: &'static str,
+    /// Per template: `verified`, or why it failed verification.
+    #[schema(value_type = Object)]
+    pub templates: std::collections::BTreeMap<String, String>,
+}
+
+#[utoipa::path(get, path = "/readyz", tag = "operations",
+    responses((status = 200, body = Readiness), (status = 503, body = Readiness)))]
+pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Readiness>) {
+    let chromium = if state.engine.renderer.ping(Duration::from_secs(2)).await {
+        "ok".to_string()
+    } else {
+        "Chromium did not answer within 2 s".to_string()
+    };
+    let data_dir = match writable(&state.config.data_dir).await {
+        Ok(()) => "ok".to_string(),
+        Err(e) => format!("cannot write to {}: {e}", state.config.data_dir.display()),
+    };
+    let (verification, templates) = match state.verification.state() {
+        VerificationState::Running => ("running", Default::default()),
+        VerificationState::Finished { templates, .. } => (
+            "finished",
+            templates
+                .into_iter()
+                .map(|(name, s)| match s {
+                    TemplateStatus::Verified => (name, "verified".to_string()),
+                    TemplateStatus::Failed(why) => (name, why),
+                })
+                .collect(),
+        ),
+    };
+    let ready = chromium == "ok" && data_dir == "ok" && verification == "finished";
+    let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (status, Json(Readiness { ready, chromium, data_dir, verification, templates }))
+}
+
+async fn writable(dir: &std::path::Path) -> std::io::Result<()> {
+    let probe = dir.join(format!(".readyz-{}", std::process::id()));
+    tokio::fs::write(&probe, b"ok").await?;
+    tokio::fs::remove_file(&probe).await
+}

@@ -1,0 +1,101 @@
+//! `GET /metrics`: Prometheus/OpenMetrics text. Jobs and renders by outcome, stage
+//! latency histograms (render, raster, verify), Chromium restarts, and the queue depth
+//! (a gauge the queue feeds through [`Metrics::queue_depth`]).
+
+use axum::extract::State;
+use axum::http::header;
+use axum::response::IntoResponse;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+
+use super::AppState;
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutcomeLabel {
+    pub outcome: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StageLabel {
+    pub stage: &'static str,
+}
+
+/// The service's metrics. Cheap to update from any handler or worker.
+pub struct Metrics {
+    registry: Registry,
+    /// Jobs by outcome (`ok`, `invalid`, `unverified`, `timeout`, `failed`).
+    pub jobs: Family<OutcomeLabel, Counter>,
+    /// Chromium renders by outcome (`ok`, `timeout`, `failed`).
+    pub renders: Family<OutcomeLabel, Counter>,
+    /// Seconds per stage: `render`, `raster`, `verify`.
+    pub stage_seconds: Family<StageLabel, Histogram>,
+    /// Browsers replaced after a crash or hang (mirrors `Renderer::restarts` at scrape time).
+    pub chromium_restarts: Counter,
+    /// Jobs waiting in the queue.
+    pub queue_depth: Gauge,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let mut registry = Registry::with_prefix("pixelproof");
+        let jobs = Family::<OutcomeLabel, Counter>::default();
+        let renders = Family::<OutcomeLabel, Counter>::default();
+        let stage_seconds = Family::<StageLabel, Histogram>::new_with_constructor(|| {
+            Histogram::new(exponential_buckets(0.005, 2.0, 14))
+        });
+        let chromium_restarts = Counter::default();
+        let queue_depth = Gauge::default();
+        registry.register("jobs", "Jobs by outcome", jobs.clone());
+        registry.register("renders", "Chromium renders by outcome", renders.clone());
+        registry.register("stage_seconds", "Seconds spent per stage of a job", stage_seconds.clone());
+        registry.register(
+            "chromium_restarts",
+            "Chromium processes replaced after a crash or hang",
+            chromium_restarts.clone(),
+        );
+        registry.register("queue_depth", "Jobs waiting in the queue", queue_depth.clone());
+        Metrics { registry, jobs, renders, stage_seconds, chromium_restarts, queue_depth }
+    }
+
+    pub fn job(&self, outcome: &'static str) {
+        self.jobs.get_or_create(&OutcomeLabel { outcome }).inc();
+    }
+
+    pub fn render(&self, outcome: &'static str) {
+        self.renders.get_or_create(&OutcomeLabel { outcome }).inc();
+    }
+
+    pub fn stage(&self, stage: &'static str, elapsed: std::time::Duration) {
+        self.stage_seconds.get_or_create(&StageLabel { stage }).observe(elapsed.as_secs_f64());
+    }
+
+    /// The text exposition, after syncing the restart counter with the renderer's.
+    pub fn encode(&self, restarts: u64) -> String {
+        let seen = self.chromium_restarts.get();
+        if restarts > seen {
+            self.chromium_restarts.inc_by(restarts - seen);
+        }
+        let mut text = String::new();
+        if let Err(e) = prometheus_client::encoding::text::encode(&mut text, &self.registry) {
+            tracing::error!(error = %e, "could not encode metrics");
+        }
+        text
+    }
+}
+
+#[utoipa::path(get, path = "/metrics", tag = "operations",
+    responses((status = 200, description = "OpenMetrics text", content_type = "application/openmetrics-text")))]
+pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    let text = state.metrics.encode(state.engine.renderer.restarts());
+    ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], text)
+}

@@ -1,0 +1,220 @@
+//! The HTTP edge of the service (`pixelproof serve`): configuration, shared state, the
+//! router and the server's life (bind, start-up verification, graceful shutdown).
+//!
+//! One module per route group; each handler takes `State<AppState>`. Routes declare the
+//! role they need by the group they join in [`router`]: `open` (no token), `submit` or
+//! `operator` (see `auth`). Every error is a `problem::Problem`.
+
+pub mod auth;
+pub mod health;
+pub mod metrics;
+pub mod openapi;
+pub mod problem;
+pub mod render;
+pub mod templates;
+pub mod verify;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+
+use crate::pipeline::{Engine, EngineConfig, EngineError};
+use crate::template::{Catalog, TemplateError};
+use auth::{Role, Tokens};
+use metrics::Metrics;
+use verify::Verification;
+
+/// Everything `pixelproof serve` was configured with.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    pub listen: SocketAddr,
+    /// Where the service keeps its state (start-up check report, later the job store).
+    pub data_dir: PathBuf,
+    pub templates_dir: PathBuf,
+    pub baselines_dir: PathBuf,
+    pub fonts_dir: PathBuf,
+    /// Chromium processes kept warm (documents proved at once).
+    pub workers: usize,
+    pub tokens: Tokens,
+    /// Largest request body accepted.
+    pub max_body_bytes: usize,
+    pub limits: crate::request::Limits,
+    pub render_timeout: Duration,
+    /// Jobs the queue may hold.
+    pub max_queue: usize,
+}
+
+impl Default for ServeConfig {
+    fn default() -> Self {
+        ServeConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("data"),
+            templates_dir: crate::template::default_templates_dir(),
+            baselines_dir: PathBuf::from("baselines"),
+            fonts_dir: crate::fonts::default_fonts_dir(),
+            workers: 2,
+            tokens: Tokens::default(),
+            max_body_bytes: 16 * 1024 * 1024,
+            limits: crate::request::Limits::default(),
+            render_timeout: Duration::from_secs(30),
+            max_queue: 1000,
+        }
+    }
+}
+
+/// Shared by every handler (cheap to clone).
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<ServeConfig>,
+    pub engine: Arc<Engine>,
+    pub catalog: Arc<Catalog>,
+    pub metrics: Arc<Metrics>,
+    /// The start-up verification: which templates matched their baselines.
+    pub verification: Arc<Verification>,
+}
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error(
+        "refusing to listen on {0} without API tokens: anyone who can reach it could use the service. \
+         Give tokens with --token NAME:ROLE:SECRET (or PIXELPROOF_TOKENS), or listen on 127.0.0.1"
+    )]
+    OpenWithoutTokens(SocketAddr),
+    #[error("could not create the data directory {path}: {source}")]
+    DataDir { path: PathBuf, source: std::io::Error },
+    #[error("could not listen on {addr}: {source}. Is another server using it?")]
+    Bind { addr: SocketAddr, source: std::io::Error },
+    #[error(transparent)]
+    Templates(#[from] TemplateError),
+    #[error("could not start the rendering engine: {0}")]
+    Engine(#[from] EngineError),
+    #[error("the server failed: {0}")]
+    Serve(std::io::Error),
+}
+
+/// The application: every route with its role, body limit and problem responses.
+pub fn router(state: AppState) -> Router {
+    let tokens = Arc::new(state.config.tokens.clone());
+    let submit = Router::new()
+        .route("/v1/render", post(render::render))
+        .route("/v1/templates", get(templates::list))
+        .route_layer(axum::middleware::from_fn_with_state((tokens.clone(), Role::Submit), auth::require));
+    let operator = Router::new()
+        .route("/v1/verification", get(verification))
+        .route("/metrics", get(metrics::metrics))
+        .route_layer(axum::middleware::from_fn_with_state((tokens, Role::Operator), auth::require));
+    let open = Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/openapi.json", get(openapi::openapi_json));
+    let max_body = state.config.max_body_bytes;
+    Router::new()
+        .merge(submit)
+        .merge(operator)
+        .merge(open)
+        .with_state(state)
+        .layer(axum::extract::DefaultBodyLimit::disable())
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(max_body))
+        .layer(axum::middleware::map_response_with_state(max_body, problem::problem_for_bare_errors))
+        // Failures worth a warning are logged where they happen (render, auth); a 503 from
+        // /readyz during start-up is not an error.
+        .layer(
+            tower_http::trace::TraceLayer::new_for_http()
+                .on_failure(tower_http::trace::DefaultOnFailure::new().level(tracing::Level::DEBUG)),
+        )
+}
+
+/// The start-up verification in detail (operator only).
+#[utoipa::path(get, path = "/v1/verification", tag = "operations",
+    responses((status = 200, description = "The start-up verification's state and per-template result")),
+    security(("bearer" = [])))]
+pub async fn verification(State(state): State<AppState>) -> Json<verify::VerificationState> {
+    Json(state.verification.state())
+}
+
+/// Runs the server until SIGTERM or Ctrl-C: binds, prints `listening on http://ADDR`,
+/// verifies the templates in the background, and on a signal stops accepting, lets
+/// in-flight requests finish, and closes Chromium.
+pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
+    if config.tokens.is_empty() {
+        if !config.listen.ip().is_loopback() {
+            return Err(ServeError::OpenWithoutTokens(config.listen));
+        }
+        tracing::warn!("no API tokens configured: every route is open, so the server only listens on loopback");
+    }
+    std::fs::create_dir_all(&config.data_dir)
+        .map_err(|source| ServeError::DataDir { path: config.data_dir.clone(), source })?;
+    let catalog = Catalog::load(&config.templates_dir)?;
+    let engine_config = EngineConfig {
+        fonts_dir: config.fonts_dir.clone(),
+        pool_size: config.workers.max(1),
+        render_timeout: config.render_timeout,
+        ..EngineConfig::default()
+    };
+    let engine = Arc::new(Engine::start(engine_config).await?);
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|source| ServeError::Bind { addr: config.listen, source })?;
+    let addr = listener.local_addr().map_err(|source| ServeError::Bind { addr: config.listen, source })?;
+    let state = AppState {
+        config: Arc::new(config),
+        engine: engine.clone(),
+        catalog: Arc::new(catalog),
+        metrics: Arc::new(Metrics::new()),
+        verification: Arc::new(Verification::default()),
+    };
+    // `check::run_with` reports progress through a `dyn Progress` that is not `Send`, so the
+    // verification runs on a blocking thread that drives it on this runtime.
+    let handle = tokio::runtime::Handle::current();
+    let for_verification = state.clone();
+    let (stop_verifying, stopped) = tokio::sync::oneshot::channel::<()>();
+    let verifying = tokio::task::spawn_blocking(move || {
+        handle.block_on(async {
+            tokio::select! {
+                _ = verify::run_for(for_verification) => {},
+                _ = stopped => tracing::info!("start-up verification cancelled by shutdown"),
+            }
+        })
+    });
+    println!("listening on http://{addr}");
+    use std::io::Write as _;
+    let _ = std::io::stdout().flush();
+    tracing::info!(%addr, templates = state.catalog.templates.len(), "listening");
+    let served = axum::serve(listener, router(state)).with_graceful_shutdown(shutdown_signal()).await;
+    let _ = stop_verifying.send(());
+    let _ = verifying.await;
+    engine.renderer.shutdown().await;
+    tracing::info!("server stopped");
+    served.map_err(ServeError::Serve)
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutting down: no new connections; finishing requests in flight");
+}

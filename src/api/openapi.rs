@@ -1,0 +1,48 @@
+//! `GET /openapi.json`: the OpenAPI document, generated with utoipa from the handlers'
+//! `#[utoipa::path]` attributes and the request/response types. Add new routes to
+//! [`ApiDoc`]'s `paths(...)`.
+
+use axum::Json;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "pixelproof", description = "Pixel-perfect HTML-to-PDF rendering that proves every PDF it ships"),
+    paths(
+        super::render::render,
+        super::templates::list,
+        super::health::healthz,
+        super::health::readyz,
+        super::metrics::metrics,
+        super::verification,
+        openapi_json,
+    ),
+    components(schemas(
+        crate::request::JobRequest,
+        crate::request::JobOptions,
+        super::problem::Problem,
+        super::templates::TemplateInfo,
+        super::health::Readiness,
+        super::health::Health,
+    )),
+    modifiers(&BearerAuth)
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+#[utoipa::path(get, path = "/openapi.json", tag = "operations", responses((status = 200, description = "This document")))]
+pub async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
+    Json(ApiDoc::openapi())
+}

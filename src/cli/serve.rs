@@ -1,0 +1,81 @@
+//! `pixelproof serve`: run the HTTP service (see `api`). Flags map one-to-one onto
+//! [`ServeConfig`]; each has a `PIXELPROOF_*` environment variable.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+
+use crate::api::auth::{Token, Tokens};
+use crate::api::ServeConfig;
+
+/// Arguments of `pixelproof serve`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Address to listen on (port 0 picks a free port; the chosen one is printed).
+    #[arg(long, env = "PIXELPROOF_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// The service's data directory (start-up check report, job store).
+    #[arg(long, env = "PIXELPROOF_DATA", default_value = "data")]
+    pub data: PathBuf,
+    /// Templates directory. Default: ./templates, else the bundled one.
+    #[arg(long, env = "PIXELPROOF_TEMPLATES")]
+    pub templates: Option<PathBuf>,
+    /// Baselines directory.
+    #[arg(long, env = "PIXELPROOF_BASELINES", default_value = "baselines")]
+    pub baselines: PathBuf,
+    /// Bundled fonts directory.
+    #[arg(long, env = "PIXELPROOF_FONTS")]
+    pub fonts: Option<PathBuf>,
+    /// Chromium processes kept warm (documents proved at once).
+    #[arg(long, env = "PIXELPROOF_WORKERS", default_value_t = 2)]
+    pub workers: usize,
+    /// An API token NAME:ROLE:SECRET, ROLE submit or operator (repeatable; the variable
+    /// takes a comma-separated list). Without tokens the server only listens on loopback.
+    #[arg(long = "token", env = "PIXELPROOF_TOKENS", value_delimiter = ',', hide_env_values = true)]
+    pub tokens: Vec<Token>,
+    /// Largest request body, in bytes.
+    #[arg(long, env = "PIXELPROOF_MAX_BODY_BYTES", default_value_t = 16 * 1024 * 1024)]
+    pub max_body_bytes: usize,
+    /// Pages a document may have.
+    #[arg(long, env = "PIXELPROOF_MAX_PAGES", default_value_t = 200)]
+    pub max_pages: usize,
+    /// Seconds a document may take to print.
+    #[arg(long, env = "PIXELPROOF_RENDER_TIMEOUT_SECS", default_value_t = 30)]
+    pub render_timeout_secs: u64,
+    /// Jobs the queue may hold.
+    #[arg(long, env = "PIXELPROOF_MAX_QUEUE", default_value_t = 1000)]
+    pub max_queue: usize,
+}
+
+impl Args {
+    fn config(self) -> anyhow::Result<ServeConfig> {
+        anyhow::ensure!((1..=64).contains(&self.workers), "--workers must be from 1 to 64, not {}", self.workers);
+        anyhow::ensure!(self.max_pages >= 1, "--max-pages must be at least 1");
+        anyhow::ensure!(self.render_timeout_secs >= 1, "--render-timeout-secs must be at least 1");
+        anyhow::ensure!(self.max_body_bytes >= 1024, "--max-body-bytes must be at least 1024");
+        let defaults = ServeConfig::default();
+        Ok(ServeConfig {
+            listen: self.listen,
+            data_dir: self.data,
+            templates_dir: self.templates.unwrap_or(defaults.templates_dir),
+            baselines_dir: self.baselines,
+            fonts_dir: self.fonts.unwrap_or(defaults.fonts_dir),
+            workers: self.workers,
+            tokens: Tokens::new(self.tokens)?,
+            max_body_bytes: self.max_body_bytes,
+            limits: crate::request::Limits { max_pages: self.max_pages, ..defaults.limits },
+            render_timeout: Duration::from_secs(self.render_timeout_secs),
+            max_queue: self.max_queue,
+        })
+    }
+}
+
+pub fn run(args: Args) -> super::CliResult {
+    let config = args.config()?;
+    let runtime = tokio::runtime::Runtime::new().context("could not start the async runtime")?;
+    runtime.block_on(crate::api::serve(config))?;
+    Ok(ExitCode::SUCCESS)
+}

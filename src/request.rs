@@ -1,0 +1,299 @@
+//! The body of a *job* as clients send it (`POST /v1/render` now, `POST /v1/jobs` later),
+//! and its validation into a printable [`Document`].
+//!
+//! Everything a client can get wrong is a [`RequestError`] that says what to change:
+//! both or neither of `template`/`html`, an unknown template, data the template cannot
+//! render with (strict undefined), sizes over the [`Limits`], bad print options or a bad
+//! baseline key.
+
+use std::collections::BTreeMap;
+
+use base64::Engine as _;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::baseline::Key;
+use crate::job::{Assets, Document, Margins, Origin, Paper, PrintOptions};
+use crate::template::{Catalog, TemplateError};
+
+/// How big a job may be. Part of the server's configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Limits {
+    /// Bytes of `html` (or of the HTML a template renders to).
+    pub max_html_bytes: usize,
+    /// Bytes of `data` as JSON.
+    pub max_data_bytes: usize,
+    /// Nesting depth of `data` (objects and arrays).
+    pub max_data_depth: usize,
+    /// Decoded bytes of all `assets` together.
+    pub max_asset_bytes: usize,
+    /// Pages a document may have.
+    pub max_pages: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_html_bytes: 2 * 1024 * 1024,
+            max_data_bytes: 1024 * 1024,
+            max_data_depth: 32,
+            max_asset_bytes: 8 * 1024 * 1024,
+            max_pages: 200,
+        }
+    }
+}
+
+/// A job: a template with data, or raw HTML with its assets; how to print it; and
+/// optionally the baseline to compare it with and where to report the result.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct JobRequest {
+    /// A bundled template (see `GET /v1/templates`). Exactly one of `template` and `html`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template: Option<String>,
+    /// The template's data: a JSON object.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub data: Option<serde_json::Map<String, serde_json::Value>>,
+    /// Raw HTML to print. Exactly one of `template` and `html`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub html: Option<String>,
+    /// Files the HTML may load, by relative path, base64-encoded (HTML jobs only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assets: Option<BTreeMap<String, String>>,
+    /// Print options; each one given overrides the template's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub options: Option<JobOptions>,
+    /// The baseline to compare with, `TEMPLATE/FIXTURE`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub baseline: Option<String>,
+    /// Where to POST the result when the job finishes (queued jobs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub callback_url: Option<String>,
+}
+
+/// Print options of a job; the same names as a template's `template.json` options.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct JobOptions {
+    /// `"A3"`, `"A4"`, `"A5"`, `"Letter"`, `"Legal"`, or `{"width": in, "height": in}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub paper: Option<Paper>,
+    /// CSS lengths: `{"top": "20mm", "right": "…", "bottom": "…", "left": "…"}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub margins: Option<Margins>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub landscape: Option<bool>,
+    /// 0.1 to 2.0.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scale: Option<f64>,
+    /// Pages to print, e.g. `"1-3, 5"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub page_ranges: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub header_template: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub footer_template: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    /// Fail an HTML job when a font it asks for did not load (template jobs always do).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub strict_fonts: Option<bool>,
+}
+
+impl JobOptions {
+    fn apply(&self, o: &mut PrintOptions) {
+        if let Some(p) = self.paper {
+            o.paper = p;
+        }
+        if let Some(m) = &self.margins {
+            o.margins = m.clone();
+        }
+        if let Some(l) = self.landscape {
+            o.landscape = l;
+        }
+        if let Some(s) = self.scale {
+            o.scale = s;
+        }
+        if let Some(r) = &self.page_ranges {
+            o.page_ranges = r.clone();
+        }
+        if self.header_template.is_some() {
+            o.header_template = self.header_template.clone();
+        }
+        if self.footer_template.is_some() {
+            o.footer_template = self.footer_template.clone();
+        }
+        if self.title.is_some() {
+            o.title = self.title.clone();
+        }
+        if let Some(s) = self.strict_fonts {
+            o.strict_fonts = s;
+        }
+    }
+}
+
+/// What is wrong with a job request. Every message says what to send instead.
+#[derive(Debug, thiserror::Error)]
+pub enum RequestError {
+    #[error("give exactly one of \"template\" (with \"data\") and \"html\"; this request has {0}")]
+    Source(&'static str),
+    #[error(transparent)]
+    Template(#[from] TemplateError),
+    #[error("\"{field}\" is only for {only} jobs; remove it")]
+    NotForThisJob { field: &'static str, only: &'static str },
+    #[error("{what} is {size} bytes; the limit is {limit} bytes")]
+    TooLarge { what: &'static str, size: usize, limit: usize },
+    #[error("\"data\" is nested {depth} levels deep; the limit is {limit}")]
+    TooDeep { depth: usize, limit: usize },
+    #[error("asset {path:?} is not a usable relative path (no \"..\", no backslashes)")]
+    AssetPath { path: String },
+    #[error("asset {path:?} is not valid base64: {detail}")]
+    AssetEncoding { path: String, detail: String },
+    #[error("bad print options: {0}")]
+    Options(#[from] crate::render::print::PrintOptionError),
+    #[error("\"baseline\" must be a baseline key TEMPLATE/FIXTURE (letters, digits, '-', '_'), not {0:?}")]
+    Baseline(String),
+    #[error("\"callback_url\" must be an absolute http(s) URL, not {0:?}")]
+    CallbackUrl(String),
+}
+
+impl JobRequest {
+    /// Validates the request and makes the document it asks for.
+    pub fn document(&self, catalog: &Catalog, limits: &Limits) -> Result<Document, RequestError> {
+        self.baseline_key()?;
+        if let Some(url) = &self.callback_url {
+            let ok = url::Url::parse(url).map(|u| matches!(u.scheme(), "http" | "https")).unwrap_or(false);
+            if !ok {
+                return Err(RequestError::CallbackUrl(url.clone()));
+            }
+        }
+        let mut doc = match (&self.template, &self.html) {
+            (Some(_), Some(_)) => return Err(RequestError::Source("both")),
+            (None, None) => return Err(RequestError::Source("neither")),
+            (Some(name), None) => self.template_document(name, catalog, limits)?,
+            (None, Some(html)) => self.html_document(html, limits)?,
+        };
+        if let Some(options) = &self.options {
+            options.apply(&mut doc.options);
+        }
+        // Validate the options now so a bad one is the client's error, not a render failure.
+        crate::render::print::print_params(&doc.options)?;
+        check_size("the HTML", doc.html.len(), limits.max_html_bytes)?;
+        Ok(doc)
+    }
+
+    /// The baseline key, when one was given.
+    pub fn baseline_key(&self) -> Result<Option<Key>, RequestError> {
+        self.baseline.as_deref().map(|k| Key::parse(k).map_err(|_| RequestError::Baseline(k.to_string()))).transpose()
+    }
+
+    fn template_document(&self, name: &str, catalog: &Catalog, limits: &Limits) -> Result<Document, RequestError> {
+        if self.assets.is_some() {
+            return Err(RequestError::NotForThisJob { field: "assets", only: "HTML" });
+        }
+        let template = catalog.get(name)?;
+        let data = serde_json::Value::Object(self.data.clone().unwrap_or_default());
+        let size = serde_json::to_vec(&data).map(|v| v.len()).unwrap_or(usize::MAX);
+        check_size("\"data\"", size, limits.max_data_bytes)?;
+        let depth = depth(&data);
+        if depth > limits.max_data_depth {
+            return Err(RequestError::TooDeep { depth, limit: limits.max_data_depth });
+        }
+        Ok(template.document(&data, &format!("{name}/request"))?)
+    }
+
+    fn html_document(&self, html: &str, limits: &Limits) -> Result<Document, RequestError> {
+        if self.data.is_some() {
+            return Err(RequestError::NotForThisJob { field: "data", only: "template" });
+        }
+        check_size("\"html\"", html.len(), limits.max_html_bytes)?;
+        let mut files = BTreeMap::new();
+        let mut total = 0;
+        for (path, encoded) in self.assets.iter().flatten() {
+            let rel =
+                crate::job::safe_relative_path(path).ok_or_else(|| RequestError::AssetPath { path: path.clone() })?;
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(encoded)
+                .map_err(|e| RequestError::AssetEncoding { path: path.clone(), detail: e.to_string() })?;
+            total += bytes.len();
+            check_size("\"assets\" (decoded)", total, limits.max_asset_bytes)?;
+            let key = rel.to_str().ok_or_else(|| RequestError::AssetPath { path: path.clone() })?.to_string();
+            files.insert(key, bytes);
+        }
+        let assets = if files.is_empty() { Assets::None } else { Assets::Memory(files) };
+        Ok(Document {
+            label: "request.html".to_string(),
+            html: html.to_string(),
+            assets,
+            options: PrintOptions::default(),
+            origin: Origin::Html,
+        })
+    }
+}
+
+fn check_size(what: &'static str, size: usize, limit: usize) -> Result<(), RequestError> {
+    if size > limit {
+        return Err(RequestError::TooLarge { what, size, limit });
+    }
+    Ok(())
+}
+
+/// Nesting depth of a JSON value: 0 for a scalar, 1 for a flat object or array.
+fn depth(value: &serde_json::Value) -> usize {
+    match value {
+        serde_json::Value::Object(m) => 1 + m.values().map(depth).max().unwrap_or(0),
+        serde_json::Value::Array(a) => 1 + a.iter().map(depth).max().unwrap_or(0),
+        _ => 0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn catalog() -> Catalog {
+        Catalog::load(&crate::template::default_templates_dir()).unwrap()
+    }
+
+    fn parse(json: &str) -> JobRequest {
+        serde_json::from_str(json).unwrap()
+    }
+
+    #[test]
+    fn each_mistake_names_itself() {
+        let (cat, lim) = (catalog(), Limits::default());
+        let cases = [
+            (r#"{}"#, "neither"),
+            (r#"{"template": "invoice", "html": "<p>"}"#, "both"),
+            (r#"{"template": "nope", "data": {}}"#, "nope"),
+            (r#"{"template": "invoice", "data": {}}"#, "undefined"),
+            (r#"{"html": "<p>x</p>", "baseline": "a/b/c"}"#, "TEMPLATE/FIXTURE"),
+            (r#"{"html": "<p>x</p>", "options": {"scale": 9}}"#, "scale 9"),
+            (r#"{"html": "<p>x</p>", "assets": {"../x.css": ""}}"#, "../x.css"),
+            (r#"{"html": "<p>x</p>", "data": {}}"#, "\"data\""),
+        ];
+        for (body, expected) in cases {
+            let err = parse(body).document(&cat, &lim).unwrap_err().to_string();
+            assert!(err.contains(expected), "{body}: {err}");
+        }
+        let deep = format!(r#"{{"template": "invoice", "data": {{"a": {}1{}}}}}"#, "[".repeat(40), "]".repeat(40));
+        let err = parse(&deep).document(&cat, &lim).unwrap_err().to_string();
+        assert!(err.contains("nested 41 levels"), "{err}");
+        let small = Limits { max_html_bytes: 10, ..Limits::default() };
+        let err = parse(r#"{"html": "<p>01234567890</p>"}"#).document(&cat, &small).unwrap_err().to_string();
+        assert!(err.contains("\"html\" is 18 bytes; the limit is 10"), "{err}");
+        assert!(serde_json::from_str::<JobRequest>(r#"{"htm": "x"}"#).unwrap_err().to_string().contains("htm"));
+    }
+
+    #[test]
+    fn html_jobs_get_their_assets_and_options() {
+        let body = r#"{"html": "<p>x</p>", "assets": {"css/a.css": "cD17fQ=="}, "options": {"landscape": true}}"#;
+        let doc = parse(body).document(&catalog(), &Limits::default()).unwrap();
+        assert_eq!(doc.assets.read("css/a.css").as_deref(), Some(&b"p={}"[..]));
+        assert!(doc.options.landscape);
+        assert_eq!(doc.origin, Origin::Html);
+    }
+}

@@ -1,0 +1,341 @@
+//! The HTTP API against the real `pixelproof serve` process on loopback: real Chromium,
+//! real PDFium, real baselines (the bundled ones), a temporary data directory.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use reqwest::blocking::{Client, Response};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+const SUBMIT: &str = "ci:submit:submit-secret-0123456789";
+const OPERATOR: &str = "ops:operator:operator-secret-0123456789";
+
+/// A running server; killed when dropped (a test that wants a clean exit sends SIGTERM).
+struct Server {
+    child: Child,
+    base: String,
+    _data: tempfile::TempDir,
+}
+
+impl Server {
+    fn start(extra: &[&str]) -> Server {
+        let data = tempfile::tempdir().expect("temp data dir");
+        let root = env!("CARGO_MANIFEST_DIR");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_pixelproof"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+            .arg(data.path())
+            .args(["--templates", &format!("{root}/templates"), "--baselines", &format!("{root}/baselines")])
+            .args(extra)
+            .env_remove("PIXELPROOF_TOKENS")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn pixelproof serve");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).expect("read the listening line");
+        let addr =
+            line.trim().strip_prefix("listening on ").unwrap_or_else(|| panic!("unexpected first line {line:?}"));
+        Server { child, base: addr.to_string(), _data: data }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Polls /readyz until it answers 200; returns every body seen.
+    fn wait_ready(&self, client: &Client) -> Vec<(StatusCode, Value)> {
+        let deadline = Instant::now() + Duration::from_secs(180);
+        let mut seen = Vec::new();
+        loop {
+            let r = client.get(self.url("/readyz")).send().expect("GET /readyz");
+            let status = r.status();
+            seen.push((status, r.json().expect("readyz JSON")));
+            if status == StatusCode::OK {
+                return seen;
+            }
+            assert!(Instant::now() < deadline, "not ready after 180 s: {seen:?}");
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn client() -> Client {
+    Client::builder().timeout(Duration::from_secs(120)).build().expect("HTTP client")
+}
+
+fn fixture(template: &str, name: &str) -> Value {
+    let path = format!("{}/templates/{template}/fixtures/{name}.json", env!("CARGO_MANIFEST_DIR"));
+    serde_json::from_str(&std::fs::read_to_string(path).expect("fixture")).expect("fixture JSON")
+}
+
+/// Pages of a PDF, counted by poppler's `pdfinfo` (independent of the server's PDFium).
+fn pdfinfo_pages(pdf: &[u8]) -> usize {
+    let file = tempfile::NamedTempFile::new().expect("temp file");
+    std::fs::write(file.path(), pdf).expect("write PDF");
+    let out = Command::new("pdfinfo").arg(file.path()).output().expect("run pdfinfo");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text.lines().find(|l| l.starts_with("Pages:")).unwrap_or_else(|| panic!("no page count: {text}"));
+    line["Pages:".len()..].trim().parse().expect("page count")
+}
+
+/// Asserts a problem response: status, media type, and a detail naming `needle`.
+fn assert_problem(r: Response, status: StatusCode, needle: &str) -> Value {
+    assert_eq!(r.status(), status);
+    let ct = r.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+    assert_eq!(ct, "application/problem+json");
+    let body: Value = r.json().expect("problem JSON");
+    assert_eq!(body["status"], status.as_u16());
+    assert!(body["type"].is_string() && body["title"].is_string(), "{body}");
+    let detail = body["detail"].as_str().unwrap_or_default();
+    assert!(detail.contains(needle), "detail {detail:?} should name {needle:?}");
+    body
+}
+
+fn header_number(r: &Response, name: &str) -> usize {
+    r.headers().get(name).and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok()).unwrap_or(usize::MAX)
+}
+
+fn metric(text: &str, series: &str) -> f64 {
+    text.lines().find_map(|l| l.strip_prefix(series)).and_then(|v| v.trim().parse().ok()).unwrap_or(0.0)
+}
+
+fn pages_html(n: usize) -> String {
+    let pages: Vec<String> =
+        (1..=n).map(|i| format!("<section style='break-after: page'>page {i}</section>")).collect();
+    format!("<!doctype html><html><body>{}</body></html>", pages.join(""))
+}
+
+#[test]
+fn renders_validates_and_reports() {
+    let server = Server::start(&["--max-body-bytes", "65536", "--max-pages", "3"]);
+    let http = client();
+
+    // Ready only once the start-up verification has run; then every template is verified.
+    let seen = server.wait_ready(&http);
+    let (first_status, first) = &seen[0];
+    assert_eq!(*first_status, StatusCode::SERVICE_UNAVAILABLE, "the first /readyz came before verification: {first}");
+    assert_eq!(first["verification"], "running");
+    let ready = &seen[seen.len() - 1].1;
+    assert_eq!(ready["chromium"], "ok");
+    assert_eq!(ready["data_dir"], "ok");
+    for t in ["certificate", "invoice", "report"] {
+        assert_eq!(ready["templates"][t], "verified", "{ready}");
+    }
+    assert!(http.get(server.url("/healthz")).send().expect("healthz").status().is_success());
+
+    let metrics_before = http.get(server.url("/metrics")).send().expect("metrics").text().expect("text");
+
+    // A template job: a PDF whose page count the headers and pdfinfo agree on.
+    let body = json!({"template": "invoice", "data": fixture("invoice", "short")});
+    let r = http.post(server.url("/v1/render")).json(&body).send().expect("render template");
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()["content-type"], "application/pdf");
+    let pages = header_number(&r, "x-pixelproof-pages");
+    assert_eq!(header_number(&r, "x-pixelproof-blocked-requests"), 0);
+    let pdf = r.bytes().expect("PDF");
+    assert!(pdf.starts_with(b"%PDF"));
+    assert_eq!(pdfinfo_pages(&pdf), pages);
+    assert_eq!(pages, 1);
+
+    // An HTML job with an asset and a blocked request.
+    let html = pages_html(2)
+        .replace("<body>", "<head><link rel=stylesheet href='a.css'></head><body><img src='http://127.0.0.1:9/x.png'>");
+    let body = json!({"html": html, "assets": {"a.css": "Ym9keXtjb2xvcjpyZWR9"}, "options": {"paper": "Letter"}});
+    let r = http.post(server.url("/v1/render")).json(&body).send().expect("render html");
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(header_number(&r, "x-pixelproof-blocked-requests"), 1);
+    assert_eq!(header_number(&r, "x-pixelproof-pages"), 2);
+    assert_eq!(pdfinfo_pages(&r.bytes().expect("PDF")), 2);
+
+    // Counters moved.
+    let metrics = http.get(server.url("/metrics")).send().expect("metrics").text().expect("text");
+    let ok_jobs = "pixelproof_jobs_total{outcome=\"ok\"}";
+    assert_eq!(metric(&metrics, ok_jobs) - metric(&metrics_before, ok_jobs), 2.0, "{metrics}");
+    assert!(metric(&metrics, "pixelproof_renders_total{outcome=\"ok\"}") >= 2.0);
+    for stage in ["render", "raster", "verify"] {
+        assert_eq!(metric(&metrics, &format!("pixelproof_stage_seconds_count{{stage=\"{stage}\"}}")), 2.0, "{stage}");
+    }
+    assert!(metrics.contains("pixelproof_chromium_restarts_total 0"), "{metrics}");
+    assert!(metrics.contains("pixelproof_queue_depth 0"), "{metrics}");
+
+    // Every mistake is a problem that names it.
+    let post = |body: &str, ct: &str| {
+        http.post(server.url("/v1/render")).header("content-type", ct).body(body.to_string()).send().expect("post")
+    };
+    let json_ct = "application/json";
+    assert_problem(post(r#"{"template": "#, json_ct), StatusCode::BAD_REQUEST, "EOF while parsing");
+    assert_problem(post(r#"{"htm": "<p>x</p>"}"#, json_ct), StatusCode::UNPROCESSABLE_ENTITY, "unknown field `htm`");
+    assert_problem(post(r#"{"template": "menu", "data": {}}"#, json_ct), StatusCode::UNPROCESSABLE_ENTITY, "\"menu\"");
+    let p = assert_problem(
+        post(r#"{"template": "invoice", "data": {}}"#, json_ct),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "undefined",
+    );
+    assert!(p["detail"].as_str().unwrap_or_default().contains("invoice"), "{p}");
+    assert_problem(
+        post(r#"{"html": "<p>x</p>"}"#, "text/plain"),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "application/json",
+    );
+    let big = json!({"html": "x".repeat(100_000)}).to_string();
+    assert_problem(post(&big, json_ct), StatusCode::PAYLOAD_TOO_LARGE, "65536 bytes");
+    assert_problem(
+        post(r#"{"html": "<p>x</p>", "template": "invoice"}"#, json_ct),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "both",
+    );
+    // Documents that fail verification ship no PDF.
+    let too_long = json!({"html": pages_html(4)}).to_string();
+    assert_problem(post(&too_long, json_ct), StatusCode::UNPROCESSABLE_ENTITY, "4 pages; the limit is 3");
+    let missing_font = json!({
+        "html": "<style>@font-face{font-family:Gone;src:url(gone.woff2)} p{font-family:Gone}</style><p>text</p>",
+        "options": {"strict_fonts": true}
+    })
+    .to_string();
+    assert_problem(post(&missing_font, json_ct), StatusCode::UNPROCESSABLE_ENTITY, "Gone");
+    assert_problem(http.get(server.url("/v1/nothing")).send().expect("404"), StatusCode::NOT_FOUND, "no such route");
+
+    // The catalogue.
+    let templates: Value = http.get(server.url("/v1/templates")).send().expect("templates").json().expect("JSON");
+    let names: Vec<&str> = templates.as_array().expect("array").iter().filter_map(|t| t["name"].as_str()).collect();
+    assert_eq!(names, ["certificate", "invoice", "report"]);
+    let invoice = &templates[1];
+    assert_eq!(invoice["fixtures"], json!(["arabic", "basic", "short"]));
+    assert_eq!((invoice["min_pages"].as_u64(), invoice["max_pages"].as_u64()), (Some(1), Some(10)));
+
+    // The OpenAPI document names the routes and the job schema.
+    let spec: Value = http.get(server.url("/openapi.json")).send().expect("openapi").json().expect("OpenAPI JSON");
+    assert!(spec["openapi"].as_str().unwrap_or_default().starts_with("3."), "{spec}");
+    for path in ["/v1/render", "/v1/templates", "/healthz", "/readyz", "/metrics"] {
+        assert!(spec["paths"][path].is_object(), "{path} missing from /openapi.json");
+    }
+    assert!(spec["components"]["schemas"]["JobRequest"]["properties"]["template"].is_object());
+}
+
+#[test]
+fn tokens_and_roles() {
+    let server = Server::start(&["--token", SUBMIT, "--token", OPERATOR]);
+    let http = client();
+    let submit = "submit-secret-0123456789";
+    let operator = "operator-secret-0123456789";
+    // Probes stay open.
+    server.wait_ready(&http);
+    assert_eq!(http.get(server.url("/healthz")).send().expect("healthz").status(), StatusCode::OK);
+    // No token, a wrong token, a submit token on an operator route.
+    assert_problem(
+        http.get(server.url("/v1/templates")).send().expect("templates"),
+        StatusCode::UNAUTHORIZED,
+        "Bearer",
+    );
+    let wrong = http.get(server.url("/v1/templates")).bearer_auth("not-a-token").send().expect("templates");
+    assert_problem(wrong, StatusCode::UNAUTHORIZED, "not one the server knows");
+    let r = http.get(server.url("/v1/templates")).bearer_auth(submit).send().expect("templates");
+    assert_eq!(r.status(), StatusCode::OK);
+    let r = http.get(server.url("/v1/verification")).bearer_auth(submit).send().expect("verification");
+    assert_problem(r, StatusCode::FORBIDDEN, "needs a token with role operator");
+    let r = http.get(server.url("/v1/verification")).bearer_auth(operator).send().expect("verification");
+    assert_eq!(r.status(), StatusCode::OK);
+    let v: Value = r.json().expect("JSON");
+    assert_eq!(v["state"], "finished");
+    assert_eq!(v["templates"]["invoice"], "verified");
+    let r = http.get(server.url("/metrics")).bearer_auth(operator).send().expect("metrics");
+    assert_eq!(r.status(), StatusCode::OK);
+}
+
+#[test]
+fn refuses_to_listen_openly_without_tokens() {
+    let out = Command::new(env!("CARGO_BIN_EXE_pixelproof"))
+        .args(["serve", "--listen", "0.0.0.0:0"])
+        .env_remove("PIXELPROOF_TOKENS")
+        .output()
+        .expect("run pixelproof serve");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("without API tokens") && stderr.contains("--token"), "{stderr}");
+    assert!(out.stdout.is_empty(), "it must not have listened: {}", String::from_utf8_lossy(&out.stdout));
+}
+
+#[test]
+fn sigterm_lets_the_render_in_flight_finish() {
+    let mut server = Server::start(&[]);
+    let http = client();
+    server.wait_ready(&http);
+    // A document that keeps Chromium busy for about 3 s before it can print.
+    let slow = "<p>slow</p><script>const t = Date.now(); while (Date.now() - t < 3000) {}</script>";
+    let url = server.url("/v1/render");
+    let in_flight = std::thread::spawn(move || {
+        let r = client().post(url).json(&json!({"html": slow})).send().expect("render in flight");
+        (r.status(), r.bytes().map(|b| b.to_vec()).unwrap_or_default())
+    });
+    std::thread::sleep(Duration::from_millis(1000));
+    let killed = Command::new("kill").args(["-TERM", &server.pid().to_string()]).status().expect("kill -TERM");
+    assert!(killed.success());
+    let (status, pdf) = in_flight.join().expect("render thread");
+    assert_eq!(status, StatusCode::OK);
+    assert!(pdf.starts_with(b"%PDF"));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let exit = loop {
+        if let Some(s) = server.child.try_wait().expect("try_wait") {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "still running 30 s after SIGTERM");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(exit.code(), Some(0));
+    // Nothing new is accepted once it has stopped.
+    assert!(client().get(server.url("/healthz")).send().is_err());
+}
+
+#[test]
+fn a_render_over_the_timeout_is_504() {
+    let server = Server::start(&["--render-timeout-secs", "3"]);
+    let http = client();
+    // A document that never settles: its script spins for 20 s.
+    let endless = "<p>spin</p><script>const t = Date.now(); while (Date.now() - t < 20000) {}</script>";
+    let started = Instant::now();
+    let r = http.post(server.url("/v1/render")).json(&json!({"html": endless})).send().expect("render");
+    assert_problem(r, StatusCode::GATEWAY_TIMEOUT, "render timeout");
+    assert!(started.elapsed() < Duration::from_secs(15), "answered after {:?}", started.elapsed());
+    let metrics = http.get(server.url("/metrics")).send().expect("metrics").text().expect("text");
+    assert_eq!(metric(&metrics, "pixelproof_renders_total{outcome=\"timeout\"}"), 1.0, "{metrics}");
+    assert_eq!(metric(&metrics, "pixelproof_jobs_total{outcome=\"timeout\"}"), 1.0, "{metrics}");
+    // The pool recovers: a plain document prints afterwards.
+    let r = http.post(server.url("/v1/render")).json(&json!({"html": "<p>after</p>"})).send().expect("render");
+    assert_eq!(r.status(), StatusCode::OK);
+}
+
+#[test]
+fn readiness_replaces_a_dead_chromium_and_counts_the_restart() {
+    let server = Server::start(&["--workers", "1"]);
+    let http = client();
+    server.wait_ready(&http);
+    // Kill the server's browser (its direct child) behind its back.
+    let out = Command::new("pgrep").args(["-P", &server.pid().to_string()]).output().expect("pgrep");
+    let children: Vec<String> = String::from_utf8_lossy(&out.stdout).split_whitespace().map(str::to_string).collect();
+    assert_eq!(children.len(), 1, "expected one browser process, found {children:?}");
+    assert!(Command::new("kill").args(["-KILL", &children[0]]).status().expect("kill").success());
+    std::thread::sleep(Duration::from_millis(500));
+    let r = http.get(server.url("/readyz")).send().expect("readyz");
+    assert_eq!(r.status(), StatusCode::OK);
+    let body: Value = r.json().expect("JSON");
+    assert_eq!(body["chromium"], "ok", "{body}");
+    let metrics = http.get(server.url("/metrics")).send().expect("metrics").text().expect("text");
+    assert_eq!(metric(&metrics, "pixelproof_chromium_restarts_total"), 1.0, "{metrics}");
+    let after = Command::new("pgrep").args(["-P", &server.pid().to_string()]).output().expect("pgrep");
+    let now = String::from_utf8_lossy(&after.stdout).trim().to_string();
+    assert!(!now.is_empty() && now != children[0], "a new browser should run, found {now:?}");
+}
