@@ -76,6 +76,9 @@ impl From<JsonRejection> for Problem {
             JsonRejection::MissingJsonContentType(_) => {
                 "send the body with `Content-Type: application/json`".to_string()
             }
+            _ if status == StatusCode::PAYLOAD_TOO_LARGE => {
+                "the request body is larger than the server's limit (--max-body-bytes)".to_string()
+            }
             _ => rejection.body_text(),
         };
         Problem::new(status, kind, title, detail)
