@@ -195,3 +195,52 @@ fn the_cli_renders_with_the_fallback() {
     assert!(summary["renderer"].as_str().is_some_and(|r| r.starts_with("WeasyPrint")), "{summary}");
     assert!(summary["pages"].as_u64().is_some_and(|n| n >= 1), "{summary}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn print_options_reach_weasyprint() {
+    let fb = fallback(Duration::from_secs(60));
+    let raster = rasterizer();
+    let html = "<!doctype html><style>section{break-after:page;font-family:'DejaVu Sans'}</style>\
+                <section>page one</section><section>page two</section><section>page three</section>";
+    let mut doc = html_doc("options", html, &[]);
+    let all = fb.prove(&doc, &raster, 72).await.expect("all pages");
+    assert_eq!(all.pages.len(), 3);
+    assert!(all.pages[0].image.height() > all.pages[0].image.width(), "A4 portrait by default");
+    doc.options.landscape = true;
+    doc.options.page_ranges = "2-3".into();
+    doc.options.footer_template = Some("<span>Page <span class=pageNumber></span></span>".into());
+    let some = fb.prove(&doc, &raster, 72).await.expect("pages 2-3");
+    assert_eq!(some.pages.len(), 2, "page ranges 2-3");
+    assert!(some.pages[0].text.contains("page two") && some.pages[1].text.contains("page three"));
+    assert!(some.pages[0].text.contains("Page 2"), "the footer counts pages: {}", some.pages[0].text);
+    assert!(some.pages[0].image.width() > some.pages[0].image.height(), "landscape");
+    // A4 at 72 dpi: 842 x 595 points.
+    assert!(some.pages[0].image.width().abs_diff(842) <= 2, "{}", some.pages[0].image.width());
+    // Scale shrinks the content, not the paper: at 0.5 the three sections still fill three
+    // A4 pages (break-after), each still 595 points wide, with the text half as wide.
+    let mut small = html_doc("options-scale", html, &[]);
+    small.options.scale = 0.5;
+    let half = fb.prove(&small, &raster, 72).await.expect("scale 0.5");
+    assert_eq!(half.pages.len(), 3);
+    assert!(half.pages[0].image.width().abs_diff(595) <= 2, "{}", half.pages[0].image.width());
+    let (full_ink, half_ink) = (ink_width(&all.pages[0].image), ink_width(&half.pages[0].image));
+    assert!(half_ink * 10 < full_ink * 7, "text is {half_ink} px wide at scale 0.5, {full_ink} px at 1.0");
+}
+
+/// Width of the span of non-white columns on a page.
+fn ink_width(img: &image::RgbaImage) -> u32 {
+    let inked: Vec<u32> =
+        (0..img.width()).filter(|&x| (0..img.height()).any(|y| img.get_pixel(x, y).0[0] < 128)).collect();
+    match (inked.first(), inked.last()) {
+        (Some(a), Some(b)) => b - a + 1,
+        _ => 0,
+    }
+}
+
+#[test]
+fn a_missing_python_names_the_fix() {
+    let config = FallbackConfig { python: "/nonexistent/python3".into(), ..FallbackConfig::new(fonts()) };
+    let err = FallbackRenderer::new(config).err().expect("no Python there");
+    assert!(matches!(err, FallbackError::Unavailable { .. }), "{err}");
+    assert!(err.to_string().contains("scripts/setup"), "{err}");
+}
