@@ -134,6 +134,7 @@ impl FallbackRenderer {
         let mut child = tokio::process::Command::new(&self.config.python)
             .arg(&self.shim)
             .arg(&job_path)
+            // Unused by the shim: names the job in `ps` (and lets tests find leftover processes).
             .arg(format!("--label={}", doc.label))
             .env_clear()
             .env("PATH", "/usr/bin:/bin")
@@ -152,12 +153,20 @@ impl FallbackRenderer {
         let allowed =
             Allowed { html: Arc::new(doc.html.clone()), assets: doc.assets.clone(), fonts: self.config.fonts.clone() };
         let mut stderr = child.stderr.take();
+        // Keep only the tail: a hostile document can make WeasyPrint warn without end.
         let stderr_task = tokio::spawn(async move {
-            let mut buf = Vec::new();
-            if let Some(s) = stderr.as_mut() {
-                let _ = s.read_to_end(&mut buf).await;
+            let mut kept = Vec::new();
+            let mut chunk = [0u8; 8192];
+            while let Some(s) = stderr.as_mut() {
+                match s.read(&mut chunk).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => kept.extend_from_slice(&chunk[..n]),
+                }
+                if kept.len() > 4 * STDERR_TAIL {
+                    kept.drain(..kept.len() - STDERR_TAIL);
+                }
             }
-            buf
+            kept
         });
         let mut blocked = Vec::new();
         let mut faces = Vec::new();
@@ -261,7 +270,11 @@ fn answer(url: &str, allowed: &Allowed, blocked: &mut Vec<BlockedRequest>) -> se
 fn with_page_css(html: &str, css: &str) -> String {
     let style = format!("<style>{css}</style>");
     let lower = html.to_ascii_lowercase();
-    let head_end = lower.find("<head").and_then(|i| lower[i..].find('>').map(|j| i + j + 1));
+    let head_start = lower
+        .match_indices("<head")
+        .map(|(i, _)| i)
+        .find(|&i| matches!(lower.as_bytes().get(i + 5), Some(b'>' | b' ' | b'\t' | b'\n' | b'\r' | b'/')));
+    let head_end = head_start.and_then(|i| lower[i..].find('>').map(|j| i + j + 1));
     match head_end {
         Some(at) => format!("{}{}{}", &html[..at], style, &html[at..]),
         None => format!("{style}{html}"),
@@ -288,5 +301,19 @@ fn tail(stderr: &[u8]) -> String {
         "(nothing on stderr)".into()
     } else {
         text[start..].to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn page_css_goes_first_in_head() {
+        let css = "@page{}";
+        assert_eq!(
+            super::with_page_css("<html><head><title>t</title>", css),
+            "<html><head><style>@page{}</style><title>t</title>"
+        );
+        assert_eq!(super::with_page_css("<header>x</header>", css), "<style>@page{}</style><header>x</header>");
+        assert_eq!(super::with_page_css("<HEAD lang=en>", css), "<HEAD lang=en><style>@page{}</style>");
     }
 }
