@@ -74,6 +74,14 @@ pub fn check(rendered: &Rendered, pages: &[RasterPage], bundled: &BundledFonts, 
         let n = normalize_font_name(name);
         rendered.font_faces.iter().any(|f| f.status == "loaded" && normalize_font_name(&f.family) == n)
     };
+    // WeasyPrint (the fallback renderer) embeds a declared face as "<Family-With-Hyphens>-<Style>",
+    // e.g. "Certificate-Serif-Bold" for `font-family: "Certificate Serif"` at weight 700.
+    let loaded_face_style = |name: &str| {
+        rendered.font_faces.iter().any(|f| {
+            let stem = f.family.trim().replace(' ', "-");
+            f.status == "loaded" && !stem.is_empty() && name.strip_prefix(&stem).is_some_and(|r| r.starts_with('-'))
+        })
+    };
 
     // 1. Faces the document declared that failed to load.
     let mut failed_faces: Vec<&str> =
@@ -121,7 +129,7 @@ pub fn check(rendered: &Rendered, pages: &[RasterPage], bundled: &BundledFonts, 
 
     // 3. Every embedded font must be bundled or the document's own.
     for name in &embedded {
-        if bundled.knows(name) || loaded_face(name) {
+        if bundled.knows(name) || loaded_face(name) || loaded_face_style(name) {
             continue;
         }
         problems.push(FontProblem {
@@ -212,6 +220,24 @@ mod tests {
         assert_eq!(report.problems.len(), 1, "{:?}", report.problems);
         assert_eq!(report.problems[0].requested, "Brand");
         assert_eq!(report.problems[0].used, "DejaVu Sans");
+    }
+
+    #[test]
+    fn a_loaded_face_embedded_under_its_family_and_style_is_not_a_problem() {
+        let face = |status: &str| FontFace {
+            family: "Certificate Serif".into(),
+            style: "normal".into(),
+            weight: "700".into(),
+            status: status.into(),
+        };
+        let report =
+            check(&rendered(vec![face("loaded")], vec![]), &[page(&["Certificate-Serif-Bold"])], &bundled(), true);
+        assert!(report.problems.is_empty(), "{:?}", report.problems);
+        let report =
+            check(&rendered(vec![face("error")], vec![]), &[page(&["Certificate-Serif-Bold"])], &bundled(), true);
+        assert!(report.problems.iter().any(|p| p.used == "Certificate-Serif-Bold"), "{:?}", report.problems);
+        let report = check(&rendered(vec![face("loaded")], vec![]), &[page(&["Certificate-SerifX"])], &bundled(), true);
+        assert_eq!(report.problems.len(), 1, "{:?}", report.problems);
     }
 
     #[test]

@@ -13,6 +13,7 @@ pub mod cli;
 pub mod compare;
 pub mod data;
 pub mod durable;
+pub mod fallback;
 pub mod fontcheck;
 pub mod fonts;
 pub mod job;

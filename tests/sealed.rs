@@ -5,47 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{engine, html_doc, CountingListener};
-
-fn hostile_html(port: u16) -> String {
-    let http = format!("http://127.0.0.1:{port}");
-    format!(
-        r#"<!doctype html>
-<html><head>
-<meta charset="utf-8">
-<link rel="stylesheet" href="{http}/link.css">
-<link rel="stylesheet" href="file:///etc/hostname">
-<style>
-  @import url("{http}/import.css");
-  @import url("file:///etc/hostname");
-  @font-face {{ font-family: "Leak"; src: url("{http}/font.ttf"); }}
-  body {{ font-family: "DejaVu Sans"; background-image: url("{http}/bg.png"); }}
-  .file-bg {{ background-image: url("file:///etc/hostname"); height: 10px; }}
-  .leak-font {{ font-family: "Leak", "DejaVu Sans"; }}
-</style>
-</head><body>
-<h1>Sealed document</h1>
-<p class="leak-font">text in a font that must not load</p>
-<div class="file-bg"></div>
-<img src="{http}/img.png"><img src="file:///etc/hostname">
-<iframe src="{http}/frame.html"></iframe>
-<iframe src="file:///etc/hostname"></iframe>
-<object data="{http}/object.bin"></object>
-<embed src="file:///etc/hostname">
-<script src="{http}/script.js"></script>
-<pre id="out">results:</pre>
-<script>
-  const out = document.getElementById("out");
-  const note = s => out.textContent += "\n" + s;
-  const tries = ["{http}/fetch", "file:///etc/hostname"].map(u =>
-    fetch(u).then(r => r.text()).then(t => note("FETCHED " + t)).catch(e => note("refused " + u)));
-  const xhr = new XMLHttpRequest();
-  try {{ xhr.open("GET", "{http}/xhr", false); xhr.send(); note("XHR " + xhr.responseText); }} catch (e) {{ note("xhr refused"); }}
-  window.__done = Promise.all(tries);
-</script>
-</body></html>"#
-    )
-}
+use common::{engine, hostile_html, html_doc, CountingListener};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_document_reaches_nothing() {

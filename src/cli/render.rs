@@ -10,8 +10,9 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 
+use crate::fallback::{FallbackConfig, FallbackRenderer};
 use crate::job::{Document, Paper, PaperName};
-use crate::pipeline::{Engine, EngineConfig};
+use crate::pipeline::{Engine, EngineConfig, Proof};
 use crate::template::Catalog;
 
 /// Arguments of `pixelproof render`.
@@ -66,6 +67,17 @@ pub struct Args {
     /// Print the result (pages, blocked requests, fonts) as JSON on stdout.
     #[arg(long)]
     pub json: bool,
+    /// Which engine prints: Chromium (the pinned pool), or the WeasyPrint fallback the
+    /// service uses when Chromium's output fails verification.
+    #[arg(long, value_enum, default_value_t = RendererChoice::Chromium)]
+    pub renderer: RendererChoice,
+}
+
+/// The engine `pixelproof render` prints with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum RendererChoice {
+    Chromium,
+    Fallback,
 }
 
 fn document(args: &Args) -> anyhow::Result<Document> {
@@ -122,12 +134,10 @@ pub fn run(args: Args) -> super::CliResult {
     let doc = document(&args)?;
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async {
-        let config =
-            EngineConfig { pool_size: 1, render_timeout: Duration::from_secs(args.timeout), ..Default::default() };
-        let engine = Engine::start(config).await?;
-        let result = engine.prove(&doc).await;
-        engine.renderer.shutdown().await;
-        let proof = result?;
+        let (proof, renderer) = match args.renderer {
+            RendererChoice::Chromium => prove_with_chromium(&doc, args.timeout).await?,
+            RendererChoice::Fallback => prove_with_fallback(&doc, args.timeout).await?,
+        };
         for b in &proof.rendered.blocked {
             eprintln!("blocked: {} ({}): {}", b.url, b.resource_type, b.reason);
         }
@@ -148,12 +158,13 @@ pub fn run(args: Args) -> super::CliResult {
                 "blocked": proof.rendered.blocked,
                 "fonts": proof.fonts,
                 "font_faces": proof.rendered.font_faces,
-                "chromium": engine.environment.chromium,
+                "chromium": (args.renderer == RendererChoice::Chromium).then_some(&renderer),
+                "renderer": renderer,
             });
             println!("{}", serde_json::to_string_pretty(&summary)?);
         }
         eprintln!(
-            "wrote {}: {} page(s), {} bytes, {:.2} s",
+            "wrote {}: {} page(s), {} bytes, {:.2} s ({renderer})",
             args.output.display(),
             proof.pages.len(),
             proof.rendered.pdf.len(),
@@ -161,4 +172,24 @@ pub fn run(args: Args) -> super::CliResult {
         );
         Ok(ExitCode::SUCCESS)
     })
+}
+
+/// The proof from the Chromium pool, and Chromium's version.
+async fn prove_with_chromium(doc: &Document, timeout: u64) -> anyhow::Result<(Proof, String)> {
+    let config = EngineConfig { pool_size: 1, render_timeout: Duration::from_secs(timeout), ..Default::default() };
+    let engine = Engine::start(config).await?;
+    let result = engine.prove(doc).await;
+    engine.renderer.shutdown().await;
+    Ok((result?, engine.environment.chromium.clone()))
+}
+
+/// The proof from the WeasyPrint fallback, and WeasyPrint's version.
+async fn prove_with_fallback(doc: &Document, timeout: u64) -> anyhow::Result<(Proof, String)> {
+    let pdfium = crate::pins::Pins::compiled().check_pdfium()?;
+    let rasterizer = crate::raster::Rasterizer::shared(&pdfium)?;
+    let fonts = std::sync::Arc::new(crate::fonts::BundledFonts::load(&crate::fonts::default_fonts_dir())?);
+    let config = FallbackConfig { timeout: Duration::from_secs(timeout), ..FallbackConfig::new(fonts) };
+    let fallback = FallbackRenderer::new(config)?;
+    let proof = fallback.prove(doc, &rasterizer, crate::raster::DEFAULT_DPI).await?;
+    Ok((proof, fallback.version().to_string()))
 }

@@ -67,3 +67,49 @@ impl CountingListener {
         self.hits.load(Ordering::SeqCst)
     }
 }
+
+/// A document that tries every way out the issues name: http to a loopback port (link,
+/// @import, @font-face, background, img, iframe, object, script, fetch, XHR) and
+/// `file:///etc/hostname` in any casing (link, @import, background, img, iframe, embed).
+pub fn hostile_html(port: u16) -> String {
+    let http = format!("http://127.0.0.1:{port}");
+    format!(
+        r#"<!doctype html>
+<html><head>
+<meta charset="utf-8">
+<link rel="stylesheet" href="{http}/link.css">
+<link rel="stylesheet" href="file:///etc/hostname">
+<link rel="stylesheet" href="FILE:///etc/hostname">
+<style>
+  @import url("{http}/import.css");
+  @import url("file:///etc/hostname");
+  @import url("FILE:///etc/hostname");
+  @font-face {{ font-family: "Leak"; src: url("{http}/font.ttf"); }}
+  body {{ font-family: "DejaVu Sans"; background-image: url("{http}/bg.png"); }}
+  .file-bg {{ background-image: url("file:///etc/hostname"); height: 10px; }}
+  .leak-font {{ font-family: "Leak", "DejaVu Sans"; }}
+</style>
+</head><body>
+<h1>Sealed document</h1>
+<p class="leak-font">text in a font that must not load</p>
+<div class="file-bg"></div>
+<img src="{http}/img.png"><img src="file:///etc/hostname"><img src="FILE:///etc/hostname">
+<img src="data:image/svg+xml,%3Csvg xmlns='http://www.w3.org/2000/svg' width='10' height='10'/%3E">
+<iframe src="{http}/frame.html"></iframe>
+<iframe src="file:///etc/hostname"></iframe>
+<object data="{http}/object.bin"></object>
+<embed src="file:///etc/hostname">
+<script src="{http}/script.js"></script>
+<pre id="out">results:</pre>
+<script>
+  const out = document.getElementById("out");
+  const note = s => out.textContent += "\n" + s;
+  const tries = ["{http}/fetch", "file:///etc/hostname"].map(u =>
+    fetch(u).then(r => r.text()).then(t => note("FETCHED " + t)).catch(e => note("refused " + u)));
+  const xhr = new XMLHttpRequest();
+  try {{ xhr.open("GET", "{http}/xhr", false); xhr.send(); note("XHR " + xhr.responseText); }} catch (e) {{ note("xhr refused"); }}
+  window.__done = Promise.all(tries);
+</script>
+</body></html>"#
+    )
+}
