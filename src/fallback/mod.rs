@@ -189,6 +189,9 @@ impl FallbackRenderer {
         if !status.success() {
             return Err(FallbackError::Failed { label: doc.label.clone(), status: status.to_string(), stderr });
         }
+        // WeasyPrint warns about CSS it ignores (e.g. `var()` in shorthands before v61): worth a look
+        // when the fallback looks different.
+        tracing::debug!(label = %doc.label, %stderr, "WeasyPrint finished");
         let pdf = std::fs::read(&out_path).map_err(io("read WeasyPrint's PDF"))?;
         Ok(Rendered { pdf, blocked, font_faces: faces, font_usage: Vec::new(), elapsed: started.elapsed() })
     }

@@ -24,6 +24,11 @@ from weasyprint.logger import LOGGER  # noqa: E402
 from weasyprint.text.fonts import FontConfiguration  # noqa: E402
 from weasyprint.urls import default_url_fetcher  # noqa: E402
 
+# WeasyPrint's warnings (ignored CSS, refused URLs) go to stderr: pixelproof quotes its tail.
+_stderr = logging.StreamHandler(sys.stderr)
+_stderr.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
+LOGGER.addHandler(_stderr)
+
 with open(sys.argv[1], encoding="utf-8") as f:
     job = json.load(f)
 
