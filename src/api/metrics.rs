@@ -20,6 +20,11 @@ pub struct OutcomeLabel {
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct QueueLabel {
+    pub state: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct StageLabel {
     pub stage: &'static str,
 }
@@ -37,6 +42,8 @@ pub struct Metrics {
     pub chromium_restarts: Counter,
     /// Jobs waiting in the queue.
     pub queue_depth: Gauge,
+    /// Jobs in the queue by state (`ready`, `inflight`, `dead`).
+    pub queue_jobs: Family<QueueLabel, Gauge>,
 }
 
 impl Default for Metrics {
@@ -64,7 +71,9 @@ impl Metrics {
             chromium_restarts.clone(),
         );
         registry.register("queue_depth", "Jobs waiting in the queue", queue_depth.clone());
-        Metrics { registry, jobs, renders, stage_seconds, chromium_restarts, queue_depth }
+        let queue_jobs = Family::<QueueLabel, Gauge>::default();
+        registry.register("queue_jobs", "Jobs in the queue by state", queue_jobs.clone());
+        Metrics { registry, jobs, renders, stage_seconds, chromium_restarts, queue_depth, queue_jobs }
     }
 
     pub fn job(&self, outcome: &'static str) {
@@ -77,6 +86,14 @@ impl Metrics {
 
     pub fn stage(&self, stage: &'static str, elapsed: std::time::Duration) {
         self.stage_seconds.get_or_create(&StageLabel { stage }).observe(elapsed.as_secs_f64());
+    }
+
+    /// The queue's depth: `queue_depth` (ready) and `queue_jobs{state}`.
+    pub fn set_queue_depth(&self, ready: usize, inflight: usize, dead: usize) {
+        self.queue_depth.set(ready as i64);
+        for (state, n) in [("ready", ready), ("inflight", inflight), ("dead", dead)] {
+            self.queue_jobs.get_or_create(&QueueLabel { state }).set(n as i64);
+        }
     }
 
     /// The text exposition, after syncing the restart counter with the renderer's.
