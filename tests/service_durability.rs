@@ -149,3 +149,21 @@ fn sigterm_finishes_or_requeues_and_a_restart_settles_everything() {
     assert_settled_once(data.path());
     println!("restart: the remaining jobs settled in {:.1} s", took.as_secs_f64());
 }
+
+#[test]
+fn sigterm_lets_the_job_in_flight_finish_within_the_grace_period() {
+    let data = tempfile::tempdir().expect("data dir");
+    let mut server = Server::start(data.path(), &["--workers", "1"]);
+    let id = submit(&server, SUBMIT, &json!({"template": "invoice", "data": fixture("invoice", "basic")}));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while count(&records(data.path()), &["rendering", "verifying"]) == 0 {
+        assert!(Instant::now() < deadline, "the job did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(server.terminate(Duration::from_secs(60)), Some(0));
+    let all = records(data.path());
+    assert_eq!(all.len(), 1);
+    assert_eq!(state_of(&all[0]), "done", "the job in flight finished before the exit: {}", all[0]);
+    assert_eq!(all[0]["id"], id.as_str());
+    assert_settled_once(data.path());
+}

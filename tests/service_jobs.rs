@@ -23,7 +23,7 @@ fn oversized_invoice() -> Value {
     let mut data = fixture("invoice", "basic");
     let items = data["items"].as_array().cloned().unwrap_or_default();
     data["items"] = Value::Array(items.iter().cycle().take(400).cloned().collect());
-    json!({"template": "invoice", "data": data})
+    json!({"template": "invoice", "data": data, "baseline": "invoice/basic"})
 }
 
 #[test]
@@ -131,7 +131,9 @@ fn the_job_path_end_to_end() {
         .iter()
         .filter_map(|a| a.as_str().map(String::from))
         .collect();
-    for name in ["candidate-001.png", "fallback-001.png", "verdict.json", "held.pdf"] {
+    for name in
+        ["candidate-001.png", "baseline-001.png", "diff-001.png", "fallback-001.png", "verdict.json", "held.pdf"]
+    {
         assert!(artifacts.iter().any(|a| a.ends_with(&format!("/artifacts/{name}"))), "{name} missing: {artifacts:?}");
     }
     let png_url = format!("/v1/jobs/{held_id}/artifacts/candidate-001.png");
@@ -211,4 +213,61 @@ fn a_full_queue_is_429_and_private_webhooks_need_the_flag() {
     for id in &accepted {
         assert_eq!(wait_settled(&server, SUBMIT, id, SETTLE)["state"], "done");
     }
+}
+
+/// Writes a `queued` record without enqueueing it: what a crash between save and enqueue leaves.
+fn unqueued_record(data: &std::path::Path, body: Value) -> String {
+    use pixelproof::jobs::{JobId, JobRecord};
+    use pixelproof::store::{JobStore, LocalStore};
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    runtime.block_on(async {
+        let store = JobStore::new(std::sync::Arc::new(LocalStore::open(data.join("objects")).expect("store")));
+        let record = JobRecord::new(JobId::new(), body, None);
+        store.save(&record).await.expect("save");
+        record.id.to_string()
+    })
+}
+
+#[test]
+fn baselines_render_errors_and_records_left_unqueued() {
+    let data = tempfile::tempdir().expect("data dir");
+    let orphan = unqueued_record(data.path(), json!({"html": "<!doctype html><p>saved, never queued</p>"}));
+    let server = Server::start(data.path(), &["--render-timeout-secs", "2"]);
+
+    let same = submit(
+        &server,
+        SUBMIT,
+        &json!({"template": "invoice", "data": fixture("invoice", "basic"), "baseline": "invoice/basic"}),
+    );
+    let other = submit(
+        &server,
+        SUBMIT,
+        &json!({"template": "invoice", "data": fixture("invoice", "short"), "baseline": "invoice/basic"}),
+    );
+    let hangs = submit(&server, SUBMIT, &json!({"html": "<!doctype html><script>while (true) {}</script>"}));
+
+    let s = wait_settled(&server, SUBMIT, &orphan, SETTLE);
+    assert_eq!(s["state"], "done", "a record left unqueued by a crash is enqueued at start-up: {s}");
+
+    let s = wait_settled(&server, SUBMIT, &same, SETTLE);
+    assert_eq!(s["state"], "done", "{s}");
+    assert_eq!(s["verdict"]["changed_pixels"], 0, "same data, same environment: 0 pixels: {s}");
+    assert_eq!(s["verdict"]["pixels"]["passed"], true);
+
+    let s = wait_settled(&server, SUBMIT, &other, SETTLE);
+    let attempts = s["verdict"]["attempts"].as_array().cloned().unwrap_or_default();
+    let chromium_pixels = attempts.first().map(|a| a["rules"].to_string()).unwrap_or_default();
+    assert!(chromium_pixels.contains("against baseline invoice/basic"), "{s}");
+    assert!(matches!(s["state"].as_str(), Some("fallback") | Some("held")), "{s}");
+    let fallback_rules = attempts.get(1).map(|a| a["rules"].to_string()).unwrap_or_default();
+    assert!(fallback_rules.contains("skipped: baseline invoice/basic was made by Chromium"), "{s}");
+    println!("other data vs invoice/basic: {} ({})", s["state"], s["verdict"]["reasons"]);
+
+    let s = wait_settled(&server, SUBMIT, &hangs, SETTLE);
+    assert_eq!(s["state"], "failed", "{s}");
+    let error = s["error"].as_str().unwrap_or_default();
+    assert!(error.contains("gave up after 3 attempt(s)") && error.contains("render timeout"), "{error}");
+    assert_eq!(s["attempts"], 3, "{s}");
+    let refused = client().get(server.url(&format!("/v1/jobs/{hangs}/pdf"))).send().expect("pdf");
+    assert_problem(refused, StatusCode::CONFLICT, "failed");
 }
