@@ -163,6 +163,10 @@ fn the_job_path_end_to_end() {
     let posts = receiver.posts_for(&invoice_id);
     assert_eq!(posts.len(), 1, "{posts:?}");
     assert_eq!(posts[0]["state"], "done");
+    let openapi: Value = c.get(server.url("/openapi.json")).send().expect("openapi").json().expect("JSON");
+    for path in ["/v1/jobs", "/v1/jobs/{id}", "/v1/jobs/{id}/pdf", "/v1/jobs/{id}/artifacts/{name}"] {
+        assert!(openapi["paths"][path].is_object(), "{path} missing from the OpenAPI document");
+    }
     assert_eq!(posts[0]["pdf_url"], format!("{}/pdf", first["status_url"].as_str().unwrap_or_default()));
     assert_eq!(receiver.posts_for(&html_id).len(), 1);
     assert_eq!(receiver.bodies.lock().expect("lock").len(), 2, "only the jobs with a callback_url");
@@ -228,10 +232,25 @@ fn unqueued_record(data: &std::path::Path, body: Value) -> String {
     })
 }
 
+/// Makes `id` a dead letter in the data directory's queue (as a queue that gave up would).
+fn dead_letter(data: &std::path::Path, id: &str, why: &str) {
+    use pixelproof::queue::{EmbeddedQueue, Queue, QueueConfig};
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    runtime.block_on(async {
+        let (queue, _) = EmbeddedQueue::open(data.join("queue"), QueueConfig::default()).expect("queue");
+        let job = pixelproof::jobs::JobId::parse(id).expect("id");
+        queue.enqueue(job).await.expect("enqueue");
+        let delivery = queue.dequeue(Duration::from_secs(1)).await.expect("dequeue").expect("a delivery");
+        queue.dead(delivery, why).await.expect("dead");
+    });
+}
+
 #[test]
 fn baselines_render_errors_and_records_left_unqueued() {
     let data = tempfile::tempdir().expect("data dir");
     let orphan = unqueued_record(data.path(), json!({"html": "<!doctype html><p>saved, never queued</p>"}));
+    let given_up = unqueued_record(data.path(), json!({"html": "<!doctype html><p>the queue gave up</p>"}));
+    dead_letter(data.path(), &given_up, "Chromium crashed twice (test)");
     let server = Server::start(data.path(), &["--render-timeout-secs", "2"]);
 
     let same = submit(
@@ -248,6 +267,10 @@ fn baselines_render_errors_and_records_left_unqueued() {
 
     let s = wait_settled(&server, SUBMIT, &orphan, SETTLE);
     assert_eq!(s["state"], "done", "a record left unqueued by a crash is enqueued at start-up: {s}");
+
+    let s = status(&server, SUBMIT, &given_up);
+    assert_eq!(s["state"], "failed", "a dead letter's job is failed at start-up: {s}");
+    assert!(s["error"].as_str().unwrap_or_default().contains("Chromium crashed twice (test)"), "{s}");
 
     let s = wait_settled(&server, SUBMIT, &same, SETTLE);
     assert_eq!(s["state"], "done", "{s}");
