@@ -145,6 +145,18 @@ fn the_job_path_end_to_end() {
         StatusCode::FORBIDDEN
     );
     assert!(status(&server, SUBMIT, &held_id)["artifacts"].is_null());
+    for (series, at_least) in [
+        ("pixelproof_jobs_total{outcome=\"done\"}", 2.0),
+        ("pixelproof_jobs_total{outcome=\"fallback\"}", 1.0),
+        ("pixelproof_jobs_total{outcome=\"held\"}", 1.0),
+        ("pixelproof_jobs_total{outcome=\"invalid\"}", 2.0),
+        ("pixelproof_stage_seconds_count{stage=\"rendering\"}", 3.0),
+        ("pixelproof_stage_seconds_count{stage=\"fallback\"}", 2.0),
+        ("pixelproof_stage_seconds_count{stage=\"storing\"}", 4.0),
+    ] {
+        let value = metric(&server, series);
+        assert!(value >= at_least, "{series} = {value}, expected at least {at_least}");
+    }
     println!("4 jobs settled in {:.1} s (done, done, fallback, held)", started.elapsed().as_secs_f64());
 
     // Unknown and malformed ids.

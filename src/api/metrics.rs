@@ -32,11 +32,13 @@ pub struct StageLabel {
 /// The service's metrics. Cheap to update from any handler or worker.
 pub struct Metrics {
     registry: Registry,
-    /// Jobs by outcome (`ok`, `invalid`, `unverified`, `timeout`, `failed`).
+    /// Jobs by outcome: `/v1/render` (`ok`, `invalid`, `unverified`, `timeout`, `failed`) and queued jobs
+    /// (`accepted`, `done`, `fallback`, `held`, `failed`, `retried`).
     pub jobs: Family<OutcomeLabel, Counter>,
     /// Chromium renders by outcome (`ok`, `timeout`, `failed`).
     pub renders: Family<OutcomeLabel, Counter>,
-    /// Seconds per stage: `render`, `raster`, `verify`.
+    /// Seconds per stage: `render`, `raster`, `verify` (`/v1/render`); `queued`, `rendering`,
+    /// `verifying`, `fallback`, `storing` (queued jobs).
     pub stage_seconds: Family<StageLabel, Histogram>,
     /// Browsers replaced after a crash or hang (mirrors `Renderer::restarts` at scrape time).
     pub chromium_restarts: Counter,
