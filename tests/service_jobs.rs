@@ -306,3 +306,31 @@ fn baselines_render_errors_and_records_left_unqueued() {
     let refused = client().get(server.url(&format!("/v1/jobs/{hangs}/pdf"))).send().expect("pdf");
     assert_problem(refused, StatusCode::CONFLICT, "failed");
 }
+
+#[test]
+fn a_template_that_failed_start_up_verification_goes_to_the_fallback() {
+    let data = tempfile::tempdir().expect("data dir");
+    let no_baselines = tempfile::tempdir().expect("empty baselines dir");
+    let baselines = no_baselines.path().to_string_lossy().to_string();
+    let server = Server::start(data.path(), &["--baselines", &baselines]);
+    let deadline = Instant::now() + Duration::from_secs(180);
+    loop {
+        let r: Value = client().get(server.url("/readyz")).send().expect("readyz").json().expect("JSON");
+        if r["verification"] == "finished" {
+            assert_ne!(r["templates"]["certificate"], "verified", "{r}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "verification did not finish: {r}");
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    let id = submit(&server, SUBMIT, &json!({"template": "certificate", "data": fixture("certificate", "default")}));
+    let s = wait_settled(&server, SUBMIT, &id, SETTLE);
+    assert_eq!(s["state"], "fallback", "{s}");
+    let record: Value = serde_json::from_slice(
+        &std::fs::read(data.path().join(format!("objects/jobs/{id}/job.json"))).expect("record"),
+    )
+    .expect("JSON");
+    let history = record["history"].to_string();
+    assert!(history.contains("failed start-up verification on this machine"), "{history}");
+    assert_eq!(s["verdict"]["attempts"].as_array().map(Vec::len), Some(1), "straight to the fallback: {s}");
+}

@@ -30,7 +30,12 @@ impl Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_pixelproof"))
             .args(["serve", "--listen", "127.0.0.1:0", "--data"])
             .arg(data)
-            .args(["--templates", &format!("{root}/templates"), "--baselines", &format!("{root}/baselines")])
+            .args(["--templates", &format!("{root}/templates")])
+            .args(if extra.contains(&"--baselines") {
+                vec![]
+            } else {
+                vec!["--baselines".to_string(), format!("{root}/baselines")]
+            })
             .args(extra)
             .env_remove("PIXELPROOF_TOKENS")
             .stdout(Stdio::piped())
