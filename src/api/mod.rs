@@ -54,6 +54,9 @@ pub struct ServeConfig {
     pub webhook_allow_private: bool,
     /// First delay before a job whose render failed is tried again (doubled per attempt).
     pub retry_backoff: Duration,
+    /// Base of the `status_url`s and `pdf_url`s given to clients (default `http://` + the
+    /// address listened on).
+    pub public_url: Option<String>,
 }
 
 impl Default for ServeConfig {
@@ -73,6 +76,7 @@ impl Default for ServeConfig {
             shutdown_grace: Duration::from_secs(30),
             webhook_allow_private: false,
             retry_backoff: Duration::from_secs(1),
+            public_url: None,
         }
     }
 }
@@ -262,7 +266,7 @@ async fn start_service(
             allow_private: config.webhook_allow_private,
             ..crate::webhook::WebhookPolicy::default()
         },
-        public_url: format!("http://{addr}"),
+        public_url: config.public_url.clone().unwrap_or_else(|| format!("http://{addr}")),
         baselines_dir: config.baselines_dir.clone(),
         ..crate::service::ServiceConfig::default()
     };

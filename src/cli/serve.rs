@@ -54,6 +54,10 @@ pub struct Args {
     /// Let webhooks (callback_url) reach loopback and private addresses (off by default: SSRF).
     #[arg(long, env = "PIXELPROOF_WEBHOOK_ALLOW_PRIVATE")]
     pub webhook_allow_private: bool,
+    /// Base URL clients reach this server at, for `status_url` and `pdf_url` (default
+    /// `http://` + the listening address).
+    #[arg(long, env = "PIXELPROOF_PUBLIC_URL")]
+    pub public_url: Option<url::Url>,
 }
 
 impl Args {
@@ -79,6 +83,7 @@ impl Args {
             shutdown_grace: Duration::from_secs(self.shutdown_grace_secs),
             webhook_allow_private: self.webhook_allow_private,
             retry_backoff: defaults.retry_backoff,
+            public_url: self.public_url.map(|u| u.as_str().trim_end_matches('/').to_string()),
         })
     }
 }

@@ -1,4 +1,4 @@
-//! Shared by the service tests: the real `pixelproof serve` process on loopback, a data
+//! Shared by the server tests (`api`, `service_jobs`, `service_durability`): the real `pixelproof serve` process on loopback, a data
 //! directory that outlives restarts, polling helpers, and a loopback webhook receiver.
 #![allow(dead_code)]
 
@@ -149,6 +149,8 @@ pub fn assert_problem(r: Response, status: StatusCode, needle: &str) -> Value {
     let ct = r.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
     assert_eq!(ct, "application/problem+json");
     let body: Value = r.json().expect("problem JSON");
+    assert_eq!(body["status"], status.as_u16());
+    assert!(body["type"].is_string() && body["title"].is_string(), "{body}");
     let detail = body["detail"].as_str().unwrap_or_default();
     assert!(detail.contains(needle), "detail {detail:?} should name {needle:?}");
     body
