@@ -200,7 +200,8 @@ fn the_job_path_end_to_end() {
 #[test]
 fn a_full_queue_is_429_and_private_webhooks_need_the_flag() {
     let data = tempfile::tempdir().expect("data dir");
-    let server = Server::start(data.path(), &["--max-queue", "2", "--workers", "1"]);
+    let flags = ["--max-queue", "2", "--workers", "1", "--public-url", "https://pdf.example.com/"];
+    let server = Server::start(data.path(), &flags);
     let hook = json!({"html": "<p>x</p>", "callback_url": "http://127.0.0.1:9/hook"});
     assert_problem(post_job(&server, SUBMIT, &hook, None), StatusCode::UNPROCESSABLE_ENTITY, "--webhook-allow-private");
     assert_eq!(jobs_on_disk(data.path()), 0);
@@ -212,7 +213,10 @@ fn a_full_queue_is_429_and_private_webhooks_need_the_flag() {
         let r = post_job(&server, SUBMIT, &body, None);
         match r.status() {
             StatusCode::ACCEPTED => {
-                accepted.push(r.json::<Value>().expect("JSON")["id"].as_str().expect("id").to_string())
+                let v: Value = r.json().expect("JSON");
+                let id = v["id"].as_str().expect("id").to_string();
+                assert_eq!(v["status_url"], format!("https://pdf.example.com/v1/jobs/{id}"), "--public-url");
+                accepted.push(id);
             }
             StatusCode::TOO_MANY_REQUESTS => {
                 let retry = r.headers().get("retry-after").and_then(|v| v.to_str().ok()).map(String::from);
