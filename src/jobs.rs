@@ -208,6 +208,14 @@ pub struct JobRecord {
     pub pdf: Option<ObjectKey>,
     #[serde(default)]
     pub history: Vec<Transition>,
+    /// Milliseconds per worker stage (`queued`, `rendering`, `verifying`, `fallback`,
+    /// `storing`), summed over attempts; finer than `timings_ms` (the fallback's render and
+    /// the storing of results happen inside the job states).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub stages_ms: BTreeMap<String, u64>,
+    /// What happened to the webhook sent when the job settled (when it has a `callback_url`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook: Option<serde_json::Value>,
 }
 
 impl JobRecord {
@@ -228,6 +236,8 @@ impl JobRecord {
             error: None,
             pdf: None,
             history: Vec::new(),
+            stages_ms: BTreeMap::new(),
+            webhook: None,
         }
     }
 

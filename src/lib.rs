@@ -25,6 +25,7 @@ pub mod raster;
 pub mod render;
 pub mod request;
 pub mod routing;
+pub mod service;
 pub mod store;
 pub mod template;
 pub mod webhook;

@@ -1,52 +1,38 @@
 //! The HTTP API against the real `pixelproof serve` process on loopback: real Chromium,
 //! real PDFium, real baselines (the bundled ones), a temporary data directory.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+mod service_support;
+
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use reqwest::blocking::{Client, Response};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
+use service_support::{assert_problem, client, fixture, pdfinfo_pages};
 
 const SUBMIT: &str = "ci:submit:submit-secret-0123456789";
 const OPERATOR: &str = "ops:operator:operator-secret-0123456789";
 
-/// A running server; killed when dropped (a test that wants a clean exit sends SIGTERM).
+/// A running server on its own temporary data directory; killed when dropped (a test that
+/// wants a clean exit sends SIGTERM).
 struct Server {
-    child: Child,
-    base: String,
+    inner: service_support::Server,
     _data: tempfile::TempDir,
 }
 
 impl Server {
     fn start(extra: &[&str]) -> Server {
         let data = tempfile::tempdir().expect("temp data dir");
-        let root = env!("CARGO_MANIFEST_DIR");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_pixelproof"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--data"])
-            .arg(data.path())
-            .args(["--templates", &format!("{root}/templates"), "--baselines", &format!("{root}/baselines")])
-            .args(extra)
-            .env_remove("PIXELPROOF_TOKENS")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn pixelproof serve");
-        let stdout = child.stdout.take().expect("stdout");
-        let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).expect("read the listening line");
-        let addr =
-            line.trim().strip_prefix("listening on ").unwrap_or_else(|| panic!("unexpected first line {line:?}"));
-        Server { child, base: addr.to_string(), _data: data }
+        Server { inner: service_support::Server::start(data.path(), extra), _data: data }
     }
 
     fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
+        self.inner.url(path)
     }
 
     fn pid(&self) -> u32 {
-        self.child.id()
+        self.inner.child.id()
     }
 
     /// Polls /readyz until it answers 200; returns every body seen.
@@ -64,45 +50,6 @@ impl Server {
             std::thread::sleep(Duration::from_millis(250));
         }
     }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn client() -> Client {
-    Client::builder().timeout(Duration::from_secs(120)).build().expect("HTTP client")
-}
-
-fn fixture(template: &str, name: &str) -> Value {
-    let path = format!("{}/templates/{template}/fixtures/{name}.json", env!("CARGO_MANIFEST_DIR"));
-    serde_json::from_str(&std::fs::read_to_string(path).expect("fixture")).expect("fixture JSON")
-}
-
-/// Pages of a PDF, counted by poppler's `pdfinfo` (independent of the server's PDFium).
-fn pdfinfo_pages(pdf: &[u8]) -> usize {
-    let file = tempfile::NamedTempFile::new().expect("temp file");
-    std::fs::write(file.path(), pdf).expect("write PDF");
-    let out = Command::new("pdfinfo").arg(file.path()).output().expect("run pdfinfo");
-    let text = String::from_utf8_lossy(&out.stdout);
-    let line = text.lines().find(|l| l.starts_with("Pages:")).unwrap_or_else(|| panic!("no page count: {text}"));
-    line["Pages:".len()..].trim().parse().expect("page count")
-}
-
-/// Asserts a problem response: status, media type, and a detail naming `needle`.
-fn assert_problem(r: Response, status: StatusCode, needle: &str) -> Value {
-    assert_eq!(r.status(), status);
-    let ct = r.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
-    assert_eq!(ct, "application/problem+json");
-    let body: Value = r.json().expect("problem JSON");
-    assert_eq!(body["status"], status.as_u16());
-    assert!(body["type"].is_string() && body["title"].is_string(), "{body}");
-    let detail = body["detail"].as_str().unwrap_or_default();
-    assert!(detail.contains(needle), "detail {detail:?} should name {needle:?}");
-    body
 }
 
 fn header_number(r: &Response, name: &str) -> usize {
@@ -289,7 +236,7 @@ fn sigterm_lets_the_render_in_flight_finish() {
     assert!(pdf.starts_with(b"%PDF"));
     let deadline = Instant::now() + Duration::from_secs(30);
     let exit = loop {
-        if let Some(s) = server.child.try_wait().expect("try_wait") {
+        if let Some(s) = server.inner.child.try_wait().expect("try_wait") {
             break s;
         }
         assert!(Instant::now() < deadline, "still running 30 s after SIGTERM");

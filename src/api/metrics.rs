@@ -20,6 +20,11 @@ pub struct OutcomeLabel {
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct QueueLabel {
+    pub state: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct StageLabel {
     pub stage: &'static str,
 }
@@ -27,16 +32,20 @@ pub struct StageLabel {
 /// The service's metrics. Cheap to update from any handler or worker.
 pub struct Metrics {
     registry: Registry,
-    /// Jobs by outcome (`ok`, `invalid`, `unverified`, `timeout`, `failed`).
+    /// Jobs by outcome: `/v1/render` (`ok`, `invalid`, `unverified`, `timeout`, `failed`) and queued jobs
+    /// (`accepted`, `done`, `fallback`, `held`, `failed`, `retried`).
     pub jobs: Family<OutcomeLabel, Counter>,
     /// Chromium renders by outcome (`ok`, `timeout`, `failed`).
     pub renders: Family<OutcomeLabel, Counter>,
-    /// Seconds per stage: `render`, `raster`, `verify`.
+    /// Seconds per stage: `render`, `raster`, `verify` (`/v1/render`); `queued`, `rendering`,
+    /// `verifying`, `fallback`, `storing` (queued jobs).
     pub stage_seconds: Family<StageLabel, Histogram>,
     /// Browsers replaced after a crash or hang (mirrors `Renderer::restarts` at scrape time).
     pub chromium_restarts: Counter,
     /// Jobs waiting in the queue.
     pub queue_depth: Gauge,
+    /// Jobs in the queue by state (`ready`, `inflight`, `dead`).
+    pub queue_jobs: Family<QueueLabel, Gauge>,
 }
 
 impl Default for Metrics {
@@ -64,7 +73,9 @@ impl Metrics {
             chromium_restarts.clone(),
         );
         registry.register("queue_depth", "Jobs waiting in the queue", queue_depth.clone());
-        Metrics { registry, jobs, renders, stage_seconds, chromium_restarts, queue_depth }
+        let queue_jobs = Family::<QueueLabel, Gauge>::default();
+        registry.register("queue_jobs", "Jobs in the queue by state", queue_jobs.clone());
+        Metrics { registry, jobs, renders, stage_seconds, chromium_restarts, queue_depth, queue_jobs }
     }
 
     pub fn job(&self, outcome: &'static str) {
@@ -77,6 +88,14 @@ impl Metrics {
 
     pub fn stage(&self, stage: &'static str, elapsed: std::time::Duration) {
         self.stage_seconds.get_or_create(&StageLabel { stage }).observe(elapsed.as_secs_f64());
+    }
+
+    /// The queue's depth: `queue_depth` (ready) and `queue_jobs{state}`.
+    pub fn set_queue_depth(&self, ready: usize, inflight: usize, dead: usize) {
+        self.queue_depth.set(ready as i64);
+        for (state, n) in [("ready", ready), ("inflight", inflight), ("dead", dead)] {
+            self.queue_jobs.get_or_create(&QueueLabel { state }).set(n as i64);
+        }
     }
 
     /// The text exposition, after syncing the restart counter with the renderer's.

@@ -7,6 +7,7 @@
 
 pub mod auth;
 pub mod health;
+pub mod jobs;
 pub mod metrics;
 pub mod openapi;
 pub mod problem;
@@ -47,6 +48,15 @@ pub struct ServeConfig {
     pub render_timeout: Duration,
     /// Jobs the queue may hold.
     pub max_queue: usize,
+    /// After SIGTERM: how long jobs in flight may take to finish before they are re-queued.
+    pub shutdown_grace: Duration,
+    /// Let webhooks reach loopback and private addresses.
+    pub webhook_allow_private: bool,
+    /// First delay before a job whose render failed is tried again (doubled per attempt).
+    pub retry_backoff: Duration,
+    /// Base of the `status_url`s and `pdf_url`s given to clients (default `http://` + the
+    /// address listened on).
+    pub public_url: Option<String>,
 }
 
 impl Default for ServeConfig {
@@ -63,6 +73,10 @@ impl Default for ServeConfig {
             limits: crate::request::Limits::default(),
             render_timeout: Duration::from_secs(30),
             max_queue: 1000,
+            shutdown_grace: Duration::from_secs(30),
+            webhook_allow_private: false,
+            retry_backoff: Duration::from_secs(1),
+            public_url: None,
         }
     }
 }
@@ -76,6 +90,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// The start-up verification: which templates matched their baselines.
     pub verification: Arc<Verification>,
+    /// The job path (queue, workers, job store); shared with the worker tasks.
+    pub service: Arc<crate::service::Service>,
 }
 
 /// Why the server could not start.
@@ -94,6 +110,8 @@ pub enum ServeError {
     Templates(#[from] TemplateError),
     #[error("could not start the rendering engine: {0}")]
     Engine(#[from] EngineError),
+    #[error("could not open the data directory: {0}")]
+    Data(#[from] crate::data::DataError),
     #[error("the server failed: {0}")]
     Serve(std::io::Error),
 }
@@ -104,10 +122,14 @@ pub fn router(state: AppState) -> Router {
     let submit = Router::new()
         .route("/v1/render", post(render::render))
         .route("/v1/templates", get(templates::list))
+        .route("/v1/jobs", post(jobs::submit))
+        .route("/v1/jobs/{id}", get(jobs::status))
+        .route("/v1/jobs/{id}/pdf", get(jobs::pdf))
         .route_layer(axum::middleware::from_fn_with_state((tokens.clone(), Role::Submit), auth::require));
     let operator = Router::new()
         .route("/v1/verification", get(verification))
         .route("/metrics", get(metrics::metrics))
+        .route("/v1/jobs/{id}/artifacts/{name}", get(jobs::artifact))
         .route_layer(axum::middleware::from_fn_with_state((tokens, Role::Operator), auth::require));
     let open = Router::new()
         .route("/healthz", get(health::healthz))
@@ -150,7 +172,9 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
     }
     std::fs::create_dir_all(&config.data_dir)
         .map_err(|source| ServeError::DataDir { path: config.data_dir.clone(), source })?;
-    let catalog = Catalog::load(&config.templates_dir)?;
+    let data = crate::data::DataDir::new(&config.data_dir)
+        .open(crate::queue::QueueConfig { max_len: config.max_queue.max(1), max_attempts: 3 })?;
+    let catalog = Arc::new(Catalog::load(&config.templates_dir)?);
     let engine_config = EngineConfig {
         fonts_dir: config.fonts_dir.clone(),
         pool_size: config.workers.max(1),
@@ -162,12 +186,18 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
         .await
         .map_err(|source| ServeError::Bind { addr: config.listen, source })?;
     let addr = listener.local_addr().map_err(|source| ServeError::Bind { addr: config.listen, source })?;
+    let metrics = Arc::new(Metrics::new());
+    let verification = Arc::new(Verification::default());
+    let service = start_service(&config, addr, engine.clone(), catalog.clone(), data, &verification, &metrics).await;
+    let (stop_workers, stop) = tokio::sync::watch::channel(false);
+    let workers = service.start_workers(stop);
     let state = AppState {
         config: Arc::new(config),
         engine: engine.clone(),
-        catalog: Arc::new(catalog),
-        metrics: Arc::new(Metrics::new()),
-        verification: Arc::new(Verification::default()),
+        catalog,
+        metrics,
+        verification,
+        service: service.clone(),
     };
     // `check::run_with` reports progress through a `dyn Progress` that is not `Send`, so the
     // verification runs on a blocking thread that drives it on this runtime.
@@ -186,12 +216,74 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
     use std::io::Write as _;
     let _ = std::io::stdout().flush();
     tracing::info!(%addr, templates = state.catalog.templates.len(), "listening");
-    let served = axum::serve(listener, router(state)).with_graceful_shutdown(shutdown_signal()).await;
+    let grace = state.config.shutdown_grace;
+    let drain = async move {
+        shutdown_signal().await;
+        // Keep answering (POST /v1/jobs is a 503 now) while the workers finish or re-queue.
+        service.stop_accepting();
+        let _ = stop_workers.send(true);
+        for w in workers {
+            let _ = w.await;
+        }
+        service.wait_for_webhooks(grace).await;
+        tracing::info!("workers stopped; closing the HTTP server");
+    };
+    let served = axum::serve(listener, router(state)).with_graceful_shutdown(drain).await;
     let _ = stop_verifying.send(());
     let _ = verifying.await;
     engine.renderer.shutdown().await;
     tracing::info!("server stopped");
     served.map_err(ServeError::Serve)
+}
+
+/// Builds the job path on the opened data directory and runs start-up recovery.
+async fn start_service(
+    config: &ServeConfig,
+    addr: SocketAddr,
+    engine: Arc<Engine>,
+    catalog: Arc<Catalog>,
+    data: crate::data::Embedded,
+    verification: &Arc<Verification>,
+    metrics: &Arc<Metrics>,
+) -> Arc<crate::service::Service> {
+    let fallback_config = crate::fallback::FallbackConfig {
+        timeout: config.render_timeout.saturating_mul(2),
+        ..crate::fallback::FallbackConfig::new(Arc::new(engine.fonts.clone()))
+    };
+    let fallback = match crate::fallback::FallbackRenderer::new(fallback_config) {
+        Ok(f) => Some(f),
+        Err(e) => {
+            tracing::warn!(error = %e, "no fallback renderer: documents that fail verification are held directly");
+            None
+        }
+    };
+    let service_config = crate::service::ServiceConfig {
+        workers: config.workers.max(1),
+        limits: config.limits.clone(),
+        retry_backoff: config.retry_backoff,
+        shutdown_grace: config.shutdown_grace,
+        webhook: crate::webhook::WebhookPolicy {
+            allow_private: config.webhook_allow_private,
+            ..crate::webhook::WebhookPolicy::default()
+        },
+        public_url: config.public_url.clone().unwrap_or_else(|| format!("http://{addr}")),
+        baselines_dir: config.baselines_dir.clone(),
+        ..crate::service::ServiceConfig::default()
+    };
+    let (service, recovery) = crate::service::Service::new(
+        service_config,
+        engine,
+        catalog,
+        fallback,
+        data,
+        verification.clone(),
+        metrics.clone(),
+    );
+    let service = Arc::new(service);
+    if let Err(e) = service.recover(&recovery).await {
+        tracing::error!(error = %e, "start-up recovery did not finish; unsettled jobs may wait for the next start");
+    }
+    service
 }
 
 async fn shutdown_signal() {

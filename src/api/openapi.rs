@@ -12,6 +12,10 @@ use utoipa::{Modify, OpenApi};
     paths(
         super::render::render,
         super::templates::list,
+        super::jobs::submit,
+        super::jobs::status,
+        super::jobs::pdf,
+        super::jobs::artifact,
         super::health::healthz,
         super::health::readyz,
         super::metrics::metrics,
@@ -25,6 +29,8 @@ use utoipa::{Modify, OpenApi};
         super::templates::TemplateInfo,
         super::health::Readiness,
         super::health::Health,
+        super::jobs::Accepted,
+        super::jobs::JobStatus,
     )),
     modifiers(&BearerAuth)
 )]

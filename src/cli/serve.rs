@@ -45,9 +45,19 @@ pub struct Args {
     /// Seconds a document may take to print.
     #[arg(long, env = "PIXELPROOF_RENDER_TIMEOUT_SECS", default_value_t = 30)]
     pub render_timeout_secs: u64,
-    /// Jobs the queue may hold.
+    /// Jobs the queue may hold (waiting + running); more submissions get 429 with Retry-After.
     #[arg(long, env = "PIXELPROOF_MAX_QUEUE", default_value_t = 1000)]
     pub max_queue: usize,
+    /// After SIGTERM, seconds jobs in flight may take to finish before they go back to the queue.
+    #[arg(long, env = "PIXELPROOF_SHUTDOWN_GRACE_SECS", default_value_t = 30)]
+    pub shutdown_grace_secs: u64,
+    /// Let webhooks (callback_url) reach loopback and private addresses (off by default: SSRF).
+    #[arg(long, env = "PIXELPROOF_WEBHOOK_ALLOW_PRIVATE")]
+    pub webhook_allow_private: bool,
+    /// Base URL clients reach this server at, for `status_url` and `pdf_url` (default
+    /// `http://` + the listening address).
+    #[arg(long, env = "PIXELPROOF_PUBLIC_URL")]
+    pub public_url: Option<url::Url>,
 }
 
 impl Args {
@@ -55,6 +65,7 @@ impl Args {
         anyhow::ensure!((1..=64).contains(&self.workers), "--workers must be from 1 to 64, not {}", self.workers);
         anyhow::ensure!(self.max_pages >= 1, "--max-pages must be at least 1");
         anyhow::ensure!(self.render_timeout_secs >= 1, "--render-timeout-secs must be at least 1");
+        anyhow::ensure!(self.max_queue >= 1, "--max-queue must be at least 1");
         anyhow::ensure!(self.max_body_bytes >= 1024, "--max-body-bytes must be at least 1024");
         let defaults = ServeConfig::default();
         Ok(ServeConfig {
@@ -69,6 +80,10 @@ impl Args {
             limits: crate::request::Limits { max_pages: self.max_pages, ..defaults.limits },
             render_timeout: Duration::from_secs(self.render_timeout_secs),
             max_queue: self.max_queue,
+            shutdown_grace: Duration::from_secs(self.shutdown_grace_secs),
+            webhook_allow_private: self.webhook_allow_private,
+            retry_backoff: defaults.retry_backoff,
+            public_url: self.public_url.map(|u| u.as_str().trim_end_matches('/').to_string()),
         })
     }
 }

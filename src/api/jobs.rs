@@ -1,0 +1,263 @@
+//! The queued job routes: `POST /v1/jobs` (submit; 202 `{id, status_url}` + `Location`,
+//! 200 for an `Idempotency-Key` seen before), `GET /v1/jobs/{id}` (state, timings, verdict,
+//! links), `GET /v1/jobs/{id}/pdf` (only `done`/`fallback`: a held PDF is never served to
+//! the submitter) and `GET /v1/jobs/{id}/artifacts/{name}` (operator).
+
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::auth::{Caller, Role};
+use super::problem::{ApiJson, Problem};
+use super::AppState;
+use crate::jobs::{JobId, JobRecord, JobState};
+use crate::request::JobRequest;
+use crate::service::SubmitError;
+
+/// Request header: a client's key for one job; the same key gives the same job back.
+pub const IDEMPOTENCY_HEADER: &str = "idempotency-key";
+/// Seconds a client is told to wait when the queue is full or the server stops.
+pub const RETRY_AFTER_SECS: u32 = 5;
+
+/// The answer to a submission.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Accepted {
+    pub id: String,
+    pub status_url: String,
+}
+
+/// A job as `GET /v1/jobs/{id}` shows it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct JobStatus {
+    pub id: String,
+    /// queued, rendering, verifying, done, fallback, held or failed.
+    pub state: String,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    pub updated_at: chrono::DateTime<chrono::Utc>,
+    /// Deliveries that started rendering.
+    pub attempts: u32,
+    /// Milliseconds per stage: queued, rendering, verifying, fallback, storing.
+    #[schema(value_type = Object)]
+    pub timings_ms: std::collections::BTreeMap<String, u64>,
+    /// The renderer of the shipped (or held) PDF.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub renderer: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Pages, changed pixels, blocked requests, fonts used, renderer, the rules' results.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub verdict: Option<serde_json::Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pdf_url: Option<String>,
+    /// Artifact URLs (operators only; held jobs keep their candidate, baseline and diff pages).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub artifacts: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub webhook: Option<serde_json::Value>,
+}
+
+fn submit_problem(e: SubmitError, state: &AppState) -> Response {
+    let e = match e {
+        SubmitError::Invalid(inner) => {
+            state.metrics.job("invalid");
+            return Problem::from(inner).into_response();
+        }
+        other => other,
+    };
+    let detail = e.to_string();
+    let (status, kind, title) = match &e {
+        SubmitError::Invalid(_) | SubmitError::Callback(_) => {
+            state.metrics.job("invalid");
+            (StatusCode::UNPROCESSABLE_ENTITY, "callback-url", "The callback URL is not allowed")
+        }
+        SubmitError::Full { .. } => (StatusCode::TOO_MANY_REQUESTS, "queue-full", "The queue is full"),
+        SubmitError::ShuttingDown => (StatusCode::SERVICE_UNAVAILABLE, "shutting-down", "The server is shutting down"),
+        SubmitError::Queue(_) => (StatusCode::SERVICE_UNAVAILABLE, "queue", "The job could not be queued"),
+        SubmitError::Store(_) => (StatusCode::INTERNAL_SERVER_ERROR, "store", "The job could not be stored"),
+    };
+    if status.is_server_error() {
+        tracing::error!(error = %detail, "job not accepted");
+    }
+    let mut response = Problem::new(status, kind, title, detail).into_response();
+    if matches!(status, StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE) {
+        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
+    }
+    response
+}
+
+#[utoipa::path(post, path = "/v1/jobs", tag = "jobs", request_body = JobRequest,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Same key, same job (also across restarts)")),
+    responses(
+        (status = 202, description = "Queued", body = Accepted),
+        (status = 200, description = "The job this idempotency key made before", body = Accepted),
+        (status = 400, body = Problem), (status = 401, body = Problem), (status = 413, body = Problem),
+        (status = 422, body = Problem), (status = 429, body = Problem, description = "Queue full; see Retry-After"),
+        (status = 503, body = Problem, description = "Shutting down; see Retry-After")),
+    security(("bearer" = [])))]
+pub async fn submit(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    headers: HeaderMap,
+    ApiJson(request): ApiJson<JobRequest>,
+) -> Response {
+    let key = match headers.get(IDEMPOTENCY_HEADER).map(|v| v.to_str()) {
+        None => None,
+        Some(Ok(k)) if !k.trim().is_empty() && k.len() <= 256 => Some(k.trim().to_string()),
+        Some(_) => {
+            return Problem::new(
+                StatusCode::BAD_REQUEST,
+                "idempotency-key",
+                "Bad Idempotency-Key",
+                "the Idempotency-Key header must be 1 to 256 visible ASCII characters",
+            )
+            .into_response()
+        }
+    };
+    match state.service.submit(request, key, &caller.name).await {
+        Ok(done) => {
+            let status_url = state.service.status_url(done.id);
+            let code = if done.existing { StatusCode::OK } else { StatusCode::ACCEPTED };
+            let mut response =
+                (code, Json(Accepted { id: done.id.to_string(), status_url: status_url.clone() })).into_response();
+            if let Ok(v) = HeaderValue::from_str(&format!("/v1/jobs/{}", done.id)) {
+                response.headers_mut().insert(header::LOCATION, v);
+            }
+            response
+        }
+        Err(e) => submit_problem(e, &state),
+    }
+}
+
+fn not_found(id: &str) -> Problem {
+    Problem::new(
+        StatusCode::NOT_FOUND,
+        "unknown-job",
+        "No such job",
+        format!(
+            "there is no job {:?}: job ids are the `id` POST /v1/jobs answered",
+            id.chars().take(64).collect::<String>()
+        ),
+    )
+}
+
+async fn load(state: &AppState, id: &str) -> Result<JobRecord, Problem> {
+    let job = JobId::parse(id).map_err(|_| not_found(id))?;
+    match state.service.jobs.load(job).await {
+        Ok(Some(r)) => Ok(r),
+        Ok(None) => Err(not_found(id)),
+        Err(e) => {
+            tracing::error!(job = %job, error = %e, "could not read a job record");
+            Err(Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "store", "The job could not be read", e.to_string()))
+        }
+    }
+}
+
+#[utoipa::path(get, path = "/v1/jobs/{id}", tag = "jobs", params(("id" = String, Path, description = "The job id")),
+    responses((status = 200, body = JobStatus), (status = 404, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn status(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> Result<Json<JobStatus>, Problem> {
+    let record = load(&state, &id).await?;
+    let base = state.service.status_url(record.id);
+    let pdf_url = matches!(record.state, JobState::Done | JobState::Fallback).then(|| format!("{base}/pdf"));
+    let artifacts = if caller.role >= Role::Operator {
+        let names = state.service.jobs.artifacts(record.id).await.unwrap_or_default();
+        Some(names.iter().map(|n| format!("{base}/artifacts/{n}")).collect())
+    } else {
+        None
+    };
+    let mut timings_ms = record.stages_ms.clone();
+    if !record.state.is_settled() && record.state != JobState::Held {
+        // The current stage so far.
+        let so_far = (chrono::Utc::now() - record.updated_at).num_milliseconds().max(0) as u64;
+        *timings_ms.entry(record.state.as_str().to_string()).or_insert(0) += so_far;
+    }
+    Ok(Json(JobStatus {
+        id: record.id.to_string(),
+        state: record.state.as_str().to_string(),
+        created_at: record.created_at,
+        updated_at: record.updated_at,
+        attempts: record.attempts,
+        timings_ms,
+        renderer: record.renderer,
+        error: record.error,
+        verdict: record.verdict,
+        pdf_url,
+        artifacts,
+        webhook: record.webhook,
+    }))
+}
+
+#[utoipa::path(get, path = "/v1/jobs/{id}/pdf", tag = "jobs", params(("id" = String, Path, description = "The job id")),
+    responses(
+        (status = 200, description = "The verified PDF", content_type = "application/pdf"),
+        (status = 404, body = Problem),
+        (status = 409, body = Problem, description = "Not done yet, held for review, or failed")),
+    security(("bearer" = [])))]
+pub async fn pdf(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response, Problem> {
+    let record = load(&state, &id).await?;
+    match record.state {
+        JobState::Done | JobState::Fallback => {}
+        JobState::Held => {
+            return Err(Problem::new(
+                StatusCode::CONFLICT,
+                "held",
+                "Held for review",
+                format!(
+                    "job {} failed verification on every renderer and is held for review: its PDF is not shipped \
+                     unless an operator approves it",
+                    record.id
+                ),
+            ))
+        }
+        other => {
+            let why = match &record.error {
+                Some(e) => format!("job {} is {other}: {e}", record.id),
+                None => format!("job {} is {other}; poll GET /v1/jobs/{} until it is done", record.id, record.id),
+            };
+            return Err(Problem::new(StatusCode::CONFLICT, "not-ready", "The PDF is not available", why));
+        }
+    }
+    match state.service.jobs.get_pdf(record.id).await {
+        Ok(Some(bytes)) => Ok(([(header::CONTENT_TYPE, "application/pdf")], bytes).into_response()),
+        Ok(None) => Err(Problem::new(
+            StatusCode::NOT_FOUND,
+            "no-pdf",
+            "No PDF stored",
+            format!("job {} is {} but has no stored PDF", record.id, record.state),
+        )),
+        Err(e) => {
+            Err(Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "store", "The PDF could not be read", e.to_string()))
+        }
+    }
+}
+
+#[utoipa::path(get, path = "/v1/jobs/{id}/artifacts/{name}", tag = "jobs",
+    params(("id" = String, Path, description = "The job id"), ("name" = String, Path, description = "e.g. diff-001.png")),
+    responses((status = 200, description = "The artifact (PNG, JSON or PDF)"), (status = 404, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn artifact(
+    State(state): State<AppState>,
+    Path((id, name)): Path<(String, String)>,
+) -> Result<Response, Problem> {
+    let record = load(&state, &id).await?;
+    let missing = || {
+        Problem::new(
+            StatusCode::NOT_FOUND,
+            "unknown-artifact",
+            "No such artifact",
+            format!("job {} has no artifact {:?}; GET /v1/jobs/{} lists them", record.id, name, record.id),
+        )
+    };
+    let bytes = state.service.jobs.get_artifact(record.id, &name).await.map_err(|_| missing())?.ok_or_else(missing)?;
+    let kind = mime_guess::from_path(&name).first_or_octet_stream().to_string();
+    Ok(([(header::CONTENT_TYPE, kind)], bytes).into_response())
+}

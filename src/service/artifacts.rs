@@ -1,0 +1,70 @@
+//! What a *held* job leaves for the review page, under `jobs/{id}/artifacts/`:
+//!
+//! ```text
+//! verdict.json            the job's verdict (every attempt's rules, the pixel verdict)
+//! held.pdf                the PDF of the last attempt (never served to the submitter)
+//! candidate-NNN.png       each page of the Chromium attempt (NNN = 001, 002, …)
+//! baseline-NNN.png        the baseline's pages, when a baseline was compared
+//! diff-NNN.png            pixelmatch's diff image per compared page
+//! fallback-NNN.png        each page of the fallback attempt, when the fallback ran
+//! ```
+//!
+//! Every job (held or not) gets `verdict.json`. PNGs use `baseline::png` (same pixels,
+//! same bytes).
+
+use image::RgbaImage;
+
+use crate::baseline::Baseline;
+use crate::jobs::JobId;
+use crate::store::{JobStore, StoreError};
+
+/// Name of the verdict artifact.
+pub const VERDICT: &str = "verdict.json";
+/// Name of a held job's PDF artifact.
+pub const HELD_PDF: &str = "held.pdf";
+
+/// The images of one attempt to keep.
+pub struct Pages<'a> {
+    /// `candidate` (Chromium) or `fallback`.
+    pub prefix: &'static str,
+    pub candidate: Vec<&'a RgbaImage>,
+    pub baseline: Option<&'a Baseline>,
+    pub diffs: &'a [Option<RgbaImage>],
+}
+
+fn png(image: &RgbaImage, name: &str) -> Result<Vec<u8>, StoreError> {
+    crate::baseline::png::encode(image).map_err(|e| StoreError::Corrupt {
+        key: name.to_string(),
+        what: "a PNG image",
+        detail: e.to_string(),
+    })
+}
+
+/// Encodes the pages (on a blocking thread: PNG encoding is slow) and stores them.
+pub async fn store_pages(jobs: &JobStore, id: JobId, pages: Pages<'_>) -> Result<Vec<String>, StoreError> {
+    let mut images: Vec<(String, RgbaImage)> = Vec::new();
+    for (i, img) in pages.candidate.iter().enumerate() {
+        images.push((format!("{}-{:03}.png", pages.prefix, i + 1), (*img).clone()));
+    }
+    if let Some(b) = pages.baseline {
+        for (i, p) in b.pages.iter().enumerate() {
+            images.push((format!("baseline-{:03}.png", i + 1), p.image.clone()));
+        }
+        for (i, d) in pages.diffs.iter().enumerate() {
+            if let Some(d) = d {
+                images.push((format!("diff-{:03}.png", i + 1), d.clone()));
+            }
+        }
+    }
+    let encoded = tokio::task::spawn_blocking(move || {
+        images.into_iter().map(|(name, img)| png(&img, &name).map(|bytes| (name, bytes))).collect::<Result<Vec<_>, _>>()
+    })
+    .await
+    .map_err(|e| StoreError::Unavailable { detail: format!("the PNG encoding task stopped: {e}") })??;
+    let mut names = Vec::with_capacity(encoded.len());
+    for (name, bytes) in encoded {
+        jobs.put_artifact(id, &name, bytes).await?;
+        names.push(name);
+    }
+    Ok(names)
+}

@@ -1,0 +1,312 @@
+//! The job path of the service: `submit` (validate, claim the idempotency key, save the
+//! record `queued`, enqueue), the worker tasks (`worker`: render → verify → fallback →
+//! store → settled), start-up recovery, graceful shutdown and webhooks (`notify`).
+//!
+//! One [`Service`] is built by `pixelproof serve` and shared (`Arc`) by the API and the
+//! workers; the queue's lock is per data directory, so both live in one process.
+//!
+//! Invariants held here:
+//! * every accepted job ends in exactly one terminal state: a job is saved before it is
+//!   enqueued; a record no worker will settle is removed (queue full) or enqueued again at
+//!   start-up (crash between save and enqueue); a redelivered settled job is acked without
+//!   rendering again (delivery is at-least-once);
+//! * a held PDF is never served to the submitter: it is stored as the artifact `held.pdf`,
+//!   never as `jobs/{id}/document.pdf`, which only `done`/`fallback` jobs have.
+
+pub mod artifacts;
+mod notify;
+mod sizes;
+pub mod verify;
+mod worker;
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use crate::api::metrics::Metrics;
+use crate::api::verify::Verification;
+use crate::fallback::FallbackRenderer;
+use crate::jobs::{JobId, JobRecord, JobState};
+use crate::pipeline::Engine;
+use crate::queue::{EmbeddedQueue, Queue, QueueError, Recovery};
+use crate::request::{JobRequest, RequestError};
+use crate::routing::RoutingTable;
+use crate::store::{Claimed, JobStore, StoreError};
+use crate::template::Catalog;
+use crate::webhook::{WebhookError, WebhookPolicy};
+
+/// How the job path runs (part of `ServeConfig`).
+#[derive(Debug, Clone)]
+pub struct ServiceConfig {
+    /// Worker tasks (they share the one Chromium pool).
+    pub workers: usize,
+    pub limits: crate::request::Limits,
+    /// The pixel verdict's limits for jobs that name a baseline.
+    pub verdict_limits: crate::compare::verdict::Limits,
+    /// First delay before a job whose render failed is delivered again; doubled per attempt.
+    pub retry_backoff: Duration,
+    /// How long in-flight jobs may take to finish after SIGTERM before they are re-queued.
+    pub shutdown_grace: Duration,
+    pub webhook: WebhookPolicy,
+    /// Where `status_url`s and `pdf_url`s point (`http://ADDR`).
+    pub public_url: String,
+    pub baselines_dir: std::path::PathBuf,
+}
+
+impl Default for ServiceConfig {
+    fn default() -> Self {
+        ServiceConfig {
+            workers: 2,
+            limits: crate::request::Limits::default(),
+            verdict_limits: crate::compare::verdict::Limits::default(),
+            retry_backoff: Duration::from_secs(1),
+            shutdown_grace: Duration::from_secs(30),
+            webhook: WebhookPolicy::default(),
+            public_url: "http://127.0.0.1:8080".to_string(),
+            baselines_dir: std::path::PathBuf::from("baselines"),
+        }
+    }
+}
+
+/// Why a job was not accepted. The API maps each to a status (see `api::jobs`).
+#[derive(Debug, thiserror::Error)]
+pub enum SubmitError {
+    #[error(transparent)]
+    Invalid(#[from] RequestError),
+    #[error(transparent)]
+    Callback(#[from] WebhookError),
+    #[error("the queue is full ({limit} jobs waiting or running): retry after a few seconds")]
+    Full { limit: usize },
+    #[error("the server is shutting down and takes no new jobs: retry on another instance or after it restarts")]
+    ShuttingDown,
+    #[error("the job could not be queued: {0}")]
+    Queue(QueueError),
+    #[error("the job could not be stored: {0}")]
+    Store(#[from] StoreError),
+}
+
+/// What `submit` did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Submitted {
+    pub id: JobId,
+    /// `true` when the idempotency key had already made this job (answer 200, not 202).
+    pub existing: bool,
+}
+
+/// The job path, shared by the API and the workers.
+pub struct Service {
+    pub config: ServiceConfig,
+    pub engine: Arc<Engine>,
+    pub catalog: Arc<Catalog>,
+    /// `None` when WeasyPrint is not installed: a failing document is then held directly.
+    pub fallback: Option<FallbackRenderer>,
+    pub queue: EmbeddedQueue,
+    pub jobs: JobStore,
+    /// The operators' routing table (the routing API edits it through this lock).
+    pub routing: Arc<RwLock<RoutingTable>>,
+    pub verification: Arc<Verification>,
+    pub metrics: Arc<Metrics>,
+    pub baselines: crate::baseline::Store,
+    accepting: AtomicBool,
+    /// Serialises keyed submissions so two requests with one key cannot both create the job.
+    keyed: tokio::sync::Mutex<()>,
+    sizes: sizes::Sizes,
+    webhooks_running: Arc<AtomicUsize>,
+}
+
+impl Service {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        config: ServiceConfig,
+        engine: Arc<Engine>,
+        catalog: Arc<Catalog>,
+        fallback: Option<FallbackRenderer>,
+        data: crate::data::Embedded,
+        verification: Arc<Verification>,
+        metrics: Arc<Metrics>,
+    ) -> (Service, Recovery) {
+        let baselines = crate::baseline::Store::new(config.baselines_dir.clone());
+        let service = Service {
+            config,
+            engine,
+            catalog,
+            fallback,
+            queue: data.queue,
+            jobs: data.jobs,
+            routing: Arc::new(RwLock::new(data.routing)),
+            verification,
+            metrics,
+            baselines,
+            accepting: AtomicBool::new(true),
+            keyed: tokio::sync::Mutex::new(()),
+            sizes: sizes::Sizes::default(),
+            webhooks_running: Arc::new(AtomicUsize::new(0)),
+        };
+        (service, data.recovery)
+    }
+
+    /// Whether new jobs are taken (false once shutdown began).
+    pub fn is_accepting(&self) -> bool {
+        self.accepting.load(Ordering::SeqCst)
+    }
+
+    pub fn status_url(&self, id: JobId) -> String {
+        format!("{}/v1/jobs/{id}", self.config.public_url)
+    }
+
+    /// Validates a job, claims its idempotency key, saves it `queued` and enqueues it.
+    /// A queue that is full leaves nothing behind (the record is removed; the key's claim
+    /// stays bound to the id, so a retry with the same key makes that same job).
+    pub async fn submit(
+        &self,
+        request: JobRequest,
+        idempotency_key: Option<String>,
+        submitter: &str,
+    ) -> Result<Submitted, SubmitError> {
+        if !self.is_accepting() {
+            return Err(SubmitError::ShuttingDown);
+        }
+        request.document(&self.catalog, &self.config.limits)?;
+        if let Some(url) = &request.callback_url {
+            crate::webhook::check_url(url, &self.config.webhook)?;
+        }
+        let _guard = match &idempotency_key {
+            Some(_) => Some(self.keyed.lock().await),
+            None => None,
+        };
+        let mut id = JobId::new();
+        if let Some(key) = &idempotency_key {
+            if let Claimed::Existing(existing) = self.jobs.claim_idempotency_key(key, id).await? {
+                if self.jobs.load(existing).await?.is_some() {
+                    tracing::info!(job = %existing, "idempotency key seen before: same job");
+                    return Ok(Submitted { id: existing, existing: true });
+                }
+                // Claimed by a submission that did not finish (queue full, crash): make that job now.
+                id = existing;
+            }
+        }
+        let body = serde_json::to_value(&request).map_err(|e| StoreError::Corrupt {
+            key: format!("jobs/{id}/job.json"),
+            what: "JSON",
+            detail: e.to_string(),
+        })?;
+        let record = JobRecord::new(id, body, idempotency_key);
+        self.jobs.save(&record).await?;
+        if let Err(e) = self.queue.enqueue(id).await {
+            // No record may stay behind that no worker will ever settle.
+            if let Err(del) = self.jobs.objects().delete(&JobStore::record_key(id)).await {
+                tracing::error!(job = %id, error = %del, "could not remove the record of a job the queue refused");
+            }
+            return Err(match e {
+                QueueError::Full { limit } => SubmitError::Full { limit },
+                other => SubmitError::Queue(other),
+            });
+        }
+        self.metrics.job("accepted");
+        self.update_depth().await;
+        tracing::info!(job = %id, %submitter, "job queued");
+        Ok(Submitted { id, existing: false })
+    }
+
+    /// Refreshes the queue-depth gauges.
+    pub async fn update_depth(&self) {
+        match self.queue.depth().await {
+            Ok(d) => self.metrics.set_queue_depth(d.ready, d.inflight, d.dead),
+            Err(e) => tracing::warn!(error = %e, "could not read the queue depth"),
+        }
+    }
+
+    /// Start-up recovery: dead letters of unsettled jobs ⇒ `failed` with the reason (and a
+    /// dead letter of a finished job is forgotten); records neither settled nor held nor in
+    /// the queue (a crash between save and enqueue) ⇒ enqueued again.
+    pub async fn recover(&self, recovery: &Recovery) -> Result<RecoveryReport, StoreError> {
+        let mut report = RecoveryReport { requeued_by_queue: recovery.requeued.len(), ..Default::default() };
+        let letters = match self.queue.dead_letters() {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::error!(error = %e, "could not read the dead letters");
+                recovery.dead.clone()
+            }
+        };
+        for letter in letters {
+            let Some(mut record) = self.jobs.load(letter.job).await? else { continue };
+            if record.state.is_settled() && record.state != JobState::Failed || record.state == JobState::Held {
+                if let Err(e) = self.queue.forget_dead(letter.job) {
+                    tracing::warn!(job = %letter.job, error = %e, "could not forget the dead letter of a finished job");
+                }
+                continue;
+            }
+            if record.state.is_settled() {
+                continue;
+            }
+            let why = format!("gave up after {} attempt(s): {}", letter.attempts, letter.why);
+            if record.fail(&why).is_ok() {
+                self.jobs.save(&record).await?;
+                self.metrics.job("failed");
+                report.failed += 1;
+                self.notify(&record);
+            }
+        }
+        for id in self.jobs.job_ids().await? {
+            if self.queue.contains(id) {
+                continue;
+            }
+            let Some(record) = self.jobs.load(id).await? else { continue };
+            if record.state.is_settled() || record.state == JobState::Held {
+                continue;
+            }
+            match self.queue.enqueue(id).await {
+                Ok(()) => report.enqueued_again += 1,
+                Err(e) => tracing::error!(job = %id, error = %e, "could not enqueue a job found unqueued at start-up"),
+            }
+        }
+        self.update_depth().await;
+        tracing::info!(?report, "start-up recovery finished");
+        Ok(report)
+    }
+
+    /// Starts `config.workers` worker tasks; they stop when `stop` is set.
+    pub fn start_workers(
+        self: &Arc<Self>,
+        stop: tokio::sync::watch::Receiver<bool>,
+    ) -> Vec<tokio::task::JoinHandle<()>> {
+        let mut handles: Vec<_> =
+            (0..self.config.workers.max(1)).map(|n| tokio::spawn(worker::run(self.clone(), n, stop.clone()))).collect();
+        let me = self.clone();
+        let mut stop_gauges = stop;
+        handles.push(tokio::spawn(async move {
+            loop {
+                me.update_depth().await;
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => {},
+                    _ = stop_gauges.changed() => break,
+                }
+            }
+        }));
+        handles
+    }
+
+    /// Stops taking jobs (POST /v1/jobs answers 503 from now on).
+    pub fn stop_accepting(&self) {
+        self.accepting.store(false, Ordering::SeqCst);
+    }
+
+    /// Waits (up to `limit`) for webhooks still being delivered.
+    pub async fn wait_for_webhooks(&self, limit: Duration) {
+        let deadline = tokio::time::Instant::now() + limit;
+        while self.webhooks_running.load(Ordering::SeqCst) > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+/// What start-up recovery did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RecoveryReport {
+    /// In-flight deliveries the queue made ready again.
+    pub requeued_by_queue: usize,
+    /// Jobs marked failed because the queue gave up on them.
+    pub failed: usize,
+    /// Unsettled records that were not in the queue, enqueued again.
+    pub enqueued_again: usize,
+}

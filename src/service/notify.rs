@@ -1,0 +1,66 @@
+//! Webhooks when a job settles: `{id, state, status_url, pdf_url?, error?}` POSTed to the
+//! job's `callback_url` by `webhook::deliver` in a background task; the outcome is written
+//! on the job record (`webhook`).
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use serde_json::json;
+
+use super::Service;
+use crate::jobs::{JobRecord, JobState};
+
+/// The body sent to a job's `callback_url`.
+pub fn payload(service: &Service, record: &JobRecord) -> serde_json::Value {
+    let status_url = service.status_url(record.id);
+    let mut body = json!({ "id": record.id, "state": record.state, "status_url": status_url });
+    if matches!(record.state, JobState::Done | JobState::Fallback) {
+        body["pdf_url"] = json!(format!("{status_url}/pdf"));
+    }
+    if let Some(error) = &record.error {
+        body["error"] = json!(error);
+    }
+    body
+}
+
+impl Service {
+    /// Sends the job's webhook in the background when it has a `callback_url` (call once
+    /// the job has settled and its record is saved). Public so an operator's decision on a
+    /// held job can notify too.
+    pub fn notify(&self, record: &JobRecord) {
+        let Some(url) = record.request.get("callback_url").and_then(|u| u.as_str()) else { return };
+        let url = match crate::webhook::check_url(url, &self.config.webhook) {
+            Ok(u) => u,
+            Err(e) => {
+                tracing::warn!(job = %record.id, error = %e, "webhook not sent");
+                return;
+            }
+        };
+        let body = payload(self, record);
+        let (id, jobs, policy) = (record.id, self.jobs.clone(), self.config.webhook.clone());
+        let running = Arc::clone(&self.webhooks_running);
+        running.fetch_add(1, Ordering::SeqCst);
+        tokio::spawn(async move {
+            let outcome = match crate::webhook::deliver(&url, &body, &policy).await {
+                Ok(d) => {
+                    json!({"delivered": true, "status": d.status, "attempts": d.attempts, "at": chrono::Utc::now()})
+                }
+                Err(e) => {
+                    tracing::warn!(job = %id, error = %e, "webhook not delivered");
+                    json!({"delivered": false, "error": e.to_string(), "at": chrono::Utc::now()})
+                }
+            };
+            match jobs.load(id).await {
+                Ok(Some(mut record)) => {
+                    record.webhook = Some(outcome);
+                    if let Err(e) = jobs.save(&record).await {
+                        tracing::warn!(job = %id, error = %e, "could not record the webhook's outcome");
+                    }
+                }
+                Ok(None) => {}
+                Err(e) => tracing::warn!(job = %id, error = %e, "could not record the webhook's outcome"),
+            }
+            running.fetch_sub(1, Ordering::SeqCst);
+        });
+    }
+}

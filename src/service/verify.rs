@@ -1,0 +1,221 @@
+//! The service's verification of one proved *document*: one function per rule, each failure
+//! a sentence that names the rule and the numbers. [`verify`] runs them all and returns a
+//! [`Checked`] (the rules' results, the pixel *verdict* when a *baseline* was compared, and
+//! the diff images for the held artifacts).
+//!
+//! Rules: `blocked-requests` (template jobs only; HTML jobs list them, not a failure),
+//! `fonts` (`fontcheck`), `page-count` (the template's range and `--max-pages`), `pdf-size`
+//! (≤ expected bytes-per-page × pages + 30 %), `pixels` (only when the job names a baseline,
+//! only for Chromium: a Chromium baseline cannot judge another engine's pixels).
+
+use image::RgbaImage;
+use serde::Serialize;
+
+use crate::baseline::Baseline;
+use crate::compare::verdict::{judge, PageInput, Verdict};
+use crate::job::{Document, Origin};
+use crate::pins::Environment;
+use crate::pipeline::Proof;
+use crate::template::PageRange;
+
+/// How much bigger than expected a PDF may be (0.30 = 30 %).
+pub const SIZE_TOLERANCE: f64 = 0.30;
+
+/// One rule's result.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RuleResult {
+    pub rule: &'static str,
+    pub passed: bool,
+    /// Why it failed, or what it measured.
+    pub detail: String,
+}
+
+/// The baseline a job is compared with, or why it cannot be.
+pub enum BaselineInput<'a> {
+    /// The job names no baseline: no pixel rule.
+    None,
+    /// The job names one and it was loaded.
+    Loaded { key: String, baseline: &'a Baseline },
+    /// The job names one that could not be used (missing, corrupt).
+    Unusable { key: String, why: String },
+}
+
+/// What a document is checked against.
+pub struct Expectations<'a> {
+    /// The template's page range (`None` for HTML jobs).
+    pub pages: Option<PageRange>,
+    pub max_pages: usize,
+    /// Expected bytes per page for this template and renderer (`None`: no size rule).
+    pub bytes_per_page: Option<u64>,
+    pub baseline: BaselineInput<'a>,
+    /// Whether the pixel rule applies (Chromium) or is skipped (the fallback engine).
+    pub compare_pixels: bool,
+    pub environment: &'a Environment,
+    pub limits: &'a crate::compare::verdict::Limits,
+}
+
+/// The outcome of every rule for one proof.
+#[derive(Debug, Clone, Serialize)]
+pub struct Checked {
+    pub passed: bool,
+    pub rules: Vec<RuleResult>,
+    /// The pixel verdict against the baseline, when one was compared.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pixels: Option<Verdict>,
+    /// One diff image per compared page (for held artifacts).
+    #[serde(skip)]
+    pub diffs: Vec<Option<RgbaImage>>,
+}
+
+impl Checked {
+    /// The failing rules' details, for the job's error and the fallback note.
+    pub fn reasons(&self) -> Vec<String> {
+        self.rules.iter().filter(|r| !r.passed).map(|r| format!("{}: {}", r.rule, r.detail)).collect()
+    }
+
+    /// Changed pixels over all compared pages.
+    pub fn changed_pixels(&self) -> Option<u64> {
+        self.pixels.as_ref().map(|v| v.pages.iter().map(|p| p.diff_pixels).sum())
+    }
+}
+
+/// Runs every rule on `proof`.
+pub fn verify(proof: &Proof, doc: &Document, expect: &Expectations<'_>) -> Checked {
+    let mut rules = vec![
+        blocked_requests(proof, doc.origin),
+        fonts(proof),
+        page_count(proof.pages.len(), expect.pages, expect.max_pages),
+    ];
+    if let Some(per_page) = expect.bytes_per_page {
+        rules.push(pdf_size(proof.rendered.pdf.len() as u64, proof.pages.len(), per_page));
+    }
+    let (pixel_rule, pixels, diffs) = pixels(proof, expect);
+    rules.extend(pixel_rule);
+    let passed = rules.iter().all(|r| r.passed);
+    Checked { passed, rules, pixels, diffs }
+}
+
+fn pass(rule: &'static str, detail: impl Into<String>) -> RuleResult {
+    RuleResult { rule, passed: true, detail: detail.into() }
+}
+
+fn fail(rule: &'static str, detail: impl Into<String>) -> RuleResult {
+    RuleResult { rule, passed: false, detail: detail.into() }
+}
+
+/// Template jobs may not ask for anything outside their assets; HTML jobs are only told.
+pub fn blocked_requests(proof: &Proof, origin: Origin) -> RuleResult {
+    let blocked = &proof.rendered.blocked;
+    if blocked.is_empty() {
+        return pass("blocked-requests", "no request was refused");
+    }
+    let first: Vec<String> = blocked.iter().take(3).map(|b| format!("{} ({})", b.url, b.reason)).collect();
+    let text = format!("{} request(s) refused, e.g. {}", blocked.len(), first.join(", "));
+    match origin {
+        Origin::Template => fail("blocked-requests", format!("{text}: a template may only load its own assets")),
+        Origin::Html => pass("blocked-requests", format!("{text} (listed, not a failure for HTML jobs)")),
+    }
+}
+
+/// Only bundled or declared fonts (`fontcheck`; strict for template jobs).
+pub fn fonts(proof: &Proof) -> RuleResult {
+    let report = &proof.fonts;
+    let problems: Vec<String> = report.problems.iter().map(|p| p.detail.clone()).collect();
+    if report.fails() {
+        return fail("fonts", problems.join("; "));
+    }
+    let mut detail = format!("embedded: {}", report.embedded.join(", "));
+    if !problems.is_empty() {
+        detail.push_str(&format!(" (not strict, noted: {})", problems.join("; ")));
+    }
+    pass("fonts", detail)
+}
+
+/// Within the template's declared range and the server's `--max-pages`.
+pub fn page_count(pages: usize, range: Option<PageRange>, max_pages: usize) -> RuleResult {
+    if pages == 0 {
+        return fail("page-count", "the document printed no pages");
+    }
+    if pages > max_pages {
+        return fail("page-count", format!("{pages} pages; the server's limit is {max_pages} (--max-pages)"));
+    }
+    if let Some(r) = range {
+        if pages < r.min || pages > r.max {
+            return fail(
+                "page-count",
+                format!("{pages} pages; the template declares {} to {} (template.json \"pages\")", r.min, r.max),
+            );
+        }
+    }
+    pass("page-count", format!("{pages} pages"))
+}
+
+/// At most the expected size (largest bytes-per-page of the template's fixtures × pages) + 30 %.
+pub fn pdf_size(bytes: u64, pages: usize, bytes_per_page: u64) -> RuleResult {
+    let expected = bytes_per_page.saturating_mul(pages as u64);
+    let limit = (expected as f64 * (1.0 + SIZE_TOLERANCE)).ceil() as u64;
+    let text = format!(
+        "{bytes} bytes for {pages} page(s); expected at most {limit} ({bytes_per_page} bytes/page from the template's \
+         fixtures × {pages} + {:.0} %)",
+        SIZE_TOLERANCE * 100.0
+    );
+    if bytes > limit {
+        fail("pdf-size", text)
+    } else {
+        pass("pdf-size", text)
+    }
+}
+
+type PixelOutcome = (Option<RuleResult>, Option<Verdict>, Vec<Option<RgbaImage>>);
+
+/// The pixel verdict against the job's baseline (environment drift is a failure that says so).
+fn pixels(proof: &Proof, expect: &Expectations<'_>) -> PixelOutcome {
+    let (key, baseline) = match &expect.baseline {
+        BaselineInput::None => return (None, None, Vec::new()),
+        BaselineInput::Unusable { key, why } => {
+            return (Some(fail("pixels", format!("baseline {key} cannot be used: {why}"))), None, Vec::new())
+        }
+        BaselineInput::Loaded { key, baseline } => (key, *baseline),
+    };
+    if !expect.compare_pixels {
+        let why = format!(
+            "skipped: baseline {key} was made by Chromium and cannot judge the fallback engine's pixels; every other \
+             rule applies"
+        );
+        return (Some(pass("pixels", why)), None, Vec::new());
+    }
+    let drift = expect.environment.drift_from(&baseline.manifest.environment);
+    if !drift.is_empty() {
+        let why = format!(
+            "environment drift: baseline {key} was made in another environment ({}); re-approve it in this one",
+            drift.join("; ")
+        );
+        return (Some(fail("pixels", why)), None, Vec::new());
+    }
+    let base: Vec<PageInput<'_>> = baseline.pages.iter().map(|p| p.input()).collect();
+    let cand: Vec<PageInput<'_>> = proof.pages.iter().map(|p| PageInput { image: &p.image, text: &p.text }).collect();
+    let (verdict, diffs) = judge(&base, &cand, expect.limits, true);
+    let changed: u64 = verdict.pages.iter().map(|p| p.diff_pixels).sum();
+    let rule = if verdict.passed {
+        pass("pixels", format!("{changed} pixel(s) changed against baseline {key}, within the limits"))
+    } else {
+        fail("pixels", format!("against baseline {key}: {}", verdict.reasons.join("; ")))
+    };
+    (Some(rule), Some(verdict), diffs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rules_name_themselves_and_the_numbers() {
+        let r = page_count(12, Some(PageRange { min: 1, max: 10 }), 200);
+        assert!(!r.passed && r.detail.contains("12 pages") && r.detail.contains("1 to 10"), "{}", r.detail);
+        assert!(!page_count(201, None, 200).passed);
+        assert!(page_count(3, None, 200).passed);
+        let s = pdf_size(1400, 1, 1000);
+        assert!(!s.passed && s.detail.contains("1400 bytes") && s.detail.contains("at most 1300"), "{}", s.detail);
+        assert!(pdf_size(1300, 1, 1000).passed);
+    }
+}

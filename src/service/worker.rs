@@ -1,0 +1,464 @@
+//! One worker task: dequeue → `rendering` → route → prove → `verifying` → verify → (pass)
+//! store → `done`; (fail) re-render with the fallback → verify → `fallback` or `held`. A
+//! render error goes back to the queue with backoff until the queue's attempt limit, then
+//! `failed`. A delivery whose job has already settled (at-least-once delivery) is acked
+//! without rendering again.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use tokio::sync::watch;
+
+use super::artifacts::{self, Pages};
+use super::verify::{verify, BaselineInput, Checked, Expectations};
+use super::Service;
+use crate::baseline::Baseline;
+use crate::job::Document;
+use crate::jobs::{JobRecord, JobState};
+use crate::pipeline::{EngineError, Proof};
+use crate::queue::{Delivery, Queue, Retried};
+use crate::render::{BlockedRequest, RenderError};
+use crate::request::JobRequest;
+use crate::routing::Renderer;
+use crate::template::Template;
+
+/// Why a job did not settle on this delivery.
+struct Interrupt {
+    error: String,
+    /// Worth another delivery (a render crash or timeout, a disk hiccup) or not (bad options).
+    retryable: bool,
+}
+
+impl Interrupt {
+    fn retry(error: impl ToString) -> Interrupt {
+        Interrupt { error: error.to_string(), retryable: true }
+    }
+    fn fatal(error: impl ToString) -> Interrupt {
+        Interrupt { error: error.to_string(), retryable: false }
+    }
+}
+
+fn engine_interrupt(e: EngineError) -> Interrupt {
+    match e {
+        EngineError::Render(RenderError::Options(_)) => Interrupt::fatal(e),
+        other => Interrupt::retry(other),
+    }
+}
+
+fn fallback_interrupt(e: crate::fallback::FallbackError) -> Interrupt {
+    match e {
+        crate::fallback::FallbackError::Options(_) => Interrupt::fatal(format!("fallback renderer: {e}")),
+        other => Interrupt::retry(format!("fallback renderer: {other}")),
+    }
+}
+
+/// One printed attempt as the verdict shows it.
+#[derive(Debug, Clone, Serialize)]
+struct Attempt {
+    renderer: String,
+    pages: usize,
+    bytes: usize,
+    blocked_requests: Vec<BlockedRequest>,
+    fonts: Vec<String>,
+    #[serde(flatten)]
+    checked: Checked,
+}
+
+impl Attempt {
+    fn new(renderer: &str, proof: &Proof, checked: Checked) -> Attempt {
+        Attempt {
+            renderer: renderer.to_string(),
+            pages: proof.pages.len(),
+            bytes: proof.rendered.pdf.len(),
+            blocked_requests: proof.rendered.blocked.clone(),
+            fonts: proof.fonts.embedded.clone(),
+            checked,
+        }
+    }
+}
+
+/// Runs until `stop` is set; an in-flight job gets `shutdown_grace` to finish, then goes back
+/// to the queue.
+pub(super) async fn run(service: Arc<Service>, n: usize, mut stop: watch::Receiver<bool>) {
+    tracing::debug!(worker = n, "worker started");
+    loop {
+        if *stop.borrow() {
+            break;
+        }
+        let delivery = match service.queue.dequeue(Duration::from_millis(500)).await {
+            Ok(Some(d)) => d,
+            Ok(None) => continue,
+            Err(e) => {
+                tracing::error!(worker = n, error = %e, "could not take a job from the queue");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        let work = process(&service, delivery.clone());
+        tokio::pin!(work);
+        let grace = service.config.shutdown_grace;
+        let finished = tokio::select! {
+            _ = &mut work => true,
+            _ = grace_expired(&mut stop, grace) => false,
+        };
+        if !finished {
+            requeue_at_shutdown(&service, delivery).await;
+            break;
+        }
+    }
+    tracing::debug!(worker = n, "worker stopped");
+}
+
+async fn grace_expired(stop: &mut watch::Receiver<bool>, grace: Duration) {
+    while !*stop.borrow() {
+        if stop.changed().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+    tokio::time::sleep(grace).await;
+}
+
+async fn requeue_at_shutdown(service: &Service, delivery: Delivery) {
+    let id = delivery.job;
+    tracing::warn!(job = %id, "shutdown grace period over: the job goes back to the queue");
+    if let Ok(Some(mut record)) = service.jobs.load(id).await {
+        if !record.state.is_settled() && record.state != JobState::Held && record.state != JobState::Queued {
+            let _ = record.transition(JobState::Queued, Some("the server shut down before the job finished"));
+            if let Err(e) = service.jobs.save(&record).await {
+                tracing::error!(job = %id, error = %e, "could not save a job sent back to the queue");
+            }
+        }
+    }
+    if let Err(e) = service.queue.retry(delivery, Duration::ZERO).await {
+        tracing::error!(job = %id, error = %e, "could not send the job back to the queue; the next start recovers it");
+    }
+}
+
+/// Handles one delivery to the end: ack, retry or dead, and the record saved accordingly.
+async fn process(service: &Service, delivery: Delivery) {
+    let id = delivery.job;
+    let record = match service.jobs.load(id).await {
+        Ok(Some(r)) => r,
+        Ok(None) => {
+            tracing::error!(job = %id, "a queued job has no record: dropped as a dead letter");
+            let _ = service.queue.dead(delivery, "the job has no record in the store").await;
+            return;
+        }
+        Err(e) => return retry(service, delivery, None, Interrupt::retry(e)).await,
+    };
+    if record.state.is_settled() || record.state == JobState::Held {
+        tracing::info!(job = %id, state = %record.state, "delivered again after it settled: acked without rendering");
+        if let Err(e) = service.queue.ack(delivery).await {
+            tracing::warn!(job = %id, error = %e, "could not ack a settled job");
+        }
+        if record.state.is_settled() && record.webhook.is_none() {
+            service.notify(&record);
+        }
+        return;
+    }
+    let mut record = record;
+    match run_job(service, &mut record).await {
+        Ok(()) => {
+            if let Err(e) = service.queue.ack(delivery).await {
+                tracing::warn!(job = %id, error = %e, "could not ack a finished job (it will be acked when delivered again)");
+            }
+            service.metrics.job(record.state.as_str());
+            tracing::info!(job = %id, state = %record.state, renderer = ?record.renderer, "job finished");
+            if record.state.is_settled() {
+                service.notify(&record);
+            }
+        }
+        Err(interrupt) => retry(service, delivery, Some(record), interrupt).await,
+    }
+    service.update_depth().await;
+}
+
+/// Puts the job back in the queue with backoff, or fails it (not retryable, or out of attempts).
+async fn retry(service: &Service, delivery: Delivery, record: Option<JobRecord>, why: Interrupt) {
+    let id = delivery.job;
+    let attempts = delivery.attempts;
+    let mut record = record;
+    if why.retryable {
+        if let Some(r) = record.as_mut().filter(|r| !r.state.is_settled() && r.state != JobState::Queued) {
+            let _ = r.transition(JobState::Queued, Some(&format!("retry: {}", why.error)));
+            if let Err(e) = service.jobs.save(r).await {
+                tracing::error!(job = %id, error = %e, "could not save a job being retried");
+            }
+        }
+        let delay = service.config.retry_backoff.saturating_mul(2u32.saturating_pow(attempts.min(10)));
+        match service.queue.retry(delivery, delay).await {
+            Ok(Retried::Later { attempts }) => {
+                tracing::warn!(job = %id, attempts, ?delay, error = %why.error, "job will be tried again");
+                service.metrics.job("retried");
+                return;
+            }
+            Ok(Retried::Dead(letter)) => {
+                let error = format!("gave up after {} attempt(s): {}", letter.attempts, why.error);
+                return fail(service, id, record, &error).await;
+            }
+            Err(e) => {
+                tracing::error!(job = %id, error = %e, "could not retry the job; the next start recovers it");
+                return;
+            }
+        }
+    }
+    if let Err(e) = service.queue.ack(delivery).await {
+        tracing::warn!(job = %id, error = %e, "could not ack a failed job");
+    }
+    fail(service, id, record, &why.error).await;
+}
+
+async fn fail(service: &Service, id: crate::jobs::JobId, record: Option<JobRecord>, error: &str) {
+    let mut record = match record {
+        Some(r) => r,
+        None => match service.jobs.load(id).await {
+            Ok(Some(r)) => r,
+            _ => return tracing::error!(job = %id, %error, "job failed but its record cannot be read"),
+        },
+    };
+    if record.fail(error).is_err() {
+        return;
+    }
+    if let Err(e) = service.jobs.save(&record).await {
+        return tracing::error!(job = %id, error = %e, "could not save a failed job; the next start recovers it");
+    }
+    tracing::warn!(job = %id, %error, "job failed");
+    service.metrics.job("failed");
+    service.notify(&record);
+}
+
+fn add_stage(service: &Service, record: &mut JobRecord, stage: &'static str, elapsed: Duration) {
+    *record.stages_ms.entry(stage.to_string()).or_insert(0) += elapsed.as_millis() as u64;
+    service.metrics.stage(stage, elapsed);
+}
+
+async fn save(service: &Service, record: &JobRecord) -> Result<(), Interrupt> {
+    service.jobs.save(record).await.map_err(Interrupt::retry)
+}
+
+fn moved(record: &mut JobRecord, to: JobState, note: Option<&str>) -> Result<(), Interrupt> {
+    record.transition(to, note).map_err(Interrupt::fatal)
+}
+
+/// The job's route: a routing rule, or the template failed start-up verification here.
+fn route(service: &Service, doc: &Document, template: Option<&Template>) -> (Renderer, Option<String>) {
+    let options = serde_json::to_string(&doc.options).unwrap_or_default();
+    let fingerprint = crate::routing::fingerprint(&doc.html, &options);
+    let name = template.map(|t| t.name.as_str());
+    let rule = match service.routing.read() {
+        Ok(table) => table.route(name, &fingerprint),
+        Err(poisoned) => poisoned.into_inner().route(name, &fingerprint),
+    };
+    if rule.renderer == Renderer::Fallback {
+        return (Renderer::Fallback, Some(format!("routing rule {}", rule.rule.unwrap_or_default())));
+    }
+    if let Some(t) = name {
+        if service.verification.is_verified(t) == Some(false) {
+            return (Renderer::Fallback, Some(format!("template {t} failed start-up verification on this machine")));
+        }
+    }
+    (Renderer::Chromium, None)
+}
+
+async fn load_baseline(
+    service: &Service,
+    request: &JobRequest,
+) -> Result<Option<(String, Result<Baseline, String>)>, Interrupt> {
+    let Some(key) = request.baseline_key().map_err(Interrupt::fatal)? else { return Ok(None) };
+    let store = service.baselines.clone();
+    let k = key.clone();
+    let loaded = tokio::task::spawn_blocking(move || store.load_baseline(&k))
+        .await
+        .map_err(|e| Interrupt::retry(format!("the baseline loading task stopped: {e}")))?;
+    let result = match loaded {
+        Ok(Some(b)) => Ok(b),
+        Ok(None) => Err(format!("there is no approved baseline {key} in {}", service.baselines.root().display())),
+        Err(e) => Err(e.to_string()),
+    };
+    Ok(Some((key.to_string(), result)))
+}
+
+/// Everything needed to verify one proof of the job.
+struct Job<'a> {
+    doc: Document,
+    template: Option<&'a Template>,
+    baseline: Option<(String, Result<Baseline, String>)>,
+}
+
+impl Job<'_> {
+    async fn check(&self, service: &Service, proof: &Proof, renderer: &'static str) -> Checked {
+        let bytes_per_page = match self.template {
+            Some(t) => service.bytes_per_page(t, renderer).await,
+            None => None,
+        };
+        let baseline = match &self.baseline {
+            None => BaselineInput::None,
+            Some((key, Ok(b))) => BaselineInput::Loaded { key: key.clone(), baseline: b },
+            Some((key, Err(why))) => BaselineInput::Unusable { key: key.clone(), why: why.clone() },
+        };
+        let expect = Expectations {
+            pages: self.template.map(|t| t.config.pages),
+            max_pages: service.config.limits.max_pages,
+            bytes_per_page,
+            baseline,
+            compare_pixels: renderer == "chromium",
+            environment: &service.engine.environment,
+            limits: &service.config.verdict_limits,
+        };
+        verify(proof, &self.doc, &expect)
+    }
+
+    fn loaded_baseline(&self) -> Option<&Baseline> {
+        self.baseline.as_ref().and_then(|(_, b)| b.as_ref().ok())
+    }
+}
+
+/// Renders, verifies and settles (or holds) one job; `Err` when it must be retried or failed.
+async fn run_job(service: &Service, record: &mut JobRecord) -> Result<(), Interrupt> {
+    let request: JobRequest = serde_json::from_value(record.request.clone())
+        .map_err(|e| Interrupt::fatal(format!("the stored request cannot be read: {e}")))?;
+    let doc = request.document(&service.catalog, &service.config.limits).map_err(Interrupt::fatal)?;
+    let template = request.template.as_deref().and_then(|n| service.catalog.get(n).ok());
+    let job = Job { doc, template, baseline: load_baseline(service, &request).await? };
+    if record.state != JobState::Queued {
+        moved(record, JobState::Queued, Some("delivered again after an interruption"))?;
+    }
+    let waited = (chrono::Utc::now() - record.updated_at).to_std().unwrap_or_default();
+    add_stage(service, record, "queued", waited);
+    let (renderer, reason) = route(service, &job.doc, template);
+    moved(record, JobState::Rendering, reason.as_deref())?;
+    save(service, record).await?;
+
+    let mut attempts: Vec<Attempt> = Vec::new();
+    let mut chromium: Option<(Proof, Checked)> = None;
+    if renderer == Renderer::Chromium {
+        let started = Instant::now();
+        let proof = service.engine.prove(&job.doc).await.map_err(engine_interrupt)?;
+        add_stage(service, record, "rendering", started.elapsed());
+        moved(record, JobState::Verifying, None)?;
+        save(service, record).await?;
+        let started = Instant::now();
+        let checked = job.check(service, &proof, "chromium").await;
+        add_stage(service, record, "verifying", started.elapsed());
+        attempts.push(Attempt::new(service.engine.renderer.chromium_version(), &proof, checked.clone()));
+        if checked.passed {
+            return settle(service, record, JobState::Done, &proof, &attempts).await;
+        }
+        let note = format!("verification failed, re-rendering with the fallback: {}", checked.reasons().join("; "));
+        moved(record, JobState::Rendering, Some(&note))?;
+        save(service, record).await?;
+        chromium = Some((proof, checked));
+    }
+
+    let Some(fallback) = &service.fallback else {
+        let why = "no fallback renderer is available (WeasyPrint is not installed: run scripts/setup)";
+        if chromium.is_none() {
+            return Err(Interrupt::fatal(why));
+        }
+        moved(record, JobState::Verifying, Some(why))?;
+        return hold(service, record, &job, chromium.as_ref(), None, &attempts).await;
+    };
+    let started = Instant::now();
+    let proof = fallback
+        .prove(&job.doc, &service.engine.rasterizer, service.engine.environment.dpi)
+        .await
+        .map_err(fallback_interrupt)?;
+    add_stage(service, record, "fallback", started.elapsed());
+    moved(record, JobState::Verifying, None)?;
+    save(service, record).await?;
+    let started = Instant::now();
+    let checked = job.check(service, &proof, "fallback").await;
+    add_stage(service, record, "verifying", started.elapsed());
+    attempts.push(Attempt::new(fallback.version(), &proof, checked.clone()));
+    if checked.passed {
+        return settle(service, record, JobState::Fallback, &proof, &attempts).await;
+    }
+    hold(service, record, &job, chromium.as_ref(), Some((&proof, &checked)), &attempts).await
+}
+
+/// The verdict JSON: the shipped (or held) attempt's numbers first, every attempt below.
+fn verdict_json(attempts: &[Attempt]) -> serde_json::Value {
+    let Some(last) = attempts.last() else { return serde_json::json!({}) };
+    let pixels = attempts.iter().find_map(|a| a.checked.pixels.as_ref());
+    let changed: Option<u64> = attempts.iter().find_map(|a| a.checked.changed_pixels());
+    serde_json::json!({
+        "passed": last.checked.passed,
+        "renderer": last.renderer,
+        "pages": last.pages,
+        "bytes": last.bytes,
+        "changed_pixels": changed,
+        "blocked_requests": last.blocked_requests,
+        "fonts": last.fonts,
+        "reasons": last.checked.reasons(),
+        "pixels": pixels,
+        "attempts": attempts,
+    })
+}
+
+async fn settle(
+    service: &Service,
+    record: &mut JobRecord,
+    to: JobState,
+    proof: &Proof,
+    attempts: &[Attempt],
+) -> Result<(), Interrupt> {
+    let started = Instant::now();
+    let id = record.id;
+    let verdict = verdict_json(attempts);
+    let (key, stored) = service.jobs.put_pdf(id, proof.rendered.pdf.clone()).await.map_err(Interrupt::retry)?;
+    if stored == crate::store::Stored::AlreadyExisted {
+        tracing::info!(job = %id, "the PDF was stored by an earlier delivery: kept");
+    }
+    let bytes = serde_json::to_vec_pretty(&verdict).unwrap_or_default();
+    service.jobs.put_artifact(id, artifacts::VERDICT, bytes).await.map_err(Interrupt::retry)?;
+    record.pdf = Some(key);
+    record.renderer = attempts.last().map(|a| a.renderer.clone());
+    record.verdict = Some(verdict);
+    add_stage(service, record, "storing", started.elapsed());
+    moved(record, to, None)?;
+    save(service, record).await
+}
+
+async fn hold(
+    service: &Service,
+    record: &mut JobRecord,
+    job: &Job<'_>,
+    chromium: Option<&(Proof, Checked)>,
+    fallback: Option<(&Proof, &Checked)>,
+    attempts: &[Attempt],
+) -> Result<(), Interrupt> {
+    let started = Instant::now();
+    let id = record.id;
+    let verdict = verdict_json(attempts);
+    if let Some((proof, checked)) = chromium {
+        let pages = Pages {
+            prefix: "candidate",
+            candidate: proof.pages.iter().map(|p| &p.image).collect(),
+            baseline: checked.pixels.as_ref().and(job.loaded_baseline()),
+            diffs: &checked.diffs,
+        };
+        artifacts::store_pages(&service.jobs, id, pages).await.map_err(Interrupt::retry)?;
+    }
+    if let Some((proof, _)) = fallback {
+        let pages = Pages {
+            prefix: "fallback",
+            candidate: proof.pages.iter().map(|p| &p.image).collect(),
+            baseline: None,
+            diffs: &[],
+        };
+        artifacts::store_pages(&service.jobs, id, pages).await.map_err(Interrupt::retry)?;
+    }
+    let last_pdf = fallback.map(|(p, _)| p).or(chromium.map(|(p, _)| p)).map(|p| p.rendered.pdf.clone());
+    if let Some(pdf) = last_pdf {
+        service.jobs.put_artifact(id, artifacts::HELD_PDF, pdf).await.map_err(Interrupt::retry)?;
+    }
+    let bytes = serde_json::to_vec_pretty(&verdict).unwrap_or_default();
+    service.jobs.put_artifact(id, artifacts::VERDICT, bytes).await.map_err(Interrupt::retry)?;
+    let reasons = attempts.last().map(|a| a.checked.reasons().join("; ")).unwrap_or_default();
+    record.renderer = attempts.last().map(|a| a.renderer.clone());
+    record.verdict = Some(verdict);
+    add_stage(service, record, "storing", started.elapsed());
+    moved(record, JobState::Held, Some(&format!("held for review: {reasons}")))?;
+    save(service, record).await
+}

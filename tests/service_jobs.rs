@@ -1,0 +1,340 @@
+//! The queued job path against the real `pixelproof serve` on loopback: real Chromium,
+//! real PDFium, real WeasyPrint, the bundled templates and baselines, a temporary data dir.
+
+mod service_support;
+
+use std::time::{Duration, Instant};
+
+use pixelproof::routing::{Match, NewRule, Renderer, RoutingTable};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use service_support::*;
+
+const SETTLE: Duration = Duration::from_secs(240);
+
+/// Job records (`jobs/{id}/job.json`) in the data directory.
+fn jobs_on_disk(data: &std::path::Path) -> usize {
+    let Ok(dirs) = std::fs::read_dir(data.join("objects/jobs")) else { return 0 };
+    dirs.filter_map(|d| d.ok()).filter(|d| d.path().join("job.json").is_file()).count()
+}
+
+/// An invoice with so many lines it prints more pages than template.json allows (max 10).
+fn oversized_invoice() -> Value {
+    let mut data = fixture("invoice", "basic");
+    let items = data["items"].as_array().cloned().unwrap_or_default();
+    data["items"] = Value::Array(items.iter().cycle().take(400).cloned().collect());
+    json!({"template": "invoice", "data": data, "baseline": "invoice/basic"})
+}
+
+#[test]
+fn the_job_path_end_to_end() {
+    let data = tempfile::tempdir().expect("data dir");
+    let mut table = RoutingTable::load(data.path().join("routing.json")).expect("routing table");
+    table
+        .add(NewRule {
+            matches: Match::Template("certificate".into()),
+            renderer: Renderer::Fallback,
+            note: "test: certificates go to the fallback".into(),
+            created_by: "service_jobs".into(),
+        })
+        .expect("rule");
+    let receiver = Receiver::start();
+    let flags =
+        ["--token", SUBMIT_TOKEN, "--token", OPERATOR_TOKEN, "--webhook-allow-private", "--max-body-bytes", "200000"];
+    let mut server = Server::start(data.path(), &flags);
+    let c = client();
+
+    // Mistakes are 4xx problems and leave nothing behind.
+    let r = c
+        .post(server.url("/v1/jobs"))
+        .bearer_auth(SUBMIT)
+        .header("content-type", "application/json")
+        .body("{oops")
+        .send();
+    assert_problem(r.expect("POST"), StatusCode::BAD_REQUEST, "");
+    assert_problem(
+        post_job(&server, SUBMIT, &json!({"template": "nope", "data": {}}), None),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "nope",
+    );
+    assert_problem(
+        post_job(&server, SUBMIT, &json!({"template": "invoice", "data": {}}), None),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "undefined",
+    );
+    let big = json!({"html": "x".repeat(300_000)});
+    assert_problem(post_job(&server, SUBMIT, &big, None), StatusCode::PAYLOAD_TOO_LARGE, "--max-body-bytes");
+    assert_eq!(jobs_on_disk(data.path()), 0, "a refused job left a record");
+    for state in ["ready", "inflight", "dead"] {
+        assert_eq!(metric(&server, &format!("pixelproof_queue_jobs{{state=\"{state}\"}}")), 0.0, "{state}");
+    }
+
+    // The jobs.
+    let started = Instant::now();
+    let invoice = json!({"template": "invoice", "data": fixture("invoice", "basic"), "callback_url": receiver.url()});
+    let first = post_job(&server, SUBMIT, &invoice, Some("order-42"));
+    assert_eq!(first.status(), StatusCode::ACCEPTED);
+    let location = first.headers().get("location").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+    let first: Value = first.json().expect("JSON");
+    let invoice_id = first["id"].as_str().expect("id").to_string();
+    assert_eq!(location, format!("/v1/jobs/{invoice_id}"));
+    assert_eq!(first["status_url"], server.url(&location));
+    let again = post_job(&server, SUBMIT, &invoice, Some("order-42"));
+    assert_eq!(again.status(), StatusCode::OK, "the same key answers 200 with the same job");
+    assert_eq!(again.json::<Value>().expect("JSON")["id"], invoice_id.as_str());
+
+    let html = json!({"html": "<!doctype html><p style='font-family: DejaVu Sans'>Hello</p><img src='https://example.com/x.png'>",
+                      "callback_url": receiver.url()});
+    let html_id = submit(&server, SUBMIT, &html);
+    let certificate_id =
+        submit(&server, SUBMIT, &json!({"template": "certificate", "data": fixture("certificate", "default")}));
+    let held_id = submit(&server, SUBMIT, &oversized_invoice());
+    assert_eq!(jobs_on_disk(data.path()), 4, "one record per job (the repeated key made none)");
+
+    let invoice_status = wait_settled(&server, SUBMIT, &invoice_id, SETTLE);
+    assert_eq!(invoice_status["state"], "done", "{invoice_status}");
+    let pdf = c.get(server.url(&format!("/v1/jobs/{invoice_id}/pdf"))).bearer_auth(SUBMIT).send().expect("GET pdf");
+    assert_eq!(pdf.status(), StatusCode::OK);
+    let pdf = pdf.bytes().expect("bytes");
+    assert!(pdf.starts_with(b"%PDF-"));
+    let pages = pdfinfo_pages(&pdf);
+    assert_eq!(pages as u64, invoice_status["verdict"]["pages"].as_u64().unwrap_or(0));
+    assert!((1..=10).contains(&pages), "invoice pages {pages}");
+    for stage in ["queued", "rendering", "verifying", "storing"] {
+        assert!(invoice_status["timings_ms"][stage].is_u64(), "no {stage} timing: {invoice_status}");
+    }
+    assert!(invoice_status["artifacts"].is_null(), "artifacts are for operators only");
+
+    let html_status = wait_settled(&server, SUBMIT, &html_id, SETTLE);
+    assert_eq!(html_status["state"], "done", "{html_status}");
+    let blocked = html_status["verdict"]["blocked_requests"].as_array().cloned().unwrap_or_default();
+    assert_eq!(blocked.len(), 1, "the refused image is listed: {html_status}");
+    assert!(blocked[0]["url"].as_str().unwrap_or_default().contains("example.com"));
+
+    let cert = wait_settled(&server, SUBMIT, &certificate_id, SETTLE);
+    assert_eq!(cert["state"], "fallback", "{cert}");
+    assert!(cert["renderer"].as_str().unwrap_or_default().starts_with("WeasyPrint"), "{cert}");
+    let cert_pdf =
+        c.get(server.url(&format!("/v1/jobs/{certificate_id}/pdf"))).bearer_auth(SUBMIT).send().expect("pdf");
+    assert_eq!(cert_pdf.status(), StatusCode::OK);
+    assert_eq!(pdfinfo_pages(&cert_pdf.bytes().expect("bytes")), 1);
+
+    let held = wait_settled(&server, OPERATOR, &held_id, SETTLE);
+    assert_eq!(held["state"], "held", "{held}");
+    let reasons = held["verdict"]["reasons"].to_string();
+    assert!(reasons.contains("page-count") && reasons.contains("1 to 10"), "{reasons}");
+    let refused = c.get(server.url(&format!("/v1/jobs/{held_id}/pdf"))).bearer_auth(SUBMIT).send().expect("pdf");
+    assert_problem(refused, StatusCode::CONFLICT, "held for review");
+    let artifacts: Vec<String> = held["artifacts"]
+        .as_array()
+        .expect("operator sees artifacts")
+        .iter()
+        .filter_map(|a| a.as_str().map(String::from))
+        .collect();
+    for name in
+        ["candidate-001.png", "baseline-001.png", "diff-001.png", "fallback-001.png", "verdict.json", "held.pdf"]
+    {
+        assert!(artifacts.iter().any(|a| a.ends_with(&format!("/artifacts/{name}"))), "{name} missing: {artifacts:?}");
+    }
+    let png_url = format!("/v1/jobs/{held_id}/artifacts/candidate-001.png");
+    let png = c.get(server.url(&png_url)).bearer_auth(OPERATOR).send().expect("artifact");
+    assert_eq!(png.status(), StatusCode::OK);
+    assert!(png.bytes().expect("bytes").starts_with(b"\x89PNG"));
+    assert_eq!(
+        c.get(server.url(&png_url)).bearer_auth(SUBMIT).send().expect("artifact").status(),
+        StatusCode::FORBIDDEN
+    );
+    assert!(status(&server, SUBMIT, &held_id)["artifacts"].is_null());
+    for (series, at_least) in [
+        ("pixelproof_jobs_total{outcome=\"done\"}", 2.0),
+        ("pixelproof_jobs_total{outcome=\"fallback\"}", 1.0),
+        ("pixelproof_jobs_total{outcome=\"held\"}", 1.0),
+        ("pixelproof_jobs_total{outcome=\"invalid\"}", 2.0),
+        ("pixelproof_stage_seconds_count{stage=\"rendering\"}", 3.0),
+        ("pixelproof_stage_seconds_count{stage=\"fallback\"}", 2.0),
+        ("pixelproof_stage_seconds_count{stage=\"storing\"}", 4.0),
+    ] {
+        let value = metric(&server, series);
+        assert!(value >= at_least, "{series} = {value}, expected at least {at_least}");
+    }
+    println!("4 jobs settled in {:.1} s (done, done, fallback, held)", started.elapsed().as_secs_f64());
+
+    // Unknown and malformed ids.
+    let unknown = c.get(server.url("/v1/jobs/01ARZ3NDEKTSV4RRFFQ69G5FAV/pdf")).bearer_auth(SUBMIT).send().expect("GET");
+    assert_problem(unknown, StatusCode::NOT_FOUND, "01ARZ3NDEKTSV4RRFFQ69G5FAV");
+    let malformed = c.get(server.url("/v1/jobs/..%2Fetc")).bearer_auth(SUBMIT).send().expect("GET");
+    assert_eq!(malformed.status(), StatusCode::NOT_FOUND);
+
+    // Exactly one webhook per settled job with a callback_url.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while receiver.posts_for(&invoice_id).is_empty() || receiver.posts_for(&html_id).is_empty() {
+        assert!(Instant::now() < deadline, "webhooks not received: {:?}", receiver.bodies.lock().map(|b| b.clone()));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_secs(1));
+    let posts = receiver.posts_for(&invoice_id);
+    assert_eq!(posts.len(), 1, "{posts:?}");
+    assert_eq!(posts[0]["state"], "done");
+    let openapi: Value = c.get(server.url("/openapi.json")).send().expect("openapi").json().expect("JSON");
+    for path in ["/v1/jobs", "/v1/jobs/{id}", "/v1/jobs/{id}/pdf", "/v1/jobs/{id}/artifacts/{name}"] {
+        assert!(openapi["paths"][path].is_object(), "{path} missing from the OpenAPI document");
+    }
+    assert_eq!(posts[0]["pdf_url"], format!("{}/pdf", first["status_url"].as_str().unwrap_or_default()));
+    assert_eq!(receiver.posts_for(&html_id).len(), 1);
+    assert_eq!(receiver.bodies.lock().expect("lock").len(), 2, "only the jobs with a callback_url");
+    let recorded = status(&server, SUBMIT, &invoice_id);
+    assert_eq!(recorded["webhook"]["delivered"], true, "{recorded}");
+
+    // A clean stop, then the same key on the restarted server is still the same job.
+    assert_eq!(server.terminate(Duration::from_secs(60)), Some(0));
+    let server = Server::start(data.path(), &flags);
+    let after = post_job(&server, SUBMIT, &invoice, Some("order-42"));
+    assert_eq!(after.status(), StatusCode::OK);
+    assert_eq!(after.json::<Value>().expect("JSON")["id"], invoice_id.as_str());
+    assert_eq!(status(&server, SUBMIT, &invoice_id)["state"], "done");
+    assert_eq!(jobs_on_disk(data.path()), 4);
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(receiver.posts_for(&invoice_id).len(), 1, "no second webhook after the restart");
+}
+
+#[test]
+fn a_full_queue_is_429_and_private_webhooks_need_the_flag() {
+    let data = tempfile::tempdir().expect("data dir");
+    let flags = ["--max-queue", "2", "--workers", "1", "--public-url", "https://pdf.example.com/"];
+    let server = Server::start(data.path(), &flags);
+    let hook = json!({"html": "<p>x</p>", "callback_url": "http://127.0.0.1:9/hook"});
+    assert_problem(post_job(&server, SUBMIT, &hook, None), StatusCode::UNPROCESSABLE_ENTITY, "--webhook-allow-private");
+    assert_eq!(jobs_on_disk(data.path()), 0);
+
+    let mut accepted = Vec::new();
+    let mut refused = 0;
+    for i in 0..8 {
+        let body = json!({"html": format!("<!doctype html><p>job {i}</p>")});
+        let r = post_job(&server, SUBMIT, &body, None);
+        match r.status() {
+            StatusCode::ACCEPTED => {
+                let v: Value = r.json().expect("JSON");
+                let id = v["id"].as_str().expect("id").to_string();
+                assert_eq!(v["status_url"], format!("https://pdf.example.com/v1/jobs/{id}"), "--public-url");
+                accepted.push(id);
+            }
+            StatusCode::TOO_MANY_REQUESTS => {
+                let retry = r.headers().get("retry-after").and_then(|v| v.to_str().ok()).map(String::from);
+                assert_eq!(retry.as_deref(), Some("5"));
+                assert_problem(r, StatusCode::TOO_MANY_REQUESTS, "queue is full");
+                refused += 1;
+            }
+            other => panic!("unexpected {other}"),
+        }
+    }
+    println!("--max-queue 2: {} accepted, {refused} refused with 429", accepted.len());
+    assert!(refused >= 1 && accepted.len() >= 2, "accepted {}, refused {refused}", accepted.len());
+    assert_eq!(jobs_on_disk(data.path()), accepted.len(), "a refused job left a record");
+    for id in &accepted {
+        assert_eq!(wait_settled(&server, SUBMIT, id, SETTLE)["state"], "done");
+    }
+}
+
+/// Writes a `queued` record without enqueueing it: what a crash between save and enqueue leaves.
+fn unqueued_record(data: &std::path::Path, body: Value) -> String {
+    use pixelproof::jobs::{JobId, JobRecord};
+    use pixelproof::store::{JobStore, LocalStore};
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    runtime.block_on(async {
+        let store = JobStore::new(std::sync::Arc::new(LocalStore::open(data.join("objects")).expect("store")));
+        let record = JobRecord::new(JobId::new(), body, None);
+        store.save(&record).await.expect("save");
+        record.id.to_string()
+    })
+}
+
+/// Makes `id` a dead letter in the data directory's queue (as a queue that gave up would).
+fn dead_letter(data: &std::path::Path, id: &str, why: &str) {
+    use pixelproof::queue::{EmbeddedQueue, Queue, QueueConfig};
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    runtime.block_on(async {
+        let (queue, _) = EmbeddedQueue::open(data.join("queue"), QueueConfig::default()).expect("queue");
+        let job = pixelproof::jobs::JobId::parse(id).expect("id");
+        queue.enqueue(job).await.expect("enqueue");
+        let delivery = queue.dequeue(Duration::from_secs(1)).await.expect("dequeue").expect("a delivery");
+        queue.dead(delivery, why).await.expect("dead");
+    });
+}
+
+#[test]
+fn baselines_render_errors_and_records_left_unqueued() {
+    let data = tempfile::tempdir().expect("data dir");
+    let orphan = unqueued_record(data.path(), json!({"html": "<!doctype html><p>saved, never queued</p>"}));
+    let given_up = unqueued_record(data.path(), json!({"html": "<!doctype html><p>the queue gave up</p>"}));
+    dead_letter(data.path(), &given_up, "Chromium crashed twice (test)");
+    let server = Server::start(data.path(), &["--render-timeout-secs", "2"]);
+
+    let same = submit(
+        &server,
+        SUBMIT,
+        &json!({"template": "invoice", "data": fixture("invoice", "basic"), "baseline": "invoice/basic"}),
+    );
+    let other = submit(
+        &server,
+        SUBMIT,
+        &json!({"template": "invoice", "data": fixture("invoice", "short"), "baseline": "invoice/basic"}),
+    );
+    let hangs = submit(&server, SUBMIT, &json!({"html": "<!doctype html><script>while (true) {}</script>"}));
+
+    let s = wait_settled(&server, SUBMIT, &orphan, SETTLE);
+    assert_eq!(s["state"], "done", "a record left unqueued by a crash is enqueued at start-up: {s}");
+
+    let s = status(&server, SUBMIT, &given_up);
+    assert_eq!(s["state"], "failed", "a dead letter's job is failed at start-up: {s}");
+    assert!(s["error"].as_str().unwrap_or_default().contains("Chromium crashed twice (test)"), "{s}");
+
+    let s = wait_settled(&server, SUBMIT, &same, SETTLE);
+    assert_eq!(s["state"], "done", "{s}");
+    assert_eq!(s["verdict"]["changed_pixels"], 0, "same data, same environment: 0 pixels: {s}");
+    assert_eq!(s["verdict"]["pixels"]["passed"], true);
+
+    let s = wait_settled(&server, SUBMIT, &other, SETTLE);
+    let attempts = s["verdict"]["attempts"].as_array().cloned().unwrap_or_default();
+    let chromium_pixels = attempts.first().map(|a| a["rules"].to_string()).unwrap_or_default();
+    assert!(chromium_pixels.contains("against baseline invoice/basic"), "{s}");
+    assert!(matches!(s["state"].as_str(), Some("fallback") | Some("held")), "{s}");
+    let fallback_rules = attempts.get(1).map(|a| a["rules"].to_string()).unwrap_or_default();
+    assert!(fallback_rules.contains("skipped: baseline invoice/basic was made by Chromium"), "{s}");
+    println!("other data vs invoice/basic: {} ({})", s["state"], s["verdict"]["reasons"]);
+
+    let s = wait_settled(&server, SUBMIT, &hangs, SETTLE);
+    assert_eq!(s["state"], "failed", "{s}");
+    let error = s["error"].as_str().unwrap_or_default();
+    assert!(error.contains("gave up after 3 attempt(s)") && error.contains("render timeout"), "{error}");
+    assert_eq!(s["attempts"], 3, "{s}");
+    let refused = client().get(server.url(&format!("/v1/jobs/{hangs}/pdf"))).send().expect("pdf");
+    assert_problem(refused, StatusCode::CONFLICT, "failed");
+}
+
+#[test]
+fn a_template_that_failed_start_up_verification_goes_to_the_fallback() {
+    let data = tempfile::tempdir().expect("data dir");
+    let no_baselines = tempfile::tempdir().expect("empty baselines dir");
+    let baselines = no_baselines.path().to_string_lossy().to_string();
+    let server = Server::start(data.path(), &["--baselines", &baselines]);
+    let deadline = Instant::now() + Duration::from_secs(180);
+    loop {
+        let r: Value = client().get(server.url("/readyz")).send().expect("readyz").json().expect("JSON");
+        if r["verification"] == "finished" {
+            assert_ne!(r["templates"]["certificate"], "verified", "{r}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "verification did not finish: {r}");
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    let id = submit(&server, SUBMIT, &json!({"template": "certificate", "data": fixture("certificate", "default")}));
+    let s = wait_settled(&server, SUBMIT, &id, SETTLE);
+    assert_eq!(s["state"], "fallback", "{s}");
+    let record: Value = serde_json::from_slice(
+        &std::fs::read(data.path().join(format!("objects/jobs/{id}/job.json"))).expect("record"),
+    )
+    .expect("JSON");
+    let history = record["history"].to_string();
+    assert!(history.contains("failed start-up verification on this machine"), "{history}");
+    assert_eq!(s["verdict"]["attempts"].as_array().map(Vec::len), Some(1), "straight to the fallback: {s}");
+}
