@@ -5,12 +5,15 @@
 //! role they need by the group they join in [`router`]: `open` (no token), `submit` or
 //! `operator` (see `auth`). Every error is a `problem::Problem`.
 
+pub mod audit;
 pub mod auth;
 pub mod health;
 pub mod metrics;
 pub mod openapi;
 pub mod problem;
 pub mod render;
+pub mod review;
+pub mod routing;
 pub mod templates;
 pub mod verify;
 
@@ -20,10 +23,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::State;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 
+use crate::data::{DataDir, DataError};
 use crate::pipeline::{Engine, EngineConfig, EngineError};
+use crate::queue::{EmbeddedQueue, QueueConfig};
+use crate::review::Review;
+use crate::routing::RoutingTable;
+use crate::store::JobStore;
 use crate::template::{Catalog, TemplateError};
 use auth::{Role, Tokens};
 use metrics::Metrics;
@@ -76,6 +84,14 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// The start-up verification: which templates matched their baselines.
     pub verification: Arc<Verification>,
+    /// Jobs' records, PDFs and artifacts (`DATA/objects/`).
+    pub jobs: JobStore,
+    /// The embedded queue: locked per data directory, so opened once, here, and shared.
+    pub queue: Arc<EmbeddedQueue>,
+    /// The operators' routing table (`DATA/routing.json`); the workers read this same one.
+    pub routing: Arc<tokio::sync::RwLock<RoutingTable>>,
+    /// Candidates and held jobs waiting for review, decisions, the audit log.
+    pub review: Arc<Review>,
 }
 
 /// Why the server could not start.
@@ -90,6 +106,8 @@ pub enum ServeError {
     DataDir { path: PathBuf, source: std::io::Error },
     #[error("could not listen on {addr}: {source}. Is another server using it?")]
     Bind { addr: SocketAddr, source: std::io::Error },
+    #[error("could not open the data directory: {0}")]
+    Data(#[from] DataError),
     #[error(transparent)]
     Templates(#[from] TemplateError),
     #[error("could not start the rendering engine: {0}")]
@@ -108,6 +126,14 @@ pub fn router(state: AppState) -> Router {
     let operator = Router::new()
         .route("/v1/verification", get(verification))
         .route("/metrics", get(metrics::metrics))
+        .route("/review", get(review::review_page))
+        .route("/review/files/jobs/{id}/{name}", get(review::job_file))
+        .route("/review/files/{source}/{template}/{fixture}/{name}", get(review::baseline_file))
+        .route("/v1/review/candidates/{template}/{fixture}/{action}", post(review::decide_candidate))
+        .route("/v1/review/jobs/{id}/{action}", post(review::decide_job))
+        .route("/v1/audit", get(audit::audit))
+        .route("/v1/routing", get(routing::list).post(routing::add))
+        .route("/v1/routing/{id}", delete(routing::remove))
         .route_layer(axum::middleware::from_fn_with_state((tokens, Role::Operator), auth::require));
     let open = Router::new()
         .route("/healthz", get(health::healthz))
@@ -150,6 +176,19 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
     }
     std::fs::create_dir_all(&config.data_dir)
         .map_err(|source| ServeError::DataDir { path: config.data_dir.clone(), source })?;
+    let data =
+        DataDir::new(&config.data_dir).open(QueueConfig { max_len: config.max_queue, ..QueueConfig::default() })?;
+    if !data.recovery.requeued.is_empty() {
+        tracing::warn!(
+            jobs = data.recovery.requeued.len(),
+            "jobs in flight when the last process stopped are queued again"
+        );
+    }
+    let review = Review::new(
+        crate::baseline::Store::new(&config.baselines_dir),
+        data.jobs.clone(),
+        crate::review::audit::AuditLog::new(config.data_dir.join(crate::review::audit::AUDIT_FILE)),
+    );
     let catalog = Catalog::load(&config.templates_dir)?;
     let engine_config = EngineConfig {
         fonts_dir: config.fonts_dir.clone(),
@@ -168,6 +207,10 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
         catalog: Arc::new(catalog),
         metrics: Arc::new(Metrics::new()),
         verification: Arc::new(Verification::default()),
+        jobs: data.jobs,
+        queue: Arc::new(data.queue),
+        routing: Arc::new(tokio::sync::RwLock::new(data.routing)),
+        review: Arc::new(review),
     };
     // `check::run_with` reports progress through a `dyn Progress` that is not `Send`, so the
     // verification runs on a blocking thread that drives it on this runtime.

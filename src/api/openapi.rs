@@ -16,6 +16,12 @@ use utoipa::{Modify, OpenApi};
         super::health::readyz,
         super::metrics::metrics,
         super::verification,
+        super::review::decide_candidate,
+        super::review::decide_job,
+        super::audit::audit,
+        super::routing::list,
+        super::routing::add,
+        super::routing::remove,
         openapi_json,
     ),
     components(schemas(
@@ -25,6 +31,13 @@ use utoipa::{Modify, OpenApi};
         super::templates::TemplateInfo,
         super::health::Readiness,
         super::health::Health,
+        super::review::DecisionRequest,
+        super::review::DecisionResponse,
+        super::audit::AuditList,
+        super::routing::RuleRequest,
+        super::routing::RuleList,
+        crate::review::audit::AuditRecord,
+        crate::review::audit::AuditAction,
     )),
     modifiers(&BearerAuth)
 )]
