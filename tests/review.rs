@@ -474,6 +474,18 @@ fn operator_reviews_candidates_and_held_jobs() {
         assert!(passwd.is_empty() || !body.windows(8).any(|w| passwd.starts_with(w)), "{path} leaked a file");
         assert!(!String::from_utf8_lossy(&body).contains("\"state\""), "{path} leaked a job record");
     }
+    // A cross-site form cannot decide with the browser's cached Basic credentials: the body
+    // must be JSON (a cross-origin JSON request needs a CORS preflight, which is not answered).
+    let r = c
+        .post(server.url("/v1/review/candidates/certificate/default/approve"))
+        .basic_auth("ops", Some(OPERATOR_SECRET))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("reason=forged")
+        .send()
+        .expect("form POST");
+    assert_eq!(r.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let r = c.request(reqwest::Method::OPTIONS, server.url("/v1/routing")).send().expect("OPTIONS");
+    assert!(r.headers().get("access-control-allow-origin").is_none());
     let (status, body) = decide(&c, &server, "/v1/review/jobs/..%2F..%2Fetc%2Fpasswd/release", "x");
     assert_problem(status, &body, StatusCode::BAD_REQUEST, "not a job id");
     server.stop();
@@ -490,6 +502,10 @@ fn routing_rules_are_audited_and_survive_a_restart() {
         r.json::<Value>().expect("JSON")["rules"].as_array().expect("rules").clone()
     };
     assert!(rules(&server).is_empty());
+    let openapi = c.get(server.url("/openapi.json")).send().expect("GET /openapi.json").text().expect("text");
+    for path in ["/v1/routing/{id}", "/v1/audit", "/v1/review/jobs/{id}/{action}", "/v1/review/candidates/"] {
+        assert!(openapi.contains(path), "{path} missing from /openapi.json");
+    }
     let add = |s: &Server, body: Value| {
         let r = op(c.post(s.url("/v1/routing"))).json(&body).send().expect("POST /v1/routing");
         let status = r.status();
