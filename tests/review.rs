@@ -135,6 +135,10 @@ struct Server {
 
 impl Server {
     fn start(ws: &Workspace) -> Server {
+        Server::start_with(ws, &["--token", SUBMIT, "--token", OPERATOR])
+    }
+
+    fn start_with(ws: &Workspace, tokens: &[&str]) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_pixelproof"))
             .args(["serve", "--listen", "127.0.0.1:0", "--workers", "1", "--data"])
             .arg(&ws.data)
@@ -142,7 +146,7 @@ impl Server {
             .arg(&ws.templates)
             .arg("--baselines")
             .arg(&ws.baselines)
-            .args(["--token", SUBMIT, "--token", OPERATOR])
+            .args(tokens)
             .env_remove("PIXELPROOF_TOKENS")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -551,4 +555,23 @@ fn routing_rules_are_audited_and_survive_a_restart() {
     server.stop();
     let server = Server::start(&ws);
     assert!(rules(&server).is_empty(), "the removed rule came back after a restart");
+}
+
+#[test]
+fn without_tokens_the_review_is_open_on_loopback() {
+    let ws = Workspace::new();
+    let server = Server::start_with(&ws, &[]);
+    let c = client();
+    let r = c.get(server.url("/review")).send().expect("GET /review");
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(r.text().expect("page").contains("No candidates."));
+    let body = json!({"match": {"template": "certificate"}, "renderer": "fallback", "note": "open mode"});
+    let r = c.post(server.url("/v1/routing")).json(&body).send().expect("POST /v1/routing");
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let r = c.get(server.url("/v1/audit")).send().expect("GET /v1/audit");
+    let entries: Value = r.json().expect("JSON");
+    assert_eq!(
+        (&entries["entries"][0]["by"], &entries["entries"][0]["action"]),
+        (&json!("anonymous"), &json!("add_route"))
+    );
 }
