@@ -89,7 +89,7 @@ pub struct AppState {
     /// The embedded queue: locked per data directory, so opened once, here, and shared.
     pub queue: Arc<EmbeddedQueue>,
     /// The operators' routing table (`DATA/routing.json`); the workers read this same one.
-    pub routing: Arc<tokio::sync::RwLock<RoutingTable>>,
+    pub routing: Arc<std::sync::RwLock<RoutingTable>>,
     /// Candidates and held jobs waiting for review, decisions, the audit log.
     pub review: Arc<Review>,
 }
@@ -209,7 +209,7 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
         verification: Arc::new(Verification::default()),
         jobs: data.jobs,
         queue: Arc::new(data.queue),
-        routing: Arc::new(tokio::sync::RwLock::new(data.routing)),
+        routing: Arc::new(std::sync::RwLock::new(data.routing)),
         review: Arc::new(review),
     };
     // `check::run_with` reports progress through a `dyn Progress` that is not `Send`, so the

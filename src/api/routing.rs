@@ -47,7 +47,7 @@ pub struct RemoveQuery {
 /// The routing rules.
 #[utoipa::path(get, path = "/v1/routing", tag = "review", responses((status = 200, body = RuleList)), security(("bearer" = [])))]
 pub async fn list(State(state): State<AppState>) -> Json<RuleList> {
-    Json(RuleList { rules: state.routing.read().await.rules().to_vec() })
+    Json(RuleList { rules: read(&state).rules().to_vec() })
 }
 
 /// Adds a rule (persisted, audited).
@@ -63,10 +63,10 @@ pub async fn add(
     if note.is_empty() {
         return Err(problem(RoutingError::NoNote));
     }
-    let mut table = state.routing.write().await;
+    let _one = state.review.one_at_a_time().await;
     let new =
         NewRule { matches: body.matches, renderer: body.renderer, note: note.clone(), created_by: caller.name.clone() };
-    let rule = table.add(new).map_err(problem)?;
+    let rule = write(&state).add(new).map_err(problem)?;
     let record = AuditRecord {
         at: Utc::now(),
         by: caller.name.clone(),
@@ -77,7 +77,7 @@ pub async fn add(
     };
     if let Err(e) = state.review.append(record).await {
         // Not recorded, so not made.
-        if let Err(undo) = table.remove(&rule.id) {
+        if let Err(undo) = write(&state).remove(&rule.id) {
             tracing::error!(rule = %rule.id, error = %undo, "could not undo an unaudited routing rule");
         }
         return Err(super::review::problem(e));
@@ -101,9 +101,11 @@ pub async fn remove(
     if reason.is_empty() {
         return Err(super::review::problem(crate::review::ReviewError::NoReason));
     }
-    let mut table = state.routing.write().await;
-    let Some(rule) = table.rules().iter().find(|r| r.id == id).cloned() else {
-        return Err(problem(table.remove(&id).err().unwrap_or(RoutingError::NoSuchRule { id, known: String::new() })));
+    let _one = state.review.one_at_a_time().await;
+    let found = read(&state).rules().iter().find(|r| r.id == id).cloned();
+    let Some(rule) = found else {
+        let missing = write(&state).remove(&id).err();
+        return Err(problem(missing.unwrap_or(RoutingError::NoSuchRule { id, known: String::new() })));
     };
     // Recorded first: a failure after this leaves the rule in place, never an unrecorded removal.
     let record = AuditRecord {
@@ -115,9 +117,19 @@ pub async fn remove(
         details: serde_json::json!({ "rule": rule }),
     };
     state.review.append(record).await.map_err(super::review::problem)?;
-    let removed = table.remove(&rule.id).map_err(problem)?;
+    let removed = write(&state).remove(&rule.id).map_err(problem)?;
     tracing::info!(rule = %removed.id, by = %caller.name, "routing rule removed");
     Ok(Json(removed))
+}
+
+/// The table for reading. A panic while it was held cannot leave it half-changed (`add` and
+/// `remove` undo themselves on failure), so a poisoned lock is still usable.
+fn read(state: &AppState) -> std::sync::RwLockReadGuard<'_, crate::routing::RoutingTable> {
+    state.routing.read().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn write(state: &AppState) -> std::sync::RwLockWriteGuard<'_, crate::routing::RoutingTable> {
+    state.routing.write().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 fn problem(e: RoutingError) -> Problem {

@@ -147,6 +147,12 @@ impl Review {
         Ok(audit)
     }
 
+    /// Waits for the decision in progress, if any; decisions made elsewhere (routing rules)
+    /// hold this while they change and record.
+    pub async fn one_at_a_time(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.decisions.lock().await
+    }
+
     /// Records a decision made elsewhere (routing rules) in the service audit log.
     pub async fn append(&self, record: AuditRecord) -> Result<AuditRecord, ReviewError> {
         let log = self.audit.clone();
