@@ -100,6 +100,13 @@ impl Workspace {
         let candidate = self.candidate_dir("default");
         let verdict: Value =
             serde_json::from_slice(&std::fs::read(candidate.join("verdict.json")).expect("verdict")).expect("json");
+        // The shape the job path writes: every rule's reasons, and the pixel verdict.
+        let held_verdict = json!({
+            "passed": false,
+            "renderer": "fallback",
+            "reasons": ["fonts: InvoiceSans was replaced by DejaVu Sans on page 1"],
+            "pixels": verdict["verdict"],
+        });
         let id = JobId::new();
         let mut record = JobRecord::new(id, json!({"template": "certificate", "data": {}}), None);
         record.transition(JobState::Rendering, None).expect("rendering");
@@ -113,7 +120,8 @@ impl Workspace {
             ("candidate-001.png", read(candidate.join("page-001.png"))),
             ("baseline-001.png", read(self.baseline_dir("default").join("page-001.png"))),
             ("diff-001.png", read(candidate.join("diff-001.png"))),
-            ("verdict.json", serde_json::to_vec(&verdict["verdict"]).expect("json")),
+            ("fallback-001.png", read(candidate.join("page-001.png"))),
+            ("verdict.json", serde_json::to_vec(&held_verdict).expect("json")),
             ("held.pdf", pdf.clone()),
         ];
         let store = self.job_store();
@@ -350,6 +358,20 @@ fn operator_reviews_candidates_and_held_jobs() {
         "input class=\"slide\"",
     ] {
         assert!(page.contains(needle), "{needle:?} missing from /review");
+    }
+
+    // The held job's section: the job path's reasons, the pixel verdict's notes, the fallback's page.
+    let start = page.find(&format!("id=\"job-{held}\"")).expect("held job section");
+    let section = &page[start..start + page[start..].find("</section>").expect("section end")];
+    for needle in [
+        "fonts: InvoiceSans was replaced by DejaVu Sans on page 1",
+        "pixels changed (",
+        "Fallback renderer",
+        &format!("/review/files/jobs/{held}/fallback-001.png"),
+        &format!("/review/files/jobs/{held}/baseline-001.png"),
+        "class=\"region\"",
+    ] {
+        assert!(section.contains(needle), "{needle:?} missing from the held job's section");
     }
 
     // A real browser: Basic prompt answered with the operator token, reason typed, Approve clicked.

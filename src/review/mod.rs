@@ -49,11 +49,12 @@ pub struct HeldJob {
 }
 
 impl HeldJob {
-    /// Pages with a `candidate-NNN.png` artifact: the highest NNN.
+    /// Pages with a `candidate-NNN.png` or `fallback-NNN.png` artifact: the highest NNN.
     pub fn pages(&self) -> usize {
         self.artifacts
             .iter()
-            .filter_map(|a| a.strip_prefix("candidate-")?.strip_suffix(".png")?.parse::<usize>().ok())
+            .filter_map(|a| a.strip_prefix("candidate-").or_else(|| a.strip_prefix("fallback-")))
+            .filter_map(|a| a.strip_suffix(".png")?.parse::<usize>().ok())
             .max()
             .unwrap_or(0)
     }

@@ -23,6 +23,8 @@ pub struct PageView {
     pub baseline: Option<Embedded>,
     pub candidate: Option<Embedded>,
     pub diff: Option<Embedded>,
+    /// A held job's page as the fallback renderer printed it.
+    pub fallback: Option<Embedded>,
     pub regions: Vec<Region>,
     pub note: String,
 }
@@ -74,6 +76,7 @@ pub fn candidate_item(store: &baseline::Store, summary: &CandidateSummary) -> It
                 baseline: base.map(|b| image("baselines", page_image_name(n), b.width, b.height)),
                 candidate: Some(image("candidates", page_image_name(n), p.width, p.height)),
                 diff: has_diff.then(|| image("candidates", diff_image_name(n), p.width, p.height)),
+                fallback: None,
                 regions: pv.map(|v| v.regions.clone()).unwrap_or_default(),
                 note: pv
                     .map(page_note)
@@ -98,17 +101,19 @@ pub fn candidate_item(store: &baseline::Store, summary: &CandidateSummary) -> It
 }
 
 /// The item for a held job, from its artifacts (`candidate-NNN.png`, `baseline-NNN.png`,
-/// `diff-NNN.png`, `verdict.json`, the held PDF).
+/// `diff-NNN.png`, `fallback-NNN.png`, `verdict.json`, `held.pdf`).
 pub fn job_item(job: &HeldJob) -> Item {
     let id = job.record.id;
-    let verdict: Option<Verdict> = job.verdict.as_ref().and_then(|v| {
-        serde_json::from_value(v.clone()).ok().or_else(|| serde_json::from_value(v.get("verdict")?.clone()).ok())
-    });
-    let mut changes = Vec::new();
-    match &verdict {
-        Some(v) => changes.extend(v.reasons.iter().cloned()),
-        None => {
-            changes.extend(reasons_in(job.verdict.as_ref()).into_iter().chain(reasons_in(job.record.verdict.as_ref())))
+    // The job path's verdict.json: `reasons` (every rule) and `pixels` (the pixel verdict).
+    let verdict: Option<Verdict> = job
+        .verdict
+        .as_ref()
+        .and_then(|v| ["pixels", "verdict"].iter().find_map(|k| serde_json::from_value(v.get(*k)?.clone()).ok()));
+    let mut changes: Vec<String> = Vec::new();
+    let pixel_reasons = verdict.iter().flat_map(|v| v.reasons.iter().cloned());
+    for reason in reasons_in(job.verdict.as_ref()).into_iter().chain(pixel_reasons) {
+        if !changes.contains(&reason) {
+            changes.push(reason);
         }
     }
     if let Some(v) = &verdict {
@@ -134,6 +139,7 @@ pub fn job_item(job: &HeldJob) -> Item {
                 baseline: image(&format!("baseline-{n:03}.png")),
                 candidate: image(&format!("candidate-{n:03}.png")),
                 diff: image(&format!("diff-{n:03}.png")),
+                fallback: image(&format!("fallback-{n:03}.png")),
                 regions: pv.map(|v| v.regions.clone()).unwrap_or_default(),
                 note: pv.map(page_note).unwrap_or_default(),
             }
@@ -245,6 +251,9 @@ fn item_section(html: &mut String, item: &Item, ids: &mut Ids) {
         let b = figure(html, "Baseline", page.baseline.as_ref(), "no baseline page", None, ids);
         let c = figure(html, "Candidate", page.candidate.as_ref(), "no candidate page", None, ids);
         figure(html, "Diff", page.diff.as_ref(), "no diff", Some(&page.regions), ids);
+        if page.fallback.is_some() {
+            figure(html, "Fallback renderer", page.fallback.as_ref(), "", None, ids);
+        }
         html.push_str("</div>\n");
         if let (Some(b), Some(c)) = (b, c) {
             overlay(html, &b, &c, n);
