@@ -24,6 +24,7 @@ pub mod queue;
 pub mod raster;
 pub mod render;
 pub mod request;
+pub mod review;
 pub mod routing;
 pub mod service;
 pub mod store;

@@ -2,6 +2,8 @@
 //! binary, real Chromium and PDFium, the bundled templates and the committed baselines.
 //! Needs `scripts/setup` (the pinned Chromium and PDFium), like the other engine tests.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::Mutex;
@@ -30,22 +32,10 @@ fn s(p: &Path) -> &str {
     p.to_str().expect("UTF-8 path")
 }
 
-fn copy_dir(from: &Path, to: &Path) {
-    for entry in walkdir::WalkDir::new(from) {
-        let entry = entry.expect("walk");
-        let target = to.join(entry.path().strip_prefix(from).expect("prefix"));
-        if entry.file_type().is_dir() {
-            std::fs::create_dir_all(&target).expect("mkdir");
-        } else {
-            std::fs::copy(entry.path(), &target).expect("copy");
-        }
-    }
-}
-
 /// A copy of the bundled `invoice` template alone.
 fn invoice_copy(root: &Path) -> PathBuf {
     let templates = root.join("templates");
-    copy_dir(&repo().join("templates/invoice"), &templates.join("invoice"));
+    common::copy_dir(&repo().join("templates/invoice"), &templates.join("invoice"));
     templates
 }
 
@@ -180,7 +170,7 @@ fn baselines_made_by_another_chromium_are_refused_naming_both_versions() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let templates = invoice_copy(tmp.path());
     let baselines = tmp.path().join("baselines");
-    copy_dir(&repo().join("baselines/invoice"), &baselines.join("invoice"));
+    common::copy_dir(&repo().join("baselines/invoice"), &baselines.join("invoice"));
     // Pretend the invoice/basic baseline was made by an older Chromium.
     let manifest_path = baselines.join("invoice/basic/manifest.json");
     let mut manifest: serde_json::Value =

@@ -1,6 +1,8 @@
 //! API tokens and roles: `NAME:ROLE:SECRET` from `--token` or `PIXELPROOF_TOKENS`, sent
-//! as `Authorization: Bearer SECRET`. Routes declare the role they need with [`require`];
-//! an `operator` may do everything a `submit` token may.
+//! as `Authorization: Bearer SECRET` (or, for browsers, as the password of HTTP Basic:
+//! `Authorization: Basic base64(ANY:SECRET)`, which the browser's own prompt sends). Routes
+//! declare the role they need with [`require`]; an `operator` may do everything a `submit`
+//! token may.
 //!
 //! Secrets are kept as SHA-256 digests and compared in constant time; failed attempts are
 //! logged without the token. With no tokens configured every route is open, which is why
@@ -133,18 +135,16 @@ pub async fn require(
     let caller = if tokens.is_empty() {
         Caller { name: "anonymous".to_string(), role: Role::Operator }
     } else {
-        let presented = request
-            .headers()
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::trim);
+        let presented = request.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(secret);
         let path = request.uri().path().to_string();
         let Some(secret) = presented else {
             tracing::warn!(%path, "request without a bearer token refused");
-            return unauthorized("send `Authorization: Bearer TOKEN` with a token given to the server with --token");
+            return unauthorized(
+                "send `Authorization: Bearer TOKEN` with a token given to the server with --token \
+                 (a browser may give the token as the password when it asks)",
+            );
         };
-        let Some(token) = tokens.find(secret) else {
+        let Some(token) = tokens.find(&secret) else {
             tracing::warn!(%path, "request with an unknown token refused");
             return unauthorized("this token is not one the server knows; check it, or ask for a new one");
         };
@@ -169,10 +169,30 @@ pub async fn require(
     next.run(request).await
 }
 
+/// The secret of an `Authorization` header: `Bearer SECRET`, or the password of
+/// `Basic base64(USER:SECRET)` (the user name is ignored: the token names the caller).
+fn secret(header: &str) -> Option<String> {
+    use base64::Engine as _;
+    if let Some(token) = header.strip_prefix("Bearer ") {
+        return Some(token.trim().to_string());
+    }
+    let encoded = header.strip_prefix("Basic ")?;
+    let decoded = base64::engine::general_purpose::STANDARD.decode(encoded.trim()).ok()?;
+    let text = String::from_utf8(decoded).ok()?;
+    let (_user, password) = text.split_once(':')?;
+    Some(password.to_string())
+}
+
 fn unauthorized(detail: &str) -> Response {
     let mut response =
         Problem::new(StatusCode::UNAUTHORIZED, "unauthorized", "A valid API token is needed", detail).into_response();
-    response.headers_mut().insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer"));
+    // Two challenges: API clients use Bearer; a browser shows its password prompt for Basic.
+    let headers = response.headers_mut();
+    headers.insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer"));
+    headers.append(
+        header::WWW_AUTHENTICATE,
+        header::HeaderValue::from_static("Basic realm=\"pixelproof\", charset=\"UTF-8\""),
+    );
     response
 }
 
@@ -191,5 +211,15 @@ mod tests {
         assert_eq!(tokens.find("fedcba9876543210:x").map(|t| t.role), Some(Role::Operator));
         assert!(tokens.find("0123456789abcdeX").is_none());
         assert!(format!("{tokens:?}").contains("ci:submit") && !format!("{tokens:?}").contains("0123"));
+    }
+
+    #[test]
+    fn bearer_and_basic_carry_the_secret() {
+        assert_eq!(secret("Bearer abc "), Some("abc".to_string()));
+        // base64("ops:s3cret:with-colon")
+        assert_eq!(secret("Basic b3BzOnMzY3JldDp3aXRoLWNvbG9u"), Some("s3cret:with-colon".to_string()));
+        assert_eq!(secret("Basic !!!"), None);
+        assert_eq!(secret("Basic bm9jb2xvbg=="), None);
+        assert_eq!(secret("Digest x"), None);
     }
 }

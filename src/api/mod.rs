@@ -5,6 +5,7 @@
 //! role they need by the group they join in [`router`]: `open` (no token), `submit` or
 //! `operator` (see `auth`). Every error is a `problem::Problem`.
 
+pub mod audit;
 pub mod auth;
 pub mod health;
 pub mod jobs;
@@ -12,6 +13,8 @@ pub mod metrics;
 pub mod openapi;
 pub mod problem;
 pub mod render;
+pub mod review;
+pub mod routing;
 pub mod templates;
 pub mod verify;
 
@@ -21,10 +24,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::State;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 
+use crate::data::DataError;
 use crate::pipeline::{Engine, EngineConfig, EngineError};
+use crate::review::Review;
+use crate::routing::RoutingTable;
+use crate::store::JobStore;
 use crate::template::{Catalog, TemplateError};
 use auth::{Role, Tokens};
 use metrics::Metrics;
@@ -92,6 +99,12 @@ pub struct AppState {
     pub verification: Arc<Verification>,
     /// The job path (queue, workers, job store); shared with the worker tasks.
     pub service: Arc<crate::service::Service>,
+    /// Jobs' records, PDFs and artifacts (`DATA/objects/`): the service's own store.
+    pub jobs: JobStore,
+    /// The operators' routing table (`DATA/routing.json`): the service's own, which the workers read.
+    pub routing: Arc<std::sync::RwLock<RoutingTable>>,
+    /// Candidates and held jobs waiting for review, decisions, the audit log.
+    pub review: Arc<Review>,
 }
 
 /// Why the server could not start.
@@ -106,12 +119,12 @@ pub enum ServeError {
     DataDir { path: PathBuf, source: std::io::Error },
     #[error("could not listen on {addr}: {source}. Is another server using it?")]
     Bind { addr: SocketAddr, source: std::io::Error },
+    #[error("could not open the data directory: {0}")]
+    Data(#[from] DataError),
     #[error(transparent)]
     Templates(#[from] TemplateError),
     #[error("could not start the rendering engine: {0}")]
     Engine(#[from] EngineError),
-    #[error("could not open the data directory: {0}")]
-    Data(#[from] crate::data::DataError),
     #[error("the server failed: {0}")]
     Serve(std::io::Error),
 }
@@ -130,6 +143,14 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/verification", get(verification))
         .route("/metrics", get(metrics::metrics))
         .route("/v1/jobs/{id}/artifacts/{name}", get(jobs::artifact))
+        .route("/review", get(review::review_page))
+        .route("/review/files/jobs/{id}/{name}", get(review::job_file))
+        .route("/review/files/{source}/{template}/{fixture}/{name}", get(review::baseline_file))
+        .route("/v1/review/candidates/{template}/{fixture}/{action}", post(review::decide_candidate))
+        .route("/v1/review/jobs/{id}/{action}", post(review::decide_job))
+        .route("/v1/audit", get(audit::audit))
+        .route("/v1/routing", get(routing::list).post(routing::add))
+        .route("/v1/routing/{id}", delete(routing::remove))
         .route_layer(axum::middleware::from_fn_with_state((tokens, Role::Operator), auth::require));
     let open = Router::new()
         .route("/healthz", get(health::healthz))
@@ -191,6 +212,11 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
     let service = start_service(&config, addr, engine.clone(), catalog.clone(), data, &verification, &metrics).await;
     let (stop_workers, stop) = tokio::sync::watch::channel(false);
     let workers = service.start_workers(stop);
+    let review = Arc::new(Review::new(
+        crate::baseline::Store::new(&config.baselines_dir),
+        service.jobs.clone(),
+        crate::review::audit::AuditLog::new(config.data_dir.join(crate::review::audit::AUDIT_FILE)),
+    ));
     let state = AppState {
         config: Arc::new(config),
         engine: engine.clone(),
@@ -198,6 +224,9 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
         metrics,
         verification,
         service: service.clone(),
+        jobs: service.jobs.clone(),
+        routing: service.routing.clone(),
+        review,
     };
     // `check::run_with` reports progress through a `dyn Progress` that is not `Send`, so the
     // verification runs on a blocking thread that drives it on this runtime.

@@ -20,6 +20,12 @@ use utoipa::{Modify, OpenApi};
         super::health::readyz,
         super::metrics::metrics,
         super::verification,
+        super::review::decide_candidate,
+        super::review::decide_job,
+        super::audit::audit,
+        super::routing::list,
+        super::routing::add,
+        super::routing::remove,
         openapi_json,
     ),
     components(schemas(
@@ -31,6 +37,13 @@ use utoipa::{Modify, OpenApi};
         super::health::Health,
         super::jobs::Accepted,
         super::jobs::JobStatus,
+        super::review::DecisionRequest,
+        super::review::DecisionResponse,
+        super::audit::AuditList,
+        super::routing::RuleRequest,
+        super::routing::RuleList,
+        crate::review::audit::AuditRecord,
+        crate::review::audit::AuditAction,
     )),
     modifiers(&BearerAuth)
 )]

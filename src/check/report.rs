@@ -73,7 +73,8 @@ fn looks_like_summary(path: &Path) -> bool {
 /// An embedded image: a `data:` URI and the size of the page it shows.
 #[derive(Debug, Clone)]
 pub struct Embedded {
-    pub data_uri: String,
+    /// The image's `src`: a `data:` URI in the self-contained report, a URL on the review page.
+    pub src: String,
     /// Size of the full page in pixels (the embedded image may be downscaled).
     pub width: u32,
     pub height: u32,
@@ -163,7 +164,7 @@ impl ReportWriter {
                     (Some(bytes), true) => bytes,
                     _ => encode(&thumbnail(image), &what)?,
                 };
-                Ok(Some(Embedded { data_uri: data_uri(&bytes), width: image.width(), height: image.height() }))
+                Ok(Some(Embedded { src: data_uri(&bytes), width: image.width(), height: image.height() }))
             };
             // A passing page without any change: the candidate alone says it all.
             let candidate = embed("candidate", page.candidate.as_ref(), true)?;

@@ -30,7 +30,11 @@ impl Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_pixelproof"))
             .args(["serve", "--listen", "127.0.0.1:0", "--data"])
             .arg(data)
-            .args(["--templates", &format!("{root}/templates")])
+            .args(if extra.contains(&"--templates") {
+                vec![]
+            } else {
+                vec!["--templates".to_string(), format!("{root}/templates")]
+            })
             .args(if extra.contains(&"--baselines") {
                 vec![]
             } else {

@@ -1,0 +1,151 @@
+//! The routing table API (operator role, every change audited): `GET /v1/routing`,
+//! `POST /v1/routing` `{match: {template}|{fingerprint}, renderer, note}` and
+//! `DELETE /v1/routing/{id}?reason=…`. The table is the one in `AppState`, which the
+//! workers read, and `routing::RoutingTable` persists every change.
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::{Extension, Json};
+use chrono::Utc;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::auth::Caller;
+use super::problem::{ApiJson, Problem};
+use super::AppState;
+use crate::review::audit::{AuditAction, AuditRecord};
+use crate::routing::{Match, NewRule, Renderer, RoutingError, Rule};
+
+/// A rule as an operator sends it.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RuleRequest {
+    /// `{"template": "NAME"}` or `{"fingerprint": "SHA256"}`.
+    #[serde(rename = "match")]
+    #[schema(value_type = Object)]
+    pub matches: Match,
+    /// `chromium` or `fallback`.
+    #[schema(value_type = String)]
+    pub renderer: Renderer,
+    /// Why the rule exists (required; it is the audit entry's reason).
+    #[serde(default)]
+    pub note: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RuleList {
+    #[schema(value_type = Vec<Object>)]
+    pub rules: Vec<Rule>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct RemoveQuery {
+    #[serde(default)]
+    pub reason: String,
+}
+
+/// The routing rules.
+#[utoipa::path(get, path = "/v1/routing", tag = "review", responses((status = 200, body = RuleList)), security(("bearer" = [])))]
+pub async fn list(State(state): State<AppState>) -> Json<RuleList> {
+    Json(RuleList { rules: read(&state).rules().to_vec() })
+}
+
+/// Adds a rule (persisted, audited).
+#[utoipa::path(post, path = "/v1/routing", tag = "review", request_body = RuleRequest,
+    responses((status = 201, description = "The rule, with its id"), (status = 409, body = Problem), (status = 422, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn add(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    ApiJson(body): ApiJson<RuleRequest>,
+) -> Result<(StatusCode, Json<Rule>), Problem> {
+    let note = body.note.trim().to_string();
+    if note.is_empty() {
+        return Err(problem(RoutingError::NoNote));
+    }
+    let _one = state.review.one_at_a_time().await;
+    let new =
+        NewRule { matches: body.matches, renderer: body.renderer, note: note.clone(), created_by: caller.name.clone() };
+    let rule = write(&state).add(new).map_err(problem)?;
+    let record = AuditRecord {
+        at: Utc::now(),
+        by: caller.name.clone(),
+        action: AuditAction::AddRoute,
+        subject: rule.id.clone(),
+        reason: note,
+        details: serde_json::json!({ "rule": rule }),
+    };
+    if let Err(e) = state.review.append(record).await {
+        // Not recorded, so not made.
+        if let Err(undo) = write(&state).remove(&rule.id) {
+            tracing::error!(rule = %rule.id, error = %undo, "could not undo an unaudited routing rule");
+        }
+        return Err(super::review::problem(e));
+    }
+    tracing::info!(rule = %rule.id, by = %caller.name, "routing rule added");
+    Ok((StatusCode::CREATED, Json(rule)))
+}
+
+/// Removes a rule (persisted, audited; `?reason=` required).
+#[utoipa::path(delete, path = "/v1/routing/{id}", tag = "review",
+    params(("id" = String, Path), ("reason" = String, Query, description = "why (required)")),
+    responses((status = 200, description = "The removed rule"), (status = 404, body = Problem), (status = 422, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn remove(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+    Query(query): Query<RemoveQuery>,
+) -> Result<Json<Rule>, Problem> {
+    let reason = query.reason.trim().to_string();
+    if reason.is_empty() {
+        return Err(super::review::problem(crate::review::ReviewError::NoReason));
+    }
+    let _one = state.review.one_at_a_time().await;
+    let found = read(&state).rules().iter().find(|r| r.id == id).cloned();
+    let Some(rule) = found else {
+        let missing = write(&state).remove(&id).err();
+        return Err(problem(missing.unwrap_or(RoutingError::NoSuchRule { id, known: String::new() })));
+    };
+    // Recorded first: a failure after this leaves the rule in place, never an unrecorded removal.
+    let record = AuditRecord {
+        at: Utc::now(),
+        by: caller.name.clone(),
+        action: AuditAction::RemoveRoute,
+        subject: rule.id.clone(),
+        reason,
+        details: serde_json::json!({ "rule": rule }),
+    };
+    state.review.append(record).await.map_err(super::review::problem)?;
+    let removed = write(&state).remove(&rule.id).map_err(problem)?;
+    tracing::info!(rule = %removed.id, by = %caller.name, "routing rule removed");
+    Ok(Json(removed))
+}
+
+/// The table for reading. A panic while it was held cannot leave it half-changed (`add` and
+/// `remove` undo themselves on failure), so a poisoned lock is still usable.
+fn read(state: &AppState) -> std::sync::RwLockReadGuard<'_, crate::routing::RoutingTable> {
+    state.routing.read().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn write(state: &AppState) -> std::sync::RwLockWriteGuard<'_, crate::routing::RoutingTable> {
+    state.routing.write().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn problem(e: RoutingError) -> Problem {
+    let (status, kind, title) = match &e {
+        RoutingError::BadTemplate { .. } | RoutingError::BadFingerprint { .. } => {
+            (StatusCode::UNPROCESSABLE_ENTITY, "bad-rule", "The rule's match is not valid")
+        }
+        RoutingError::NoNote | RoutingError::NoAuthor => {
+            (StatusCode::UNPROCESSABLE_ENTITY, "reason-required", "A rule needs a note saying why")
+        }
+        RoutingError::Duplicate { .. } => (StatusCode::CONFLICT, "duplicate-rule", "A rule already matches this"),
+        RoutingError::NoSuchRule { .. } => (StatusCode::NOT_FOUND, "no-such-rule", "No such rule"),
+        RoutingError::Io { .. } | RoutingError::Invalid { .. } => {
+            tracing::error!(error = %e, "routing table failed");
+            (StatusCode::INTERNAL_SERVER_ERROR, "routing-failed", "The routing table could not be changed")
+        }
+    };
+    Problem::new(status, kind, title, e.to_string())
+}

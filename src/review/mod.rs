@@ -1,0 +1,214 @@
+//! The operator's side of the service: what waits for review (baseline candidates and held
+//! jobs), the decisions on them, each recorded in the service audit log before it is
+//! answered, and the files the review page may show (`files`). The HTTP edge is
+//! `api::review`; the page itself is `page`.
+
+pub mod audit;
+pub mod files;
+pub mod page;
+
+use chrono::Utc;
+use serde::Serialize;
+
+use crate::baseline::{self, BaselineError, Decision, Key};
+use crate::jobs::{JobError, JobId, JobRecord, JobState};
+use crate::store::{JobStore, StoreError};
+use audit::{AuditAction, AuditError, AuditLog, AuditRecord};
+
+/// Why a decision or a listing failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ReviewError {
+    #[error("a reason is required: say why in \"reason\"")]
+    NoReason,
+    #[error("{0}")]
+    Baseline(#[from] BaselineError),
+    #[error("there is no job {0}")]
+    NoJob(JobId),
+    #[error("{0}")]
+    Job(#[from] JobError),
+    #[error("held job {0} has no PDF among its artifacts, so there is nothing to release; reject it instead")]
+    NoHeldPdf(JobId),
+    #[error("the job store failed: {0}")]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    Audit(#[from] AuditError),
+    #[error("the decision could not finish: {0}")]
+    Task(String),
+}
+
+/// A held job as the review page shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct HeldJob {
+    pub record: JobRecord,
+    /// Artifact names under `jobs/{id}/artifacts/`.
+    pub artifacts: Vec<String>,
+    /// `verdict.json` among the artifacts, if it is JSON.
+    pub verdict: Option<serde_json::Value>,
+    /// Width and height of each PNG artifact.
+    pub sizes: std::collections::BTreeMap<String, (u32, u32)>,
+}
+
+impl HeldJob {
+    /// Pages with a `candidate-NNN.png` or `fallback-NNN.png` artifact: the highest NNN.
+    pub fn pages(&self) -> usize {
+        self.artifacts
+            .iter()
+            .filter_map(|a| a.strip_prefix("candidate-").or_else(|| a.strip_prefix("fallback-")))
+            .filter_map(|a| a.strip_suffix(".png")?.parse::<usize>().ok())
+            .max()
+            .unwrap_or(0)
+    }
+}
+
+/// The reviewer: the baselines directory, the job store and the audit log.
+#[derive(Debug)]
+pub struct Review {
+    pub baselines: baseline::Store,
+    pub jobs: JobStore,
+    pub audit: std::sync::Arc<AuditLog>,
+    /// One decision at a time in this process (two approvals of one candidate, a release
+    /// racing a reject).
+    decisions: tokio::sync::Mutex<()>,
+}
+
+impl Review {
+    pub fn new(baselines: baseline::Store, jobs: JobStore, audit: AuditLog) -> Review {
+        Review { baselines, jobs, audit: std::sync::Arc::new(audit), decisions: tokio::sync::Mutex::new(()) }
+    }
+
+    /// Approves (`approve = true`) or rejects the candidate for `key` with `baseline::Store`,
+    /// then records the decision in the service audit log.
+    pub async fn decide_candidate(
+        &self,
+        key: Key,
+        approve: bool,
+        by: &str,
+        reason: &str,
+    ) -> Result<AuditRecord, ReviewError> {
+        let reason = checked_reason(reason)?;
+        let _one = self.decisions.lock().await;
+        let store = self.baselines.clone();
+        let decision = Decision { by: by.to_string(), reason: reason.clone() };
+        let for_task = key.clone();
+        let entry = tokio::task::spawn_blocking(move || {
+            if approve {
+                store.approve(&for_task, &decision)
+            } else {
+                store.reject(&for_task, &decision)
+            }
+        })
+        .await
+        .map_err(|e| ReviewError::Task(e.to_string()))??;
+        let record = AuditRecord {
+            at: entry.at,
+            by: by.to_string(),
+            action: if approve { AuditAction::ApproveCandidate } else { AuditAction::RejectCandidate },
+            subject: key.to_string(),
+            reason,
+            details: audit::candidate_details(&entry),
+        };
+        self.append(record).await
+    }
+
+    /// Releases (`release = true`: `done`, its held PDF stored as the job's PDF) or rejects
+    /// (`failed`) a held job. The decision is recorded before the job moves, so a crash in
+    /// between leaves the job held, never moved without a record.
+    pub async fn decide_job(
+        &self,
+        id: JobId,
+        release: bool,
+        by: &str,
+        reason: &str,
+    ) -> Result<AuditRecord, ReviewError> {
+        let reason = checked_reason(reason)?;
+        let _one = self.decisions.lock().await;
+        let mut record = self.jobs.load(id).await?.ok_or(ReviewError::NoJob(id))?;
+        let to = if release { JobState::Done } else { JobState::Failed };
+        let note = format!("{} by {by}: {reason}", if release { "released" } else { "rejected" });
+        let from = record.state;
+        // Checks the move before anything is written (409 when the job is not held).
+        record.clone().decide(to, Some(&note))?;
+        let pdf = if release { Some(self.held_pdf(id).await?) } else { None };
+        let audit = AuditRecord {
+            at: Utc::now(),
+            by: by.to_string(),
+            action: if release { AuditAction::ReleaseJob } else { AuditAction::RejectJob },
+            subject: id.to_string(),
+            reason: reason.clone(),
+            details: serde_json::json!({ "from": from, "to": to, "pdf_artifact": pdf.as_ref().map(|(name, _)| name) }),
+        };
+        let audit = self.append(audit).await?;
+        record.decide(to, Some(&note))?;
+        match pdf {
+            Some((_, bytes)) => record.pdf = Some(self.jobs.put_pdf(id, bytes).await?.0),
+            None => record.error = Some(format!("rejected by {by} after review: {reason}")),
+        }
+        self.jobs.save(&record).await?;
+        tracing::info!(job = %id, by, to = %to, "held job decided");
+        Ok(audit)
+    }
+
+    /// Waits for the decision in progress, if any; decisions made elsewhere (routing rules)
+    /// hold this while they change and record.
+    pub async fn one_at_a_time(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.decisions.lock().await
+    }
+
+    /// Records a decision made elsewhere (routing rules) in the service audit log.
+    pub async fn append(&self, record: AuditRecord) -> Result<AuditRecord, ReviewError> {
+        let log = self.audit.clone();
+        let written = record.clone();
+        tokio::task::spawn_blocking(move || log.append(&written))
+            .await
+            .map_err(|e| ReviewError::Task(e.to_string()))??;
+        Ok(record)
+    }
+
+    /// The merged history (service + baselines' CLI decisions), newest first.
+    pub async fn history(&self, limit: usize) -> Result<Vec<AuditRecord>, ReviewError> {
+        let (log, store) = (self.audit.clone(), self.baselines.clone());
+        tokio::task::spawn_blocking(move || Ok(audit::merged(log.read()?, store.audit_log()?, limit)))
+            .await
+            .map_err(|e| ReviewError::Task(e.to_string()))?
+    }
+
+    /// Every job in `held`, oldest first, with its artifact names and verdict.
+    pub async fn held_jobs(&self) -> Result<Vec<HeldJob>, ReviewError> {
+        let mut out = Vec::new();
+        for id in self.jobs.job_ids().await? {
+            let Some(record) = self.jobs.load(id).await? else { continue };
+            if record.state != JobState::Held {
+                continue;
+            }
+            let artifacts = self.jobs.artifacts(id).await?;
+            let verdict = match self.jobs.get_artifact(id, "verdict.json").await? {
+                Some(bytes) => serde_json::from_slice(&bytes).ok(),
+                None => None,
+            };
+            let mut sizes = std::collections::BTreeMap::new();
+            for name in artifacts.iter().filter(|a| a.ends_with(".png")) {
+                if let Some(size) = self.jobs.get_artifact(id, name).await?.as_deref().and_then(files::png_size) {
+                    sizes.insert(name.clone(), size);
+                }
+            }
+            out.push(HeldJob { record, artifacts, verdict, sizes });
+        }
+        Ok(out)
+    }
+
+    /// The held PDF: the first `.pdf` among the job's artifacts.
+    async fn held_pdf(&self, id: JobId) -> Result<(String, Vec<u8>), ReviewError> {
+        let artifacts = self.jobs.artifacts(id).await?;
+        let name = artifacts.into_iter().find(|a| a.ends_with(".pdf")).ok_or(ReviewError::NoHeldPdf(id))?;
+        let bytes = self.jobs.get_artifact(id, &name).await?.ok_or(ReviewError::NoHeldPdf(id))?;
+        Ok((name, bytes))
+    }
+}
+
+fn checked_reason(reason: &str) -> Result<String, ReviewError> {
+    let reason = reason.trim();
+    if reason.is_empty() {
+        return Err(ReviewError::NoReason);
+    }
+    Ok(reason.to_string())
+}
