@@ -147,7 +147,11 @@ fn renders_validates_and_reports() {
     );
     // Documents that fail verification ship no PDF.
     let too_long = json!({"html": pages_html(4)}).to_string();
-    assert_problem(post(&too_long, json_ct), StatusCode::UNPROCESSABLE_ENTITY, "4 pages; the limit is 3");
+    assert_problem(
+        post(&too_long, json_ct),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "4 pages; the server's limit is 3 (--max-pages)",
+    );
     let missing_font = json!({
         "html": "<style>@font-face{font-family:Gone;src:url(gone.woff2)} p{font-family:Gone}</style><p>text</p>",
         "options": {"strict_fonts": true}
@@ -285,4 +289,34 @@ fn readiness_replaces_a_dead_chromium_and_counts_the_restart() {
     let after = Command::new("pgrep").args(["-P", &server.pid().to_string()]).output().expect("pgrep");
     let now = String::from_utf8_lossy(&after.stdout).trim().to_string();
     assert!(!now.is_empty() && now != children[0], "a new browser should run, found {now:?}");
+}
+
+/// A routing rule added through the API is what both paths follow: `/v1/render` answers the
+/// fallback's PDF (and says so in its headers), and a queued job settles as `fallback`.
+#[test]
+fn a_routing_rule_from_the_api_sends_render_and_jobs_to_the_fallback() {
+    let server = Server::start(&["--token", SUBMIT, "--token", OPERATOR]);
+    let http = client();
+    let (submit, operator) = (service_support::SUBMIT, service_support::OPERATOR);
+    let body = json!({"template": "certificate", "data": fixture("certificate", "default")});
+
+    let before = http.post(server.url("/v1/render")).bearer_auth(submit).json(&body).send().expect("render");
+    assert_eq!(before.status(), StatusCode::OK);
+    assert_eq!(before.headers()["x-pixelproof-state"], "done");
+    assert!(before.headers()["x-pixelproof-renderer"].to_str().unwrap().contains("Chrome"));
+
+    let rule = json!({"match": {"template": "certificate"}, "renderer": "fallback", "note": "try the fallback"});
+    let r = http.post(server.url("/v1/routing")).bearer_auth(operator).json(&rule).send().expect("add rule");
+    assert!(r.status().is_success(), "{}", r.text().unwrap_or_default());
+
+    let after = http.post(server.url("/v1/render")).bearer_auth(submit).json(&body).send().expect("render");
+    assert_eq!(after.status(), StatusCode::OK);
+    assert_eq!(after.headers()["x-pixelproof-state"], "fallback");
+    assert!(after.headers()["x-pixelproof-renderer"].to_str().unwrap().starts_with("WeasyPrint"));
+    let pdf = after.bytes().expect("pdf");
+    assert_eq!(pdfinfo_pages(&pdf), 1);
+
+    let id = service_support::submit(&server.inner, submit, &body);
+    let settled = service_support::wait_settled(&server.inner, submit, &id, Duration::from_secs(120));
+    assert_eq!(settled["state"], "fallback", "{settled}");
 }

@@ -1,11 +1,11 @@
-//! `POST /v1/render`: validate a job, prove it on the shared engine (render, raster,
-//! font check, page count) and answer with the PDF, or a problem naming why not.
+//! `POST /v1/render`: validate a job and run it through the job path without the queue
+//! (`Service::render_now`: the same routing, verification rules and fallback as `POST
+//! /v1/jobs`), answering with the PDF or a problem naming why not.
 //!
-//! Answers: 200 `application/pdf` with `X-Pixelproof-Pages` and
-//! `X-Pixelproof-Blocked-Requests`; 400/422 for a bad request; 422 when the document fails
-//! verification (fonts, page count); 504 on the render timeout; 502 when Chromium fails.
-
-use std::time::Instant;
+//! Answers: 200 `application/pdf` with `X-Pixelproof-Pages`, `X-Pixelproof-Blocked-Requests`,
+//! `X-Pixelproof-State` (`done` or `fallback`) and `X-Pixelproof-Renderer`; 400/422 for a bad
+//! request; 422 when the document fails verification on both engines (no PDF is shipped);
+//! 504 on the render timeout; 502 when a renderer fails.
 
 use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};
@@ -13,16 +13,20 @@ use axum::response::{IntoResponse, Response};
 
 use super::problem::{ApiJson, Problem};
 use super::AppState;
-use crate::job::Document;
+use crate::jobs::JobState;
 use crate::pipeline::EngineError;
 use crate::render::RenderError;
 use crate::request::{JobRequest, RequestError};
-use crate::template::Template;
+use crate::service::{RenderNowError, RenderedNow};
 
 /// Response header: pages in the PDF.
 pub const PAGES_HEADER: &str = "x-pixelproof-pages";
 /// Response header: requests the document made that were refused.
 pub const BLOCKED_HEADER: &str = "x-pixelproof-blocked-requests";
+/// Response header: `done` (Chromium's PDF passed) or `fallback` (the fallback's did).
+pub const STATE_HEADER: &str = "x-pixelproof-state";
+/// Response header: the engine that printed the PDF (`HeadlessChrome/…`, `WeasyPrint …`).
+pub const RENDERER_HEADER: &str = "x-pixelproof-renderer";
 
 impl From<RequestError> for Problem {
     fn from(e: RequestError) -> Problem {
@@ -68,62 +72,58 @@ fn engine_problem(e: EngineError, metrics: &super::metrics::Metrics) -> Problem 
         (status = 504, body = Problem)),
     security(("bearer" = [])))]
 pub async fn render(State(state): State<AppState>, ApiJson(job): ApiJson<JobRequest>) -> Result<Response, Problem> {
+    // Validated here first so a bad request is a 4xx without touching the engines.
     let doc = job.document(&state.catalog, &state.config.limits).inspect_err(|_| state.metrics.job("invalid"))?;
-    let template = job.template.as_deref().and_then(|name| state.catalog.get(name).ok());
-    let (pdf, pages, blocked) = prove(&state, &doc, template).await?;
+    let outcome = state.service.render_now(&job).await.map_err(|e| render_problem(e, &state.metrics))?;
+    let (job_state, renderer, proof) = match outcome {
+        RenderedNow::Shipped { state, renderer, proof } => (state, renderer, proof),
+        RenderedNow::Held { reasons } => {
+            state.metrics.job("unverified");
+            return Err(Problem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "verification-failed",
+                "The document failed verification; no PDF is shipped",
+                reasons.join("; "),
+            ));
+        }
+    };
+    let (pages, blocked) = (proof.pages.len(), proof.rendered.blocked.len());
+    state.metrics.render("ok");
     state.metrics.job("ok");
-    tracing::info!(document = %doc.label, pages, blocked, bytes = pdf.len(), "rendered");
-    let mut response = (StatusCode::OK, pdf).into_response();
+    tracing::info!(document = %doc.label, pages, blocked, %renderer, bytes = proof.rendered.pdf.len(), "rendered");
+    let mut response = (StatusCode::OK, proof.rendered.pdf).into_response();
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/pdf"));
     headers.insert(PAGES_HEADER, HeaderValue::from(pages));
     headers.insert(BLOCKED_HEADER, HeaderValue::from(blocked));
+    headers
+        .insert(STATE_HEADER, HeaderValue::from_static(if job_state == JobState::Done { "done" } else { "fallback" }));
+    if let Ok(v) = HeaderValue::from_str(&renderer) {
+        headers.insert(RENDERER_HEADER, v);
+    }
     Ok(response)
 }
 
-/// Renders, rasterizes and verifies one document, timing each stage. Returns the PDF, its
-/// page count and the number of blocked requests.
-async fn prove(
-    state: &AppState,
-    doc: &Document,
-    template: Option<&Template>,
-) -> Result<(Vec<u8>, usize, usize), Problem> {
-    let engine = &state.engine;
-    let metrics = &state.metrics;
-    let since = Instant::now();
-    let rendered = engine.renderer.render(doc).await.map_err(|e| engine_problem(e.into(), metrics))?;
-    metrics.render("ok");
-    metrics.stage("render", since.elapsed());
-    let since = Instant::now();
-    let pages = engine.rasterize(&rendered.pdf).await.map_err(|e| engine_problem(e, metrics))?;
-    metrics.stage("raster", since.elapsed());
-    let since = Instant::now();
-    let fonts = crate::fontcheck::check(&rendered, &pages, &engine.fonts, doc.fonts_are_strict());
-    let mut problems: Vec<String> = Vec::new();
-    if fonts.fails() {
-        problems.extend(fonts.problems.iter().map(|p| p.detail.clone()));
-    }
-    let count = pages.len();
-    let limit = state.config.limits.max_pages;
-    if count > limit {
-        problems.push(format!("the document has {count} pages; the limit is {limit} (--max-pages)"));
-    }
-    if let Some(t) = template {
-        let r = t.config.pages;
-        if count < r.min || count > r.max {
-            problems
-                .push(format!("template {} must print {}-{} pages; this data printed {count}", t.name, r.min, r.max));
+fn render_problem(e: RenderNowError, metrics: &super::metrics::Metrics) -> Problem {
+    match e {
+        RenderNowError::Request(e) => {
+            metrics.job("invalid");
+            e.into()
+        }
+        RenderNowError::Engine(e) => engine_problem(e, metrics),
+        RenderNowError::Baseline(why) => {
+            metrics.job("invalid");
+            Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "baseline", "The named baseline cannot be used", why)
+        }
+        RenderNowError::Fallback(e) => {
+            metrics.job("failed");
+            let timeout = matches!(e, crate::fallback::FallbackError::Timeout { .. });
+            let (status, kind) = if timeout {
+                (StatusCode::GATEWAY_TIMEOUT, "render-timeout")
+            } else {
+                (StatusCode::BAD_GATEWAY, "fallback")
+            };
+            Problem::new(status, kind, "The fallback renderer failed", e.to_string())
         }
     }
-    metrics.stage("verify", since.elapsed());
-    if !problems.is_empty() {
-        metrics.job("unverified");
-        return Err(Problem::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "verification-failed",
-            "The document failed verification; no PDF is shipped",
-            problems.join("; "),
-        ));
-    }
-    Ok((rendered.pdf, count, rendered.blocked.len()))
 }

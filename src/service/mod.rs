@@ -19,6 +19,8 @@ mod sizes;
 pub mod verify;
 mod worker;
 
+pub use worker::{RenderNowError, RenderedNow};
+
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -287,6 +289,12 @@ impl Service {
     }
 
     /// Stops taking jobs (POST /v1/jobs answers 503 from now on).
+    /// `POST /v1/render`: the job path without the queue — the same routing, verification
+    /// and fallback; a document that fails on both engines is not shipped.
+    pub async fn render_now(&self, request: &crate::request::JobRequest) -> Result<RenderedNow, RenderNowError> {
+        worker::render_now(self, request).await
+    }
+
     pub fn stop_accepting(&self) {
         self.accepting.store(false, Ordering::SeqCst);
     }

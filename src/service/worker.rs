@@ -462,3 +462,72 @@ async fn hold(
     moved(record, JobState::Held, Some(&format!("held for review: {reasons}")))?;
     save(service, record).await
 }
+
+/// What a synchronous render (`POST /v1/render`) ended with: the same route, verification and
+/// fallback as a queued job, without a record, the queue or the store.
+pub enum RenderedNow {
+    /// A PDF that passed every rule: Chromium's (`state` = `done`) or the fallback's (`fallback`).
+    Shipped { state: JobState, renderer: String, proof: Box<Proof> },
+    /// Both engines failed verification (or Chromium did and no fallback is installed): the
+    /// PDF is not shipped; the reasons of the last attempt.
+    Held { reasons: Vec<String> },
+}
+
+/// Why a synchronous render could not decide.
+#[derive(Debug, thiserror::Error)]
+pub enum RenderNowError {
+    #[error(transparent)]
+    Request(#[from] crate::request::RequestError),
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    #[error("fallback renderer: {0}")]
+    Fallback(#[from] crate::fallback::FallbackError),
+    #[error("{0}")]
+    Baseline(String),
+}
+
+/// Renders `request` now: route → prove → verify → (fail) fallback → verify.
+pub(super) async fn render_now(service: &Service, request: &JobRequest) -> Result<RenderedNow, RenderNowError> {
+    let doc = request.document(&service.catalog, &service.config.limits)?;
+    let template = request.template.as_deref().and_then(|n| service.catalog.get(n).ok());
+    let baseline = load_baseline(service, request).await.map_err(|i| RenderNowError::Baseline(i.error))?;
+    let job = Job { doc, template, baseline };
+    let (renderer, _) = route(service, &job.doc, template);
+    let mut reasons = Vec::new();
+    if renderer == Renderer::Chromium {
+        let engine = &service.engine;
+        let started = Instant::now();
+        let rendered = engine.renderer.render(&job.doc).await.map_err(EngineError::from)?;
+        service.metrics.stage("render", started.elapsed());
+        let started = Instant::now();
+        let pages = engine.rasterize(&rendered.pdf).await?;
+        service.metrics.stage("raster", started.elapsed());
+        let fonts = crate::fontcheck::check(&rendered, &pages, &engine.fonts, job.doc.fonts_are_strict());
+        let proof = Proof { rendered, pages, fonts };
+        let started = Instant::now();
+        let checked = job.check(service, &proof, "chromium").await;
+        service.metrics.stage("verify", started.elapsed());
+        if checked.passed {
+            let renderer = service.engine.renderer.chromium_version().to_string();
+            return Ok(RenderedNow::Shipped { state: JobState::Done, renderer, proof: Box::new(proof) });
+        }
+        reasons = checked.reasons();
+    }
+    let Some(fallback) = &service.fallback else {
+        if reasons.is_empty() {
+            reasons.push("routed to the fallback renderer, which is not installed (run scripts/setup)".into());
+        }
+        return Ok(RenderedNow::Held { reasons });
+    };
+    let started = Instant::now();
+    let proof = fallback.prove(&job.doc, &service.engine.rasterizer, service.engine.environment.dpi).await?;
+    service.metrics.stage("fallback", started.elapsed());
+    let checked = job.check(service, &proof, "fallback").await;
+    if checked.passed {
+        let renderer = fallback.version().to_string();
+        return Ok(RenderedNow::Shipped { state: JobState::Fallback, renderer, proof: Box::new(proof) });
+    }
+    let mut all = reasons.into_iter().map(|r| format!("chromium: {r}")).collect::<Vec<_>>();
+    all.extend(checked.reasons().into_iter().map(|r| format!("fallback: {r}")));
+    Ok(RenderedNow::Held { reasons: all })
+}
