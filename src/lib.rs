@@ -3,8 +3,10 @@
 //! The modules follow a job's path through the pipeline (see ARCHITECTURE.md):
 //! `job` → `template` → `render` (Chromium) → `raster` (PDFium) → `fontcheck` →
 //! `compare` (pixelmatch + verdict) → `baseline` (golden pages, candidates, audit log),
-//! with `check` driving every fixture through that path, `cli` as the thin command-line edge,
-//! and `api` (with `request`) as the HTTP edge of the service.
+//! with `check` driving every fixture through that path and `cli` as the thin command-line edge.
+//! The service wraps the path: `api` (HTTP edge, with `request`) → `service` (submit, workers,
+//! verification, `fallback`) over `jobs`, `queue`, `store`, `routing` and `data`, with `review`
+//! for operators and `webhook` for notifying apps.
 
 pub mod api;
 pub mod baseline;
