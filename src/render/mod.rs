@@ -288,7 +288,7 @@ impl Renderer {
         }
     }
 
-    /// The product string Chromium reports (`HeadlessChrome/156.0.8078.79`).
+    /// The product string Chromium reports (`HeadlessChrome/156.0.8078.114`).
     pub fn chromium_version(&self) -> &str {
         &self.version
     }
