@@ -214,8 +214,9 @@ fn shown_url(url: &str) -> String {
 }
 
 fn short(name: &str) -> Result<ShortString, QueueError> {
-    ShortString::try_new(name.to_string())
-        .map_err(|_| unavailable(format!("the queue name {name:?} is longer than AMQP's 255 bytes: choose a shorter one")))
+    ShortString::try_new(name.to_string()).map_err(|_| {
+        unavailable(format!("the queue name {name:?} is longer than AMQP's 255 bytes: choose a shorter one"))
+    })
 }
 
 /// A message's attempts header: absent is 0; anything but a non-negative integer is an error.
@@ -242,7 +243,8 @@ fn job_of(body: &[u8]) -> Result<JobId, String> {
         job: String,
     }
     let form = r#"{"job": "<ULID>"}"#;
-    let body: Body = serde_json::from_slice(body).map_err(|e| format!("its body is not JSON of the form {form}: {e}"))?;
+    let body: Body =
+        serde_json::from_slice(body).map_err(|e| format!("its body is not JSON of the form {form}: {e}"))?;
     JobId::parse(&body.job).map_err(|e| format!("its body's job is not a canonical ULID: {e}"))
 }
 
@@ -304,7 +306,8 @@ impl Link {
         };
         declare(names.dead.clone(), FieldTable::default()).await?;
         let mut main_args = dlx(&names.dead);
-        main_args.insert("x-max-length".into(), AMQPValue::LongLongInt(i64::try_from(config.max_len).unwrap_or(i64::MAX)));
+        main_args
+            .insert("x-max-length".into(), AMQPValue::LongLongInt(i64::try_from(config.max_len).unwrap_or(i64::MAX)));
         main_args.insert("x-overflow".into(), AMQPValue::LongString("reject-publish".into()));
         declare(names.main.clone(), main_args).await?;
         declare(names.delay.clone(), dlx(&names.main)).await?;
@@ -485,7 +488,11 @@ impl AmqpQueue {
     async fn count(&self, link: &Link, queue: &ShortString) -> Result<usize, QueueError> {
         let q = link
             .publish
-            .queue_declare(queue.clone(), QueueDeclareOptions { passive: true, ..QueueDeclareOptions::default() }, FieldTable::default())
+            .queue_declare(
+                queue.clone(),
+                QueueDeclareOptions { passive: true, ..QueueDeclareOptions::default() },
+                FieldTable::default(),
+            )
             .await
             .map_err(|e| self.failed(&format!("count the messages in {queue}"), e))?;
         Ok(q.message_count() as usize)
