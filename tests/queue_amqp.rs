@@ -401,9 +401,10 @@ async fn an_unacked_delivery_of_a_lost_consumer_is_delivered_again_with_one_more
         let second = AmqpQueue::connect(cfg.clone()).await.unwrap();
         let again = take(&second).await;
         assert_eq!((again.job, again.attempts), (job, 1), "an interrupted delivery counts as an attempt");
-        // Lost once more: that was its last attempt (2 allowed), so it is a dead letter.
+        // Lost once more, this time by dropping the queue (its connection goes with it): that was
+        // its last attempt (2 allowed), so it is a dead letter.
         drop(again);
-        second.close().await;
+        drop(second);
 
         let third = AmqpQueue::connect(cfg).await.unwrap();
         assert_eq!(third.dequeue(Duration::from_secs(1)).await.unwrap(), None);
