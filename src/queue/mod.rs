@@ -1,11 +1,14 @@
-//! The job queue: the [`Queue`] trait the API enqueues into and workers drain, and its
-//! default implementation, [`EmbeddedQueue`] (durable files under `DATA/queue/`). RabbitMQ
-//! comes next (issue 4) behind the same trait.
+//! The job queue: the [`Queue`] trait the API enqueues into and workers drain, and two
+//! implementations: the default, [`EmbeddedQueue`] (durable files under `DATA/queue/`, one
+//! process), and [`AmqpQueue`] (RabbitMQ, for several processes and for apps that publish jobs
+//! themselves; its module doc is the message format).
 //!
 //! Delivery is at-least-once: a job whose worker died is delivered again, so whoever
 //! processes a delivery must do it idempotently (the [`crate::store::JobStore`] stores each
-//! PDF once and settled jobs never move).
+//! PDF once and settled jobs never move). The embedded queue ignores a second `enqueue` of a
+//! job it holds; the AMQP queue does not deduplicate, so a job may also be delivered twice.
 
+pub mod amqp;
 pub mod embedded;
 
 use std::path::PathBuf;
@@ -16,6 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::jobs::JobId;
 
+pub use amqp::{AmqpConfig, AmqpQueue};
 pub use embedded::{EmbeddedQueue, QueueConfig, Recovery};
 
 /// One job handed to a worker. Give it back with exactly one of `ack`, `retry` or `dead`.
@@ -76,8 +80,9 @@ impl QueueError {
 /// A durable FIFO of job ids.
 #[async_trait]
 pub trait Queue: Send + Sync + std::fmt::Debug {
-    /// Adds a job (a no-op if that job is already waiting, running or dead). Fails with
-    /// [`QueueError::Full`] when the configured maximum of waiting + running jobs is reached.
+    /// Adds a job (for [`EmbeddedQueue`], a no-op if that job is already waiting, running or
+    /// dead; [`AmqpQueue`] does not deduplicate). Fails with [`QueueError::Full`] when the
+    /// configured maximum is reached (waiting + running jobs; waiting ones only for AMQP).
     async fn enqueue(&self, job: JobId) -> Result<(), QueueError>;
     /// The oldest ready job, waiting up to `wait` for one; `None` when none came.
     async fn dequeue(&self, wait: Duration) -> Result<Option<Delivery>, QueueError>;
