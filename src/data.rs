@@ -2,7 +2,8 @@
 //! service keeps its state, and opens all of it at once.
 //!
 //! ```text
-//! DATA/queue/      the embedded queue (ready/, inflight/, dead/, tmp/, lock)
+//! DATA/queue/      the embedded queue (ready/, inflight/, dead/, tmp/, lock); not opened
+//!                  when the queue is RabbitMQ (`QueueBackend::Amqp`)
 //! DATA/objects/    the local object store (jobs/{id}/…, idempotency/…)
 //! DATA/routing.json  the routing table
 //! ```
@@ -10,7 +11,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::queue::{EmbeddedQueue, QueueConfig, QueueError, Recovery};
+use crate::queue::{AmqpConfig, AmqpQueue, EmbeddedQueue, Queue, QueueConfig, QueueError, Recovery};
 use crate::routing::{RoutingError, RoutingTable};
 use crate::store::{JobStore, LocalStore, StoreError};
 
@@ -26,6 +27,64 @@ pub enum DataError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Routing(#[from] RoutingError),
+}
+
+/// Which queue the service uses (`--queue`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum QueueBackend {
+    /// `DATA/queue/`: durable, nothing to install, one process per data directory (the default).
+    Embedded(QueueConfig),
+    /// RabbitMQ: one queue shared by the API process and any number of `pixelproof worker`s.
+    Amqp(AmqpConfig),
+}
+
+impl QueueBackend {
+    /// Reads `--queue`: `embedded`, or an `amqp://USER:PASSWORD@HOST:PORT/VHOST` URL (the
+    /// vhost `/` is written `%2f`). `max_len` and `prefetch` come from `--max-queue` and
+    /// `--workers`; `queue_name` from `--queue-name`.
+    pub fn parse(spec: &str, queue_name: &str, max_len: usize, prefetch: u16) -> Result<QueueBackend, String> {
+        let spec = spec.trim();
+        if spec.is_empty() || spec == "embedded" {
+            return Ok(QueueBackend::Embedded(QueueConfig { max_len: max_len.max(1), ..QueueConfig::default() }));
+        }
+        let lower = spec.to_ascii_lowercase();
+        if lower.starts_with("amqps://") {
+            return Err("amqps:// (TLS) is not built into pixelproof: use amqp:// on a private network, or a \
+                        TLS-terminating proxy in front of RabbitMQ"
+                .to_string());
+        }
+        if !lower.starts_with("amqp://") {
+            return Err(format!(
+                "--queue takes `embedded` or an amqp://USER:PASSWORD@HOST:PORT/VHOST URL, not {:?}",
+                spec.split('@').next_back().unwrap_or(spec)
+            ));
+        }
+        if queue_name.is_empty() || queue_name.len() > 200 {
+            return Err("--queue-name must be 1 to 200 characters".to_string());
+        }
+        Ok(QueueBackend::Amqp(AmqpConfig {
+            url: spec.to_string(),
+            queue_name: queue_name.to_string(),
+            prefetch: prefetch.max(1),
+            max_len: max_len.max(1),
+            ..AmqpConfig::default()
+        }))
+    }
+
+    /// Whether several processes can share this queue.
+    pub fn is_shared(&self) -> bool {
+        matches!(self, QueueBackend::Amqp(_))
+    }
+}
+
+/// The service's state, opened: the queue chosen by [`QueueBackend`] (with what an embedded
+/// queue recovered), the job store and the routing table.
+#[derive(Debug)]
+pub struct Opened {
+    pub queue: Arc<dyn Queue>,
+    pub recovery: Recovery,
+    pub jobs: JobStore,
+    pub routing: RoutingTable,
 }
 
 /// Paths inside one data directory.
@@ -71,6 +130,24 @@ impl DataDir {
         let jobs = JobStore::new(Arc::new(LocalStore::open(self.objects_dir())?));
         let routing = RoutingTable::load(self.routing_file())?;
         Ok(Embedded { queue, recovery, jobs, routing })
+    }
+
+    /// Opens the service's state with the chosen queue. With RabbitMQ the embedded queue (and
+    /// its lock) is not opened, so several processes may share this directory's object
+    /// store and routing table (all their writes are atomic between processes).
+    pub async fn open_with(&self, backend: &QueueBackend) -> Result<Opened, DataError> {
+        match backend {
+            QueueBackend::Embedded(config) => {
+                let e = self.open(*config)?;
+                Ok(Opened { queue: Arc::new(e.queue), recovery: e.recovery, jobs: e.jobs, routing: e.routing })
+            }
+            QueueBackend::Amqp(config) => {
+                let queue = AmqpQueue::connect(config.clone()).await?;
+                let jobs = JobStore::new(Arc::new(LocalStore::open(self.objects_dir())?));
+                let routing = RoutingTable::load(self.routing_file())?;
+                Ok(Opened { queue: Arc::new(queue), recovery: Recovery::default(), jobs, routing })
+            }
+        }
     }
 }
 

@@ -27,13 +27,15 @@ enum Command {
     Baseline(cli::baseline::Command),
     /// Run the HTTP service.
     Serve(cli::serve::Args),
+    /// Run workers on a shared RabbitMQ queue (takes `serve`'s flags).
+    Worker(cli::worker::Args),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // The service logs what it does; the commands only what goes wrong.
     let default_filter = match cli.command {
-        Command::Serve(_) => "info,chromiumoxide=off",
+        Command::Serve(_) | Command::Worker(_) => "info,chromiumoxide=off,lapin=warn",
         _ => "warn,chromiumoxide=off",
     };
     tracing_subscriber::fmt()
@@ -49,6 +51,7 @@ fn main() -> ExitCode {
         Command::Check(a) => cli::check::run(a),
         Command::Baseline(c) => cli::baseline::run(c),
         Command::Serve(a) => cli::serve::run(a),
+        Command::Worker(a) => cli::worker::run(a),
     };
     match result {
         Ok(code) => code,

@@ -131,6 +131,13 @@ impl RoutingTable {
         &self.path
     }
 
+    /// Reads the file again: processes sharing a data directory (`pixelproof worker`s beside
+    /// the API that edits the rules) see each other's changes. On an error the rules stay.
+    pub fn reload(&mut self) -> Result<(), RoutingError> {
+        *self = RoutingTable::load(self.path.clone())?;
+        Ok(())
+    }
+
     pub fn rules(&self) -> &[Rule] {
         &self.rules
     }

@@ -4,63 +4,11 @@
 
 mod service_support;
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use service_support::*;
-
-/// Every job record in the data directory.
-fn records(data: &Path) -> Vec<Value> {
-    let Ok(dirs) = std::fs::read_dir(data.join("objects/jobs")) else { return Vec::new() };
-    dirs.filter_map(|d| d.ok())
-        .filter_map(|d| std::fs::read(d.path().join("job.json")).ok())
-        .filter_map(|b| serde_json::from_slice(&b).ok())
-        .collect()
-}
-
-fn state_of(r: &Value) -> &str {
-    r["state"].as_str().unwrap_or_default()
-}
-
-fn count(records: &[Value], states: &[&str]) -> usize {
-    records.iter().filter(|r| states.contains(&state_of(r))).count()
-}
-
-/// Waits until `n` records are settled (done/fallback/failed/held); returns how long it took.
-fn wait_all_settled(data: &Path, n: usize, limit: Duration) -> Duration {
-    let started = Instant::now();
-    loop {
-        let all = records(data);
-        if all.len() == n && count(&all, &SETTLED) == n {
-            return started.elapsed();
-        }
-        let states: Vec<&str> = all.iter().map(state_of).collect();
-        assert!(started.elapsed() < limit, "not all {n} jobs settled within {limit:?}: {states:?}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
-/// Each record entered a terminal state exactly once; each done/fallback job has one PDF,
-/// and no other job has one.
-fn assert_settled_once(data: &Path) {
-    for r in records(data) {
-        let id = r["id"].as_str().unwrap_or_default();
-        let history = r["history"].as_array().cloned().unwrap_or_default();
-        let terminal = history.iter().filter(|t| SETTLED.contains(&t["to"].as_str().unwrap_or_default())).count();
-        assert_eq!(terminal, 1, "job {id} entered a terminal state {terminal} times: {history:?}");
-        let dir = data.join("objects/jobs").join(id);
-        let pdfs: Vec<String> = std::fs::read_dir(&dir)
-            .expect("job dir")
-            .filter_map(|e| e.ok())
-            .map(|e| e.file_name().to_string_lossy().to_string())
-            .filter(|n| n.contains("pdf"))
-            .collect();
-        let shipped = matches!(state_of(&r), "done" | "fallback");
-        assert_eq!(pdfs, if shipped { vec!["document.pdf".to_string()] } else { vec![] }, "job {id}: {r}");
-    }
-}
 
 fn html_job(i: usize) -> Value {
     let pages: Vec<String> =

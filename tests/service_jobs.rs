@@ -267,7 +267,9 @@ fn baselines_render_errors_and_records_left_unqueued() {
     let orphan = unqueued_record(data.path(), json!({"html": "<!doctype html><p>saved, never queued</p>"}));
     let given_up = unqueued_record(data.path(), json!({"html": "<!doctype html><p>the queue gave up</p>"}));
     dead_letter(data.path(), &given_up, "Chromium crashed twice (test)");
-    let server = Server::start(data.path(), &["--render-timeout-secs", "2"]);
+    // A short render timeout for the page that hangs; the fallback keeps a long one, so a
+    // loaded machine cannot make WeasyPrint's invoice time out.
+    let server = Server::start(data.path(), &["--render-timeout-secs", "2", "--fallback-timeout-secs", "120"]);
 
     let same = submit(
         &server,

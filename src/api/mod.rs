@@ -53,6 +53,9 @@ pub struct ServeConfig {
     pub max_body_bytes: usize,
     pub limits: crate::request::Limits,
     pub render_timeout: Duration,
+    /// How long the fallback renderer may take to print a document (default: twice
+    /// `render_timeout`).
+    pub fallback_timeout: Option<Duration>,
     /// Jobs the queue may hold.
     pub max_queue: usize,
     /// After SIGTERM: how long jobs in flight may take to finish before they are re-queued.
@@ -64,6 +67,23 @@ pub struct ServeConfig {
     /// Base of the `status_url`s and `pdf_url`s given to clients (default `http://` + the
     /// address listened on).
     pub public_url: Option<String>,
+    /// The job queue: embedded (default) or RabbitMQ (`--queue amqp://…`).
+    pub queue: crate::data::QueueBackend,
+    /// `pixelproof serve` (the API, with its own workers) or `pixelproof worker` (workers
+    /// only; the HTTP side answers just health, readiness and metrics).
+    pub mode: Mode,
+    /// With a shared queue: take no queued jobs in this process (`pixelproof worker`s do).
+    pub api_only: bool,
+}
+
+/// What a process runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// The HTTP API and worker tasks (`pixelproof serve`).
+    Api,
+    /// Worker tasks on a shared queue, plus `/healthz`, `/readyz` and `/metrics`
+    /// (`pixelproof worker`).
+    Worker,
 }
 
 impl Default for ServeConfig {
@@ -79,11 +99,18 @@ impl Default for ServeConfig {
             max_body_bytes: 16 * 1024 * 1024,
             limits: crate::request::Limits::default(),
             render_timeout: Duration::from_secs(30),
+            fallback_timeout: None,
             max_queue: 1000,
             shutdown_grace: Duration::from_secs(30),
             webhook_allow_private: false,
             retry_backoff: Duration::from_secs(1),
             public_url: None,
+            queue: crate::data::QueueBackend::Embedded(crate::queue::QueueConfig {
+                max_len: 1000,
+                ..crate::queue::QueueConfig::default()
+            }),
+            mode: Mode::Api,
+            api_only: false,
         }
     }
 }
@@ -127,6 +154,12 @@ pub enum ServeError {
     Engine(#[from] EngineError),
     #[error("the server failed: {0}")]
     Serve(std::io::Error),
+    #[error(
+        "`pixelproof worker` (and `serve --api-only`) need jobs to go through RabbitMQ: give --queue \
+         amqp://USER:PASSWORD@HOST:PORT/VHOST (PIXELPROOF_QUEUE). With the embedded queue, `pixelproof serve` \
+         runs the workers itself"
+    )]
+    WorkerNeedsSharedQueue,
 }
 
 /// The application: every route with its role, body limit and problem responses.
@@ -157,10 +190,20 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(health::readyz))
         .route("/openapi.json", get(openapi::openapi_json));
     let max_body = state.config.max_body_bytes;
-    Router::new()
-        .merge(submit)
-        .merge(operator)
-        .merge(open)
+    let routes = match state.config.mode {
+        Mode::Api => Router::new().merge(submit).merge(operator).merge(open),
+        // A worker takes its jobs from the queue: only what orchestrators and Prometheus ask.
+        Mode::Worker => Router::new()
+            .route("/metrics", get(metrics::metrics))
+            .route("/v1/verification", get(verification))
+            .route_layer(axum::middleware::from_fn_with_state(
+                (Arc::new(state.config.tokens.clone()), Role::Operator),
+                auth::require,
+            ))
+            .route("/healthz", get(health::healthz))
+            .route("/readyz", get(health::readyz)),
+    };
+    routes
         .with_state(state)
         .layer(axum::extract::DefaultBodyLimit::disable())
         .layer(tower_http::limit::RequestBodyLimitLayer::new(max_body))
@@ -193,8 +236,13 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
     }
     std::fs::create_dir_all(&config.data_dir)
         .map_err(|source| ServeError::DataDir { path: config.data_dir.clone(), source })?;
-    let data = crate::data::DataDir::new(&config.data_dir)
-        .open(crate::queue::QueueConfig { max_len: config.max_queue.max(1), max_attempts: 3 })?;
+    if (config.mode == Mode::Worker || config.api_only) && !config.queue.is_shared() {
+        return Err(ServeError::WorkerNeedsSharedQueue);
+    }
+    let data = crate::data::DataDir::new(&config.data_dir).open_with(&config.queue).await?;
+    if let crate::data::QueueBackend::Amqp(amqp) = &config.queue {
+        tracing::info!(broker = %amqp.shown_url(), queue = %amqp.queue_name, "jobs go through RabbitMQ");
+    }
     let catalog = Arc::new(Catalog::load(&config.templates_dir)?);
     let engine_config = EngineConfig {
         fonts_dir: config.fonts_dir.clone(),
@@ -271,12 +319,12 @@ async fn start_service(
     addr: SocketAddr,
     engine: Arc<Engine>,
     catalog: Arc<Catalog>,
-    data: crate::data::Embedded,
+    data: crate::data::Opened,
     verification: &Arc<Verification>,
     metrics: &Arc<Metrics>,
 ) -> Arc<crate::service::Service> {
     let fallback_config = crate::fallback::FallbackConfig {
-        timeout: config.render_timeout.saturating_mul(2),
+        timeout: config.fallback_timeout.unwrap_or(config.render_timeout.saturating_mul(2)),
         ..crate::fallback::FallbackConfig::new(Arc::new(engine.fonts.clone()))
     };
     let fallback = match crate::fallback::FallbackRenderer::new(fallback_config) {
@@ -287,7 +335,7 @@ async fn start_service(
         }
     };
     let service_config = crate::service::ServiceConfig {
-        workers: config.workers.max(1),
+        workers: if config.api_only { 0 } else { config.workers.max(1) },
         limits: config.limits.clone(),
         retry_backoff: config.retry_backoff,
         shutdown_grace: config.shutdown_grace,
@@ -297,6 +345,7 @@ async fn start_service(
         },
         public_url: config.public_url.clone().unwrap_or_else(|| format!("http://{addr}")),
         baselines_dir: config.baselines_dir.clone(),
+        reload_routing: config.queue.is_shared(),
         ..crate::service::ServiceConfig::default()
     };
     let (service, recovery) = crate::service::Service::new(

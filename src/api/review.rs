@@ -146,7 +146,10 @@ pub async fn decide_job(
     let decision = state.review.decide_job(id, release, &caller.name, &body.reason).await.map_err(problem)?;
     // The job has settled now: tell the app that submitted it, as the workers do.
     match state.jobs.load(id).await {
-        Ok(Some(record)) => state.service.notify(&record),
+        Ok(Some(record)) => {
+            state.service.announce(&record).await;
+            state.service.notify(&record)
+        }
         Ok(None) => {}
         Err(e) => tracing::warn!(%id, error = %e, "decided, but could not reload the job to send its webhook"),
     }

@@ -9,6 +9,7 @@ pub mod check;
 pub mod diff;
 pub mod render;
 pub mod serve;
+pub mod worker;
 
 use std::process::ExitCode;
 

@@ -1,5 +1,6 @@
 //! `pixelproof serve`: run the HTTP service (see `api`). Flags map one-to-one onto
-//! [`ServeConfig`]; each has a `PIXELPROOF_*` environment variable.
+//! [`ServeConfig`]; each has a `PIXELPROOF_*` environment variable. `pixelproof worker`
+//! (`cli::worker`) takes the same flags.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -9,14 +10,28 @@ use std::time::Duration;
 use anyhow::Context;
 
 use crate::api::auth::{Token, Tokens};
-use crate::api::ServeConfig;
+use crate::api::{Mode, ServeConfig};
+use crate::data::QueueBackend;
 
 /// Arguments of `pixelproof serve`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Address to listen on (port 0 picks a free port; the chosen one is printed).
-    #[arg(long, env = "PIXELPROOF_LISTEN", default_value = "127.0.0.1:8080")]
-    pub listen: SocketAddr,
+    /// Address to listen on (port 0 picks a free port; the chosen one is printed). Default
+    /// 127.0.0.1:8080 for `serve`, 127.0.0.1:0 for `worker` (its health and metrics).
+    #[arg(long, env = "PIXELPROOF_LISTEN")]
+    pub listen: Option<SocketAddr>,
+    /// The job queue: `embedded` (DATA/queue/, one process) or RabbitMQ,
+    /// amqp://USER:PASSWORD@HOST:PORT/VHOST (vhost `/` is %2f), shared with `pixelproof worker`s.
+    #[arg(long, env = "PIXELPROOF_QUEUE", default_value = "embedded", hide_env_values = true)]
+    pub queue: String,
+    /// With `--queue amqp://…`: take no queued jobs here, leave them to `pixelproof worker`s
+    /// (`POST /v1/render` still prints in this process).
+    #[arg(long, env = "PIXELPROOF_API_ONLY")]
+    pub api_only: bool,
+    /// RabbitMQ queue name; `NAME.delay` and `NAME.dead` hold retries and dead letters,
+    /// `NAME.results` (a fanout exchange) carries an event for every settled job.
+    #[arg(long, env = "PIXELPROOF_QUEUE_NAME", default_value = "pixelproof.jobs")]
+    pub queue_name: String,
     /// The service's data directory (start-up check report, job store).
     #[arg(long, env = "PIXELPROOF_DATA", default_value = "data")]
     pub data: PathBuf,
@@ -45,6 +60,10 @@ pub struct Args {
     /// Seconds a document may take to print.
     #[arg(long, env = "PIXELPROOF_RENDER_TIMEOUT_SECS", default_value_t = 30)]
     pub render_timeout_secs: u64,
+    /// Seconds the fallback renderer (WeasyPrint) may take to print a document. Default: twice
+    /// --render-timeout-secs.
+    #[arg(long, env = "PIXELPROOF_FALLBACK_TIMEOUT_SECS")]
+    pub fallback_timeout_secs: Option<u64>,
     /// Jobs the queue may hold (waiting + running); more submissions get 429 with Retry-After.
     #[arg(long, env = "PIXELPROOF_MAX_QUEUE", default_value_t = 1000)]
     pub max_queue: usize,
@@ -61,15 +80,26 @@ pub struct Args {
 }
 
 impl Args {
-    fn config(self) -> anyhow::Result<ServeConfig> {
+    /// The configuration these flags give a process of `mode`.
+    pub fn config(self, mode: Mode) -> anyhow::Result<ServeConfig> {
         anyhow::ensure!((1..=64).contains(&self.workers), "--workers must be from 1 to 64, not {}", self.workers);
         anyhow::ensure!(self.max_pages >= 1, "--max-pages must be at least 1");
         anyhow::ensure!(self.render_timeout_secs >= 1, "--render-timeout-secs must be at least 1");
+        anyhow::ensure!(self.fallback_timeout_secs != Some(0), "--fallback-timeout-secs must be at least 1");
         anyhow::ensure!(self.max_queue >= 1, "--max-queue must be at least 1");
         anyhow::ensure!(self.max_body_bytes >= 1024, "--max-body-bytes must be at least 1024");
         let defaults = ServeConfig::default();
+        let queue = QueueBackend::parse(&self.queue, &self.queue_name, self.max_queue, self.workers as u16)
+            .map_err(anyhow::Error::msg)?;
+        let listen = self.listen.unwrap_or(match mode {
+            Mode::Api => defaults.listen,
+            Mode::Worker => SocketAddr::from(([127, 0, 0, 1], 0)),
+        });
         Ok(ServeConfig {
-            listen: self.listen,
+            listen,
+            queue,
+            mode,
+            api_only: self.api_only && mode == Mode::Api,
             data_dir: self.data,
             templates_dir: self.templates.unwrap_or(defaults.templates_dir),
             baselines_dir: self.baselines,
@@ -79,6 +109,7 @@ impl Args {
             max_body_bytes: self.max_body_bytes,
             limits: crate::request::Limits { max_pages: self.max_pages, ..defaults.limits },
             render_timeout: Duration::from_secs(self.render_timeout_secs),
+            fallback_timeout: self.fallback_timeout_secs.map(Duration::from_secs),
             max_queue: self.max_queue,
             shutdown_grace: Duration::from_secs(self.shutdown_grace_secs),
             webhook_allow_private: self.webhook_allow_private,
@@ -89,7 +120,7 @@ impl Args {
 }
 
 pub fn run(args: Args) -> super::CliResult {
-    let config = args.config()?;
+    let config = args.config(Mode::Api)?;
     let runtime = tokio::runtime::Runtime::new().context("could not start the async runtime")?;
     runtime.block_on(crate::api::serve(config))?;
     Ok(ExitCode::SUCCESS)

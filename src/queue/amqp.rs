@@ -13,6 +13,12 @@
 //!   (milliseconds); on expiry the broker dead-letters it back to `Q` (`x-dead-letter-exchange
 //!   = ""`, `x-dead-letter-routing-key = Q`).
 //! * `Q.dead` — the jobs given up on, with why.
+//! * `Q.results` — a durable **fanout exchange**: one persistent message (`type =
+//!   pixelproof.result`, `message_id` = the job id, JSON body [`ResultEvent`]: `{"id", "state",
+//!   "object_key"?, "error"?, "status_url"}`) each time a job settles (`done`, `fallback`,
+//!   `held`, `failed`). Apps bind a queue of their own to it to be told without polling. It is
+//!   published (confirmed) before the job's delivery is acknowledged, so an event is never
+//!   missing; after a crash or a broker restart it may come twice (dedupe by `id`).
 //!
 //! A queue that already exists with other arguments (another `max_len`, say) is refused by the
 //! broker: [`AmqpQueue::connect`] says which queue, and to delete it or use the same settings.
@@ -44,8 +50,9 @@
 //!   acks. Dying between the two steps leaves a duplicate, never a loss.
 //! * A delivery the broker marks `redelivered` (its consumer went away without an ack: a crash,
 //!   a lost connection) counts as one more attempt, like [`super::EmbeddedQueue`]'s recovery:
-//!   it is republished to `Q` with attempts + 1 (or, out of attempts, to `Q.dead`) and the
-//!   redelivery acked, so a job that kills its worker cannot loop forever.
+//!   it is republished to `Q` with attempts + 1 and the redelivery acked. Out of attempts, it is
+//!   handed out with `attempts >= max_attempts`: the worker marks the job `failed` (saying why)
+//!   and dead-letters it, so a job that kills its worker cannot loop forever.
 //!
 //! ## Limits and sharp edges
 //!
@@ -77,26 +84,28 @@ use async_trait::async_trait;
 use futures::StreamExt;
 use lapin::options::{
     BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, BasicQosOptions, BasicRejectOptions,
-    ConfirmSelectOptions, QueueDeclareOptions,
+    ConfirmSelectOptions, ExchangeDeclareOptions, QueueDeclareOptions,
 };
 use lapin::types::{AMQPValue, FieldTable, ShortString};
-use lapin::{Acker, BasicProperties, Channel, Confirmation, Connection, ConnectionProperties, Consumer};
+use lapin::{Acker, BasicProperties, Channel, Confirmation, Connection, ConnectionProperties, Consumer, ExchangeKind};
 use tokio::time::Instant;
 
-use super::{DeadLetter, Delivery, Queue, QueueDepth, QueueError, Retried};
+use super::{DeadLetter, Delivery, Queue, QueueDepth, QueueError, ResultEvent, Retried};
 use crate::jobs::JobId;
 
 /// The header carrying how many earlier deliveries of a job failed.
 pub const ATTEMPTS_HEADER: &str = "x-pixelproof-attempts";
 /// The header carrying why a dead letter was given up on.
 pub const WHY_HEADER: &str = "x-pixelproof-why";
+/// The AMQP `type` property of a result event.
+pub const RESULT_TYPE: &str = "pixelproof.result";
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const BACKOFF_FIRST: Duration = Duration::from_millis(100);
 const BACKOFF_MAX: Duration = Duration::from_secs(5);
 
-/// Where the broker is and how the queue behaves.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Where the broker is and how the queue behaves. Its `Debug` leaves the password out.
+#[derive(Clone, PartialEq, Eq)]
 pub struct AmqpConfig {
     /// `amqp://user:password@host:port/vhost` (vhost `/` is `%2f`).
     pub url: String,
@@ -122,12 +131,33 @@ impl Default for AmqpConfig {
     }
 }
 
+impl std::fmt::Debug for AmqpConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AmqpConfig")
+            .field("url", &shown_url(&self.url))
+            .field("queue_name", &self.queue_name)
+            .field("prefetch", &self.prefetch)
+            .field("max_len", &self.max_len)
+            .field("max_attempts", &self.max_attempts)
+            .finish()
+    }
+}
+
 impl AmqpConfig {
+    /// The broker's URL without its password, for messages and logs.
+    pub fn shown_url(&self) -> String {
+        shown_url(&self.url)
+    }
+
     pub fn delay_queue(&self) -> String {
         format!("{}.delay", self.queue_name)
     }
     pub fn dead_queue(&self) -> String {
         format!("{}.dead", self.queue_name)
+    }
+    /// The fanout exchange that carries a [`ResultEvent`] for every job that settles.
+    pub fn results_exchange(&self) -> String {
+        format!("{}.results", self.queue_name)
     }
 }
 
@@ -156,6 +186,7 @@ struct Names {
     main: ShortString,
     delay: ShortString,
     dead: ShortString,
+    results: ShortString,
 }
 
 #[derive(Default)]
@@ -311,6 +342,15 @@ impl Link {
         main_args.insert("x-overflow".into(), AMQPValue::LongString("reject-publish".into()));
         declare(names.main.clone(), main_args).await?;
         declare(names.delay.clone(), dlx(&names.main)).await?;
+        publish
+            .exchange_declare(
+                names.results.clone(),
+                ExchangeKind::Fanout,
+                ExchangeDeclareOptions { durable: true, ..ExchangeDeclareOptions::default() },
+                FieldTable::default(),
+            )
+            .await
+            .map_err(failed(&format!("declare the exchange {}", names.results)))?;
 
         let consume = connection.create_channel().await.map_err(failed("open a channel"))?;
         consume
@@ -329,6 +369,7 @@ impl AmqpQueue {
             main: short(&config.queue_name)?,
             delay: short(&config.delay_queue())?,
             dead: short(&config.dead_queue())?,
+            results: short(&config.results_exchange())?,
         };
         if config.prefetch == 0 {
             return Err(unavailable("prefetch must be at least 1 (0 would mean no limit to AMQP)"));
@@ -547,17 +588,17 @@ impl AmqpQueue {
         let max = self.inner.config.max_attempts;
         let names = &self.inner.names;
         if attempts >= max {
-            let why = format!("its worker stopped while working on it, {attempts} deliveries out of {max} allowed");
-            tracing::warn!(%job, attempts, "a job was interrupted too often: dead-lettered");
-            self.publish_sure(link, &names.dead, job, Self::job_headers(attempts, Some(&why)), None).await?;
-        } else {
-            let id = Some(job.to_string().as_str().into());
-            match self.publish(link, &names.main, &job_body(job), Self::job_headers(attempts, None), id, None).await {
-                Ok(()) => tracing::info!(%job, attempts, "a job's worker stopped: requeued it with one more attempt"),
-                // Full: hand it out now rather than lose the count.
-                Err(PublishError::Nacked) => return Ok(false),
-                Err(PublishError::Failed(e)) => return Err(e),
-            }
+            // Handed out with `attempts >= max_attempts`: the worker marks the job failed (so
+            // its record says why) and dead-letters the delivery, instead of working on it.
+            tracing::warn!(%job, attempts, "a job was interrupted too often: handed out to be failed");
+            return Ok(false);
+        }
+        let id = Some(job.to_string().as_str().into());
+        match self.publish(link, &names.main, &job_body(job), Self::job_headers(attempts, None), id, None).await {
+            Ok(()) => tracing::info!(%job, attempts, "a job's worker stopped: requeued it with one more attempt"),
+            // Full: hand it out now rather than lose the count.
+            Err(PublishError::Nacked) => return Ok(false),
+            Err(PublishError::Failed(e)) => return Err(e),
         }
         self.ack_raw(&delivery.acker).await;
         Ok(true)
@@ -724,6 +765,38 @@ impl Queue for AmqpQueue {
         let inflight = self.held().values().filter(|h| h.generation == link.generation).count();
         Ok(QueueDepth { ready, inflight, dead })
     }
+
+    fn max_attempts(&self) -> u32 {
+        self.inner.config.max_attempts
+    }
+
+    async fn announce(&self, event: &ResultEvent) -> Result<(), QueueError> {
+        let link = self.link().await?;
+        let exchange = &self.inner.names.results;
+        let body = serde_json::to_vec(event)
+            .map_err(|e| unavailable(format!("could not encode the result event of job {}: {e}", event.id)))?;
+        let properties = BasicProperties::default()
+            .with_content_type("application/json".into())
+            .with_delivery_mode(2)
+            .with_message_id(event.id.to_string().as_str().into())
+            .with_type(RESULT_TYPE.into());
+        // Not mandatory: a fanout exchange nobody listens to yet drops the event, as it should.
+        let confirm = link
+            .publish
+            .basic_publish(exchange.clone(), "".into(), BasicPublishOptions::default(), &body, properties)
+            .await
+            .map_err(|e| self.failed(&format!("publish to {exchange}"), e))?;
+        match confirm.await.map_err(|e| self.failed(&format!("publish to {exchange}"), e))? {
+            Confirmation::Ack(_) => Ok(()),
+            Confirmation::Nack(_) => Err(unavailable(format!(
+                "RabbitMQ at {} refused (nack) the result event of job {} on {exchange}",
+                self.inner.shown_url, event.id
+            ))),
+            Confirmation::NotRequested => {
+                Err(unavailable("the publishing channel is not in confirm mode: the result event is unconfirmed"))
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -737,6 +810,9 @@ mod tests {
         assert!(!shown.contains("s3cret"), "{shown}");
         assert!(shown.contains("user@broker.example:5672"), "{shown}");
         assert!(!shown_url("not a url s3cret").contains("s3cret"));
+        let config = AmqpConfig { url: "amqp://user:s3cret@broker.example:5672/%2f".into(), ..AmqpConfig::default() };
+        let debug = format!("{config:?}");
+        assert!(!debug.contains("s3cret") && debug.contains("broker.example"), "{debug}");
     }
 
     #[test]

@@ -408,4 +408,20 @@ impl Queue for EmbeddedQueue {
         let s = self.state();
         Ok(QueueDepth { ready: s.ready.len(), inflight: s.inflight.len(), dead: s.dead.len() })
     }
+
+    fn max_attempts(&self) -> u32 {
+        self.inner.config.max_attempts
+    }
+
+    fn dead_letters(&self) -> Result<Vec<DeadLetter>, QueueError> {
+        EmbeddedQueue::dead_letters(self)
+    }
+
+    fn forget_dead(&self, job: JobId) -> Result<bool, QueueError> {
+        EmbeddedQueue::forget_dead(self, job)
+    }
+
+    fn holds(&self, job: JobId) -> Option<bool> {
+        Some(self.contains(job))
+    }
 }

@@ -94,6 +94,45 @@ pub trait Queue: Send + Sync + std::fmt::Debug {
     /// Give up on the job for good, saying why.
     async fn dead(&self, delivery: Delivery, why: &str) -> Result<(), QueueError>;
     async fn depth(&self) -> Result<QueueDepth, QueueError>;
+    /// Deliveries a job gets before it is given up on. A delivery with `attempts` at or
+    /// above this (a job whose workers kept dying under it) must not be worked on again:
+    /// the worker fails the job and gives the delivery to `dead`.
+    fn max_attempts(&self) -> u32;
+    /// The dead letters whose jobs the service may not have marked `failed` yet (read at
+    /// start-up). A broker's dead-letter queue is not read back: there the worker marks the
+    /// job failed itself before it dead-letters the delivery.
+    fn dead_letters(&self) -> Result<Vec<DeadLetter>, QueueError> {
+        Ok(Vec::new())
+    }
+    /// Forgets the dead letter of a job that settled after all; `false` when there was none.
+    fn forget_dead(&self, _job: JobId) -> Result<bool, QueueError> {
+        Ok(false)
+    }
+    /// Whether the queue holds the job (ready, in flight or dead); `None` when it cannot
+    /// tell (a broker), so start-up recovery leaves such records alone.
+    fn holds(&self, _job: JobId) -> Option<bool> {
+        None
+    }
+    /// Tells listeners that a job settled (RabbitMQ: the results exchange). Called before the
+    /// delivery is acknowledged. The embedded queue has no listeners: apps poll the job or
+    /// give a `callback_url`.
+    async fn announce(&self, _event: &ResultEvent) -> Result<(), QueueError> {
+        Ok(())
+    }
+}
+
+/// A job settled: what the results exchange carries (see [`amqp`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResultEvent {
+    pub id: JobId,
+    /// `done`, `fallback`, `held` or `failed`.
+    pub state: String,
+    /// The stored PDF's object key (`jobs/ID/document.pdf`) for `done` and `fallback`.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub object_key: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub error: Option<String>,
+    pub status_url: String,
 }
 
 /// What `retry` did with a delivery.

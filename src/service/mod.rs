@@ -30,7 +30,7 @@ use crate::api::verify::Verification;
 use crate::fallback::FallbackRenderer;
 use crate::jobs::{JobId, JobRecord, JobState};
 use crate::pipeline::Engine;
-use crate::queue::{EmbeddedQueue, Queue, QueueError, Recovery};
+use crate::queue::{Queue, QueueError, Recovery};
 use crate::request::{JobRequest, RequestError};
 use crate::routing::RoutingTable;
 use crate::store::{Claimed, JobStore, StoreError};
@@ -40,7 +40,8 @@ use crate::webhook::{WebhookError, WebhookPolicy};
 /// How the job path runs (part of `ServeConfig`).
 #[derive(Debug, Clone)]
 pub struct ServiceConfig {
-    /// Worker tasks (they share the one Chromium pool).
+    /// Worker tasks (they share the one Chromium pool); 0 in an API-only process
+    /// (`serve --api-only`), where only `pixelproof worker`s take queued jobs.
     pub workers: usize,
     pub limits: crate::request::Limits,
     /// The pixel verdict's limits for jobs that name a baseline.
@@ -53,6 +54,9 @@ pub struct ServiceConfig {
     /// Where `status_url`s and `pdf_url`s point (`http://ADDR`).
     pub public_url: String,
     pub baselines_dir: std::path::PathBuf,
+    /// Re-read the routing table before routing each job (set when several processes share
+    /// the data directory: the API edits the rules, workers elsewhere apply them).
+    pub reload_routing: bool,
 }
 
 impl Default for ServiceConfig {
@@ -66,6 +70,7 @@ impl Default for ServiceConfig {
             webhook: WebhookPolicy::default(),
             public_url: "http://127.0.0.1:8080".to_string(),
             baselines_dir: std::path::PathBuf::from("baselines"),
+            reload_routing: false,
         }
     }
 }
@@ -102,7 +107,8 @@ pub struct Service {
     pub catalog: Arc<Catalog>,
     /// `None` when WeasyPrint is not installed: a failing document is then held directly.
     pub fallback: Option<FallbackRenderer>,
-    pub queue: EmbeddedQueue,
+    /// The embedded queue or RabbitMQ (`--queue`).
+    pub queue: Arc<dyn Queue>,
     pub jobs: JobStore,
     /// The operators' routing table (the routing API edits it through this lock).
     pub routing: Arc<RwLock<RoutingTable>>,
@@ -123,7 +129,7 @@ impl Service {
         engine: Arc<Engine>,
         catalog: Arc<Catalog>,
         fallback: Option<FallbackRenderer>,
-        data: crate::data::Embedded,
+        data: crate::data::Opened,
         verification: Arc<Verification>,
         metrics: Arc<Metrics>,
     ) -> (Service, Recovery) {
@@ -246,11 +252,13 @@ impl Service {
                 self.jobs.save(&record).await?;
                 self.metrics.job("failed");
                 report.failed += 1;
+                self.announce(&record).await;
                 self.notify(&record);
             }
         }
         for id in self.jobs.job_ids().await? {
-            if self.queue.contains(id) {
+            // A broker cannot say whether it holds a job: such records are left alone.
+            if self.queue.holds(id).unwrap_or(true) {
                 continue;
             }
             let Some(record) = self.jobs.load(id).await? else { continue };
@@ -267,13 +275,14 @@ impl Service {
         Ok(report)
     }
 
-    /// Starts `config.workers` worker tasks; they stop when `stop` is set.
+    /// Starts `config.workers` worker tasks (none for an API-only process); they stop when
+    /// `stop` is set.
     pub fn start_workers(
         self: &Arc<Self>,
         stop: tokio::sync::watch::Receiver<bool>,
     ) -> Vec<tokio::task::JoinHandle<()>> {
         let mut handles: Vec<_> =
-            (0..self.config.workers.max(1)).map(|n| tokio::spawn(worker::run(self.clone(), n, stop.clone()))).collect();
+            (0..self.config.workers).map(|n| tokio::spawn(worker::run(self.clone(), n, stop.clone()))).collect();
         let me = self.clone();
         let mut stop_gauges = stop;
         handles.push(tokio::spawn(async move {

@@ -1,6 +1,7 @@
-//! Webhooks when a job settles: `{id, state, status_url, pdf_url?, error?}` POSTed to the
-//! job's `callback_url` by `webhook::deliver` in a background task; the outcome is written
-//! on the job record (`webhook`).
+//! Telling apps a job settled: its result event on the queue (`announce`: RabbitMQ's results
+//! exchange), and its webhook (`notify`): `{id, state, status_url, pdf_url?, error?}` POSTed
+//! to the job's `callback_url` by `webhook::deliver` in a background task; the outcome is
+//! written on the job record (`webhook`).
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -24,6 +25,28 @@ pub fn payload(service: &Service, record: &JobRecord) -> serde_json::Value {
 }
 
 impl Service {
+    /// Publishes the job's result event (RabbitMQ's results exchange; nothing for the
+    /// embedded queue); `false` when the queue could not take it. Call once the job has
+    /// settled (or is held) and its record is saved.
+    pub async fn announce(&self, record: &JobRecord) -> bool {
+        let object_key = matches!(record.state, JobState::Done | JobState::Fallback)
+            .then(|| crate::store::JobStore::pdf_key(record.id).as_str().to_string());
+        let event = crate::queue::ResultEvent {
+            id: record.id,
+            state: record.state.as_str().to_string(),
+            object_key,
+            error: record.error.clone(),
+            status_url: self.status_url(record.id),
+        };
+        match self.queue.announce(&event).await {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::warn!(job = %record.id, error = %e, "could not publish the job's result event");
+                false
+            }
+        }
+    }
+
     /// Sends the job's webhook in the background when it has a `callback_url` (call once
     /// the job has settled and its record is saved). Public so an operator's decision on a
     /// held job can notify too.

@@ -17,7 +17,7 @@ use crate::baseline::Baseline;
 use crate::job::Document;
 use crate::jobs::{JobRecord, JobState};
 use crate::pipeline::{EngineError, Proof};
-use crate::queue::{Delivery, Queue, Retried};
+use crate::queue::{Delivery, Retried};
 use crate::render::{BlockedRequest, RenderError};
 use crate::request::JobRequest;
 use crate::routing::Renderer;
@@ -149,6 +149,10 @@ async fn process(service: &Service, delivery: Delivery) {
     };
     if record.state.is_settled() || record.state == JobState::Held {
         tracing::info!(job = %id, state = %record.state, "delivered again after it settled: acked without rendering");
+        // The process that settled it may have died before its result event went out.
+        if !service.announce(&record).await {
+            return retry_announce(service, delivery).await;
+        }
         if let Err(e) = service.queue.ack(delivery).await {
             tracing::warn!(job = %id, error = %e, "could not ack a settled job");
         }
@@ -157,9 +161,26 @@ async fn process(service: &Service, delivery: Delivery) {
         }
         return;
     }
+    let max = service.queue.max_attempts();
+    if delivery.attempts >= max {
+        // Its workers kept dying under it (the queue counted the interrupted deliveries).
+        let why = format!(
+            "gave up after {} deliveries: the worker working on it stopped each time (crash, kill or lost connection)",
+            delivery.attempts
+        );
+        fail(service, id, Some(record), &why).await;
+        if let Err(e) = service.queue.dead(delivery, &why).await {
+            tracing::warn!(job = %id, error = %e, "could not dead-letter a failed job (it is acked when delivered again)");
+        }
+        return;
+    }
     let mut record = record;
     match run_job(service, &mut record).await {
         Ok(()) => {
+            if !service.announce(&record).await {
+                service.metrics.job(record.state.as_str());
+                return retry_announce(service, delivery).await;
+            }
             if let Err(e) = service.queue.ack(delivery).await {
                 tracing::warn!(job = %id, error = %e, "could not ack a finished job (it will be acked when delivered again)");
             }
@@ -209,6 +230,17 @@ async fn retry(service: &Service, delivery: Delivery, record: Option<JobRecord>,
     fail(service, id, record, &why.error).await;
 }
 
+/// The job settled but its result event did not go out: deliver the job again soon (it is
+/// then acked without rendering once the event is published). If even that fails, the
+/// delivery stays unacknowledged and the broker delivers it again after reconnection.
+async fn retry_announce(service: &Service, delivery: Delivery) {
+    let id = delivery.job;
+    match service.queue.retry(delivery, service.config.retry_backoff).await {
+        Ok(_) => tracing::info!(job = %id, "job settled; its result event is published on its next delivery"),
+        Err(e) => tracing::warn!(job = %id, error = %e, "job settled; its result event waits for the redelivery"),
+    }
+}
+
 async fn fail(service: &Service, id: crate::jobs::JobId, record: Option<JobRecord>, error: &str) {
     let mut record = match record {
         Some(r) => r,
@@ -225,6 +257,7 @@ async fn fail(service: &Service, id: crate::jobs::JobId, record: Option<JobRecor
     }
     tracing::warn!(job = %id, %error, "job failed");
     service.metrics.job("failed");
+    service.announce(&record).await;
     service.notify(&record);
 }
 
@@ -246,6 +279,13 @@ fn route(service: &Service, doc: &Document, template: Option<&Template>) -> (Ren
     let options = serde_json::to_string(&doc.options).unwrap_or_default();
     let fingerprint = crate::routing::fingerprint(&doc.html, &options);
     let name = template.map(|t| t.name.as_str());
+    if service.config.reload_routing {
+        if let Ok(mut table) = service.routing.write() {
+            if let Err(e) = table.reload() {
+                tracing::warn!(error = %e, "could not re-read the routing table; using the rules read before");
+            }
+        }
+    }
     let rule = match service.routing.read() {
         Ok(table) => table.route(name, &fingerprint),
         Err(poisoned) => poisoned.into_inner().route(name, &fingerprint),

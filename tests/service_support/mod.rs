@@ -1,5 +1,6 @@
-//! Shared by the server tests (`api`, `service_jobs`, `service_durability`): the real `pixelproof serve` process on loopback, a data
-//! directory that outlives restarts, polling helpers, and a loopback webhook receiver.
+//! Shared by the server tests (`api`, `service_jobs`, `service_durability`, `fleet`, `review`): the real
+//! `pixelproof serve` (or `worker`) process on loopback, a data directory that outlives restarts, polling
+//! helpers, the job records on disk, and a loopback webhook receiver.
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -26,9 +27,14 @@ pub struct Server {
 
 impl Server {
     pub fn start(data: &Path, extra: &[&str]) -> Server {
+        Server::start_command("serve", data, extra)
+    }
+
+    /// `pixelproof COMMAND` (`serve` or `worker`) on `data`; waits for its `listening on` line.
+    pub fn start_command(command: &str, data: &Path, extra: &[&str]) -> Server {
         let root = env!("CARGO_MANIFEST_DIR");
         let mut child = Command::new(env!("CARGO_BIN_EXE_pixelproof"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+            .args([command, "--listen", "127.0.0.1:0", "--data"])
             .arg(data)
             .args(if extra.contains(&"--templates") {
                 vec![]
@@ -211,5 +217,56 @@ impl Receiver {
 
     pub fn posts_for(&self, id: &str) -> Vec<Value> {
         self.bodies.lock().expect("lock").iter().filter(|b| b["id"] == id).cloned().collect()
+    }
+}
+
+/// Every job record in the data directory.
+pub fn records(data: &Path) -> Vec<Value> {
+    let Ok(dirs) = std::fs::read_dir(data.join("objects/jobs")) else { return Vec::new() };
+    dirs.filter_map(|d| d.ok())
+        .filter_map(|d| std::fs::read(d.path().join("job.json")).ok())
+        .filter_map(|b| serde_json::from_slice(&b).ok())
+        .collect()
+}
+
+pub fn state_of(r: &Value) -> &str {
+    r["state"].as_str().unwrap_or_default()
+}
+
+pub fn count(records: &[Value], states: &[&str]) -> usize {
+    records.iter().filter(|r| states.contains(&state_of(r))).count()
+}
+
+/// Waits until `n` records are settled (done/fallback/failed/held); returns how long it took.
+pub fn wait_all_settled(data: &Path, n: usize, limit: Duration) -> Duration {
+    let started = Instant::now();
+    loop {
+        let all = records(data);
+        if all.len() == n && count(&all, &SETTLED) == n {
+            return started.elapsed();
+        }
+        let states: Vec<&str> = all.iter().map(state_of).collect();
+        assert!(started.elapsed() < limit, "not all {n} jobs settled within {limit:?}: {states:?}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// Each record entered a terminal state exactly once; each done/fallback job has one PDF,
+/// and no other job has one.
+pub fn assert_settled_once(data: &Path) {
+    for r in records(data) {
+        let id = r["id"].as_str().unwrap_or_default();
+        let history = r["history"].as_array().cloned().unwrap_or_default();
+        let terminal = history.iter().filter(|t| SETTLED.contains(&t["to"].as_str().unwrap_or_default())).count();
+        assert_eq!(terminal, 1, "job {id} entered a terminal state {terminal} times: {history:?}");
+        let dir = data.join("objects/jobs").join(id);
+        let pdfs: Vec<String> = std::fs::read_dir(&dir)
+            .expect("job dir")
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().to_string())
+            .filter(|n| n.contains("pdf"))
+            .collect();
+        let shipped = matches!(state_of(&r), "done" | "fallback");
+        assert_eq!(pdfs, if shipped { vec!["document.pdf".to_string()] } else { vec![] }, "job {id}: {r}");
     }
 }

@@ -1,0 +1,321 @@
+//! Fleets on the real RabbitMQ at 127.0.0.1:5672: one `pixelproof serve` and two
+//! `pixelproof worker` processes sharing one queue (a unique name per test) and one data
+//! directory, with real Chromium. Faults: the broker restarted in the middle of 100 jobs;
+//! `kill -9` of a worker's Chromium, then of a whole worker. Every job must end `done`, each
+//! history enter a terminal state once, each PDF be stored once, and the results exchange
+//! carry an event for every job.
+
+mod service_support;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Command;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use lapin::options::{BasicGetOptions, QueueBindOptions, QueueDeclareOptions, QueueDeleteOptions};
+use lapin::types::FieldTable;
+use lapin::{Connection, ConnectionProperties};
+use serde_json::{json, Value};
+use service_support::*;
+
+const AMQP: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
+/// One broker for the whole machine: these tests restart it or load it, so one at a time.
+static BROKER: Mutex<()> = Mutex::new(());
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime")
+}
+
+fn broker_answers() -> bool {
+    std::net::TcpStream::connect_timeout(&"127.0.0.1:5672".parse().expect("addr"), Duration::from_millis(500)).is_ok()
+}
+
+fn rabbitmqctl(args: &[&str]) {
+    let out = Command::new("rabbitmqctl").args(args).output().expect("run rabbitmqctl (scripts/setup installs it)");
+    assert!(out.status.success(), "rabbitmqctl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// A queue of the test's own bound to the fleet's results exchange, read at the end.
+struct Events {
+    queue: String,
+}
+
+impl Events {
+    fn bind(name: &str) -> Events {
+        let queue = format!("{name}.test-events");
+        runtime().block_on(async {
+            let conn = Connection::connect(AMQP, ConnectionProperties::default()).await.expect("connect");
+            let ch = conn.create_channel().await.expect("channel");
+            ch.queue_declare(queue.as_str().into(), QueueDeclareOptions::durable(), FieldTable::default())
+                .await
+                .expect("declare the events queue");
+            ch.queue_bind(
+                queue.as_str().into(),
+                format!("{name}.results").as_str().into(),
+                "".into(),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .expect("bind to the results exchange (declared by the service)");
+            let _ = conn.close(200, "bound".into()).await;
+        });
+        Events { queue }
+    }
+
+    /// Every event so far: job id → the states announced for it.
+    fn drain(&self) -> BTreeMap<String, Vec<Value>> {
+        runtime().block_on(async {
+            let conn = Connection::connect(AMQP, ConnectionProperties::default()).await.expect("connect");
+            let ch = conn.create_channel().await.expect("channel");
+            let mut events: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+            while let Some(m) =
+                ch.basic_get(self.queue.as_str().into(), BasicGetOptions { no_ack: true }).await.expect("get")
+            {
+                assert_eq!(m.properties.kind().as_ref().map(|k| k.as_str()), Some("pixelproof.result"));
+                let v: Value = serde_json::from_slice(&m.data).expect("an event is JSON");
+                let id = v["id"].as_str().expect("event id").to_string();
+                assert_eq!(m.properties.message_id().as_ref().map(|k| k.as_str()), Some(id.as_str()));
+                events.entry(id).or_default().push(v);
+            }
+            let _ = conn.close(200, "drained".into()).await;
+            events
+        })
+    }
+}
+
+/// Deletes the fleet's queues and exchange on the broker.
+fn clean_up(name: &str) {
+    runtime().block_on(async {
+        let Ok(conn) = Connection::connect(AMQP, ConnectionProperties::default()).await else { return };
+        let Ok(ch) = conn.create_channel().await else { return };
+        for q in [name.to_string(), format!("{name}.delay"), format!("{name}.dead"), format!("{name}.test-events")] {
+            let _ = ch.queue_delete(q.as_str().into(), QueueDeleteOptions::default()).await;
+        }
+        let _ = ch.exchange_delete(format!("{name}.results").as_str().into(), Default::default()).await;
+        let _ = conn.close(200, "clean".into()).await;
+    });
+}
+
+struct Fleet {
+    name: String,
+    api: Server,
+    workers: Vec<Server>,
+}
+
+impl Fleet {
+    fn start(data: &Path) -> Fleet {
+        Fleet::start_with(data, &[])
+    }
+
+    /// The API (with `api_flags`) and two workers, one Chromium and one worker task each.
+    fn start_with(data: &Path, api_flags: &[&str]) -> Fleet {
+        let name = format!("pixelproof.test.fleet.{}", ulid::Ulid::new());
+        let flags = ["--queue", AMQP, "--queue-name", name.as_str(), "--workers", "1"];
+        let api = Server::start(data, &[&flags[..], api_flags].concat());
+        let workers = (0..2).map(|_| Server::start_command("worker", data, &flags)).collect();
+        Fleet { name, api, workers }
+    }
+
+    /// Jobs a process finished (its `/metrics`).
+    fn done_by(server: &Server) -> f64 {
+        metric(server, "pixelproof_jobs_total{outcome=\"done\"}")
+    }
+}
+
+impl Drop for Fleet {
+    fn drop(&mut self) {
+        for w in &mut self.workers {
+            w.kill9();
+        }
+        self.api.kill9();
+        clean_up(&self.name);
+    }
+}
+
+fn html_job(i: usize) -> Value {
+    let pages: Vec<String> = (0..=(i % 3))
+        .map(|p| {
+            format!("<section style='break-after: page; font-family: DejaVu Sans'>job {i} page {}</section>", p + 1)
+        })
+        .collect();
+    json!({"html": format!("<!doctype html><html><body>{}</body></html>", pages.join(""))})
+}
+
+fn wait_settled_count(data: &Path, at_least: usize, limit: Duration) {
+    let deadline = Instant::now() + limit;
+    while count(&records(data), &SETTLED) < at_least {
+        assert!(Instant::now() < deadline, "{at_least} jobs did not settle within {limit:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Every job done, settled once, one PDF each, and at least one `done` event each.
+fn assert_all_done_with_events(data: &Path, ids: &[String], events: &Events) -> usize {
+    let all = records(data);
+    assert_eq!(all.len(), ids.len());
+    assert_eq!(count(&all, &["done"]), ids.len(), "states: {:?}", all.iter().map(state_of).collect::<Vec<_>>());
+    assert_settled_once(data);
+    let events = events.drain();
+    let mut duplicates = 0;
+    for id in ids {
+        let got = events.get(id).unwrap_or_else(|| panic!("no result event for job {id}"));
+        assert!(got.iter().all(|e| e["state"] == "done"), "{id}: {got:?}");
+        assert_eq!(got[0]["object_key"], format!("jobs/{id}/document.pdf"));
+        assert!(data.join("objects").join(got[0]["object_key"].as_str().unwrap_or_default()).is_file());
+        assert!(got[0]["status_url"].as_str().unwrap_or_default().ends_with(&format!("/v1/jobs/{id}")));
+        duplicates += got.len() - 1;
+    }
+    assert_eq!(events.len(), ids.len(), "events for jobs nobody submitted");
+    duplicates
+}
+
+#[test]
+fn a_hundred_jobs_survive_a_broker_restart() {
+    let _broker = BROKER.lock().unwrap_or_else(|e| e.into_inner());
+    let data = tempfile::tempdir().expect("data dir");
+    let fleet = Fleet::start(data.path());
+    let events = Events::bind(&fleet.name);
+    let started = Instant::now();
+    let ids: Vec<String> = (0..100).map(|i| submit(&fleet.api, SUBMIT, &html_job(i))).collect();
+    let submit_secs = started.elapsed().as_secs_f64();
+    wait_settled_count(data.path(), 15, Duration::from_secs(180));
+    let settled_before = count(&records(data.path()), &SETTLED);
+
+    let outage = Instant::now();
+    rabbitmqctl(&["stop_app"]);
+    std::thread::sleep(Duration::from_secs(3));
+    rabbitmqctl(&["start_app"]);
+    while !broker_answers() {
+        assert!(outage.elapsed() < Duration::from_secs(60), "RabbitMQ did not come back");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let outage_secs = outage.elapsed().as_secs_f64();
+    // The API reconnects by itself: a submission after the restart is taken.
+    let late = {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let r = post_job(&fleet.api, SUBMIT, &html_job(100), None);
+            if r.status() == reqwest::StatusCode::ACCEPTED {
+                break r.json::<Value>().expect("JSON")["id"].as_str().expect("id").to_string();
+            }
+            assert!(Instant::now() < deadline, "no submission accepted 30 s after the broker came back");
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    };
+    let ids: Vec<String> = ids.into_iter().chain([late]).collect();
+    wait_all_settled(data.path(), ids.len(), Duration::from_secs(600));
+    let total_secs = started.elapsed().as_secs_f64();
+    let duplicates = assert_all_done_with_events(data.path(), &ids, &events);
+    let by_worker: Vec<f64> = fleet.workers.iter().map(Fleet::done_by).collect();
+    assert!(by_worker.iter().all(|n| *n >= 1.0), "each worker did jobs: {by_worker:?}");
+    println!(
+        "{} jobs: submitted in {submit_secs:.2} s; broker stopped with {settled_before} settled, back after \
+         {outage_secs:.1} s; all done {total_secs:.1} s after the first submission ({:.2} jobs/s); jobs done by \
+         api/worker1/worker2: {}/{}/{}; {duplicates} duplicate result events",
+        ids.len(),
+        ids.len() as f64 / total_secs,
+        Fleet::done_by(&fleet.api),
+        by_worker[0],
+        by_worker[1],
+    );
+}
+
+/// Chromium processes whose owner is `pid` (profiles are named `pixelproof-chromium-{pid}-…`).
+fn chromium_of(pid: u32) -> Vec<String> {
+    let out = Command::new("pgrep").args(["-f", &format!("pixelproof-chromium-{pid}-")]).output().expect("pgrep");
+    String::from_utf8_lossy(&out.stdout).split_whitespace().map(String::from).collect()
+}
+
+#[test]
+fn jobs_finish_after_a_workers_chromium_and_then_a_whole_worker_are_killed() {
+    let _broker = BROKER.lock().unwrap_or_else(|e| e.into_inner());
+    let data = tempfile::tempdir().expect("data dir");
+    let mut fleet = Fleet::start(data.path());
+    let events = Events::bind(&fleet.name);
+    let started = Instant::now();
+    let ids: Vec<String> = (0..40).map(|i| submit(&fleet.api, SUBMIT, &html_job(i))).collect();
+    wait_settled_count(data.path(), 5, Duration::from_secs(180));
+
+    let victim = fleet.workers[0].child.id();
+    let browsers = chromium_of(victim);
+    assert!(!browsers.is_empty(), "worker {victim} has no Chromium to kill");
+    let status = Command::new("kill").arg("-9").args(&browsers).status().expect("kill -9");
+    assert!(status.success());
+    let rendering_at_chromium_kill = count(&records(data.path()), &["rendering", "verifying"]);
+
+    wait_settled_count(data.path(), 15, Duration::from_secs(180));
+    let rendering_at_worker_kill = count(&records(data.path()), &["rendering", "verifying"]);
+    fleet.workers[1].kill9();
+
+    wait_all_settled(data.path(), ids.len(), Duration::from_secs(600));
+    let duplicates = assert_all_done_with_events(data.path(), &ids, &events);
+    let after = Fleet::done_by(&fleet.workers[0]);
+    assert!(after >= 1.0, "the worker whose Chromium was killed went on working");
+    let restarted = chromium_of(victim);
+    assert!(!restarted.is_empty() && restarted != browsers, "worker {victim} replaced its Chromium");
+    println!(
+        "40 jobs done in {:.1} s: Chromium of worker 1 killed with {rendering_at_chromium_kill} jobs rendering \
+         (it did {after} jobs in all), worker 2 killed with {rendering_at_worker_kill} rendering; \
+         {duplicates} duplicate result events",
+        started.elapsed().as_secs_f64()
+    );
+}
+
+#[test]
+fn a_worker_needs_a_shared_queue_and_says_so() {
+    let data = tempfile::tempdir().expect("data dir");
+    let out = Command::new(env!("CARGO_BIN_EXE_pixelproof"))
+        .args(["worker", "--data"])
+        .arg(data.path())
+        .output()
+        .expect("run pixelproof worker");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--queue amqp://"), "{err}");
+    let bad = Command::new(env!("CARGO_BIN_EXE_pixelproof"))
+        .args(["serve", "--queue", "redis://secret@127.0.0.1", "--data"])
+        .arg(data.path())
+        .output()
+        .expect("run pixelproof serve");
+    assert_eq!(bad.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(err.contains("amqp://") && !err.contains("secret"), "{err}");
+}
+
+#[test]
+fn an_api_only_server_leaves_jobs_to_the_workers_and_they_apply_its_routing_rules() {
+    let _broker = BROKER.lock().unwrap_or_else(|e| e.into_inner());
+    let data = tempfile::tempdir().expect("data dir");
+    let fleet = Fleet::start_with(data.path(), &["--api-only"]);
+    let c = client();
+    // Rules change while the workers run: they read DATA/routing.json again for every job.
+    let rule = c
+        .post(fleet.api.url("/v1/routing"))
+        .json(&json!({"match": {"template": "certificate"}, "renderer": "fallback", "note": "fleet test"}))
+        .send()
+        .expect("POST /v1/routing");
+    assert!(rule.status().is_success(), "{:?}", rule.text());
+    let cert =
+        submit(&fleet.api, SUBMIT, &json!({"template": "certificate", "data": fixture("certificate", "default")}));
+    let html = submit(&fleet.api, SUBMIT, &html_job(1));
+    let cert = wait_settled(&fleet.api, SUBMIT, &cert, Duration::from_secs(120));
+    assert_eq!(cert["state"], "fallback", "{cert}");
+    let html = wait_settled(&fleet.api, SUBMIT, &html, Duration::from_secs(120));
+    assert_eq!(html["state"], "done", "{html}");
+    assert_eq!(Fleet::done_by(&fleet.api), 0.0, "the API-only process rendered a queued job");
+    let worked: f64 = fleet
+        .workers
+        .iter()
+        .map(|w| Fleet::done_by(w) + metric(w, "pixelproof_jobs_total{outcome=\"fallback\"}"))
+        .sum();
+    assert_eq!(worked, 2.0, "the workers settled both jobs");
+    // A worker's HTTP side is health, readiness and metrics only.
+    let w = &fleet.workers[0];
+    assert_eq!(c.get(w.url("/healthz")).send().expect("healthz").status(), reqwest::StatusCode::OK);
+    assert_eq!(
+        c.post(w.url("/v1/jobs")).json(&html_job(2)).send().expect("POST").status(),
+        reqwest::StatusCode::NOT_FOUND
+    );
+}
