@@ -158,7 +158,8 @@ async fn delivers_in_order_and_acks() {
             q.ack(d.clone()).await.unwrap();
         }
         assert!(matches!(q.ack(got[0].clone()).await, Err(QueueError::UnknownDelivery { .. })));
-        let forged = pixelproof::queue::Delivery { job: jobs[1], attempts: 0, receipt: got[0].receipt.clone() };
+        let forged =
+            pixelproof::queue::Delivery { job: jobs[1], attempts: 0, receipt: got[0].receipt.clone(), request: None };
         assert!(matches!(q.ack(forged).await, Err(QueueError::UnknownDelivery { .. })));
         assert_eq!(q.depth().await.unwrap(), QueueDepth::default());
         let started = Instant::now();
@@ -402,17 +403,22 @@ async fn an_unacked_delivery_of_a_lost_consumer_is_delivered_again_with_one_more
         let again = take(&second).await;
         assert_eq!((again.job, again.attempts), (job, 1), "an interrupted delivery counts as an attempt");
         // Lost once more, this time by dropping the queue (its connection goes with it): that was
-        // its last attempt (2 allowed), so it is a dead letter.
+        // its last attempt (2 allowed), so it is handed out with attempts = max_attempts, for
+        // the worker to fail the job (saying why) and dead-letter it.
         drop(again);
         drop(second);
 
         let third = AmqpQueue::connect(cfg).await.unwrap();
+        let last = take(&third).await;
+        assert_eq!((last.job, last.attempts), (job, 2));
+        assert!(last.attempts >= third.max_attempts(), "out of attempts: not to be worked on");
+        third.dead(last, "its workers stopped every time").await.unwrap();
         assert_eq!(third.dequeue(Duration::from_secs(1)).await.unwrap(), None);
         assert_eq!(third.depth().await.unwrap(), QueueDepth { ready: 0, inflight: 0, dead: 1 });
         let m = get(&format!("{name}.dead")).await.expect("the dead letter");
         assert_eq!(body_job(&m), job.to_string());
         assert!(header_text(&m, WHY_HEADER).unwrap().contains("stopped"));
-        assert_eq!(header_int(&m, ATTEMPTS_HEADER), Some(2));
+        assert_eq!(header_int(&m, ATTEMPTS_HEADER), Some(3));
     })
     .await;
 }

@@ -26,7 +26,11 @@
 //! ## Message format (apps may publish to `Q` directly)
 //!
 //! * body: JSON `{"job": "<ULID>"}` (the canonical, upper-case spelling of a
-//!   [`JobId`]; other fields are ignored), `content_type = application/json`;
+//!   [`JobId`]; other fields are ignored), `content_type = application/json`. An app that
+//!   publishes a job itself adds `"request"`: the body it would POST to `/v1/jobs`
+//!   (`{"template", "data", "options"?, "baseline"?, "callback_url"?}` or `{"html", …}`) and
+//!   picks a fresh ULID; the worker records the job (validating the request: a bad one is
+//!   recorded `failed` with why) and renders it. `GET /v1/jobs/{id}` then answers for it;
 //! * `delivery_mode = 2` (persistent), `message_id` = the job id;
 //! * header `x-pixelproof-attempts`: how many earlier deliveries failed (any AMQP integer;
 //!   absent means 0, so a bare `{"job": ID}` is a valid first delivery);
@@ -267,16 +271,23 @@ fn attempts_of(headers: Option<&FieldTable>) -> Result<u32, String> {
         .ok_or_else(|| format!("its {ATTEMPTS_HEADER} header is {value:?}, not a non-negative integer"))
 }
 
-/// The job a message body names, or what is wrong with it.
-fn job_of(body: &[u8]) -> Result<JobId, String> {
+/// The job a message body names (and the request it carries, if an app published the job
+/// itself), or what is wrong with it.
+fn job_of(body: &[u8]) -> Result<(JobId, Option<serde_json::Value>), String> {
     #[derive(serde::Deserialize)]
     struct Body {
         job: String,
+        #[serde(default)]
+        request: Option<serde_json::Value>,
     }
-    let form = r#"{"job": "<ULID>"}"#;
+    let form = r#"{"job": "<ULID>", "request"?: {…}}"#;
     let body: Body =
         serde_json::from_slice(body).map_err(|e| format!("its body is not JSON of the form {form}: {e}"))?;
-    JobId::parse(&body.job).map_err(|e| format!("its body's job is not a canonical ULID: {e}"))
+    if body.request.as_ref().is_some_and(|r| !r.is_object()) {
+        return Err("its body's request is not a JSON object (the body of POST /v1/jobs)".to_string());
+    }
+    let job = JobId::parse(&body.job).map_err(|e| format!("its body's job is not a canonical ULID: {e}"))?;
+    Ok((job, body.request))
 }
 
 fn job_body(job: JobId) -> Vec<u8> {
@@ -594,7 +605,8 @@ impl AmqpQueue {
             return Ok(false);
         }
         let id = Some(job.to_string().as_str().into());
-        match self.publish(link, &names.main, &job_body(job), Self::job_headers(attempts, None), id, None).await {
+        // The original body: an app's message keeps the request it carries.
+        match self.publish(link, &names.main, &delivery.data, Self::job_headers(attempts, None), id, None).await {
             Ok(()) => tracing::info!(%job, attempts, "a job's worker stopped: requeued it with one more attempt"),
             // Full: hand it out now rather than lose the count.
             Err(PublishError::Nacked) => return Ok(false),
@@ -711,8 +723,9 @@ impl Queue for AmqpQueue {
                 Some(Err(e)) => return Err(self.failed("receive a job", e)),
                 Some(Ok(raw)) => raw,
             };
-            let parsed = job_of(&raw.data).and_then(|job| Ok((job, attempts_of(raw.properties.headers().as_ref())?)));
-            let (job, mut attempts) = match parsed {
+            let parsed = job_of(&raw.data)
+                .and_then(|(job, request)| Ok((job, request, attempts_of(raw.properties.headers().as_ref())?)));
+            let (job, request, mut attempts) = match parsed {
                 Ok(p) => p,
                 Err(why) => {
                     self.refuse(&link, raw, why).await?;
@@ -727,7 +740,7 @@ impl Queue for AmqpQueue {
             }
             let receipt = format!("{}.{}", link.generation, raw.delivery_tag);
             self.held().insert(receipt.clone(), Held { job, generation: link.generation, acker: raw.acker });
-            return Ok(Some(Delivery { job, attempts, receipt }));
+            return Ok(Some(Delivery { job, attempts, receipt, request }));
         }
     }
 
@@ -818,8 +831,12 @@ mod tests {
     #[test]
     fn bodies_and_attempts_are_checked() {
         let job = JobId::new();
-        assert_eq!(job_of(&job_body(job)), Ok(job));
-        assert_eq!(job_of(format!(r#"{{"job":"{job}","extra":1}}"#).as_bytes()), Ok(job));
+        assert_eq!(job_of(&job_body(job)), Ok((job, None)));
+        assert_eq!(job_of(format!(r#"{{"job":"{job}","extra":1}}"#).as_bytes()), Ok((job, None)));
+        let with = format!(r#"{{"job":"{job}","request":{{"html":"<p>hi</p>"}}}}"#);
+        assert_eq!(job_of(with.as_bytes()), Ok((job, Some(serde_json::json!({"html": "<p>hi</p>"})))));
+        let not_object = format!(r#"{{"job":"{job}","request":"<p>hi</p>"}}"#);
+        assert!(job_of(not_object.as_bytes()).unwrap_err().contains("not a JSON object"));
         assert!(job_of(b"not json").unwrap_err().contains("not JSON"));
         assert!(job_of(br#"{"job":"nope"}"#).unwrap_err().contains("ULID"));
         assert!(job_of(job.to_string().to_lowercase().as_bytes()).is_err());

@@ -30,6 +30,9 @@ pub struct Delivery {
     pub attempts: u32,
     /// The queue's own handle on this delivery (a file name, an AMQP delivery tag).
     pub receipt: String,
+    /// The job's request when the message carries it (an app published the job to RabbitMQ
+    /// itself): the worker records the job first. `None` for jobs the API recorded.
+    pub request: Option<serde_json::Value>,
 }
 
 /// How many jobs wait, are being worked on, and gave up.

@@ -140,11 +140,18 @@ async fn process(service: &Service, delivery: Delivery) {
     let id = delivery.job;
     let record = match service.jobs.load(id).await {
         Ok(Some(r)) => r,
-        Ok(None) => {
-            tracing::error!(job = %id, "a queued job has no record: dropped as a dead letter");
-            let _ = service.queue.dead(delivery, "the job has no record in the store").await;
-            return;
-        }
+        Ok(None) => match delivery.request.clone() {
+            // An app published the job to the queue itself: record it now.
+            Some(request) => match record_published(service, id, request).await {
+                Ok(r) => r,
+                Err(e) => return retry(service, delivery, None, Interrupt::retry(e)).await,
+            },
+            None => {
+                tracing::error!(job = %id, "a queued job has no record: dropped as a dead letter");
+                let _ = service.queue.dead(delivery, "the job has no record in the store").await;
+                return;
+            }
+        },
         Err(e) => return retry(service, delivery, None, Interrupt::retry(e)).await,
     };
     if record.state.is_settled() || record.state == JobState::Held {
@@ -193,6 +200,41 @@ async fn process(service: &Service, delivery: Delivery) {
         Err(interrupt) => retry(service, delivery, Some(record), interrupt).await,
     }
     service.update_depth().await;
+}
+
+/// Records a job an app published to the queue with its request: `queued` when the request
+/// is valid (as `POST /v1/jobs` would check it), else `failed` saying why, so the app finds
+/// the answer at `GET /v1/jobs/{id}` either way.
+async fn record_published(
+    service: &Service,
+    id: crate::jobs::JobId,
+    request: serde_json::Value,
+) -> Result<JobRecord, crate::store::StoreError> {
+    let problem = match serde_json::from_value::<JobRequest>(request.clone()) {
+        Ok(req) => match req.document(&service.catalog, &service.config.limits) {
+            Err(e) => Some(e.to_string()),
+            Ok(_) => req
+                .callback_url
+                .as_ref()
+                .and_then(|u| crate::webhook::check_url(u, &service.config.webhook).err())
+                .map(|e| e.to_string()),
+        },
+        Err(e) => Some(format!("it is not a job body (see POST /v1/jobs): {e}")),
+    };
+    let mut record = JobRecord::new(id, request, None);
+    match &problem {
+        Some(why) => {
+            let _ = record.fail(&format!("the job published to the queue was refused: {why}"));
+            service.metrics.job("invalid");
+            tracing::warn!(job = %id, error = %why, "a job published to the queue was refused");
+        }
+        None => {
+            service.metrics.job("accepted");
+            tracing::info!(job = %id, "job published to the queue: recorded");
+        }
+    }
+    service.jobs.save(&record).await?;
+    Ok(record)
 }
 
 /// Puts the job back in the queue with backoff, or fails it (not retryable, or out of attempts).
