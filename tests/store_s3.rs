@@ -278,9 +278,9 @@ async fn wrong_credentials_are_refused_and_not_retried() {
     let server = S3Server::start();
     let bucket = server.create_bucket("creds").await;
     let cases = [
-        ("wrong secret", S3Credentials { secret_access_key: "not-the-secret".into(), ..server.credentials() }),
+        ("SignatureDoesNotMatch", S3Credentials { secret_access_key: "not-the-secret".into(), ..server.credentials() }),
         (
-            "unknown key",
+            "InvalidAccessKeyId",
             S3Credentials {
                 access_key_id: "AKIANOSUCHKEY0000000".into(),
                 secret_access_key: "x".into(),
@@ -294,7 +294,9 @@ async fn wrong_credentials_are_refused_and_not_retried() {
         let started = Instant::now();
         let err = S3Store::connect(config).await.unwrap_err();
         let text = err.to_string();
+        eprintln!("{what}: {text}");
         assert!(matches!(err, StoreError::Refused { .. }), "{what}: {err:?}");
+        assert!(text.contains(what), "the server's reason is not named: {text}");
         assert!(!err.is_retryable(), "{what}");
         assert!(text.contains("AWS_ACCESS_KEY_ID") && text.contains("AWS_SECRET_ACCESS_KEY"), "{what}: {text}");
         assert!(text.contains(&bucket) && text.contains(&server.endpoint()), "{what}: {text}");
@@ -313,6 +315,7 @@ async fn a_missing_bucket_says_how_to_create_it() {
     let server = S3Server::start();
     let err = S3Store::connect(server.config("pp-no-such-bucket", "")).await.unwrap_err();
     let text = err.to_string();
+    eprintln!("missing bucket: {text}");
     assert!(matches!(err, StoreError::Refused { .. }) && !err.is_retryable(), "{err:?}");
     assert!(text.contains("pp-no-such-bucket") && text.contains("does not exist"), "{text}");
     assert!(text.contains(&server.endpoint()) && text.contains("aws s3 mb s3://pp-no-such-bucket"), "{text}");
@@ -329,6 +332,7 @@ async fn a_stopped_server_is_unavailable_quickly_and_recovers() {
     let started = Instant::now();
     let err = store.get(&key("before")).await.unwrap_err();
     let took = started.elapsed();
+    eprintln!("stopped server: get is Unavailable after {took:?}: {err}");
     assert!(matches!(err, StoreError::Unavailable { .. }) && err.is_retryable(), "{err:?}");
     assert!(err.to_string().contains(&bucket) && err.to_string().contains(&server.endpoint()), "{err}");
     assert!(took < Duration::from_secs(5), "unavailable after {took:?}");
@@ -342,8 +346,8 @@ async fn a_stopped_server_is_unavailable_quickly_and_recovers() {
         assert!(matches!(err, StoreError::Unavailable { .. }) && err.is_retryable(), "{err:?}");
     }
     let err = S3Store::connect(server.config(&bucket, "")).await.unwrap_err();
-    assert!(err.is_retryable() && err.to_string().contains("Is the server running"), "{err}");
-    eprintln!("stopped server: Unavailable after {took:?}");
+    assert!(err.is_retryable() && err.to_string().contains("is the server running"), "{err}");
+    eprintln!("connect to a stopped server: {err}");
 
     // Back on the same port; moto forgot everything, so the bucket is made again.
     server.restart();

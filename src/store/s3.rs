@@ -26,7 +26,7 @@ use aws_sdk_s3::config::{
     BehaviorVersion, Credentials, Region, RequestChecksumCalculation, ResponseChecksumValidation,
     StalledStreamProtectionConfig,
 };
-use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::presigning::PresigningConfig;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::Client;
@@ -62,6 +62,20 @@ impl fmt::Debug for S3Credentials {
             .field("session_token", &self.session_token.as_ref().map(|_| "<redacted>"))
             .finish()
     }
+}
+
+/// An error and its sources, one after the other ("a: b: c"), each said once.
+fn chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut next = Some(err);
+    while let Some(e) = next {
+        let text = e.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        next = e.source();
+    }
+    parts.join(": ")
 }
 
 /// Where and how to reach the bucket.
@@ -259,8 +273,19 @@ impl S3Store {
                     ),
                 }),
                 Failure::Error(StoreError::Unavailable { detail }) => Err(StoreError::Unavailable {
-                    detail: format!("{detail}. Is the server running, and is AWS_ENDPOINT_URL right?"),
+                    detail: format!("{detail} (is the server running, and is AWS_ENDPOINT_URL right?)"),
                 }),
+                // A HEAD answer has no body, so a 403 does not say why: ask again with a request
+                // whose answer does (InvalidAccessKeyId, SignatureDoesNotMatch, AccessDenied…).
+                Failure::Error(refused @ StoreError::Refused { .. }) => {
+                    match self.client.list_objects_v2().bucket(bucket).max_keys(1).send().await {
+                        Err(e) => match self.failure("ListObjectsV2", None, e) {
+                            Failure::Error(coded @ StoreError::Refused { .. }) => Err(coded),
+                            _ => Err(refused),
+                        },
+                        Ok(_) => Err(refused),
+                    }
+                }
                 Failure::Error(e) => Err(e),
                 Failure::PreconditionFailed | Failure::Conflict => Err(StoreError::Refused {
                     detail: format!("HeadBucket on bucket {bucket} at {endpoint} answered with a conditional-write error"),
@@ -312,18 +337,18 @@ impl S3Store {
         let unavailable = |why: String| Failure::Error(StoreError::Unavailable { detail: format!("{target} failed: {why}") });
         let refused = |why: String| Failure::Error(StoreError::Refused { detail: format!("{target} was refused: {why}") });
         match &err {
-            SdkError::TimeoutError(_) => unavailable(format!("no answer in time ({})", DisplayErrorContext(&err))),
-            SdkError::DispatchFailure(d) if d.is_user() => refused(DisplayErrorContext(&err).to_string()),
-            SdkError::DispatchFailure(_) => unavailable(format!("could not reach the server ({})", DisplayErrorContext(&err))),
-            SdkError::ConstructionFailure(_) => refused(DisplayErrorContext(&err).to_string()),
+            SdkError::TimeoutError(_) => unavailable(format!("no answer in time ({})", chain(&err))),
+            SdkError::DispatchFailure(d) if d.is_user() => refused(chain(&err)),
+            SdkError::DispatchFailure(_) => unavailable(format!("could not reach the server ({})", chain(&err))),
+            SdkError::ConstructionFailure(_) => refused(chain(&err)),
             SdkError::ResponseError(r) => {
                 let status = r.raw().status().as_u16();
-                unavailable(format!("an unreadable answer (HTTP {status}: {})", DisplayErrorContext(&err)))
+                unavailable(format!("an unreadable answer (HTTP {status}: {})", chain(&err)))
             }
             SdkError::ServiceError(s) => {
                 let status = s.raw().status().as_u16();
                 let code = s.err().code().map(str::to_string);
-                let message = s.err().message().unwrap_or("").to_string();
+                let message = s.err().message().unwrap_or("").trim().trim_end_matches('.').to_string();
                 let said = match (&code, message.is_empty()) {
                     (Some(code), false) => format!("HTTP {status} {code}: {message}"),
                     (Some(code), true) => format!("HTTP {status} {code}"),
@@ -354,7 +379,7 @@ impl S3Store {
                     _ => refused(said),
                 }
             }
-            _ => unavailable(DisplayErrorContext(&err).to_string()),
+            _ => unavailable(chain(&err)),
         }
     }
 

@@ -1,5 +1,5 @@
 //! A real S3-compatible server for the tests: moto (`tests/support/s3_server.py`, installed by
-//! `scripts/setup`) on a free loopback port, one per test, killed on drop. It checks request
+//! `scripts/setup` in `vendor/s3-test-server`) on a free loopback port, one per test, killed on drop. It checks request
 //! signatures against one IAM user whose credentials [`S3Server`] knows, and keeps its state in
 //! memory (a restarted server has no buckets).
 
@@ -27,9 +27,19 @@ fn script() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/support/s3_server.py")
 }
 
+/// The virtualenv scripts/setup installs moto in, else the system's python3.
+fn python() -> PathBuf {
+    let venv = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("vendor/s3-test-server/bin/python");
+    if venv.exists() {
+        venv
+    } else {
+        PathBuf::from("python3")
+    }
+}
+
 /// Fails (never skips) when moto is missing, naming the fix.
 fn require_moto() {
-    let probe = Command::new("python3")
+    let probe = Command::new(python())
         .args(["-c", "import moto.server, moto; print(moto.__version__)"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -37,10 +47,14 @@ fn require_moto() {
     match probe {
         Ok(out) if out.status.success() => {}
         Ok(out) => panic!(
-            "the S3 test server (moto[server], PyPI) is not installed: run scripts/setup, which installs the pinned version. python3 said: {}",
+            "the S3 test server (moto[server], PyPI) is not installed: run scripts/setup, which installs the pinned version in vendor/s3-test-server. {} said: {}",
+            python().display(),
             String::from_utf8_lossy(&out.stderr).trim()
         ),
-        Err(e) => panic!("python3 is missing ({e}): run scripts/setup, which installs it and the S3 test server (moto[server])"),
+        Err(e) => panic!(
+            "{} could not run ({e}): run scripts/setup, which installs the S3 test server (moto[server]) in vendor/s3-test-server",
+            python().display()
+        ),
     }
 }
 
@@ -70,7 +84,7 @@ impl S3Server {
     }
 
     fn spawn(&mut self) -> Result<(), String> {
-        let mut child = Command::new("python3")
+        let mut child = Command::new(python())
             .arg(script())
             .arg(self.port.to_string())
             .env("S3_TEST_ACCESS_KEY_ID", ACCESS_KEY_ID)
@@ -79,7 +93,7 @@ impl S3Server {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
-            .map_err(|e| format!("could not run python3 {}: {e}", script().display()))?;
+            .map_err(|e| format!("could not run {} {}: {e}", python().display(), script().display()))?;
         let stdout = child.stdout.take().ok_or("no stdout")?;
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
