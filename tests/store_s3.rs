@@ -135,7 +135,10 @@ async fn put_if_absent_has_exactly_one_winner_among_16_tasks() {
         }
         assert_eq!(winners.len(), 1, "round {round}: {} winners", winners.len());
         assert_eq!(seen.len(), 15);
-        assert!(seen.iter().all(|s| *s == winners[0]), "round {round}: a loser saw something other than the winner's bytes");
+        assert!(
+            seen.iter().all(|s| *s == winners[0]),
+            "round {round}: a loser saw something other than the winner's bytes"
+        );
         assert_eq!(store.get(&k).await.unwrap().unwrap(), winners[0]);
     }
 }

@@ -134,8 +134,7 @@ impl S3Config {
         check_bucket_name(bucket)?;
         let prefix = prefix.trim_end_matches('/');
         if !prefix.is_empty() {
-            ObjectKey::parse(prefix)
-                .map_err(|e| config_error(format!("the prefix in {url:?} cannot be used: {e}")))?;
+            ObjectKey::parse(prefix).map_err(|e| config_error(format!("the prefix in {url:?} cannot be used: {e}")))?;
         }
         let mut config = S3Config::new(bucket);
         config.prefix = prefix.to_string();
@@ -157,8 +156,12 @@ impl S3Config {
                 Some(S3Credentials { access_key_id, secret_access_key, session_token: var("AWS_SESSION_TOKEN") })
             }
             (None, None) => None,
-            (Some(_), None) => return Err(config_error("AWS_ACCESS_KEY_ID is set but AWS_SECRET_ACCESS_KEY is not".into())),
-            (None, Some(_)) => return Err(config_error("AWS_SECRET_ACCESS_KEY is set but AWS_ACCESS_KEY_ID is not".into())),
+            (Some(_), None) => {
+                return Err(config_error("AWS_ACCESS_KEY_ID is set but AWS_SECRET_ACCESS_KEY is not".into()))
+            }
+            (None, Some(_)) => {
+                return Err(config_error("AWS_SECRET_ACCESS_KEY is set but AWS_ACCESS_KEY_ID is not".into()))
+            }
         };
         Ok(config)
     }
@@ -198,7 +201,9 @@ pub struct S3Store {
 /// What went wrong with a request, before it is phrased for a caller.
 enum Failure {
     /// The server said the thing is not there (404 / NoSuchKey / NoSuchBucket / NotFound).
-    NotFound { code: Option<String> },
+    NotFound {
+        code: Option<String>,
+    },
     /// `If-None-Match: *` failed: the object exists.
     PreconditionFailed,
     /// A concurrent conditional write of the same key: try again.
@@ -326,16 +331,28 @@ impl S3Store {
     }
 
     /// Phrases an SDK error: what was being done, on which object, bucket and endpoint.
-    fn failure<E>(&self, op: &str, key: Option<&ObjectKey>, err: SdkError<E, aws_sdk_s3::config::http::HttpResponse>) -> Failure
+    fn failure<E>(
+        &self,
+        op: &str,
+        key: Option<&ObjectKey>,
+        err: SdkError<E, aws_sdk_s3::config::http::HttpResponse>,
+    ) -> Failure
     where
         E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     {
         let target = match key {
-            Some(key) => format!("{op} of {} in bucket {} at {}", self.bucket_key(key), self.config.bucket, self.config.endpoint()),
+            Some(key) => format!(
+                "{op} of {} in bucket {} at {}",
+                self.bucket_key(key),
+                self.config.bucket,
+                self.config.endpoint()
+            ),
             None => format!("{op} on bucket {} at {}", self.config.bucket, self.config.endpoint()),
         };
-        let unavailable = |why: String| Failure::Error(StoreError::Unavailable { detail: format!("{target} failed: {why}") });
-        let refused = |why: String| Failure::Error(StoreError::Refused { detail: format!("{target} was refused: {why}") });
+        let unavailable =
+            |why: String| Failure::Error(StoreError::Unavailable { detail: format!("{target} failed: {why}") });
+        let refused =
+            |why: String| Failure::Error(StoreError::Refused { detail: format!("{target} was refused: {why}") });
         match &err {
             SdkError::TimeoutError(_) => unavailable(format!("no answer in time ({})", chain(&err))),
             SdkError::DispatchFailure(d) if d.is_user() => refused(chain(&err)),
@@ -456,7 +473,9 @@ impl ObjectStore for S3Store {
                     // be this very write; callers compare bytes where that matters.
                     Failure::PreconditionFailed => match self.read(key).await? {
                         Some(existing) => return Ok(PutOutcome::Existing(existing)),
-                        None => tracing::debug!(%key, attempt, "the object was deleted between a refused write and its read; writing again"),
+                        None => {
+                            tracing::debug!(%key, attempt, "the object was deleted between a refused write and its read; writing again")
+                        }
                     },
                     Failure::Conflict => {
                         tracing::debug!(%key, attempt, "ConditionalRequestConflict; writing again");
@@ -535,7 +554,9 @@ impl ObjectStore for S3Store {
                                 code.unwrap_or_default()
                             ),
                         },
-                        _ => StoreError::Refused { detail: format!("listing bucket {} failed unexpectedly", self.config.bucket) },
+                        _ => StoreError::Refused {
+                            detail: format!("listing bucket {} failed unexpectedly", self.config.bucket),
+                        },
                     });
                 }
             };
@@ -544,7 +565,9 @@ impl ObjectStore for S3Store {
                 let Some(rel) = name.strip_prefix(&strip) else { continue };
                 match ObjectKey::parse(rel) {
                     Ok(key) => keys.push(key),
-                    Err(e) => tracing::warn!(bucket = %self.config.bucket, key = %name, error = %e, "skipping an object whose key is not a valid ObjectKey"),
+                    Err(e) => {
+                        tracing::warn!(bucket = %self.config.bucket, key = %name, error = %e, "skipping an object whose key is not a valid ObjectKey")
+                    }
                 }
             }
             match page.next_continuation_token() {

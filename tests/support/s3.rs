@@ -70,7 +70,8 @@ impl S3Server {
     pub fn start() -> S3Server {
         require_moto();
         let n = SERVERS.fetch_add(1, Ordering::Relaxed);
-        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+        let nanos =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
         let secret = format!("secret-{}-{n}-{nanos}", std::process::id());
         let mut last_error = String::new();
         for _ in 0..3 {
@@ -109,7 +110,11 @@ impl S3Server {
             if let Some(mut e) = child.stderr.take() {
                 let _ = e.read_to_string(&mut stderr);
             }
-            return Err(format!("port {}: {}", self.port, stderr.lines().rev().take(5).collect::<Vec<_>>().join(" | ")));
+            return Err(format!(
+                "port {}: {}",
+                self.port,
+                stderr.lines().rev().take(5).collect::<Vec<_>>().join(" | ")
+            ));
         }
         // Drain stderr (moto logs every request there) so the pipe never fills.
         if let Some(mut stderr) = child.stderr.take() {

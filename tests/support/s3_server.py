@@ -4,6 +4,10 @@ scripts/setup) on 127.0.0.1:PORT, with request signing and IAM authorisation swi
 * The access key given in the environment (S3_TEST_ACCESS_KEY_ID / S3_TEST_SECRET_ACCESS_KEY)
   belongs to an IAM user allowed s3:*, so a server restarted on the same port accepts the same
   credentials; any other key, or a wrong secret, is refused (403) by moto itself.
+* moto 5.2.5 answers PutObject with If-None-Match: * by checking whether the key exists and
+  then writing it, without a lock between the two (S3 itself decides atomically). The tests
+  race such writes, so this launcher makes each PutObject one step under a lock, as on S3.
+  (Without it: 0 double winners seen in 100 rounds of 16 threads, but the window exists.)
 * moto 5.2.5 does not check presigned (query-string) signatures and, with authorisation on,
   fails them with a 500 (it looks for an Authorization header). So this launcher verifies them
   itself, the way S3 does (SigV4 query auth: X-Amz-Date + X-Amz-Expires, then the signature),
@@ -28,6 +32,7 @@ from moto.core import DEFAULT_ACCOUNT_ID
 from moto.core.authorization import ActionAuthenticatorMixin
 from moto.iam.models import iam_backends
 from moto.s3.exceptions import S3AccessDeniedError, S3ClientError
+from moto.s3.responses import S3Response
 from moto.server import ThreadedMotoServer
 
 port = int(sys.argv[1])
@@ -108,6 +113,17 @@ def authenticate(self, iam_request_cls, resource="*"):
 
 
 ActionAuthenticatorMixin._authenticate_and_authorize_action = authenticate
+
+put_lock = threading.Lock()
+original_put_object = S3Response.put_object
+
+
+def put_object(self):
+    with put_lock:
+        return original_put_object(self)
+
+
+S3Response.put_object = put_object
 
 # Every request must be signed by a known key (moto lets this many requests through first).
 settings.INITIAL_NO_AUTH_ACTION_COUNT = 0
