@@ -13,6 +13,9 @@
 //! * Errors: connection failures, timeouts, 5xx and throttling are
 //!   [`StoreError::Unavailable`] (retryable); refused credentials, missing buckets and other 4xx
 //!   are [`StoreError::Refused`] (not retryable). Each names the bucket and the endpoint.
+//! * Checksums: aws-sdk-s3's defaults (CRC32 on uploads, checked on downloads) unless
+//!   [`S3Config::checksums_when_required`] asks for the older behaviour some S3-compatible
+//!   servers need.
 //! * Timeouts (connect 3 s, attempt 10 s, operation 30 s) and the SDK's retries (3 attempts,
 //!   short backoff) keep a stopped server from stalling a caller for more than a few seconds.
 
@@ -95,6 +98,11 @@ pub struct S3Config {
     pub credentials: Option<S3Credentials>,
     /// Keys per ListObjectsV2 page; `None` for the server's default (1000 on S3).
     pub list_page_size: Option<i32>,
+    /// Send and check checksums only where S3 requires them, instead of on every upload and
+    /// download (aws-sdk-s3's default since 1.69). For S3-compatible servers that refuse the
+    /// newer checksum headers; set by `AWS_REQUEST_CHECKSUM_CALCULATION=when_required` or
+    /// `AWS_RESPONSE_CHECKSUM_VALIDATION=when_required`.
+    pub checksums_when_required: bool,
 }
 
 fn config_error(detail: String) -> StoreError {
@@ -114,6 +122,7 @@ impl S3Config {
             presign_ttl: DEFAULT_PRESIGN_TTL,
             credentials: None,
             list_page_size: None,
+            checksums_when_required: false,
         }
     }
 
@@ -148,6 +157,9 @@ impl S3Config {
             }
             config.endpoint_url = Some(endpoint.trim_end_matches('/').to_string());
         }
+        config.checksums_when_required = ["AWS_REQUEST_CHECKSUM_CALCULATION", "AWS_RESPONSE_CHECKSUM_VALIDATION"]
+            .iter()
+            .any(|name| var(name).is_some_and(|v| v.eq_ignore_ascii_case("when_required")));
         if let Some(region) = var("AWS_REGION") {
             config.region = region;
         }
@@ -253,12 +265,15 @@ impl S3Store {
                     .with_initial_backoff(Duration::from_millis(100))
                     .with_max_backoff(Duration::from_secs(1)),
             )
-            // Only the checksums S3 requires: some S3-compatible servers refuse the others.
-            .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
-            .response_checksum_validation(ResponseChecksumValidation::WhenRequired)
             .stalled_stream_protection(StalledStreamProtectionConfig::disabled());
         if let Some(endpoint) = &config.endpoint_url {
             builder = builder.endpoint_url(endpoint.clone());
+        }
+        if config.checksums_when_required {
+            // Only the checksums S3 requires: some S3-compatible servers refuse the others.
+            builder = builder
+                .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
+                .response_checksum_validation(ResponseChecksumValidation::WhenRequired);
         }
         let store = S3Store { client: Client::from_conf(builder.build()), config };
         store.check_bucket().await?;
@@ -600,9 +615,11 @@ mod tests {
         assert_eq!((c.bucket.as_str(), c.prefix.as_str()), ("my-bucket", "pixelproof/prod"));
         assert_eq!(c.endpoint_url.as_deref(), Some("http://127.0.0.1:9000"));
         assert_eq!(c.region, "us-east-1");
-        assert!(c.path_style);
+        assert!(c.path_style && !c.checksums_when_required);
         assert!(!format!("{c:?}").contains("very-secret"), "Debug shows the secret");
-        let c = S3Config::from_url_with("s3://my-bucket", env(&[("AWS_REGION", "eu-west-3")])).unwrap();
+        let vars = [("AWS_REGION", "eu-west-3"), ("AWS_REQUEST_CHECKSUM_CALCULATION", "WHEN_REQUIRED")];
+        let c = S3Config::from_url_with("s3://my-bucket", env(&vars)).unwrap();
+        assert!(c.checksums_when_required);
         assert_eq!((c.prefix.as_str(), c.region.as_str(), c.endpoint_url.clone()), ("", "eu-west-3", None));
         assert_eq!(c.credentials, None);
         assert_eq!(c.endpoint(), "AWS S3 (eu-west-3)");
