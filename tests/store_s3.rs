@@ -196,6 +196,9 @@ async fn invalid_keys_are_refused_before_any_request() {
         let err = jobs.get_artifact(id, bad).await.unwrap_err();
         assert!(matches!(err, StoreError::InvalidKey { .. }), "{bad:?}: {err}");
     }
+    // A configured prefix is a key too.
+    let err = S3Store::connect(server.config(&bucket, "a//b")).await.unwrap_err();
+    assert!(matches!(err, StoreError::Config { .. }) && err.to_string().contains("prefix"), "{err}");
 }
 
 #[tokio::test]

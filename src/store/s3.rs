@@ -27,7 +27,6 @@ use aws_sdk_s3::config::retry::RetryConfig;
 use aws_sdk_s3::config::timeout::TimeoutConfig;
 use aws_sdk_s3::config::{
     BehaviorVersion, Credentials, Region, RequestChecksumCalculation, ResponseChecksumValidation,
-    StalledStreamProtectionConfig,
 };
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::presigning::PresigningConfig;
@@ -228,6 +227,10 @@ impl S3Store {
     /// that names the bucket, the endpoint and what to do.
     pub async fn connect(config: S3Config) -> Result<S3Store, StoreError> {
         check_bucket_name(&config.bucket)?;
+        if !config.prefix.is_empty() {
+            ObjectKey::parse(&config.prefix)
+                .map_err(|e| config_error(format!("the prefix {:?} cannot be used: {e}", config.prefix)))?;
+        }
         let Some(credentials) = config.credentials.clone() else {
             return Err(config_error(format!(
                 "no credentials for bucket {} at {}: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY",
@@ -264,8 +267,7 @@ impl S3Store {
                     .with_max_attempts(MAX_ATTEMPTS)
                     .with_initial_backoff(Duration::from_millis(100))
                     .with_max_backoff(Duration::from_secs(1)),
-            )
-            .stalled_stream_protection(StalledStreamProtectionConfig::disabled());
+            );
         if let Some(endpoint) = &config.endpoint_url {
             builder = builder.endpoint_url(endpoint.clone());
         }
