@@ -1,16 +1,19 @@
-//! Object storage for everything a job leaves behind: the [`ObjectStore`] trait (local
-//! directory now, S3 later), validated [`ObjectKey`]s, and [`JobStore`], the one place that
-//! knows where a job's record, PDF, artifacts and idempotency claims live.
+//! Object storage for everything a job leaves behind: the [`ObjectStore`] trait (a local
+//! directory, [`LocalStore`], or an S3 bucket, [`S3Store`]), validated [`ObjectKey`]s, and
+//! [`JobStore`], the one place that knows where a job's record, PDF, artifacts and idempotency
+//! claims live.
 
 mod jobs;
 mod key;
 pub mod local;
+pub mod s3;
 
 use async_trait::async_trait;
 
 pub use jobs::{Claimed, JobStore, Stored};
 pub use key::ObjectKey;
 pub use local::LocalStore;
+pub use s3::{S3Config, S3Credentials, S3Store};
 
 /// Whether `put_if_absent` wrote the object or found one already there.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,6 +35,12 @@ pub enum StoreError {
     Corrupt { key: String, what: &'static str, detail: String },
     #[error("the object store is unavailable: {detail}. Retry later")]
     Unavailable { detail: String },
+    /// The store answered and said no (credentials refused, no such bucket, a bad request):
+    /// trying again will fail the same way until someone changes the configuration.
+    #[error("the object store refused the request: {detail}")]
+    Refused { detail: String },
+    #[error("the object store is not configured correctly: {detail}")]
+    Config { detail: String },
 }
 
 fn io_hint(e: &std::io::Error) -> &'static str {
@@ -47,7 +56,10 @@ impl StoreError {
     /// hiccup), as opposed to a mistake that will fail the same way every time.
     pub fn is_retryable(&self) -> bool {
         match self {
-            StoreError::InvalidKey { .. } | StoreError::Corrupt { .. } => false,
+            StoreError::InvalidKey { .. }
+            | StoreError::Corrupt { .. }
+            | StoreError::Refused { .. }
+            | StoreError::Config { .. } => false,
             StoreError::Unavailable { .. } => true,
             StoreError::Io { source, .. } => !matches!(
                 source.kind(),
@@ -61,8 +73,8 @@ impl StoreError {
     }
 }
 
-/// A key → bytes store with atomic writes. Implementations: [`LocalStore`] (a directory);
-/// S3 comes next (issue 4).
+/// A key → bytes store with atomic writes. Implementations: [`LocalStore`] (a directory) and
+/// [`S3Store`] (an S3 bucket, or any S3-compatible server).
 #[async_trait]
 pub trait ObjectStore: Send + Sync + std::fmt::Debug {
     /// Writes the object atomically: readers see the old bytes or the new ones, never a mix.
