@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use crate::queue::{AmqpConfig, AmqpQueue, EmbeddedQueue, Queue, QueueConfig, QueueError, Recovery};
 use crate::routing::{RoutingError, RoutingTable};
-use crate::store::{JobStore, LocalStore, StoreError};
+use crate::store::{JobStore, LocalStore, ObjectStore, S3Config, S3Store, StoreError};
 
 /// The default data directory, relative to the working directory.
 pub const DEFAULT_DATA_DIR: &str = "data";
@@ -77,6 +77,33 @@ impl QueueBackend {
     }
 }
 
+/// Where jobs' records, PDFs and artifacts live (`--store`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreBackend {
+    /// `DATA/objects/` (the default).
+    Local,
+    /// A bucket on S3 or an S3-compatible server: every process of a fleet reads and writes it.
+    S3(S3Config),
+}
+
+impl StoreBackend {
+    /// Reads `--store`: `local`, or `s3://BUCKET/PREFIX` with the `AWS_*` variables
+    /// (`AWS_ENDPOINT_URL`, `AWS_REGION`, `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`).
+    pub fn parse(spec: &str, presign_ttl: std::time::Duration) -> Result<StoreBackend, StoreError> {
+        let spec = spec.trim();
+        if spec.is_empty() || spec == "local" {
+            return Ok(StoreBackend::Local);
+        }
+        let mut config = S3Config::from_url(spec)?;
+        config.presign_ttl = presign_ttl;
+        Ok(StoreBackend::S3(config))
+    }
+
+    pub fn is_shared(&self) -> bool {
+        matches!(self, StoreBackend::S3(_))
+    }
+}
+
 /// The service's state, opened: the queue chosen by [`QueueBackend`] (with what an embedded
 /// queue recovered), the job store and the routing table.
 #[derive(Debug)]
@@ -135,16 +162,20 @@ impl DataDir {
     /// Opens the service's state with the chosen queue. With RabbitMQ the embedded queue (and
     /// its lock) is not opened, so several processes may share this directory's object
     /// store and routing table (all their writes are atomic between processes).
-    pub async fn open_with(&self, backend: &QueueBackend) -> Result<Opened, DataError> {
-        match backend {
+    pub async fn open_with(&self, queue: &QueueBackend, store: &StoreBackend) -> Result<Opened, DataError> {
+        let objects: Arc<dyn ObjectStore> = match store {
+            StoreBackend::Local => Arc::new(LocalStore::open(self.objects_dir())?),
+            StoreBackend::S3(config) => Arc::new(S3Store::connect(config.clone()).await?),
+        };
+        let jobs = JobStore::new(objects);
+        let routing = RoutingTable::load(self.routing_file())?;
+        match queue {
             QueueBackend::Embedded(config) => {
-                let e = self.open(*config)?;
-                Ok(Opened { queue: Arc::new(e.queue), recovery: e.recovery, jobs: e.jobs, routing: e.routing })
+                let (queue, recovery) = EmbeddedQueue::open(self.queue_dir(), *config)?;
+                Ok(Opened { queue: Arc::new(queue), recovery, jobs, routing })
             }
             QueueBackend::Amqp(config) => {
                 let queue = AmqpQueue::connect(config.clone()).await?;
-                let jobs = JobStore::new(Arc::new(LocalStore::open(self.objects_dir())?));
-                let routing = RoutingTable::load(self.routing_file())?;
                 Ok(Opened { queue: Arc::new(queue), recovery: Recovery::default(), jobs, routing })
             }
         }

@@ -3,8 +3,12 @@
 //! directory, with real Chromium. Faults: the broker restarted in the middle of 100 jobs;
 //! `kill -9` of a worker's Chromium, then of a whole worker. Every job must end `done`, each
 //! history enter a terminal state once, each PDF be stored once, and the results exchange
-//! carry an event for every job.
+//! carry an event for every job. With an S3 store (moto on loopback) and a data directory per
+//! process, any process answers for any job, and a 10 s S3 stall holds jobs (unacked, no
+//! attempt lost) until it ends.
 
+#[path = "support/s3.rs"]
+mod s3_support;
 mod service_support;
 
 use std::collections::BTreeMap;
@@ -350,4 +354,182 @@ fn an_api_only_server_leaves_jobs_to_the_workers_and_they_apply_its_routing_rule
         c.post(w.url("/v1/jobs")).json(&html_job(2)).send().expect("POST").status(),
         reqwest::StatusCode::NOT_FOUND
     );
+}
+
+/// A loopback TCP proxy in front of the S3 server, which the test can take down (connections
+/// refused, open ones cut) and bring back on the same port: an S3 endpoint that stops
+/// answering and returns, while the server behind it keeps its objects.
+struct Proxy {
+    port: u16,
+    upstream: u16,
+    open: std::sync::Arc<Mutex<Vec<std::net::TcpStream>>>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    accepting: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Proxy {
+    fn start(upstream: u16) -> Proxy {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+        let mut p = Proxy { port, upstream, open: Default::default(), stop: Default::default(), accepting: None };
+        p.up();
+        p
+    }
+
+    fn up(&mut self) {
+        let listener = std::net::TcpListener::bind(("127.0.0.1", self.port)).expect("bind the proxy port again");
+        self.stop.store(false, std::sync::atomic::Ordering::SeqCst);
+        let (stop, open, upstream) = (self.stop.clone(), self.open.clone(), self.upstream);
+        self.accepting = Some(std::thread::spawn(move || {
+            for client in listener.incoming() {
+                if stop.load(std::sync::atomic::Ordering::SeqCst) {
+                    break;
+                }
+                let Ok(client) = client else { continue };
+                let Ok(server) = std::net::TcpStream::connect(("127.0.0.1", upstream)) else { continue };
+                for (mut from, mut to) in [
+                    (client.try_clone().expect("clone"), server.try_clone().expect("clone")),
+                    (server.try_clone().expect("clone"), client.try_clone().expect("clone")),
+                ] {
+                    std::thread::spawn(move || {
+                        let _ = std::io::copy(&mut from, &mut to);
+                        let _ = to.shutdown(std::net::Shutdown::Both);
+                    });
+                }
+                open.lock().expect("lock").extend([client, server]);
+            }
+        }));
+    }
+
+    fn down(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        let _ = std::net::TcpStream::connect(("127.0.0.1", self.port)); // wakes the accept loop
+        if let Some(t) = self.accepting.take() {
+            let _ = t.join();
+        }
+        for c in self.open.lock().expect("lock").drain(..) {
+            let _ = c.shutdown(std::net::Shutdown::Both);
+        }
+        assert!(std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err(), "the proxy still accepts");
+    }
+}
+
+#[test]
+fn with_s3_every_process_answers_for_every_job_and_jobs_wait_out_an_s3_outage() {
+    let _broker = BROKER.lock().unwrap_or_else(|e| e.into_inner());
+    let s3 = s3_support::S3Server::start();
+    let bucket = runtime().block_on(s3.create_bucket("fleet"));
+    let mut proxy = Proxy::start(s3.port);
+    let creds = s3.credentials();
+    let env: Vec<(String, String)> = [
+        ("AWS_ENDPOINT_URL", format!("http://127.0.0.1:{}", proxy.port)),
+        ("AWS_REGION", "us-east-1".to_string()),
+        ("AWS_ACCESS_KEY_ID", creds.access_key_id.clone()),
+        ("AWS_SECRET_ACCESS_KEY", creds.secret_access_key.clone()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    let name = format!("pixelproof.test.fleet.{}", ulid::Ulid::new());
+    let store = format!("s3://{bucket}/pixelproof");
+    let flags = ["--queue", AMQP, "--queue-name", name.as_str(), "--store", store.as_str(), "--workers", "1"];
+    // One data directory per process: all they share is the queue and the bucket.
+    let dirs: Vec<tempfile::TempDir> = (0..3).map(|_| tempfile::tempdir().expect("data dir")).collect();
+    let api = Server::start_with_env("serve", dirs[0].path(), &[&flags[..], &["--api-only"]].concat(), &env);
+    let workers: Vec<Server> =
+        dirs[1..].iter().map(|d| Server::start_with_env("worker", d.path(), &flags, &env)).collect();
+    let fleet = Fleet { name: name.clone(), api, workers };
+    let events = Events::bind(&name);
+
+    let started = Instant::now();
+    let ids: Vec<String> = (0..30).map(|i| submit(&fleet.api, SUBMIT, &html_job(i))).collect();
+    let settled = |ids: &[String]| {
+        ids.iter()
+            .filter(|id| SETTLED.contains(&status(&fleet.api, SUBMIT, id)["state"].as_str().unwrap_or("")))
+            .count()
+    };
+    let deadline = Instant::now() + Duration::from_secs(180);
+    while settled(&ids) < 5 {
+        assert!(Instant::now() < deadline, "5 jobs did not settle in 180 s");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let before = settled(&ids);
+    proxy.down();
+    std::thread::sleep(Duration::from_secs(10));
+    let waiting = count_metric(&fleet.workers, "pixelproof_jobs_total{outcome=\"store_unavailable\"}");
+    proxy.up();
+    let resumed = Instant::now();
+    for id in &ids {
+        let s = wait_settled(&fleet.api, SUBMIT, id, Duration::from_secs(300));
+        assert_eq!(s["state"], "done", "{s}");
+    }
+    let all_done = resumed.elapsed().as_secs_f64();
+    assert!(waiting >= 1.0, "no worker met the outage: it proved nothing");
+    // Each job's objects in the bucket: the record and one PDF (stored once), nothing on disk.
+    let client = s3.client();
+    let keys: Vec<String> = runtime().block_on(async {
+        let mut keys = Vec::new();
+        let mut token = None;
+        loop {
+            let page = client
+                .list_objects_v2()
+                .bucket(&bucket)
+                .prefix("pixelproof/jobs/")
+                .set_continuation_token(token)
+                .send()
+                .await
+                .expect("list the bucket");
+            keys.extend(page.contents().iter().filter_map(|o| o.key().map(String::from)));
+            token = page.next_continuation_token().map(String::from);
+            if token.is_none() {
+                break keys;
+            }
+        }
+    });
+    let records: Vec<Value> = runtime().block_on(async {
+        let mut out = Vec::new();
+        for id in &ids {
+            let key = format!("pixelproof/jobs/{id}/job.json");
+            let o = client.get_object().bucket(&bucket).key(&key).send().await.expect("get the record");
+            let bytes = o.body.collect().await.expect("read the record").into_bytes();
+            out.push(serde_json::from_slice(&bytes).expect("a record is JSON"));
+        }
+        out
+    });
+    let mut rendered_again = 0;
+    for r in &records {
+        let history = r["history"].as_array().cloned().unwrap_or_default();
+        assert!(!history.is_empty(), "{r}");
+        let terminal = history.iter().filter(|t| SETTLED.contains(&t["to"].as_str().unwrap_or_default())).count();
+        assert_eq!(terminal, 1, "settled once: {r}");
+        rendered_again += usize::from(r["attempts"].as_u64().unwrap_or(0) > 1);
+    }
+    for id in &ids {
+        let pdfs =
+            keys.iter().filter(|k| k.starts_with(&format!("pixelproof/jobs/{id}/")) && k.ends_with(".pdf")).count();
+        assert_eq!(pdfs, 1, "job {id}: {keys:?}");
+        assert!(keys.contains(&format!("pixelproof/jobs/{id}/job.json")));
+    }
+    for d in &dirs {
+        assert!(!d.path().join("objects/jobs").exists(), "a job was written to a local directory");
+    }
+    // Downloads go through a presigned URL of the bucket.
+    let c = reqwest::blocking::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
+    let r = c.get(fleet.api.url(&format!("/v1/jobs/{}/pdf", ids[0]))).send().expect("GET pdf");
+    assert_eq!(r.status(), reqwest::StatusCode::TEMPORARY_REDIRECT);
+    let location = r.headers()["location"].to_str().expect("location").to_string();
+    assert!(location.starts_with(&format!("http://127.0.0.1:{}/", proxy.port)), "{location}");
+    assert!(location.contains("X-Amz-Signature"), "{location}");
+    let pdf = reqwest::blocking::get(&location).expect("presigned GET").bytes().expect("bytes");
+    assert!(pdf.starts_with(b"%PDF-"));
+    let seen = events.drain();
+    assert!(ids.iter().all(|id| seen.contains_key(id)), "a result event is missing");
+    println!(
+        "30 jobs on S3: S3 unreachable for 10 s with {before} settled; all done {all_done:.1} s after it came back, \
+         {:.1} s in all; {rendered_again} jobs rendered again after it; workers waited out the outage {waiting} times",
+        started.elapsed().as_secs_f64()
+    );
+}
+
+fn count_metric(servers: &[Server], series: &str) -> f64 {
+    servers.iter().map(|s| metric(s, series)).sum()
 }

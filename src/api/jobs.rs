@@ -199,6 +199,7 @@ pub async fn status(
 #[utoipa::path(get, path = "/v1/jobs/{id}/pdf", tag = "jobs", params(("id" = String, Path, description = "The job id")),
     responses(
         (status = 200, description = "The verified PDF", content_type = "application/pdf"),
+        (status = 307, description = "With an S3 store: a presigned URL of the PDF (Location), valid for --presign-ttl-secs"),
         (status = 404, body = Problem),
         (status = 409, body = Problem, description = "Not done yet, held for review, or failed")),
     security(("bearer" = [])))]
@@ -225,6 +226,12 @@ pub async fn pdf(State(state): State<AppState>, Path(id): Path<String>) -> Resul
             };
             return Err(Problem::new(StatusCode::CONFLICT, "not-ready", "The PDF is not available", why));
         }
+    }
+    // An S3 store hands out a presigned URL: the PDF does not pass through the API.
+    match state.service.jobs.pdf_download_url(record.id).await {
+        Ok(Some(url)) => return Ok((StatusCode::TEMPORARY_REDIRECT, [(header::LOCATION, url)]).into_response()),
+        Ok(None) => {}
+        Err(e) => tracing::warn!(job = %record.id, error = %e, "no presigned URL; serving the PDF through the API"),
     }
     match state.service.jobs.get_pdf(record.id).await {
         Ok(Some(bytes)) => Ok(([(header::CONTENT_TYPE, "application/pdf")], bytes).into_response()),

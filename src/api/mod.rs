@@ -69,6 +69,9 @@ pub struct ServeConfig {
     pub public_url: Option<String>,
     /// The job queue: embedded (default) or RabbitMQ (`--queue amqp://…`).
     pub queue: crate::data::QueueBackend,
+    /// Where jobs' records, PDFs and artifacts live: `DATA/objects/` (default) or S3
+    /// (`--store s3://BUCKET/PREFIX`).
+    pub store: crate::data::StoreBackend,
     /// `pixelproof serve` (the API, with its own workers) or `pixelproof worker` (workers
     /// only; the HTTP side answers just health, readiness and metrics).
     pub mode: Mode,
@@ -111,6 +114,7 @@ impl Default for ServeConfig {
             }),
             mode: Mode::Api,
             api_only: false,
+            store: crate::data::StoreBackend::Local,
         }
     }
 }
@@ -239,7 +243,10 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
     if (config.mode == Mode::Worker || config.api_only) && !config.queue.is_shared() {
         return Err(ServeError::WorkerNeedsSharedQueue);
     }
-    let data = crate::data::DataDir::new(&config.data_dir).open_with(&config.queue).await?;
+    let data = crate::data::DataDir::new(&config.data_dir).open_with(&config.queue, &config.store).await?;
+    if let crate::data::StoreBackend::S3(s3) = &config.store {
+        tracing::info!(bucket = %s3.bucket, prefix = %s3.prefix, endpoint = %s3.endpoint(), "jobs are stored in S3");
+    }
     if let crate::data::QueueBackend::Amqp(amqp) = &config.queue {
         tracing::info!(broker = %amqp.shown_url(), queue = %amqp.queue_name, "jobs go through RabbitMQ");
     }

@@ -24,6 +24,14 @@ pub struct Args {
     /// amqp://USER:PASSWORD@HOST:PORT/VHOST (vhost `/` is %2f), shared with `pixelproof worker`s.
     #[arg(long, env = "PIXELPROOF_QUEUE", default_value = "embedded", hide_env_values = true)]
     pub queue: String,
+    /// Where jobs' records, PDFs and artifacts live: `local` (DATA/objects/) or
+    /// s3://BUCKET/PREFIX, configured by AWS_ENDPOINT_URL, AWS_REGION, AWS_ACCESS_KEY_ID and
+    /// AWS_SECRET_ACCESS_KEY (path-style addressing, for S3-compatible servers too).
+    #[arg(long, env = "PIXELPROOF_STORE", default_value = "local")]
+    pub store: String,
+    /// With an S3 store: seconds a PDF download link (GET /v1/jobs/ID/pdf redirects to it) stays valid.
+    #[arg(long, env = "PIXELPROOF_PRESIGN_TTL_SECS", default_value_t = 300)]
+    pub presign_ttl_secs: u64,
     /// With `--queue amqp://…`: take no queued jobs here, leave them to `pixelproof worker`s
     /// (`POST /v1/render` still prints in this process).
     #[arg(long, env = "PIXELPROOF_API_ONLY")]
@@ -91,6 +99,12 @@ impl Args {
         let defaults = ServeConfig::default();
         let queue = QueueBackend::parse(&self.queue, &self.queue_name, self.max_queue, self.workers as u16)
             .map_err(anyhow::Error::msg)?;
+        anyhow::ensure!(
+            (1..=7 * 24 * 3600).contains(&self.presign_ttl_secs),
+            "--presign-ttl-secs must be from 1 to 604800 (S3's limit is 7 days), not {}",
+            self.presign_ttl_secs
+        );
+        let store = crate::data::StoreBackend::parse(&self.store, Duration::from_secs(self.presign_ttl_secs))?;
         let listen = self.listen.unwrap_or(match mode {
             Mode::Api => defaults.listen,
             Mode::Worker => SocketAddr::from(([127, 0, 0, 1], 0)),
@@ -98,6 +112,7 @@ impl Args {
         Ok(ServeConfig {
             listen,
             queue,
+            store,
             mode,
             api_only: self.api_only && mode == Mode::Api,
             data_dir: self.data,

@@ -28,16 +28,25 @@ struct Interrupt {
     error: String,
     /// Worth another delivery (a render crash or timeout, a disk hiccup) or not (bad options).
     retryable: bool,
+    /// The object store is unavailable (S3 down, a disk hiccup): the job is not at fault, so
+    /// it costs no attempt; the worker keeps the delivery unacknowledged and tries again.
+    outage: bool,
 }
 
 impl Interrupt {
     fn retry(error: impl ToString) -> Interrupt {
-        Interrupt { error: error.to_string(), retryable: true }
+        Interrupt { error: error.to_string(), retryable: true, outage: false }
     }
     fn fatal(error: impl ToString) -> Interrupt {
-        Interrupt { error: error.to_string(), retryable: false }
+        Interrupt { error: error.to_string(), retryable: false, outage: false }
+    }
+    fn store(e: crate::store::StoreError) -> Interrupt {
+        Interrupt { outage: e.is_retryable(), ..Interrupt::retry(e) }
     }
 }
+
+/// First and longest pause between tries of a job while the object store is unavailable.
+const OUTAGE_PAUSE: (Duration, Duration) = (Duration::from_millis(500), Duration::from_secs(10));
 
 fn engine_interrupt(e: EngineError) -> Interrupt {
     match e {
@@ -136,7 +145,23 @@ async fn requeue_at_shutdown(service: &Service, delivery: Delivery) {
 }
 
 /// Handles one delivery to the end: ack, retry or dead, and the record saved accordingly.
+/// While the object store is unavailable the delivery is kept (unacknowledged, no attempt
+/// counted) and the job tried again with a growing pause: nothing is acked before it is stored.
 async fn process(service: &Service, delivery: Delivery) {
+    let mut delivery = delivery;
+    let mut pause = OUTAGE_PAUSE.0;
+    while let Some(kept) = process_once(service, delivery).await {
+        tracing::warn!(job = %kept.job, ?pause, "the object store is unavailable: the job waits, unacknowledged, then is tried again");
+        service.metrics.job("store_unavailable");
+        tokio::time::sleep(pause).await;
+        pause = pause.saturating_mul(2).min(OUTAGE_PAUSE.1);
+        delivery = kept;
+    }
+}
+
+/// One try at a delivery; `Some(delivery)` when the object store was unavailable (the
+/// delivery untouched, for `process` to try again).
+async fn process_once(service: &Service, delivery: Delivery) -> Option<Delivery> {
     let id = delivery.job;
     let record = match service.jobs.load(id).await {
         Ok(Some(r)) => r,
@@ -144,21 +169,24 @@ async fn process(service: &Service, delivery: Delivery) {
             // An app published the job to the queue itself: record it now.
             Some(request) => match record_published(service, id, request).await {
                 Ok(r) => r,
-                Err(e) => return retry(service, delivery, None, Interrupt::retry(e)).await,
+                Err(e) => return retry(service, delivery, None, Interrupt::store(e)).await,
             },
             None => {
                 tracing::error!(job = %id, "a queued job has no record: dropped as a dead letter");
                 let _ = service.queue.dead(delivery, "the job has no record in the store").await;
-                return;
+                return None;
             }
         },
-        Err(e) => return retry(service, delivery, None, Interrupt::retry(e)).await,
+        Err(e) => return retry(service, delivery, None, Interrupt::store(e)).await,
     };
     if record.state.is_settled() || record.state == JobState::Held {
         tracing::info!(job = %id, state = %record.state, "delivered again after it settled: acked without rendering");
         // The process that settled it may have died before its result event went out.
         if !service.announce(&record).await {
-            return retry_announce(service, delivery).await;
+            {
+                retry_announce(service, delivery).await;
+                return None;
+            }
         }
         if let Err(e) = service.queue.ack(delivery).await {
             tracing::warn!(job = %id, error = %e, "could not ack a settled job");
@@ -166,7 +194,7 @@ async fn process(service: &Service, delivery: Delivery) {
         if record.state.is_settled() && record.webhook.is_none() {
             service.notify(&record);
         }
-        return;
+        return None;
     }
     let max = service.queue.max_attempts();
     if delivery.attempts >= max {
@@ -179,14 +207,17 @@ async fn process(service: &Service, delivery: Delivery) {
         if let Err(e) = service.queue.dead(delivery, &why).await {
             tracing::warn!(job = %id, error = %e, "could not dead-letter a failed job (it is acked when delivered again)");
         }
-        return;
+        return None;
     }
     let mut record = record;
     match run_job(service, &mut record).await {
         Ok(()) => {
             if !service.announce(&record).await {
                 service.metrics.job(record.state.as_str());
-                return retry_announce(service, delivery).await;
+                {
+                    retry_announce(service, delivery).await;
+                    return None;
+                }
             }
             if let Err(e) = service.queue.ack(delivery).await {
                 tracing::warn!(job = %id, error = %e, "could not ack a finished job (it will be acked when delivered again)");
@@ -197,9 +228,14 @@ async fn process(service: &Service, delivery: Delivery) {
                 service.notify(&record);
             }
         }
-        Err(interrupt) => retry(service, delivery, Some(record), interrupt).await,
+        Err(interrupt) => {
+            if let Some(kept) = retry(service, delivery, Some(record), interrupt).await {
+                return Some(kept);
+            }
+        }
     }
     service.update_depth().await;
+    None
 }
 
 /// Records a job an app published to the queue with its request: `queued` when the request
@@ -237,8 +273,14 @@ async fn record_published(
     Ok(record)
 }
 
-/// Puts the job back in the queue with backoff, or fails it (not retryable, or out of attempts).
-async fn retry(service: &Service, delivery: Delivery, record: Option<JobRecord>, why: Interrupt) {
+/// Puts the job back in the queue with backoff, or fails it (not retryable, or out of
+/// attempts). An outage of the object store costs no attempt: the delivery is given back
+/// untouched, for `process` to try again.
+async fn retry(service: &Service, delivery: Delivery, record: Option<JobRecord>, why: Interrupt) -> Option<Delivery> {
+    if why.outage {
+        tracing::debug!(job = %delivery.job, error = %why.error, "object store unavailable");
+        return Some(delivery);
+    }
     let id = delivery.job;
     let attempts = delivery.attempts;
     let mut record = record;
@@ -254,15 +296,16 @@ async fn retry(service: &Service, delivery: Delivery, record: Option<JobRecord>,
             Ok(Retried::Later { attempts }) => {
                 tracing::warn!(job = %id, attempts, ?delay, error = %why.error, "job will be tried again");
                 service.metrics.job("retried");
-                return;
+                return None;
             }
             Ok(Retried::Dead(letter)) => {
                 let error = format!("gave up after {} attempt(s): {}", letter.attempts, why.error);
-                return fail(service, id, record, &error).await;
+                fail(service, id, record, &error).await;
+                return None;
             }
             Err(e) => {
                 tracing::error!(job = %id, error = %e, "could not retry the job; the next start recovers it");
-                return;
+                return None;
             }
         }
     }
@@ -270,6 +313,7 @@ async fn retry(service: &Service, delivery: Delivery, record: Option<JobRecord>,
         tracing::warn!(job = %id, error = %e, "could not ack a failed job");
     }
     fail(service, id, record, &why.error).await;
+    None
 }
 
 /// The job settled but its result event did not go out: deliver the job again soon (it is
@@ -309,7 +353,7 @@ fn add_stage(service: &Service, record: &mut JobRecord, stage: &'static str, ela
 }
 
 async fn save(service: &Service, record: &JobRecord) -> Result<(), Interrupt> {
-    service.jobs.save(record).await.map_err(Interrupt::retry)
+    service.jobs.save(record).await.map_err(Interrupt::store)
 }
 
 fn moved(record: &mut JobRecord, to: JobState, note: Option<&str>) -> Result<(), Interrupt> {
@@ -488,12 +532,12 @@ async fn settle(
     let started = Instant::now();
     let id = record.id;
     let verdict = verdict_json(attempts);
-    let (key, stored) = service.jobs.put_pdf(id, proof.rendered.pdf.clone()).await.map_err(Interrupt::retry)?;
+    let (key, stored) = service.jobs.put_pdf(id, proof.rendered.pdf.clone()).await.map_err(Interrupt::store)?;
     if stored == crate::store::Stored::AlreadyExisted {
         tracing::info!(job = %id, "the PDF was stored by an earlier delivery: kept");
     }
     let bytes = serde_json::to_vec_pretty(&verdict).unwrap_or_default();
-    service.jobs.put_artifact(id, artifacts::VERDICT, bytes).await.map_err(Interrupt::retry)?;
+    service.jobs.put_artifact(id, artifacts::VERDICT, bytes).await.map_err(Interrupt::store)?;
     record.pdf = Some(key);
     record.renderer = attempts.last().map(|a| a.renderer.clone());
     record.verdict = Some(verdict);
@@ -520,7 +564,7 @@ async fn hold(
             baseline: checked.pixels.as_ref().and(job.loaded_baseline()),
             diffs: &checked.diffs,
         };
-        artifacts::store_pages(&service.jobs, id, pages).await.map_err(Interrupt::retry)?;
+        artifacts::store_pages(&service.jobs, id, pages).await.map_err(Interrupt::store)?;
     }
     if let Some((proof, _)) = fallback {
         let pages = Pages {
@@ -529,14 +573,14 @@ async fn hold(
             baseline: None,
             diffs: &[],
         };
-        artifacts::store_pages(&service.jobs, id, pages).await.map_err(Interrupt::retry)?;
+        artifacts::store_pages(&service.jobs, id, pages).await.map_err(Interrupt::store)?;
     }
     let last_pdf = fallback.map(|(p, _)| p).or(chromium.map(|(p, _)| p)).map(|p| p.rendered.pdf.clone());
     if let Some(pdf) = last_pdf {
-        service.jobs.put_artifact(id, artifacts::HELD_PDF, pdf).await.map_err(Interrupt::retry)?;
+        service.jobs.put_artifact(id, artifacts::HELD_PDF, pdf).await.map_err(Interrupt::store)?;
     }
     let bytes = serde_json::to_vec_pretty(&verdict).unwrap_or_default();
-    service.jobs.put_artifact(id, artifacts::VERDICT, bytes).await.map_err(Interrupt::retry)?;
+    service.jobs.put_artifact(id, artifacts::VERDICT, bytes).await.map_err(Interrupt::store)?;
     let reasons = attempts.last().map(|a| a.checked.reasons().join("; ")).unwrap_or_default();
     record.renderer = attempts.last().map(|a| a.renderer.clone());
     record.verdict = Some(verdict);

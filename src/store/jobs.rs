@@ -87,6 +87,12 @@ impl JobStore {
         Ok((key, stored))
     }
 
+    /// Where a client may fetch the job's PDF directly (a presigned S3 URL), if the store
+    /// offers that.
+    pub async fn pdf_download_url(&self, id: JobId) -> Result<Option<String>, StoreError> {
+        self.objects.download_url(&JobStore::pdf_key(id)).await
+    }
+
     pub async fn get_pdf(&self, id: JobId) -> Result<Option<Vec<u8>>, StoreError> {
         self.objects.get(&Self::pdf_key(id)).await
     }

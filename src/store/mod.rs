@@ -89,4 +89,9 @@ pub trait ObjectStore: Send + Sync + std::fmt::Debug {
     /// Every key that starts with `prefix` (a plain string prefix, e.g. `jobs/` or
     /// `jobs/01H…/artifacts/`), sorted.
     async fn list(&self, prefix: &str) -> Result<Vec<ObjectKey>, StoreError>;
+    /// A URL a client may download the object from directly (S3: presigned, for a limited
+    /// time); `None` when the store has no such thing (a local directory: the API serves it).
+    async fn download_url(&self, _key: &ObjectKey) -> Result<Option<String>, StoreError> {
+        Ok(None)
+    }
 }

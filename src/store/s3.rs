@@ -454,6 +454,10 @@ impl S3Store {
 
 #[async_trait]
 impl ObjectStore for S3Store {
+    async fn download_url(&self, key: &ObjectKey) -> Result<Option<String>, StoreError> {
+        S3Store::presigned_get(self, key).await.map(Some)
+    }
+
     async fn put(&self, key: &ObjectKey, bytes: Vec<u8>) -> Result<(), StoreError> {
         let result = self
             .client

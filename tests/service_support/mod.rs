@@ -32,8 +32,14 @@ impl Server {
 
     /// `pixelproof COMMAND` (`serve` or `worker`) on `data`; waits for its `listening on` line.
     pub fn start_command(command: &str, data: &Path, extra: &[&str]) -> Server {
+        Server::start_with_env(command, data, extra, &[])
+    }
+
+    /// [`Server::start_command`] with extra environment variables.
+    pub fn start_with_env(command: &str, data: &Path, extra: &[&str], env: &[(String, String)]) -> Server {
         let root = env!("CARGO_MANIFEST_DIR");
         let mut child = Command::new(env!("CARGO_BIN_EXE_pixelproof"))
+            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .args([command, "--listen", "127.0.0.1:0", "--data"])
             .arg(data)
             .args(if extra.contains(&"--templates") {

@@ -142,6 +142,23 @@ impl S3Server {
         }
     }
 
+    /// Freezes the server (SIGSTOP): it keeps its objects, but nothing it is sent gets an
+    /// answer until [`S3Server::resume`] — a stalled, unreachable S3.
+    pub fn pause(&self) {
+        self.signal("-STOP");
+    }
+
+    /// Lets a paused server go on (SIGCONT).
+    pub fn resume(&self) {
+        self.signal("-CONT");
+    }
+
+    fn signal(&self, which: &str) {
+        let pid = self.child.as_ref().expect("the S3 test server runs").id().to_string();
+        let ok = Command::new("kill").args([which, &pid]).status().map(|s| s.success()).unwrap_or(false);
+        assert!(ok, "kill {which} {pid} failed");
+    }
+
     /// Starts the server again on the same port (with no buckets: moto keeps them in memory).
     pub fn restart(&mut self) {
         self.stop();
