@@ -19,6 +19,25 @@ pub fn tree_rss(root: u32) -> u64 {
     total
 }
 
+/// Whether process `pid` still runs: it exists in `/proc` and is not a zombie (`Z`) or dead
+/// (`X`). A Chromium killed with `kill -9` stays a zombie until it is reaped, so this is how a
+/// print in progress learns its browser is gone. `true` on a system without `/proc`.
+pub fn is_running(pid: u32) -> bool {
+    if !std::path::Path::new("/proc/self").exists() {
+        return true;
+    }
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => !matches!(stat_state(&stat), Some('Z' | 'X')),
+        Err(_) => false,
+    }
+}
+
+/// The state letter from `/proc/PID/stat` (the field after `(comm)`).
+fn stat_state(stat: &str) -> Option<char> {
+    let rest = &stat[stat.rfind(')')? + 1..];
+    rest.split_whitespace().next()?.chars().next()
+}
+
 /// Every process id and its parent's.
 fn parent_map() -> BTreeMap<u32, u32> {
     let mut map = BTreeMap::new();
@@ -68,5 +87,17 @@ mod tests {
         let _ = child.kill();
         let _ = child.wait();
         assert!(theirs > 0 && tree > alone, "tree {tree}, this process {alone}, the child {theirs}");
+    }
+
+    #[test]
+    fn a_killed_child_is_not_running_even_before_it_is_reaped() {
+        assert_eq!(stat_state("123 (Web Content (x)) Z 77 123"), Some('Z'));
+        let mut child = std::process::Command::new("sleep").arg("30").spawn().unwrap();
+        assert!(is_running(child.id()));
+        let _ = std::process::Command::new("kill").args(["-9", &child.id().to_string()]).status();
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        assert!(!is_running(child.id()), "a zombie is not running");
+        let _ = child.wait();
+        assert!(!is_running(child.id()), "a reaped process is not running");
     }
 }

@@ -212,8 +212,17 @@ impl Renderer {
         params: chromiumoxide::cdp::browser_protocol::page::PrintToPdfParams,
     ) -> Attempt {
         let limit = self.config.timeout;
+        let pid = browser.pid;
         let run = page::print(&browser.browser, &doc.label, allowed, params, doc.options.title.as_deref());
-        match tokio::time::timeout(limit, run).await {
+        // A browser that dies mid-print leaves CDP calls hanging: notice the exit at once
+        // instead of waiting out the whole timeout.
+        let outcome = tokio::select! {
+            outcome = tokio::time::timeout(limit, run) => outcome,
+            () = exited(pid) => {
+                return Attempt::BrowserLost(format!("Chromium (pid {}) exited while printing", pid.unwrap_or(0)));
+            }
+        };
+        match outcome {
             Ok(Ok(printed)) => {
                 browser.jobs += 1;
                 Attempt::Done(printed)
@@ -348,5 +357,13 @@ impl Renderer {
         for b in browsers {
             b.kill().await;
         }
+    }
+}
+
+/// Resolves when process `pid` has exited (checked every 200 ms); never without a pid.
+async fn exited(pid: Option<u32>) {
+    let Some(pid) = pid else { return std::future::pending().await };
+    while memory::is_running(pid) {
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
