@@ -220,7 +220,8 @@ impl Service {
     pub async fn update_depth(&self) {
         match self.queue.depth().await {
             Ok(d) => self.metrics.set_queue_depth(d.ready, d.inflight, d.dead),
-            Err(e) => tracing::warn!(error = %e, "could not read the queue depth"),
+            // Logged at debug: an outage is reported by the workers, once.
+            Err(e) => tracing::debug!(error = %e, "could not read the queue depth"),
         }
     }
 

@@ -91,15 +91,29 @@ impl Attempt {
 /// to the queue.
 pub(super) async fn run(service: Arc<Service>, n: usize, mut stop: watch::Receiver<bool>) {
     tracing::debug!(worker = n, "worker started");
+    let mut down_since: Option<Instant> = None;
     loop {
         if *stop.borrow() {
             break;
         }
-        let delivery = match service.queue.dequeue(Duration::from_millis(500)).await {
+        let taken = service.queue.dequeue(Duration::from_millis(500)).await;
+        // An outage is logged when it starts and when it ends, not on every try.
+        match (&taken, down_since) {
+            (Err(e), None) => {
+                tracing::error!(worker = n, error = %e, "could not take a job from the queue; retrying every second");
+                down_since = Some(Instant::now());
+            }
+            (Err(e), Some(_)) => tracing::debug!(worker = n, error = %e, "the queue is still unavailable"),
+            (Ok(_), Some(since)) => {
+                tracing::info!(worker = n, after = ?since.elapsed(), "the queue answers again");
+                down_since = None;
+            }
+            (Ok(_), None) => {}
+        }
+        let delivery = match taken {
             Ok(Some(d)) => d,
             Ok(None) => continue,
-            Err(e) => {
-                tracing::error!(worker = n, error = %e, "could not take a job from the queue");
+            Err(_) => {
                 tokio::time::sleep(Duration::from_secs(1)).await;
                 continue;
             }
