@@ -2,6 +2,8 @@
 //! under `kill -9`), `put_if_absent` raced by many tasks, key validation, idempotency claims
 //! raced by two processes, and the routing table's persistence and precedence.
 
+#[path = "support/race.rs"]
+mod race;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -10,7 +12,7 @@ use std::time::Duration;
 
 use pixelproof::jobs::{JobId, JobRecord, JobState};
 use pixelproof::routing::{fingerprint, Match, NewRule, Renderer, RoutingError, RoutingTable};
-use pixelproof::store::{Claimed, JobStore, LocalStore, ObjectKey, ObjectStore, PutOutcome, StoreError, Stored};
+use pixelproof::store::{Claimed, JobStore, LocalStore, ObjectKey, ObjectStore, StoreError, Stored};
 
 const CHILD_DIR: &str = "PIXELPROOF_TEST_STORE_DIR";
 
@@ -97,31 +99,7 @@ async fn readers_never_see_a_partial_put() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn put_if_absent_has_exactly_one_winner_among_many_tasks() {
     let dir = tempfile::tempdir().unwrap();
-    let store = LocalStore::open(dir.path()).unwrap();
-    for round in 0..20 {
-        let k = key(&format!("race/{round}"));
-        let barrier = Arc::new(tokio::sync::Barrier::new(32));
-        let tasks: Vec<_> = (0..32)
-            .map(|i| {
-                let (store, k, barrier) = (store.clone(), k.clone(), barrier.clone());
-                tokio::spawn(async move {
-                    barrier.wait().await;
-                    (i, store.put_if_absent(&k, format!("task {i}").into_bytes()).await.unwrap())
-                })
-            })
-            .collect();
-        let mut winners = Vec::new();
-        let mut seen = Vec::new();
-        for t in tasks {
-            match t.await.unwrap() {
-                (i, PutOutcome::Created) => winners.push(format!("task {i}").into_bytes()),
-                (_, PutOutcome::Existing(bytes)) => seen.push(bytes),
-            }
-        }
-        assert_eq!(winners.len(), 1, "round {round}: {} winners", winners.len());
-        assert!(seen.iter().all(|s| *s == winners[0]), "a loser saw something other than the winner's bytes");
-        assert_eq!(store.get(&k).await.unwrap().unwrap(), winners[0]);
-    }
+    race::put_if_absent_race(Arc::new(LocalStore::open(dir.path()).unwrap()), 20, 32).await;
 }
 
 #[tokio::test]

@@ -6,6 +6,8 @@
 #[path = "support/s3.rs"]
 mod s3_support;
 
+#[path = "support/race.rs"]
+mod race;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -116,34 +118,7 @@ async fn put_if_absent_has_exactly_one_winner_among_16_tasks() {
     let server = S3Server::start();
     let bucket = server.create_bucket("race").await;
     let store = S3Store::connect(server.config(&bucket, "")).await.unwrap();
-    for round in 0..5 {
-        let k = key(&format!("race/{round}"));
-        let barrier = Arc::new(tokio::sync::Barrier::new(16));
-        let tasks: Vec<_> = (0..16)
-            .map(|i| {
-                let (store, k, barrier) = (store.clone(), k.clone(), barrier.clone());
-                tokio::spawn(async move {
-                    barrier.wait().await;
-                    (i, store.put_if_absent(&k, format!("task {i}").into_bytes()).await.unwrap())
-                })
-            })
-            .collect();
-        let mut winners = Vec::new();
-        let mut seen = Vec::new();
-        for t in tasks {
-            match t.await.unwrap() {
-                (i, PutOutcome::Created) => winners.push(format!("task {i}").into_bytes()),
-                (_, PutOutcome::Existing(bytes)) => seen.push(bytes),
-            }
-        }
-        assert_eq!(winners.len(), 1, "round {round}: {} winners", winners.len());
-        assert_eq!(seen.len(), 15);
-        assert!(
-            seen.iter().all(|s| *s == winners[0]),
-            "round {round}: a loser saw something other than the winner's bytes"
-        );
-        assert_eq!(store.get(&k).await.unwrap().unwrap(), winners[0]);
-    }
+    race::put_if_absent_race(Arc::new(store), 5, 16).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
