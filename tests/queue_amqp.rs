@@ -65,10 +65,12 @@ async fn delete_queues(name: &str) {
     for q in [name.to_string(), format!("{name}.delay"), format!("{name}.dead")] {
         ch.queue_delete(q.as_str().into(), QueueDeleteOptions::default()).await.expect("deleting a test queue");
     }
+    let results = format!("{name}.results");
+    ch.exchange_delete(results.as_str().into(), Default::default()).await.expect("deleting the results exchange");
     let _ = conn.close(200, "test done".into()).await;
 }
 
-/// Runs `test` with a fresh queue name, deleting its queues afterwards (even if it failed).
+/// Runs `test` with a fresh queue name, deleting its queues and exchange afterwards (even if it failed).
 async fn with_queue<F, Fut>(test: F)
 where
     F: FnOnce(String) -> Fut,
