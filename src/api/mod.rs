@@ -320,6 +320,24 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
     served.map_err(ServeError::Serve)
 }
 
+/// Where `status_url`s and `pdf_url`s (in answers, webhooks and result events) point: the
+/// `--public-url`, else this server. A worker's own address serves no jobs, so without
+/// `--public-url` it links to the API's default address and says so.
+fn public_url(config: &ServeConfig, addr: SocketAddr) -> String {
+    match (&config.public_url, config.mode) {
+        (Some(url), _) => url.clone(),
+        (None, Mode::Api) => format!("http://{addr}"),
+        (None, Mode::Worker) => {
+            let api = format!("http://{}", ServeConfig::default().listen);
+            tracing::warn!(
+                %api,
+                "no --public-url: webhooks and result events from this worker link to {api}; give the API's URL"
+            );
+            api
+        }
+    }
+}
+
 /// Builds the job path on the opened data directory and runs start-up recovery.
 async fn start_service(
     config: &ServeConfig,
@@ -350,7 +368,7 @@ async fn start_service(
             allow_private: config.webhook_allow_private,
             ..crate::webhook::WebhookPolicy::default()
         },
-        public_url: config.public_url.clone().unwrap_or_else(|| format!("http://{addr}")),
+        public_url: public_url(config, addr),
         baselines_dir: config.baselines_dir.clone(),
         reload_routing: config.queue.is_shared(),
         ..crate::service::ServiceConfig::default()
