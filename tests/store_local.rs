@@ -2,8 +2,8 @@
 //! under `kill -9`), `put_if_absent` raced by many tasks, key validation, idempotency claims
 //! raced by two processes, and the routing table's persistence and precedence.
 
-#[path = "support/race.rs"]
-mod race;
+#[path = "support/store_contract.rs"]
+mod store_contract;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use pixelproof::jobs::{JobId, JobRecord, JobState};
 use pixelproof::routing::{fingerprint, Match, NewRule, Renderer, RoutingError, RoutingTable};
-use pixelproof::store::{Claimed, JobStore, LocalStore, ObjectKey, ObjectStore, StoreError, Stored};
+use pixelproof::store::{Claimed, JobStore, LocalStore, ObjectKey, ObjectStore, StoreError};
 
 const CHILD_DIR: &str = "PIXELPROOF_TEST_STORE_DIR";
 
@@ -99,7 +99,7 @@ async fn readers_never_see_a_partial_put() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn put_if_absent_has_exactly_one_winner_among_many_tasks() {
     let dir = tempfile::tempdir().unwrap();
-    race::put_if_absent_race(Arc::new(LocalStore::open(dir.path()).unwrap()), 20, 32).await;
+    store_contract::put_if_absent_race(Arc::new(LocalStore::open(dir.path()).unwrap()), 20, 32).await;
 }
 
 #[tokio::test]
@@ -142,26 +142,9 @@ fn put_survives_kill_9() {
 async fn job_store_records_pdf_once_artifacts() {
     let dir = tempfile::tempdir().unwrap();
     let store = JobStore::new(Arc::new(LocalStore::open(dir.path()).unwrap()));
-    let id = JobId::new();
-    assert_eq!(store.load(id).await.unwrap(), None);
-    let mut record = JobRecord::new(id, serde_json::json!({ "template": "invoice" }), Some("k1".into()));
-    record.transition(JobState::Rendering, None).unwrap();
-    let (pdf_key, stored) = store.put_pdf(id, b"%PDF first".to_vec()).await.unwrap();
-    assert_eq!(stored, Stored::New);
-    assert_eq!(store.put_pdf(id, b"%PDF second".to_vec()).await.unwrap(), (pdf_key.clone(), Stored::AlreadyExisted));
-    assert_eq!(store.get_pdf(id).await.unwrap().unwrap(), b"%PDF first");
-    record.pdf = Some(pdf_key);
-    store.save(&record).await.unwrap();
-    assert_eq!(store.load(id).await.unwrap().unwrap(), record);
+    let id = store_contract::job_store_round_trip(&store).await;
     assert!(dir.path().join(format!("jobs/{id}/job.json")).is_file());
     assert!(dir.path().join(format!("jobs/{id}/document.pdf")).is_file());
-
-    store.put_artifact(id, "diff/page-001.png", b"png".to_vec()).await.unwrap();
-    store.put_artifact(id, "verdict.json", b"{}".to_vec()).await.unwrap();
-    assert!(store.put_artifact(id, "../../escape", Vec::new()).await.is_err());
-    assert_eq!(store.artifacts(id).await.unwrap(), ["diff/page-001.png", "verdict.json"]);
-    assert_eq!(store.get_artifact(id, "verdict.json").await.unwrap().unwrap(), b"{}");
-    assert_eq!(store.job_ids().await.unwrap(), vec![id]);
 
     std::fs::write(dir.path().join(format!("jobs/{id}/job.json")), "not json").unwrap();
     let err = store.load(id).await.unwrap_err();

@@ -6,16 +6,14 @@
 #[path = "support/s3.rs"]
 mod s3_support;
 
-#[path = "support/race.rs"]
-mod race;
+#[path = "support/store_contract.rs"]
+mod store_contract;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aws_sdk_s3::primitives::ByteStream;
-use pixelproof::jobs::{JobId, JobRecord, JobState};
-use pixelproof::store::{
-    Claimed, JobStore, ObjectKey, ObjectStore, PutOutcome, S3Credentials, S3Store, StoreError, Stored,
-};
+use pixelproof::jobs::JobId;
+use pixelproof::store::{Claimed, JobStore, ObjectKey, ObjectStore, PutOutcome, S3Credentials, S3Store, StoreError};
 use s3_support::S3Server;
 
 fn key(k: &str) -> ObjectKey {
@@ -118,7 +116,7 @@ async fn put_if_absent_has_exactly_one_winner_among_16_tasks() {
     let server = S3Server::start();
     let bucket = server.create_bucket("race").await;
     let store = S3Store::connect(server.config(&bucket, "")).await.unwrap();
-    race::put_if_absent_race(Arc::new(store), 5, 16).await;
+    store_contract::put_if_absent_race(Arc::new(store), 5, 16).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -181,21 +179,7 @@ async fn job_store_on_s3() {
     let server = S3Server::start();
     let bucket = server.create_bucket("jobs").await;
     let store = JobStore::new(Arc::new(S3Store::connect(server.config(&bucket, "svc")).await.unwrap()));
-    let id = JobId::new();
-    assert_eq!(store.load(id).await.unwrap(), None);
-    let mut record = JobRecord::new(id, serde_json::json!({ "template": "invoice" }), Some("k1".into()));
-    record.transition(JobState::Rendering, None).unwrap();
-    let (pdf_key, stored) = store.put_pdf(id, b"%PDF first".to_vec()).await.unwrap();
-    assert_eq!(stored, Stored::New);
-    assert_eq!(store.put_pdf(id, b"%PDF second".to_vec()).await.unwrap(), (pdf_key.clone(), Stored::AlreadyExisted));
-    assert_eq!(store.get_pdf(id).await.unwrap().unwrap(), b"%PDF first");
-    record.pdf = Some(pdf_key);
-    store.save(&record).await.unwrap();
-    assert_eq!(store.load(id).await.unwrap().unwrap(), record);
-    store.put_artifact(id, "diff/page-001.png", b"png".to_vec()).await.unwrap();
-    store.put_artifact(id, "verdict.json", b"{}".to_vec()).await.unwrap();
-    assert_eq!(store.artifacts(id).await.unwrap(), ["diff/page-001.png", "verdict.json"]);
-    assert_eq!(store.job_ids().await.unwrap(), vec![id]);
+    let id = store_contract::job_store_round_trip(&store).await;
     let keys = bucket_keys(&server, &bucket).await;
     assert!(keys.contains(&format!("svc/jobs/{id}/job.json")) && keys.contains(&format!("svc/jobs/{id}/document.pdf")));
 
