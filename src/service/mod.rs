@@ -174,10 +174,7 @@ impl Service {
         if !self.is_accepting() {
             return Err(SubmitError::ShuttingDown);
         }
-        request.document(&self.catalog, &self.config.limits)?;
-        if let Some(url) = &request.callback_url {
-            crate::webhook::check_url(url, &self.config.webhook)?;
-        }
+        self.validate(&request)?;
         let _guard = match &idempotency_key {
             Some(_) => Some(self.keyed.lock().await),
             None => None,
@@ -214,6 +211,16 @@ impl Service {
         self.update_depth().await;
         tracing::info!(job = %id, %submitter, "job queued");
         Ok(Submitted { id, existing: false })
+    }
+
+    /// What `POST /v1/jobs` checks before a job is accepted: the request makes a document
+    /// within the limits, and its `callback_url` is one the webhook policy allows.
+    pub fn validate(&self, request: &JobRequest) -> Result<(), SubmitError> {
+        request.document(&self.catalog, &self.config.limits)?;
+        if let Some(url) = &request.callback_url {
+            crate::webhook::check_url(url, &self.config.webhook)?;
+        }
+        Ok(())
     }
 
     /// Refreshes the queue-depth gauges.

@@ -197,10 +197,8 @@ async fn process_once(service: &Service, delivery: Delivery) -> Option<Delivery>
         tracing::info!(job = %id, state = %record.state, "delivered again after it settled: acked without rendering");
         // The process that settled it may have died before its result event went out.
         if !service.announce(&record).await {
-            {
-                retry_announce(service, delivery).await;
-                return None;
-            }
+            retry_announce(service, delivery).await;
+            return None;
         }
         if let Err(e) = service.queue.ack(delivery).await {
             tracing::warn!(job = %id, error = %e, "could not ack a settled job");
@@ -228,10 +226,8 @@ async fn process_once(service: &Service, delivery: Delivery) -> Option<Delivery>
         Ok(()) => {
             if !service.announce(&record).await {
                 service.metrics.job(record.state.as_str());
-                {
-                    retry_announce(service, delivery).await;
-                    return None;
-                }
+                retry_announce(service, delivery).await;
+                return None;
             }
             if let Err(e) = service.queue.ack(delivery).await {
                 tracing::warn!(job = %id, error = %e, "could not ack a finished job (it will be acked when delivered again)");
@@ -261,14 +257,7 @@ async fn record_published(
     request: serde_json::Value,
 ) -> Result<JobRecord, crate::store::StoreError> {
     let problem = match serde_json::from_value::<JobRequest>(request.clone()) {
-        Ok(req) => match req.document(&service.catalog, &service.config.limits) {
-            Err(e) => Some(e.to_string()),
-            Ok(_) => req
-                .callback_url
-                .as_ref()
-                .and_then(|u| crate::webhook::check_url(u, &service.config.webhook).err())
-                .map(|e| e.to_string()),
-        },
+        Ok(req) => service.validate(&req).err().map(|e| e.to_string()),
         Err(e) => Some(format!("it is not a job body (see POST /v1/jobs): {e}")),
     };
     let mut record = JobRecord::new(id, request, None);
