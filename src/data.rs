@@ -5,7 +5,8 @@
 //! DATA/queue/      the embedded queue (ready/, inflight/, dead/, tmp/, lock); not opened
 //!                  when the queue is RabbitMQ (`QueueBackend::Amqp`)
 //! DATA/objects/    the local object store (jobs/{id}/…, idempotency/…)
-//! DATA/routing.json  the routing table
+//! DATA/routing.json  the routing table (in the bucket instead, as `routing.json`, when the
+//!                  store is S3: see `DataDir::open_with`)
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -13,7 +14,7 @@ use std::sync::Arc;
 
 use crate::queue::{AmqpConfig, AmqpQueue, EmbeddedQueue, Queue, QueueConfig, QueueError, Recovery};
 use crate::routing::{RoutingError, RoutingTable};
-use crate::store::{JobStore, LocalStore, ObjectStore, S3Config, S3Store, StoreError};
+use crate::store::{blocking, JobStore, LocalStore, ObjectStore, S3Config, S3Store, StoreError};
 
 /// The default data directory, relative to the working directory.
 pub const DEFAULT_DATA_DIR: &str = "data";
@@ -161,14 +162,34 @@ impl DataDir {
 
     /// Opens the service's state with the chosen queue. With RabbitMQ the embedded queue (and
     /// its lock) is not opened, so several processes may share this directory's object
-    /// store and routing table (all their writes are atomic between processes).
+    /// store and routing table (all their writes are atomic between processes). With an S3
+    /// store the routing table is the bucket's `routing.json`, shared by every machine.
     pub async fn open_with(&self, queue: &QueueBackend, store: &StoreBackend) -> Result<Opened, DataError> {
-        let objects: Arc<dyn ObjectStore> = match store {
-            StoreBackend::Local => Arc::new(LocalStore::open(self.objects_dir())?),
-            StoreBackend::S3(config) => Arc::new(S3Store::connect(config.clone()).await?),
+        let (objects, routing): (Arc<dyn ObjectStore>, RoutingTable) = match store {
+            StoreBackend::Local => {
+                (Arc::new(LocalStore::open(self.objects_dir())?), RoutingTable::load(self.routing_file())?)
+            }
+            StoreBackend::S3(config) => {
+                let objects = Arc::new(S3Store::connect(config.clone()).await?);
+                // The table is read and written synchronously (under its lock), through a
+                // client of its own on the blocking module's runtime.
+                let config = config.clone();
+                let routing = tokio::task::spawn_blocking(move || {
+                    let location = match config.prefix.as_str() {
+                        "" => format!("s3://{}/{}", config.bucket, crate::routing::ROUTING_OBJECT),
+                        p => format!("s3://{}/{p}/{}", config.bucket, crate::routing::ROUTING_OBJECT),
+                    };
+                    let client = blocking::connect_s3(config)?;
+                    Ok::<_, DataError>(RoutingTable::load_object(Arc::new(client), location)?)
+                })
+                .await
+                .map_err(|e| StoreError::Unavailable {
+                    detail: format!("the routing table's loader stopped: {e}"),
+                })??;
+                (objects, routing)
+            }
         };
         let jobs = JobStore::new(objects);
-        let routing = RoutingTable::load(self.routing_file())?;
         match queue {
             QueueBackend::Embedded(config) => {
                 let (queue, recovery) = EmbeddedQueue::open(self.queue_dir(), *config)?;

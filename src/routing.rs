@@ -1,15 +1,22 @@
 //! The routing table operators edit: which documents skip Chromium and go straight to the
 //! fallback renderer (or are pinned to Chromium). Rules match a template name or a document
 //! fingerprint ([`fingerprint`]); a fingerprint rule wins over a template rule; no rule means
-//! Chromium. Persisted as JSON in `DATA/routing.json`, replaced atomically on every change.
+//! Chromium. Persisted as JSON in `DATA/routing.json`, replaced atomically on every change; with
+//! `--store s3://…` it is the object `routing.json` in the bucket, so workers on other machines
+//! read the rules the API's operators edit.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::durable;
+use crate::store::{blocking, ObjectKey, ObjectStore, StoreError};
+
+/// The routing table's object key in a bucket (under the store's prefix).
+pub const ROUTING_OBJECT: &str = "routing.json";
 
 /// The engine a document is printed with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -79,6 +86,8 @@ pub enum RoutingError {
     Io { path: PathBuf, source: std::io::Error },
     #[error("the routing table {path} is not valid JSON ({detail}): fix or restore it")]
     Invalid { path: PathBuf, detail: String },
+    #[error("could not access the routing table {location}: {source}")]
+    Store { location: String, source: StoreError },
 }
 
 /// sha256 (lowercase hex) of a document's HTML and its print options as JSON. The two parts
@@ -97,10 +106,21 @@ struct File {
     rules: Vec<Rule>,
 }
 
-/// The rules, loaded from and saved to one JSON file.
+/// Where the table is kept.
+#[derive(Debug, Clone)]
+enum Place {
+    File(PathBuf),
+    /// `routing.json` in an object store, written through [`blocking`].
+    Object {
+        objects: Arc<dyn ObjectStore>,
+        location: String,
+    },
+}
+
+/// The rules, loaded from and saved to one JSON file or object.
 #[derive(Debug)]
 pub struct RoutingTable {
-    path: PathBuf,
+    place: Place,
     rules: Vec<Rule>,
 }
 
@@ -108,33 +128,48 @@ impl RoutingTable {
     /// Loads `path` (usually `DATA/routing.json`); a missing file is an empty table.
     pub fn load(path: impl Into<PathBuf>) -> Result<RoutingTable, RoutingError> {
         let path = path.into();
-        let io = |source| RoutingError::Io { path: path.clone(), source };
         let rules = match std::fs::read(&path) {
-            Ok(bytes) => {
-                let file: File = serde_json::from_slice(&bytes)
-                    .map_err(|e| RoutingError::Invalid { path: path.clone(), detail: e.to_string() })?;
-                for rule in &file.rules {
-                    validate_match(&rule.matches).map_err(|e| RoutingError::Invalid {
-                        path: path.clone(),
-                        detail: format!("rule {}: {e}", rule.id),
-                    })?;
-                }
-                file.rules
-            }
+            Ok(bytes) => parse(&bytes, &path)?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
-            Err(e) => return Err(io(e)),
+            Err(source) => return Err(RoutingError::Io { path, source }),
         };
-        Ok(RoutingTable { path, rules })
+        Ok(RoutingTable { place: Place::File(path), rules })
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
+    /// Loads the object [`ROUTING_OBJECT`] from `objects` (a client made by
+    /// [`blocking::connect_s3`]; `location` names it in messages); a missing object is an empty
+    /// table. Blocks: call it where blocking is allowed.
+    pub fn load_object(
+        objects: Arc<dyn ObjectStore>,
+        location: impl Into<String>,
+    ) -> Result<RoutingTable, RoutingError> {
+        let location = location.into();
+        let store_error = |source| RoutingError::Store { location: location.clone(), source };
+        let key = ObjectKey::parse(ROUTING_OBJECT).map_err(store_error)?;
+        let reader = objects.clone();
+        let rules = match blocking::wait(async move { reader.get(&key).await }).map_err(store_error)? {
+            Some(bytes) => parse(&bytes, Path::new(&location))?,
+            None => Vec::new(),
+        };
+        Ok(RoutingTable { place: Place::Object { objects, location }, rules })
     }
 
-    /// Reads the file again: processes sharing a data directory (`pixelproof worker`s beside
-    /// the API that edits the rules) see each other's changes. On an error the rules stay.
+    /// Where the table is kept: its file, or its object's URL.
+    pub fn location(&self) -> String {
+        match &self.place {
+            Place::File(path) => path.display().to_string(),
+            Place::Object { location, .. } => location.clone(),
+        }
+    }
+
+    /// Reads the table again: processes sharing it (`pixelproof worker`s beside the API that
+    /// edits the rules, or on other machines with the same bucket) see each other's changes.
+    /// On an error the rules stay.
     pub fn reload(&mut self) -> Result<(), RoutingError> {
-        *self = RoutingTable::load(self.path.clone())?;
+        *self = match &self.place {
+            Place::File(path) => RoutingTable::load(path.clone())?,
+            Place::Object { objects, location } => RoutingTable::load_object(objects.clone(), location.clone())?,
+        };
         Ok(())
     }
 
@@ -205,16 +240,39 @@ impl RoutingTable {
     }
 
     fn save(&self) -> Result<(), RoutingError> {
-        let io = |source| RoutingError::Io { path: self.path.clone(), source };
         let bytes = serde_json::to_vec_pretty(&File { rules: self.rules.clone() })
-            .map_err(|e| RoutingError::Invalid { path: self.path.clone(), detail: e.to_string() })?;
-        let dir = match self.path.parent() {
-            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
-        std::fs::create_dir_all(&dir).map_err(io)?;
-        durable::write_atomic(&self.path, &dir, &bytes).map_err(io)
+            .map_err(|e| RoutingError::Invalid { path: PathBuf::from(self.location()), detail: e.to_string() })?;
+        match &self.place {
+            Place::File(path) => {
+                let io = |source| RoutingError::Io { path: path.clone(), source };
+                let dir = match path.parent() {
+                    Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+                    _ => PathBuf::from("."),
+                };
+                std::fs::create_dir_all(&dir).map_err(io)?;
+                durable::write_atomic(path, &dir, &bytes).map_err(io)
+            }
+            Place::Object { objects, location } => {
+                let store_error = |source| RoutingError::Store { location: location.clone(), source };
+                let key = ObjectKey::parse(ROUTING_OBJECT).map_err(store_error)?;
+                let objects = objects.clone();
+                blocking::wait(async move { objects.put(&key, bytes).await }).map_err(store_error)
+            }
+        }
     }
+}
+
+/// The rules in a routing table's bytes, each checked; `path` names it in messages.
+fn parse(bytes: &[u8], path: &Path) -> Result<Vec<Rule>, RoutingError> {
+    let file: File = serde_json::from_slice(bytes)
+        .map_err(|e| RoutingError::Invalid { path: path.to_path_buf(), detail: e.to_string() })?;
+    for rule in &file.rules {
+        validate_match(&rule.matches).map_err(|e| RoutingError::Invalid {
+            path: path.to_path_buf(),
+            detail: format!("rule {}: {e}", rule.id),
+        })?;
+    }
+    Ok(file.rules)
 }
 
 fn validate_match(m: &Match) -> Result<(), RoutingError> {

@@ -5,8 +5,8 @@ use std::path::Path;
 
 use image::{Rgba, RgbaImage};
 use pixelproof::baseline::{
-    page_image_name, Action, BaselineError, BaselineInfo, CandidateVerdict, Comparison, Decision, Key, Manifest,
-    NewCandidate, Store,
+    page_image_name, Action, BaselineError, BaselineInfo, CandidateVerdict, Comparison, Decision, DirStore as Store,
+    Key, Manifest, NewCandidate,
 };
 use pixelproof::compare::verdict::{PageInput, PageVerdict, Verdict};
 use pixelproof::pins::Environment;

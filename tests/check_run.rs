@@ -5,7 +5,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use image::{Rgba, RgbaImage};
-use pixelproof::baseline::{Decision, Key, NewCandidate, Store};
+use pixelproof::baseline::{Decision, DirStore as Store, Key, NewCandidate};
 use pixelproof::check::{self, progress::Lines, CheckError, CheckOptions, Prover, Status, NO_BASELINE};
 use pixelproof::compare::verdict::PageInput;
 use pixelproof::fontcheck::{FontProblem, FontReport};

@@ -7,6 +7,7 @@
 //! process, any process answers for any job, and a 10 s S3 stall holds jobs (unacked, no
 //! attempt lost) until it ends.
 
+mod common;
 #[path = "support/s3.rs"]
 mod s3_support;
 mod service_support;
@@ -419,16 +420,7 @@ fn with_s3_every_process_answers_for_every_job_and_jobs_wait_out_an_s3_outage() 
     let s3 = s3_support::S3Server::start();
     let bucket = runtime().block_on(s3.create_bucket("fleet"));
     let mut proxy = Proxy::start(s3.port);
-    let creds = s3.credentials();
-    let env: Vec<(String, String)> = [
-        ("AWS_ENDPOINT_URL", format!("http://127.0.0.1:{}", proxy.port)),
-        ("AWS_REGION", "us-east-1".to_string()),
-        ("AWS_ACCESS_KEY_ID", creds.access_key_id.clone()),
-        ("AWS_SECRET_ACCESS_KEY", creds.secret_access_key.clone()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect();
+    let env = aws_env(&s3, &format!("http://127.0.0.1:{}", proxy.port));
     let name = format!("pixelproof.test.fleet.{}", ulid::Ulid::new());
     let store = format!("s3://{bucket}/pixelproof");
     let flags = ["--queue", AMQP, "--queue-name", name.as_str(), "--store", store.as_str(), "--workers", "1"];
@@ -532,4 +524,126 @@ fn with_s3_every_process_answers_for_every_job_and_jobs_wait_out_an_s3_outage() 
 
 fn count_metric(servers: &[Server], series: &str) -> f64 {
     servers.iter().map(|s| metric(s, series)).sum()
+}
+
+/// The `AWS_*` variables that point a process at `s3` through `endpoint`.
+fn aws_env(s3: &s3_support::S3Server, endpoint: &str) -> Vec<(String, String)> {
+    let creds = s3.credentials();
+    [
+        ("AWS_ENDPOINT_URL", endpoint.to_string()),
+        ("AWS_REGION", "us-east-1".to_string()),
+        ("AWS_ACCESS_KEY_ID", creds.access_key_id),
+        ("AWS_SECRET_ACCESS_KEY", creds.secret_access_key),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect()
+}
+
+/// Runs the pixelproof binary (not a server) with `env`; returns its exit code and output.
+fn run_pixelproof(args: &[&str], env: &[(String, String)]) -> (Option<i32>, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_pixelproof"))
+        .args(args)
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .env("PIXELPROOF_USER", "ci-bot")
+        .output()
+        .expect("run pixelproof");
+    (out.status.code(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+}
+
+#[test]
+fn a_fleet_proves_jobs_against_baselines_in_the_bucket_and_approves_through_the_api() {
+    use pixelproof::baseline::{BucketStore, Key, Store};
+
+    let _broker = BROKER.lock().unwrap_or_else(|e| e.into_inner());
+    let s3 = s3_support::S3Server::start();
+    let bucket = runtime().block_on(s3.create_bucket("baselines"));
+    let env = aws_env(&s3, &s3.endpoint());
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let templates = tmp.path().join("templates");
+    common::copy_dir(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("templates/certificate"),
+        &templates.join("certificate"),
+    );
+    let t = templates.to_string_lossy().to_string();
+    let baselines = format!("s3://{bucket}/team/baselines");
+    let report = tmp.path().join("report").to_string_lossy().to_string();
+
+    // CI makes the fleet's baselines in the bucket; an operator approves them.
+    let (code, out) =
+        run_pixelproof(&["check", "--templates", &t, "--baselines", &baselines, "--update", "--report", &report], &env);
+    assert!(out.contains("2 candidates written"), "exit {code:?}: {out}");
+    let (code, out) =
+        run_pixelproof(&["baseline", "approve", "--all", "--baselines", &baselines, "--reason", "seed"], &env);
+    assert_eq!(code, Some(0), "{out}");
+
+    // An API and a worker, each with its own data directory, sharing the queue and the bucket.
+    let name = format!("pixelproof.test.fleet.{}", ulid::Ulid::new());
+    let store = format!("s3://{bucket}/team/jobs");
+    let flags = [
+        "--queue",
+        AMQP,
+        "--queue-name",
+        &name,
+        "--store",
+        &store,
+        "--baselines",
+        &baselines,
+        "--templates",
+        &t,
+        "--workers",
+        "1",
+    ];
+    let dirs: Vec<tempfile::TempDir> = (0..2).map(|_| tempfile::tempdir().expect("data dir")).collect();
+    let api = Server::start_with_env("serve", dirs[0].path(), &[&flags[..], &["--api-only"]].concat(), &env);
+    let worker = Server::start_with_env("worker", dirs[1].path(), &flags, &env);
+    let fleet = Fleet { name, api, workers: vec![worker] };
+
+    // The worker verified the template against the bucket's baselines at start-up.
+    let deadline = Instant::now() + Duration::from_secs(180);
+    loop {
+        let r: Value = client().get(fleet.workers[0].url("/readyz")).send().expect("readyz").json().expect("JSON");
+        if r["verification"] == "finished" {
+            assert_eq!(r["templates"]["certificate"], "verified", "{r}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "verification did not finish: {r}");
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    let job = json!({"template": "certificate", "data": fixture("certificate", "default"), "baseline": "certificate/default"});
+    let id = submit(&fleet.api, SUBMIT, &job);
+    let s = wait_settled(&fleet.api, SUBMIT, &id, Duration::from_secs(120));
+    assert_eq!(s["state"], "done", "proved against the bucket's baseline: {s}");
+
+    // A template change becomes a candidate in the bucket; the operator approves it through the
+    // API's review routes; the worker proves the next job against the new baseline at once.
+    let changed = tmp.path().join("changed");
+    common::copy_dir(&templates.join("certificate"), &changed.join("certificate"));
+    let css = changed.join("certificate/style.css");
+    let text = std::fs::read_to_string(&css).expect("style.css");
+    assert!(text.contains("--navy: #1b2f4b;"), "the certificate's CSS changed; update this test");
+    std::fs::write(&css, text.replace("--navy: #1b2f4b;", "--navy: #4b1b2f;")).expect("write css");
+    let c = changed.to_string_lossy().to_string();
+    let (code, out) =
+        run_pixelproof(&["check", "--templates", &c, "--baselines", &baselines, "--update", "--report", &report], &env);
+    assert!(out.contains("2 candidates written"), "exit {code:?}: {out}");
+    let page = client().get(fleet.api.url("/review")).bearer_auth(OPERATOR).send().expect("review page");
+    let page = page.text().expect("HTML");
+    assert!(page.contains("/review/files/candidates/certificate/default/page-001.png"), "not listed: {page}");
+    let r = client()
+        .post(fleet.api.url("/v1/review/candidates/certificate/default/approve"))
+        .bearer_auth(OPERATOR)
+        .json(&json!({"reason": "new ink colour"}))
+        .send()
+        .expect("approve");
+    assert_eq!(r.status(), reqwest::StatusCode::OK, "{}", r.text().unwrap_or_default());
+    let bucket_store = Store::Bucket(BucketStore::connect(s3.config(&bucket, "team/baselines")).expect("connect"));
+    let key = Key::parse("certificate/default").unwrap();
+    let manifest = bucket_store.read_manifest(&key).expect("read").expect("approved");
+    assert_eq!(manifest.reason.as_deref(), Some("new ink colour"));
+    assert!(bucket_store.has_candidate(&Key::parse("certificate/long_name").unwrap()), "only the approved one went");
+    let id = submit(&fleet.api, SUBMIT, &job);
+    let s = wait_settled(&fleet.api, SUBMIT, &id, Duration::from_secs(240));
+    assert_ne!(s["state"], "done", "the old template no longer matches the new baseline: {s}");
+    assert!(s.to_string().contains("certificate/default"), "{s}");
 }

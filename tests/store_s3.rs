@@ -325,3 +325,49 @@ async fn a_stopped_server_is_unavailable_quickly_and_recovers() {
     assert_eq!(store.put_if_absent(&key("after"), b"4".to_vec()).await.unwrap(), PutOutcome::Existing(b"3".to_vec()));
     assert_eq!(listed(store.list("").await.unwrap()), ["after"]);
 }
+
+/// With an S3 store the routing table is the bucket's `routing.json`: a rule an operator adds
+/// through one process (one data directory, one machine) is read by another after a reload.
+#[tokio::test]
+async fn the_routing_table_lives_in_the_bucket_for_every_machine() {
+    use pixelproof::data::{DataDir, QueueBackend, StoreBackend};
+    use pixelproof::routing::{Match, NewRule, Renderer};
+
+    let server = S3Server::start();
+    let bucket = server.create_bucket("routing").await;
+    let tmp = tempfile::tempdir().unwrap();
+    let store = StoreBackend::S3(server.config(&bucket, "fleet"));
+    let queue = |name: &str| QueueBackend::parse("embedded", name, 10, 1).unwrap();
+    let api = DataDir::new(tmp.path().join("api")).open_with(&queue("a"), &store).await.unwrap();
+    let worker = DataDir::new(tmp.path().join("worker")).open_with(&queue("b"), &store).await.unwrap();
+    assert!(api.routing.rules().is_empty());
+    assert_eq!(api.routing.location(), format!("s3://{bucket}/fleet/routing.json"));
+
+    let mut table = api.routing;
+    let rule = table
+        .add(NewRule {
+            matches: Match::Template("invoice".into()),
+            renderer: Renderer::Fallback,
+            note: "Chromium clips the totals".into(),
+            created_by: "ops".into(),
+        })
+        .unwrap();
+    assert_eq!(bucket_keys(&server, &bucket).await, ["fleet/routing.json"], "nothing in either data directory");
+    assert!(!tmp.path().join("api/routing.json").exists());
+
+    let mut seen = worker.routing;
+    assert!(seen.rules().is_empty(), "read before the rule was added");
+    seen.reload().unwrap();
+    assert_eq!(seen.rules(), std::slice::from_ref(&rule));
+    assert_eq!(seen.route(Some("invoice"), &"0".repeat(64)).renderer, Renderer::Fallback);
+    table.remove(&rule.id).unwrap();
+    seen.reload().unwrap();
+    assert!(seen.rules().is_empty());
+
+    // A table damaged in the bucket is refused with its URL, and a reload keeps the rules read.
+    let client = server.client();
+    let body = ByteStream::from(b"{not json".to_vec());
+    client.put_object().bucket(&bucket).key("fleet/routing.json").body(body).send().await.unwrap();
+    let err = seen.reload().unwrap_err().to_string();
+    assert!(err.contains(&format!("s3://{bucket}/fleet/routing.json")) && err.contains("not valid JSON"), "{err}");
+}

@@ -132,7 +132,7 @@ pub struct AppState {
     pub service: Arc<crate::service::Service>,
     /// Jobs' records, PDFs and artifacts (`DATA/objects/`): the service's own store.
     pub jobs: JobStore,
-    /// The operators' routing table (`DATA/routing.json`): the service's own, which the workers read.
+    /// The operators' routing table (`DATA/routing.json`, or `routing.json` in the bucket): the service's own, which the workers read.
     pub routing: Arc<std::sync::RwLock<RoutingTable>>,
     /// Candidates and held jobs waiting for review, decisions, the audit log.
     pub review: Arc<Review>,
@@ -152,6 +152,8 @@ pub enum ServeError {
     Bind { addr: SocketAddr, source: std::io::Error },
     #[error("could not open the data directory: {0}")]
     Data(#[from] DataError),
+    #[error("could not open the baselines: {0}")]
+    Baselines(#[from] crate::baseline::BaselineError),
     #[error(transparent)]
     Templates(#[from] TemplateError),
     #[error("could not start the rendering engine: {0}")]
@@ -244,6 +246,10 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
         return Err(ServeError::WorkerNeedsSharedQueue);
     }
     let data = crate::data::DataDir::new(&config.data_dir).open_with(&config.queue, &config.store).await?;
+    let baselines = crate::baseline::Store::open(&config.baselines_dir)?;
+    if baselines.is_shared() {
+        tracing::info!(baselines = %baselines.location(), "baselines are kept in the bucket");
+    }
     if let crate::data::StoreBackend::S3(s3) = &config.store {
         tracing::info!(bucket = %s3.bucket, prefix = %s3.prefix, endpoint = %s3.endpoint(), "jobs are stored in S3");
     }
@@ -264,11 +270,13 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
     let addr = listener.local_addr().map_err(|source| ServeError::Bind { addr: config.listen, source })?;
     let metrics = Arc::new(Metrics::new());
     let verification = Arc::new(Verification::default());
-    let service = start_service(&config, addr, engine.clone(), catalog.clone(), data, &verification, &metrics).await;
+    let service =
+        start_service(&config, addr, engine.clone(), catalog.clone(), data, baselines.clone(), &verification, &metrics)
+            .await;
     let (stop_workers, stop) = tokio::sync::watch::channel(false);
     let workers = service.start_workers(stop);
     let review = Arc::new(Review::new(
-        crate::baseline::Store::new(&config.baselines_dir),
+        baselines,
         service.jobs.clone(),
         crate::review::audit::AuditLog::new(config.data_dir.join(crate::review::audit::AUDIT_FILE)),
     ));
@@ -339,12 +347,14 @@ fn public_url(config: &ServeConfig, addr: SocketAddr) -> String {
 }
 
 /// Builds the job path on the opened data directory and runs start-up recovery.
+#[allow(clippy::too_many_arguments)]
 async fn start_service(
     config: &ServeConfig,
     addr: SocketAddr,
     engine: Arc<Engine>,
     catalog: Arc<Catalog>,
     data: crate::data::Opened,
+    baselines: crate::baseline::Store,
     verification: &Arc<Verification>,
     metrics: &Arc<Metrics>,
 ) -> Arc<crate::service::Service> {
@@ -379,6 +389,7 @@ async fn start_service(
         catalog,
         fallback,
         data,
+        baselines,
         verification.clone(),
         metrics.clone(),
     );

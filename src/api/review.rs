@@ -57,11 +57,12 @@ pub async fn baseline_file(
 ) -> Result<Response, Problem> {
     let source = Source::parse(&source)
         .ok_or_else(|| file_problem(FileError::NotFound(format!("{source:?} is neither baselines nor candidates"))))?;
-    let path =
-        files::baseline_image(&state.review.baselines, source, &template, &fixture, &name).map_err(file_problem)?;
-    let bytes = tokio::fs::read(&path)
+    let store = state.review.baselines.clone();
+    let file = name.clone();
+    let bytes = tokio::task::spawn_blocking(move || files::baseline_image(&store, source, &template, &fixture, &file))
         .await
-        .map_err(|e| file_problem(FileError::Read { what: name.clone(), detail: e.to_string() }))?;
+        .map_err(|e| file_problem(FileError::Read { what: name.clone(), detail: e.to_string() }))?
+        .map_err(file_problem)?;
     Ok(file_response(&name, bytes))
 }
 

@@ -142,7 +142,11 @@ fn problem(e: RoutingError) -> Problem {
         }
         RoutingError::Duplicate { .. } => (StatusCode::CONFLICT, "duplicate-rule", "A rule already matches this"),
         RoutingError::NoSuchRule { .. } => (StatusCode::NOT_FOUND, "no-such-rule", "No such rule"),
-        RoutingError::Io { .. } | RoutingError::Invalid { .. } => {
+        RoutingError::Store { source, .. } if source.is_retryable() => {
+            tracing::warn!(error = %e, "routing table unavailable");
+            (StatusCode::SERVICE_UNAVAILABLE, "store-unavailable", "The routing table cannot be reached; retry later")
+        }
+        RoutingError::Io { .. } | RoutingError::Invalid { .. } | RoutingError::Store { .. } => {
             tracing::error!(error = %e, "routing table failed");
             (StatusCode::INTERNAL_SERVER_ERROR, "routing-failed", "The routing table could not be changed")
         }

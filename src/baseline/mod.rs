@@ -15,21 +15,30 @@
 //! place, so a crash never leaves a half-written baseline; the candidate is removed only
 //! after its baseline is in place, so an interrupted approval can simply be run again.
 //! Loading a baseline verifies every file against the sha256 its manifest records.
+//!
+//! A fleet keeps the same files in a bucket instead (`--baselines s3://BUCKET/PREFIX`, see
+//! [`bucket`]): the same manifest, the same checks, the same approval flow. [`Store`] is the
+//! one type callers use; it is either a [`DirStore`] or a [`BucketStore`].
 
 mod audit;
+pub mod bucket;
+pub mod dir;
 mod key;
 mod manifest;
 pub mod png;
 
 use std::path::{Path, PathBuf};
 
+use chrono::{DateTime, Utc};
 use image::RgbaImage;
-use tempfile::TempDir;
 
 use crate::compare::verdict::PageInput;
 use crate::pins::Environment;
+use crate::store::StoreError;
 
 pub use audit::{Action, AuditEntry};
+pub use bucket::BucketStore;
+pub use dir::DirStore;
 pub use key::{is_valid_name, Key};
 pub use manifest::{
     diff_image_name, now, page_image_name, page_text_name, BaselineInfo, CandidateVerdict, Manifest, PageEntry,
@@ -70,6 +79,19 @@ pub enum BaselineError {
     NoReason { action: &'static str },
     #[error("the person deciding must be named (--by NAME, or set PIXELPROOF_USER)")]
     NoUser,
+    #[error("could not use the baselines in {location}: {source}")]
+    Store { location: String, source: StoreError },
+}
+
+impl BaselineError {
+    /// Whether the same operation may succeed later (the bucket was unreachable), as opposed
+    /// to a baseline that is missing, damaged or refused.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            BaselineError::Store { source, .. } => source.is_retryable(),
+            _ => false,
+        }
+    }
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> BaselineError + '_ {
@@ -181,236 +203,156 @@ pub struct Decision {
     pub reason: String,
 }
 
-/// The baselines directory.
+/// Which of a key's two sets of files: its approved baseline or the candidate waiting for review.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Area {
+    Baseline,
+    Candidate,
+}
+
+/// Where baselines live: a directory ([`DirStore`], the default) or a bucket ([`BucketStore`],
+/// for fleets). Both keep the same files with the same manifest and the same approval flow.
 #[derive(Debug, Clone)]
-pub struct Store {
-    root: PathBuf,
+pub enum Store {
+    Dir(DirStore),
+    Bucket(BucketStore),
 }
 
 impl Store {
+    /// The baselines directory `root`.
     pub fn new(root: impl Into<PathBuf>) -> Store {
-        Store { root: root.into() }
+        Store::Dir(DirStore::new(root))
     }
 
-    pub fn root(&self) -> &Path {
-        &self.root
+    /// Opens `--baselines`: a directory, or `s3://BUCKET/PREFIX` (with the `AWS_*` variables,
+    /// like `--store`), which is checked to be reachable.
+    pub fn open(location: &Path) -> Result<Store, BaselineError> {
+        match location.to_str() {
+            Some(url) if bucket::is_bucket_url(url) => Ok(Store::Bucket(BucketStore::open(url)?)),
+            _ => Ok(Store::new(location)),
+        }
     }
 
-    /// `ROOT/TEMPLATE/FIXTURE`
-    pub fn baseline_dir(&self, key: &Key) -> PathBuf {
-        self.root.join(key.template()).join(key.fixture())
+    /// The directory or bucket URL, for messages.
+    pub fn location(&self) -> String {
+        match self {
+            Store::Dir(s) => s.root().display().to_string(),
+            Store::Bucket(s) => s.location().to_string(),
+        }
     }
 
-    /// `ROOT/.candidates/TEMPLATE/FIXTURE`
-    pub fn candidate_dir(&self, key: &Key) -> PathBuf {
-        self.root.join(CANDIDATES_DIR).join(key.template()).join(key.fixture())
-    }
-
-    /// `ROOT/audit.jsonl`
-    pub fn audit_path(&self) -> PathBuf {
-        self.root.join(AUDIT_FILE)
+    /// Whether several processes (on several machines) see the same baselines.
+    pub fn is_shared(&self) -> bool {
+        matches!(self, Store::Bucket(_))
     }
 
     /// The baseline's manifest alone (no page files read): `None` when there is no baseline.
     pub fn read_manifest(&self, key: &Key) -> Result<Option<Manifest>, BaselineError> {
-        let dir = self.baseline_dir(key);
-        if !dir.join(MANIFEST_FILE).is_file() {
-            self.check_not_interrupted(key)?;
-            return Ok(None);
+        match self {
+            Store::Dir(s) => s.read_manifest(key),
+            Store::Bucket(s) => s.read_manifest(key),
         }
-        read_manifest(&dir, key).map(Some)
     }
 
     /// The baseline with every page verified against its manifest: `None` when there is none.
     pub fn load_baseline(&self, key: &Key) -> Result<Option<Baseline>, BaselineError> {
-        let Some(manifest) = self.read_manifest(key)? else { return Ok(None) };
-        let pages = load_pages(&self.baseline_dir(key), &manifest)?;
-        Ok(Some(Baseline { key: key.clone(), manifest, pages }))
+        match self {
+            Store::Dir(s) => s.load_baseline(key),
+            Store::Bucket(s) => s.load_baseline(key),
+        }
     }
 
     /// The candidate with every page verified: an error naming the waiting candidates when
     /// there is none for `key`.
     pub fn load_candidate(&self, key: &Key) -> Result<Candidate, BaselineError> {
-        let dir = self.existing_candidate_dir(key)?;
-        let manifest = read_manifest(&dir, key)?;
-        let pages = load_pages(&dir, &manifest)?;
-        let verdict = read_candidate_verdict(&dir)?;
-        Ok(Candidate { key: key.clone(), manifest, pages, verdict })
+        match self {
+            Store::Dir(s) => s.load_candidate(key),
+            Store::Bucket(s) => s.load_candidate(key),
+        }
     }
 
-    /// Writes (or replaces) the candidate for `new.key`; returns its directory.
+    /// Writes (or replaces) the candidate for `new.key`; returns where it is.
     pub fn write_candidate(&self, new: &NewCandidate<'_>) -> Result<PathBuf, BaselineError> {
-        let target = self.candidate_dir(&new.key);
-        let staging = staging_dir(&target, "writing")?;
-        let mut entries = Vec::with_capacity(new.pages.len());
-        for (index, page) in new.pages.iter().enumerate() {
-            let number = index + 1;
-            let png = png::encode(page.image).map_err(|e| BaselineError::Encode {
-                key: new.key.to_string(),
-                page: number,
-                detail: e.to_string(),
-            })?;
-            entries.push(write_page(staging.path(), number, &png, page.image, page.text)?);
+        match self {
+            Store::Dir(s) => s.write_candidate(new),
+            Store::Bucket(s) => s.write_candidate(new),
         }
-        if let Some(comparison) = &new.comparison {
-            for (index, diff) in comparison.diffs.iter().enumerate() {
-                let Some(diff) = diff else { continue };
-                let number = index + 1;
-                let png = png::encode(diff).map_err(|e| BaselineError::Encode {
-                    key: new.key.to_string(),
-                    page: number,
-                    detail: e.to_string(),
-                })?;
-                write_file(&staging.path().join(diff_image_name(number)), &png)?;
-            }
-            write_json(&staging.path().join(VERDICT_FILE), &comparison.verdict)?;
-        }
-        let manifest = Manifest {
-            format: MANIFEST_FORMAT,
-            template: new.key.template().to_string(),
-            fixture: new.key.fixture().to_string(),
-            pages: entries,
-            environment: new.environment.clone(),
-            created_at: now(),
-            created_by: new.created_by.clone(),
-            approved_at: None,
-            approved_by: None,
-            reason: None,
-        };
-        write_json(&staging.path().join(MANIFEST_FILE), &manifest)?;
-        swap_in(staging, &target)?;
-        tracing::info!(key = %new.key, dir = %target.display(), "candidate written");
-        Ok(target)
     }
 
     /// Every candidate waiting for review, sorted by key.
     pub fn candidates(&self) -> Result<Vec<CandidateSummary>, BaselineError> {
-        let mut out = Vec::new();
-        for key in self.candidate_keys()? {
-            let dir = self.candidate_dir(&key);
-            let mut problems = Vec::new();
-            let manifest = read_manifest(&dir, &key).map_err(|e| problems.push(e.to_string())).ok();
-            let verdict = read_candidate_verdict(&dir).map_err(|e| problems.push(e.to_string())).ok().flatten();
-            let problem = if problems.is_empty() { None } else { Some(problems.join("; ")) };
-            out.push(CandidateSummary { key, manifest, verdict, problem });
+        match self {
+            Store::Dir(s) => s.candidates(),
+            Store::Bucket(s) => s.candidates(),
         }
-        Ok(out)
     }
 
-    /// The keys of every candidate directory, sorted. Hidden (staging) directories and
-    /// names that are not valid keys are skipped.
+    /// The keys of every candidate, sorted.
     pub fn candidate_keys(&self) -> Result<Vec<Key>, BaselineError> {
-        let root = self.root.join(CANDIDATES_DIR);
-        let mut keys = Vec::new();
-        for template in list_dirs(&root)? {
-            for fixture in list_dirs(&root.join(&template))? {
-                if let Ok(key) = Key::new(&template, &fixture) {
-                    keys.push(key);
-                }
-            }
+        match self {
+            Store::Dir(s) => s.candidate_keys(),
+            Store::Bucket(s) => s.candidate_keys(),
         }
-        keys.sort();
-        Ok(keys)
     }
 
     /// Promotes the candidate for `key` to its baseline, then removes the candidate and
     /// records the decision. The candidate's files are verified first.
     pub fn approve(&self, key: &Key, decision: &Decision) -> Result<AuditEntry, BaselineError> {
-        check_decision(decision, "approve")?;
-        let cand_dir = self.existing_candidate_dir(key)?;
-        let candidate = read_manifest(&cand_dir, key)?;
-        let target = self.baseline_dir(key);
-        remove_leftovers(&target)?;
-        let staging = staging_dir(&target, "approving")?;
-        for entry in &candidate.pages {
-            let image = read_verified(&cand_dir.join(&entry.image), &entry.sha256)?;
-            write_file(&staging.path().join(&entry.image), &image)?;
-            let text = read_verified(&cand_dir.join(&entry.text), &entry.text_sha256)?;
-            write_file(&staging.path().join(&entry.text), &text)?;
+        match self {
+            Store::Dir(s) => s.approve(key, decision),
+            Store::Bucket(s) => s.approve(key, decision),
         }
-        let mut manifest = candidate;
-        let at = now();
-        manifest.approved_at = Some(at);
-        manifest.approved_by = Some(decision.by.clone());
-        manifest.reason = Some(decision.reason.clone());
-        write_json(&staging.path().join(MANIFEST_FILE), &manifest)?;
-        // Verify the staged copy (checksums, PNG decoding, sizes) before it replaces anything.
-        load_pages(staging.path(), &manifest)?;
-        swap_in(staging, &target)?;
-        let entry = AuditEntry {
-            at,
-            by: decision.by.clone(),
-            action: Action::Approve,
-            key: key.to_string(),
-            reason: decision.reason.clone(),
-            environment: Some(manifest.environment.clone()),
-            pages: manifest.pages.len(),
-        };
-        audit::append(&self.audit_path(), &entry)?;
-        self.remove_candidate(key)?;
-        tracing::info!(%key, by = %decision.by, "candidate approved");
-        Ok(entry)
     }
 
-    /// Removes the candidate for `key` and records the decision. A candidate whose files
-    /// are damaged can still be rejected.
+    /// Removes the candidate for `key` and records the decision.
     pub fn reject(&self, key: &Key, decision: &Decision) -> Result<AuditEntry, BaselineError> {
-        check_decision(decision, "reject")?;
-        let dir = self.existing_candidate_dir(key)?;
-        let manifest = read_manifest(&dir, key).ok();
-        let entry = AuditEntry {
-            at: now(),
-            by: decision.by.clone(),
-            action: Action::Reject,
-            key: key.to_string(),
-            reason: decision.reason.clone(),
-            environment: manifest.as_ref().map(|m| m.environment.clone()),
-            pages: manifest.as_ref().map_or(0, |m| m.pages.len()),
-        };
-        // Record first: a crash in between leaves the candidate, never an unrecorded decision.
-        audit::append(&self.audit_path(), &entry)?;
-        self.remove_candidate(key)?;
-        tracing::info!(%key, by = %decision.by, "candidate rejected");
-        Ok(entry)
+        match self {
+            Store::Dir(s) => s.reject(key, decision),
+            Store::Bucket(s) => s.reject(key, decision),
+        }
     }
 
-    /// Every decision recorded in `audit.jsonl`, oldest first.
+    /// Every decision recorded, oldest first.
     pub fn audit_log(&self) -> Result<Vec<AuditEntry>, BaselineError> {
-        audit::read(&self.audit_path())
+        match self {
+            Store::Dir(s) => s.audit_log(),
+            Store::Bucket(s) => s.audit_log(),
+        }
     }
 
-    /// The candidate directory for `key`, or an error naming the candidates that are waiting.
-    pub fn existing_candidate_dir(&self, key: &Key) -> Result<PathBuf, BaselineError> {
-        let dir = self.candidate_dir(key);
-        if dir.is_dir() {
-            return Ok(dir);
+    /// Ok when a candidate for `key` is waiting; else an error naming those that are.
+    pub fn require_candidate(&self, key: &Key) -> Result<(), BaselineError> {
+        match self {
+            Store::Dir(s) => s.existing_candidate_dir(key).map(drop),
+            Store::Bucket(s) => s.require_candidate(key),
         }
-        let waiting = self.candidate_keys()?.iter().map(Key::to_string).collect::<Vec<_>>();
-        let waiting = if waiting.is_empty() { "none".to_string() } else { waiting.join(", ") };
-        Err(BaselineError::NoCandidate { key: key.to_string(), waiting })
     }
 
-    fn remove_candidate(&self, key: &Key) -> Result<(), BaselineError> {
-        let dir = self.candidate_dir(key);
-        // Rename first so a crash cannot leave a half-deleted candidate under its real name.
-        let doomed = hidden_sibling(&dir, "removing");
-        std::fs::rename(&dir, &doomed).map_err(io_err(&dir))?;
-        std::fs::remove_dir_all(&doomed).map_err(io_err(&doomed))?;
-        // Tidy up an empty template directory and an empty `.candidates`; removing a
-        // directory that still holds others fails, and that is fine.
-        for empty in dir.ancestors().skip(1).take(2) {
-            let _ = std::fs::remove_dir(empty);
+    /// Whether a candidate for `key` is waiting (a store that cannot be read says no).
+    pub fn has_candidate(&self, key: &Key) -> bool {
+        match self {
+            Store::Dir(s) => s.candidate_dir(key).is_dir(),
+            Store::Bucket(s) => s.require_candidate(key).is_ok(),
         }
-        Ok(())
     }
 
-    fn check_not_interrupted(&self, key: &Key) -> Result<(), BaselineError> {
-        let target = self.baseline_dir(key);
-        if let Some(leftover) = leftovers(&target)?.into_iter().find(|p| is_old_dir(p, key.fixture())) {
-            return Err(BaselineError::Interrupted { key: key.to_string(), leftover });
+    /// One file of a baseline or candidate (`page-001.png`, `diff-001.png`…) by name: `None`
+    /// when there is no such file. `name` must be a plain file name.
+    pub fn read_file(&self, area: Area, key: &Key, name: &str) -> Result<Option<Vec<u8>>, BaselineError> {
+        if !is_file_name(name) {
+            return Err(BaselineError::BadName { what: "file", name: name.to_string() });
         }
-        Ok(())
+        match self {
+            Store::Dir(s) => s.read_file(area, key, name),
+            Store::Bucket(s) => s.read_file(area, key, name),
+        }
     }
+}
+
+/// A plain file name of a baseline or candidate: `[A-Za-z0-9_-]+.(png|txt|json)`.
+fn is_file_name(name: &str) -> bool {
+    let Some((stem, ext)) = name.rsplit_once('.') else { return false };
+    is_valid_name(stem) && matches!(ext, "png" | "txt" | "json")
 }
 
 fn check_decision(decision: &Decision, action: &'static str) -> Result<(), BaselineError> {
@@ -423,14 +365,33 @@ fn check_decision(decision: &Decision, action: &'static str) -> Result<(), Basel
     Ok(())
 }
 
-fn read_manifest(dir: &Path, key: &Key) -> Result<Manifest, BaselineError> {
-    let path = dir.join(MANIFEST_FILE);
-    let text = match std::fs::read_to_string(&path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(BaselineError::Missing { path }),
-        Err(source) => return Err(BaselineError::Io { path, source }),
-    };
-    let manifest: Manifest = serde_json::from_str(&text)
+/// The files of one baseline or candidate, wherever they are kept: what the manifest checks
+/// read through, so a directory and a bucket are verified by the same code.
+trait Files {
+    /// How to name the file `name` in a message (a path, or a bucket URL).
+    fn locate(&self, name: &str) -> PathBuf;
+    /// The file's bytes, `None` when it does not exist.
+    fn read(&self, name: &str) -> Result<Option<Vec<u8>>, BaselineError>;
+}
+
+/// The files to write for a baseline or candidate, then its manifest (written last).
+struct Staged {
+    files: Vec<(String, Vec<u8>)>,
+    manifest: Manifest,
+}
+
+impl Staged {
+    fn manifest_bytes(&self) -> Result<Vec<u8>, BaselineError> {
+        json_bytes(&self.manifest, MANIFEST_FILE)
+    }
+}
+
+/// A manifest read through `files` and checked against `key`: its format, its owner and its
+/// page entries (whose file names must be the ones its page numbers give).
+fn read_manifest(files: &dyn Files, key: &Key) -> Result<Manifest, BaselineError> {
+    let path = files.locate(MANIFEST_FILE);
+    let Some(bytes) = files.read(MANIFEST_FILE)? else { return Err(BaselineError::Missing { path }) };
+    let manifest: Manifest = serde_json::from_slice(&bytes)
         .map_err(|e| BaselineError::Invalid { path: path.clone(), detail: e.to_string() })?;
     let invalid = |detail: String| BaselineError::Invalid { path: path.clone(), detail };
     if manifest.format > MANIFEST_FORMAT {
@@ -463,30 +424,26 @@ fn read_manifest(dir: &Path, key: &Key) -> Result<Manifest, BaselineError> {
     Ok(manifest)
 }
 
-fn read_candidate_verdict(dir: &Path) -> Result<Option<CandidateVerdict>, BaselineError> {
-    let path = dir.join(VERDICT_FILE);
-    match std::fs::read_to_string(&path) {
-        Ok(text) => serde_json::from_str(&text)
-            .map(Some)
-            .map_err(|e| BaselineError::Invalid { path: path.clone(), detail: e.to_string() }),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(source) => Err(BaselineError::Io { path, source }),
-    }
+fn read_candidate_verdict(files: &dyn Files) -> Result<Option<CandidateVerdict>, BaselineError> {
+    let Some(bytes) = files.read(VERDICT_FILE)? else { return Ok(None) };
+    serde_json::from_slice(&bytes)
+        .map(Some)
+        .map_err(|e| BaselineError::Invalid { path: files.locate(VERDICT_FILE), detail: e.to_string() })
 }
 
 /// Reads every page file the manifest lists, checking its sha256 and size.
-fn load_pages(dir: &Path, manifest: &Manifest) -> Result<Vec<StoredPage>, BaselineError> {
+fn load_pages(files: &dyn Files, manifest: &Manifest) -> Result<Vec<StoredPage>, BaselineError> {
     manifest
         .pages
         .iter()
         .map(|entry| {
-            let png_path = dir.join(&entry.image);
-            let png_bytes = read_verified(&png_path, &entry.sha256)?;
-            let image = png::decode(&png_bytes)
-                .map_err(|e| BaselineError::Png { path: png_path.clone(), detail: e.to_string() })?;
+            let png_bytes = read_verified(files, &entry.image, &entry.sha256)?;
+            let png_path = || files.locate(&entry.image);
+            let image =
+                png::decode(&png_bytes).map_err(|e| BaselineError::Png { path: png_path(), detail: e.to_string() })?;
             if image.dimensions() != (entry.width, entry.height) {
                 return Err(BaselineError::Invalid {
-                    path: png_path,
+                    path: png_path(),
                     detail: format!(
                         "it is {}x{} but the manifest says {}x{}",
                         image.width(),
@@ -496,157 +453,129 @@ fn load_pages(dir: &Path, manifest: &Manifest) -> Result<Vec<StoredPage>, Baseli
                     ),
                 });
             }
-            let text_path = dir.join(&entry.text);
-            let text = String::from_utf8(read_verified(&text_path, &entry.text_sha256)?).map_err(|_| {
-                BaselineError::Invalid { path: text_path.clone(), detail: "it is not UTF-8 text".to_string() }
+            let text = String::from_utf8(read_verified(files, &entry.text, &entry.text_sha256)?).map_err(|_| {
+                BaselineError::Invalid { path: files.locate(&entry.text), detail: "it is not UTF-8 text".to_string() }
             })?;
             Ok(StoredPage { number: entry.number, image, text })
         })
         .collect()
 }
 
-fn read_verified(path: &Path, expected: &str) -> Result<Vec<u8>, BaselineError> {
-    let bytes = match std::fs::read(path) {
-        Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(BaselineError::Missing { path: path.to_path_buf() })
-        }
-        Err(source) => return Err(BaselineError::Io { path: path.to_path_buf(), source }),
-    };
+fn read_verified(files: &dyn Files, name: &str, expected: &str) -> Result<Vec<u8>, BaselineError> {
+    let Some(bytes) = files.read(name)? else { return Err(BaselineError::Missing { path: files.locate(name) }) };
     let found = png::sha256_hex(&bytes);
     if !found.eq_ignore_ascii_case(expected) {
-        return Err(BaselineError::Checksum { path: path.to_path_buf(), expected: expected.to_string(), found });
+        return Err(BaselineError::Checksum { path: files.locate(name), expected: expected.to_string(), found });
     }
     Ok(bytes)
 }
 
-fn write_page(
-    dir: &Path,
-    number: usize,
-    png: &[u8],
-    image: &RgbaImage,
-    text: &str,
-) -> Result<PageEntry, BaselineError> {
-    let entry = PageEntry {
-        number,
-        image: page_image_name(number),
-        sha256: png::sha256_hex(png),
-        text: page_text_name(number),
-        text_sha256: png::sha256_hex(text.as_bytes()),
-        width: image.width(),
-        height: image.height(),
+/// What writing `new` as a candidate puts in place: its pages, diffs and verdict, and its manifest.
+fn candidate_files(new: &NewCandidate<'_>) -> Result<Staged, BaselineError> {
+    let encode = |image: &RgbaImage, number: usize| {
+        png::encode(image).map_err(|e| BaselineError::Encode {
+            key: new.key.to_string(),
+            page: number,
+            detail: e.to_string(),
+        })
     };
-    write_file(&dir.join(&entry.image), png)?;
-    write_file(&dir.join(&entry.text), text.as_bytes())?;
-    Ok(entry)
-}
-
-fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<(), BaselineError> {
-    let mut text = serde_json::to_string_pretty(value)
-        .map_err(|e| BaselineError::Io { path: path.to_path_buf(), source: e.into() })?;
-    text.push('\n');
-    write_file(path, text.as_bytes())
-}
-
-/// Writes a file and syncs it, so a rename that follows never publishes unwritten data.
-fn write_file(path: &Path, bytes: &[u8]) -> Result<(), BaselineError> {
-    use std::io::Write;
-    let mut file = std::fs::File::create(path).map_err(io_err(path))?;
-    file.write_all(bytes).map_err(io_err(path))?;
-    file.sync_all().map_err(io_err(path))
-}
-
-/// A fresh hidden directory beside `target` (`.FIXTURE.PURPOSE-XXXXXX`); removed on drop
-/// unless it was renamed into place.
-fn staging_dir(target: &Path, purpose: &str) -> Result<TempDir, BaselineError> {
-    let (parent, name) = split(target);
-    std::fs::create_dir_all(parent).map_err(io_err(parent))?;
-    tempfile::Builder::new().prefix(&format!(".{name}.{purpose}-")).tempdir_in(parent).map_err(io_err(parent))
-}
-
-/// Puts `staging` at `target`: the old directory (if any) is renamed aside first and
-/// removed last, so `target` is at every moment either the old or the new directory,
-/// or (between two renames) absent with both complete copies beside it.
-fn swap_in(staging: TempDir, target: &Path) -> Result<(), BaselineError> {
-    let (parent, _) = split(target);
-    let staged = staging.keep();
-    let result = (|| {
-        if target.exists() {
-            let old = hidden_sibling(target, "old");
-            std::fs::rename(target, &old).map_err(io_err(target))?;
-            if let Err(e) = std::fs::rename(&staged, target) {
-                // Put the old one back; report the original failure.
-                let _ = std::fs::rename(&old, target);
-                return Err(BaselineError::Io { path: target.to_path_buf(), source: e });
-            }
-            if let Err(e) = std::fs::remove_dir_all(&old) {
-                tracing::warn!(dir = %old.display(), error = %e, "could not remove the replaced directory");
-            }
-        } else {
-            std::fs::rename(&staged, target).map_err(io_err(target))?;
+    let mut files = Vec::new();
+    let mut entries = Vec::with_capacity(new.pages.len());
+    for (index, page) in new.pages.iter().enumerate() {
+        let number = index + 1;
+        let png = encode(page.image, number)?;
+        let entry = PageEntry {
+            number,
+            image: page_image_name(number),
+            sha256: png::sha256_hex(&png),
+            text: page_text_name(number),
+            text_sha256: png::sha256_hex(page.text.as_bytes()),
+            width: page.image.width(),
+            height: page.image.height(),
+        };
+        files.push((entry.image.clone(), png));
+        files.push((entry.text.clone(), page.text.as_bytes().to_vec()));
+        entries.push(entry);
+    }
+    if let Some(comparison) = &new.comparison {
+        for (index, diff) in comparison.diffs.iter().enumerate() {
+            let Some(diff) = diff else { continue };
+            let number = index + 1;
+            files.push((diff_image_name(number), encode(diff, number)?));
         }
-        std::fs::File::open(parent).and_then(|d| d.sync_all()).map_err(io_err(parent))
-    })();
-    if result.is_err() && staged.exists() {
-        let _ = std::fs::remove_dir_all(&staged);
+        files.push((VERDICT_FILE.to_string(), json_bytes(&comparison.verdict, VERDICT_FILE)?));
     }
-    result
-}
-
-fn split(target: &Path) -> (&Path, String) {
-    let parent = target.parent().unwrap_or(Path::new("."));
-    let name = target.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
-    (parent, name)
-}
-
-/// A unique hidden name beside `target` (`.FIXTURE.PURPOSE-PID-NANOS`).
-fn hidden_sibling(target: &Path, purpose: &str) -> PathBuf {
-    let (parent, name) = split(target);
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
-    parent.join(format!(".{name}.{purpose}-{}-{nanos}", std::process::id()))
-}
-
-fn is_old_dir(path: &Path, name: &str) -> bool {
-    path.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with(&format!(".{name}.old-")))
-}
-
-/// Hidden directories a previous write of `target` left behind (a crash mid-way).
-fn leftovers(target: &Path) -> Result<Vec<PathBuf>, BaselineError> {
-    let (parent, name) = split(target);
-    let prefix = format!(".{name}.");
-    let entries = match std::fs::read_dir(parent) {
-        Ok(e) => e,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(source) => return Err(BaselineError::Io { path: parent.to_path_buf(), source }),
+    let manifest = Manifest {
+        format: MANIFEST_FORMAT,
+        template: new.key.template().to_string(),
+        fixture: new.key.fixture().to_string(),
+        pages: entries,
+        environment: new.environment.clone(),
+        created_at: now(),
+        created_by: new.created_by.clone(),
+        approved_at: None,
+        approved_by: None,
+        reason: None,
     };
-    Ok(entries
-        .filter_map(Result::ok)
-        .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix) && e.path().is_dir())
-        .map(|e| e.path())
-        .collect())
+    Ok(Staged { files, manifest })
 }
 
-fn remove_leftovers(target: &Path) -> Result<(), BaselineError> {
-    for dir in leftovers(target)? {
-        tracing::warn!(dir = %dir.display(), "removing what an interrupted write left behind");
-        std::fs::remove_dir_all(&dir).map_err(io_err(&dir))?;
+/// What approving the candidate in `candidate` puts in place: its verified page files and its
+/// manifest with the decision recorded.
+fn approved_files(
+    candidate: &dyn Files,
+    key: &Key,
+    decision: &Decision,
+) -> Result<(Staged, DateTime<Utc>), BaselineError> {
+    let mut manifest = read_manifest(candidate, key)?;
+    let mut files = Vec::with_capacity(manifest.pages.len() * 2);
+    for entry in &manifest.pages {
+        files.push((entry.image.clone(), read_verified(candidate, &entry.image, &entry.sha256)?));
+        files.push((entry.text.clone(), read_verified(candidate, &entry.text, &entry.text_sha256)?));
     }
-    Ok(())
+    let at = now();
+    manifest.approved_at = Some(at);
+    manifest.approved_by = Some(decision.by.clone());
+    manifest.reason = Some(decision.reason.clone());
+    Ok((Staged { files, manifest }, at))
 }
 
-/// Names of the visible subdirectories of `dir` (empty when it does not exist).
-fn list_dirs(dir: &Path) -> Result<Vec<String>, BaselineError> {
-    let entries = match std::fs::read_dir(dir) {
-        Ok(e) => e,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(source) => return Err(BaselineError::Io { path: dir.to_path_buf(), source }),
-    };
-    let mut names: Vec<String> = entries
-        .filter_map(Result::ok)
-        .filter(|e| e.path().is_dir())
-        .map(|e| e.file_name().to_string_lossy().to_string())
-        .filter(|n| !n.starts_with('.'))
-        .collect();
-    names.sort();
-    Ok(names)
+fn approval_entry(key: &Key, decision: &Decision, manifest: &Manifest, at: DateTime<Utc>) -> AuditEntry {
+    AuditEntry {
+        at,
+        by: decision.by.clone(),
+        action: Action::Approve,
+        key: key.to_string(),
+        reason: decision.reason.clone(),
+        environment: Some(manifest.environment.clone()),
+        pages: manifest.pages.len(),
+    }
+}
+
+/// The record of a rejection; `manifest` is `None` when the candidate's could not be read.
+fn rejection_entry(key: &Key, decision: &Decision, manifest: Option<&Manifest>) -> AuditEntry {
+    AuditEntry {
+        at: now(),
+        by: decision.by.clone(),
+        action: Action::Reject,
+        key: key.to_string(),
+        reason: decision.reason.clone(),
+        environment: manifest.map(|m| m.environment.clone()),
+        pages: manifest.map_or(0, |m| m.pages.len()),
+    }
+}
+
+/// Pretty JSON with a final newline: how manifests and verdicts are written.
+fn json_bytes<T: serde::Serialize>(value: &T, name: &str) -> Result<Vec<u8>, BaselineError> {
+    let mut text = serde_json::to_string_pretty(value)
+        .map_err(|e| BaselineError::Io { path: PathBuf::from(name), source: e.into() })?;
+    text.push('\n');
+    Ok(text.into_bytes())
+}
+
+/// The names of candidates waiting, for a [`BaselineError::NoCandidate`].
+fn no_candidate(key: &Key, waiting: &[Key]) -> BaselineError {
+    let waiting = waiting.iter().map(Key::to_string).collect::<Vec<_>>();
+    let waiting = if waiting.is_empty() { "none".to_string() } else { waiting.join(", ") };
+    BaselineError::NoCandidate { key: key.to_string(), waiting }
 }

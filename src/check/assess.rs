@@ -180,7 +180,7 @@ pub(crate) fn assess(
         }
         Status::Fail
     };
-    if out.status != Status::Candidate && ctx.store.candidate_dir(key).is_dir() {
+    if out.status != Status::Candidate && ctx.store.has_candidate(key) {
         out.notes.push(format!(
             "a candidate from an earlier run is waiting for review: `pixelproof baseline approve {key}` or `reject {key}`"
         ));

@@ -96,6 +96,8 @@ pub enum CheckError {
     Drift(BTreeMap<String, Vec<String>>),
     #[error(transparent)]
     Report(#[from] ReportError),
+    #[error("could not open the baselines: {0}")]
+    Baselines(BaselineError),
 }
 
 fn drift_message(drift: &BTreeMap<String, Vec<String>>) -> String {
@@ -185,7 +187,7 @@ pub async fn run_with<P: Prover>(
 ) -> Result<CheckSummary, CheckError> {
     let started_at = crate::baseline::now();
     let clock = Instant::now();
-    let store = Store::new(&options.baselines_dir);
+    let store = Store::open(&options.baselines_dir).map_err(CheckError::Baselines)?;
     let environment = prover.environment().clone();
     if !options.allow_drift {
         check_drift(&store, &fixtures, &environment)?;

@@ -9,7 +9,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 
-use crate::baseline::{BaselineError, Decision, Key, Store, CANDIDATES_DIR};
+use crate::baseline::{BaselineError, Decision, Key, Store};
 
 /// `pixelproof baseline` subcommands.
 #[derive(Debug, clap::Subcommand)]
@@ -25,8 +25,8 @@ pub enum Command {
 /// Arguments of `pixelproof baseline list`.
 #[derive(Debug, clap::Args)]
 pub struct ListArgs {
-    /// The baselines directory.
-    #[arg(long, value_name = "DIR", default_value = "baselines")]
+    /// The baselines directory, or a bucket: s3://BUCKET/PREFIX (with the AWS_* variables).
+    #[arg(long, value_name = "DIR|s3://BUCKET/PREFIX", default_value = "baselines", env = "PIXELPROOF_BASELINES")]
     pub baselines: PathBuf,
 }
 
@@ -45,14 +45,14 @@ pub struct DecideArgs {
     /// Who decides. Default: $PIXELPROOF_USER, then `git config user.name`, then $USER.
     #[arg(long, value_name = "NAME")]
     pub by: Option<String>,
-    /// The baselines directory.
-    #[arg(long, value_name = "DIR", default_value = "baselines")]
+    /// The baselines directory, or a bucket: s3://BUCKET/PREFIX (with the AWS_* variables).
+    #[arg(long, value_name = "DIR|s3://BUCKET/PREFIX", default_value = "baselines", env = "PIXELPROOF_BASELINES")]
     pub baselines: PathBuf,
 }
 
 pub fn run(cmd: Command) -> super::CliResult {
     match cmd {
-        Command::List(args) => list(&Store::new(args.baselines)),
+        Command::List(args) => list(&Store::open(&args.baselines)?),
         Command::Approve(args) => decide(args, true),
         Command::Reject(args) => decide(args, false),
     }
@@ -60,13 +60,13 @@ pub fn run(cmd: Command) -> super::CliResult {
 
 fn list(store: &Store) -> super::CliResult {
     let candidates = store.candidates().context("could not list candidates")?;
-    let dir = store.root().join(CANDIDATES_DIR);
+    let dir = store.location();
     if candidates.is_empty() {
-        println!("No candidates waiting for review in {}.", dir.display());
+        println!("No candidates waiting for review in {dir}.");
         return Ok(ExitCode::SUCCESS);
     }
     let s = if candidates.len() == 1 { "" } else { "s" };
-    println!("{} candidate{s} waiting for review in {}:", candidates.len(), dir.display());
+    println!("{} candidate{s} waiting for review in {dir}:", candidates.len());
     let rows: Vec<[String; 4]> = candidates
         .iter()
         .map(|c| {
@@ -107,7 +107,7 @@ fn list(store: &Store) -> super::CliResult {
 
 fn decide(args: DecideArgs, approve: bool) -> super::CliResult {
     let action = if approve { "approve" } else { "reject" };
-    let store = Store::new(&args.baselines);
+    let store = Store::open(&args.baselines)?;
     let reason = args.reason.filter(|r| !r.trim().is_empty()).ok_or(BaselineError::NoReason { action })?;
     let by = match args.by {
         Some(by) => by,
@@ -119,7 +119,7 @@ fn decide(args: DecideArgs, approve: bool) -> super::CliResult {
         let mut keys = Vec::new();
         for text in &args.keys {
             let key = Key::parse(text)?;
-            store.existing_candidate_dir(&key)?;
+            store.require_candidate(&key)?;
             if !keys.contains(&key) {
                 keys.push(key);
             }
@@ -127,7 +127,7 @@ fn decide(args: DecideArgs, approve: bool) -> super::CliResult {
         keys
     };
     if keys.is_empty() {
-        println!("No candidates waiting for review in {}.", store.root().join(CANDIDATES_DIR).display());
+        println!("No candidates waiting for review in {}.", store.location());
         return Ok(ExitCode::SUCCESS);
     }
     let decision = Decision { by, reason };

@@ -16,8 +16,8 @@ pub struct Args {
     /// The templates directory. Default: $PIXELPROOF_TEMPLATES, else ./templates.
     #[arg(long = "templates", value_name = "DIR")]
     pub templates_dir: Option<PathBuf>,
-    /// The baselines directory.
-    #[arg(long, value_name = "DIR", default_value = "baselines")]
+    /// The baselines directory, or a bucket: s3://BUCKET/PREFIX (with the AWS_* variables).
+    #[arg(long, value_name = "DIR|s3://BUCKET/PREFIX", default_value = "baselines", env = "PIXELPROOF_BASELINES")]
     pub baselines: PathBuf,
     /// Where to write index.html, junit.xml and summary.json (recreated on every run).
     #[arg(long, value_name = "DIR", default_value = "check-report")]

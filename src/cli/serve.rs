@@ -46,8 +46,8 @@ pub struct Args {
     /// Templates directory. Default: ./templates, else the bundled one.
     #[arg(long, env = "PIXELPROOF_TEMPLATES")]
     pub templates: Option<PathBuf>,
-    /// Baselines directory.
-    #[arg(long, env = "PIXELPROOF_BASELINES", default_value = "baselines")]
+    /// Baselines directory, or a bucket shared by a fleet: s3://BUCKET/PREFIX (with the AWS_* variables).
+    #[arg(long, env = "PIXELPROOF_BASELINES", default_value = "baselines", value_name = "DIR|s3://BUCKET/PREFIX")]
     pub baselines: PathBuf,
     /// Bundled fonts directory.
     #[arg(long, env = "PIXELPROOF_FONTS")]

@@ -3,8 +3,6 @@
 //! (`page-NNN.png`, `diff-NNN.png` under a validated `TEMPLATE/FIXTURE`) and a held job's
 //! artifacts (a canonical job id and one plain file name).
 
-use std::path::PathBuf;
-
 use crate::baseline::{self, Key};
 use crate::jobs::JobId;
 use crate::store::JobStore;
@@ -57,14 +55,14 @@ fn is_numbered_png(name: &str, prefixes: &[&str]) -> bool {
     })
 }
 
-/// The path of a baseline or candidate image, if the names are valid and the file exists.
+/// A baseline or candidate image, if the names are valid and the file exists.
 pub fn baseline_image(
     store: &baseline::Store,
     source: Source,
     template: &str,
     fixture: &str,
     name: &str,
-) -> Result<PathBuf, FileError> {
+) -> Result<Vec<u8>, FileError> {
     let key = Key::new(template, fixture).map_err(|e| FileError::BadName(e.to_string()))?;
     let prefixes: &[&str] = match source {
         Source::Baseline => &["page"],
@@ -76,15 +74,15 @@ pub fn baseline_image(
             if source == Source::Candidate { " or diff-NNN.png" } else { "" }
         )));
     }
-    let dir = match source {
-        Source::Baseline => store.baseline_dir(&key),
-        Source::Candidate => store.candidate_dir(&key),
+    let area = match source {
+        Source::Baseline => baseline::Area::Baseline,
+        Source::Candidate => baseline::Area::Candidate,
     };
-    let path = dir.join(name);
-    if !path.is_file() {
-        return Err(FileError::NotFound(format!("{} {key} has no {name}", source.segment())));
+    match store.read_file(area, &key, name) {
+        Ok(Some(bytes)) => Ok(bytes),
+        Ok(None) => Err(FileError::NotFound(format!("{} {key} has no {name}", source.segment()))),
+        Err(e) => Err(FileError::Read { what: name.to_string(), detail: e.to_string() }),
     }
-    Ok(path)
 }
 
 /// True for one plain artifact file name: `[A-Za-z0-9_-]+.(png|pdf|json)`.

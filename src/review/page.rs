@@ -70,7 +70,8 @@ pub fn candidate_item(store: &baseline::Store, summary: &CandidateSummary) -> It
             let n = p.number;
             let base = baseline.as_ref().and_then(|b| b.pages.get(n - 1));
             let pv = verdict.and_then(|v| v.pages.iter().find(|pv| pv.page == n));
-            let has_diff = store.candidate_dir(key).join(diff_image_name(n)).is_file();
+            let has_diff =
+                store.read_file(baseline::Area::Candidate, key, &diff_image_name(n)).is_ok_and(|f| f.is_some());
             PageView {
                 number: n,
                 baseline: base.map(|b| image("baselines", page_image_name(n), b.width, b.height)),

@@ -130,10 +130,10 @@ impl Service {
         catalog: Arc<Catalog>,
         fallback: Option<FallbackRenderer>,
         data: crate::data::Opened,
+        baselines: crate::baseline::Store,
         verification: Arc<Verification>,
         metrics: Arc<Metrics>,
     ) -> (Service, Recovery) {
-        let baselines = crate::baseline::Store::new(config.baselines_dir.clone());
         let service = Service {
             config,
             engine,

@@ -402,7 +402,9 @@ async fn load_baseline(
         .map_err(|e| Interrupt::retry(format!("the baseline loading task stopped: {e}")))?;
     let result = match loaded {
         Ok(Some(b)) => Ok(b),
-        Ok(None) => Err(format!("there is no approved baseline {key} in {}", service.baselines.root().display())),
+        Ok(None) => Err(format!("there is no approved baseline {key} in {}", service.baselines.location())),
+        // The bucket is unreachable: the job waits for it like for the job store.
+        Err(e) if e.is_retryable() => return Err(Interrupt { outage: true, ..Interrupt::retry(e) }),
         Err(e) => Err(e.to_string()),
     };
     Ok(Some((key.to_string(), result)))

@@ -3,6 +3,7 @@
 //! [`JobStore`], the one place that knows where a job's record, PDF, artifacts and idempotency
 //! claims live.
 
+pub mod blocking;
 mod jobs;
 mod key;
 pub mod local;
