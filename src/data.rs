@@ -5,14 +5,17 @@
 //! DATA/queue/      the embedded queue (ready/, inflight/, dead/, tmp/, lock); not opened
 //!                  when the queue is RabbitMQ (`QueueBackend::Amqp`)
 //! DATA/objects/    the local object store (jobs/{id}/…, idempotency/…)
-//! DATA/routing.json  the routing table (in the bucket instead, as `routing.json`, when the
-//!                  store is S3: see `DataDir::open_with`)
+//! DATA/routing.json  the routing table
+//! DATA/audit.jsonl   the operators' audit log
+//!                  (with an S3 store both are in the bucket: `routing.json`, `review-audit/`;
+//!                  see `DataDir::open_with`)
 //! ```
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::queue::{AmqpConfig, AmqpQueue, EmbeddedQueue, Queue, QueueConfig, QueueError, Recovery};
+use crate::review::audit::AuditLog;
 use crate::routing::{RoutingError, RoutingTable};
 use crate::store::{blocking, JobStore, LocalStore, ObjectStore, S3Config, S3Store, StoreError};
 
@@ -113,6 +116,8 @@ pub struct Opened {
     pub recovery: Recovery,
     pub jobs: JobStore,
     pub routing: RoutingTable,
+    /// The operators' audit log (`DATA/audit.jsonl`, or objects in the bucket); the API takes it.
+    pub audit: Option<AuditLog>,
 }
 
 /// Paths inside one data directory.
@@ -165,39 +170,46 @@ impl DataDir {
     /// store and routing table (all their writes are atomic between processes). With an S3
     /// store the routing table is the bucket's `routing.json`, shared by every machine.
     pub async fn open_with(&self, queue: &QueueBackend, store: &StoreBackend) -> Result<Opened, DataError> {
-        let (objects, routing): (Arc<dyn ObjectStore>, RoutingTable) = match store {
-            StoreBackend::Local => {
-                (Arc::new(LocalStore::open(self.objects_dir())?), RoutingTable::load(self.routing_file())?)
-            }
+        let (objects, routing, audit): (Arc<dyn ObjectStore>, RoutingTable, AuditLog) = match store {
+            StoreBackend::Local => (
+                Arc::new(LocalStore::open(self.objects_dir())?),
+                RoutingTable::load(self.routing_file())?,
+                AuditLog::new(self.root.join(crate::review::audit::AUDIT_FILE)),
+            ),
             StoreBackend::S3(config) => {
                 let objects = Arc::new(S3Store::connect(config.clone()).await?);
-                // The table is read and written synchronously (under its lock), through a
-                // client of its own on the blocking module's runtime.
+                // The routing table and the audit log are read and written synchronously,
+                // through a client of their own on the blocking module's runtime.
                 let config = config.clone();
-                let routing = tokio::task::spawn_blocking(move || {
-                    let location = match config.prefix.as_str() {
-                        "" => format!("s3://{}/{}", config.bucket, crate::routing::ROUTING_OBJECT),
-                        p => format!("s3://{}/{p}/{}", config.bucket, crate::routing::ROUTING_OBJECT),
+                let (routing, audit) = tokio::task::spawn_blocking(move || {
+                    let base = match config.prefix.as_str() {
+                        "" => format!("s3://{}", config.bucket),
+                        p => format!("s3://{}/{p}", config.bucket),
                     };
-                    let client = blocking::connect_s3(config)?;
-                    Ok::<_, DataError>(RoutingTable::load_object(Arc::new(client), location)?)
+                    let client: Arc<dyn ObjectStore> = Arc::new(blocking::connect_s3(config)?);
+                    let routing = RoutingTable::load_object(
+                        client.clone(),
+                        format!("{base}/{}", crate::routing::ROUTING_OBJECT),
+                    )?;
+                    let audit = AuditLog::in_store(client, format!("{base}/{}", crate::review::audit::AUDIT_OBJECTS));
+                    Ok::<_, DataError>((routing, audit))
                 })
                 .await
                 .map_err(|e| StoreError::Unavailable {
                     detail: format!("the routing table's loader stopped: {e}"),
                 })??;
-                (objects, routing)
+                (objects, routing, audit)
             }
         };
         let jobs = JobStore::new(objects);
         match queue {
             QueueBackend::Embedded(config) => {
                 let (queue, recovery) = EmbeddedQueue::open(self.queue_dir(), *config)?;
-                Ok(Opened { queue: Arc::new(queue), recovery, jobs, routing })
+                Ok(Opened { queue: Arc::new(queue), recovery, jobs, routing, audit: Some(audit) })
             }
             QueueBackend::Amqp(config) => {
                 let queue = AmqpQueue::connect(config.clone()).await?;
-                Ok(Opened { queue: Arc::new(queue), recovery: Recovery::default(), jobs, routing })
+                Ok(Opened { queue: Arc::new(queue), recovery: Recovery::default(), jobs, routing, audit: Some(audit) })
             }
         }
     }

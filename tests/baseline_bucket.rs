@@ -414,3 +414,78 @@ fn an_operator_checks_reviews_and_approves_baselines_in_a_bucket() {
     assert_ne!(out.status.code(), Some(0));
     assert!(shown(&out).contains("Bad_Bucket"), "{}", shown(&out));
 }
+
+#[test]
+fn committed_baselines_copy_into_a_bucket_and_back_byte_for_byte() {
+    let server = S3Server::start();
+    let bucket = bucket(&server, "copy");
+    let tmp = tempfile::tempdir().unwrap();
+    let url = format!("s3://{bucket}/fleet");
+    let credentials = server.credentials();
+    let pixelproof = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_pixelproof"))
+            .args(args)
+            .current_dir(tmp.path())
+            .env("AWS_ENDPOINT_URL", server.endpoint())
+            .env("AWS_ACCESS_KEY_ID", &credentials.access_key_id)
+            .env("AWS_SECRET_ACCESS_KEY", &credentials.secret_access_key)
+            .output()
+            .expect("run pixelproof");
+        (out.status.code(), shown(&out))
+    };
+    let committed = repo().join("baselines");
+    let keys = Store::new(&committed).baseline_keys().unwrap();
+    assert!(keys.len() >= 5, "{keys:?}");
+
+    let (code, out) = pixelproof(&["baseline", "copy", "--from", s(&committed), "--to", &url]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains(&format!("{} copied, 0 unchanged", keys.len())), "{out}");
+    let (code, out) = pixelproof(&["baseline", "copy", "--from", s(&committed), "--to", &url]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains(&format!("0 copied, {} unchanged", keys.len())), "a second copy changes nothing: {out}");
+    let bucket_store = Store::Bucket(BucketStore::connect(server.config(&bucket, "fleet")).expect("connect"));
+    assert_eq!(bucket_store.baseline_keys().unwrap(), keys);
+
+    // An approval made in the bucket survives a seeding copy with --keep-existing.
+    let key = &keys[0];
+    let image = RgbaImage::from_pixel(10, 10, Rgba([1, 2, 3, 255]));
+    bucket_store.write_candidate(&new_candidate(key, std::slice::from_ref(&image), "fleet")).unwrap();
+    bucket_store.approve(key, &decision("approved in the fleet")).unwrap();
+    let (code, out) = pixelproof(&["baseline", "copy", "--keep-existing", "--from", s(&committed), "--to", &url]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains(&format!("kept {key}")) && out.contains("1 kept"), "{out}");
+    assert_eq!(bucket_store.read_manifest(key).unwrap().unwrap().reason.as_deref(), Some("approved in the fleet"));
+    let (code, out) = pixelproof(&["baseline", "copy", &key.to_string(), "--from", s(&committed), "--to", &url]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("1 copied"), "without --keep-existing the source wins: {out}");
+
+    // Back into a directory: every file is the committed one, byte for byte.
+    let back = tmp.path().join("back");
+    let (code, out) = pixelproof(&["baseline", "copy", "--from", &url, "--to", s(&back)]);
+    assert_eq!(code, Some(0), "{out}");
+    for key in &keys {
+        let dir = |root: &Path| root.join(key.template()).join(key.fixture());
+        let mut names: Vec<_> = std::fs::read_dir(dir(&committed)).unwrap().map(|e| e.unwrap().file_name()).collect();
+        names.sort();
+        for name in names {
+            let ours = std::fs::read(dir(&back).join(&name)).unwrap_or_default();
+            assert_eq!(ours, std::fs::read(dir(&committed).join(&name)).unwrap(), "{key}/{name:?}");
+        }
+    }
+
+    // One key; a damaged source is refused and nothing is written for it.
+    let damaged = tmp.path().join("damaged");
+    common::copy_dir(&committed, &damaged);
+    let key = &keys[0];
+    let png = damaged.join(key.template()).join(key.fixture()).join("page-001.png");
+    std::fs::write(&png, b"not the page").unwrap();
+    let other = format!("s3://{bucket}/other");
+    let (code, out) = pixelproof(&["baseline", "copy", &key.to_string(), "--from", s(&damaged), "--to", &other]);
+    assert_ne!(code, Some(0), "{out}");
+    assert!(out.contains("does not match its manifest"), "{out}");
+    let other_store = Store::Bucket(BucketStore::connect(server.config(&bucket, "other")).expect("connect"));
+    assert!(other_store.baseline_keys().unwrap().is_empty());
+    let (code, out) = pixelproof(&["baseline", "copy", "--from", &url, "--to", &url]);
+    assert_ne!(code, Some(0), "{out}");
+    assert!(out.contains("same place"), "{out}");
+}

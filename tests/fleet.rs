@@ -646,4 +646,35 @@ fn a_fleet_proves_jobs_against_baselines_in_the_bucket_and_approves_through_the_
     let s = wait_settled(&fleet.api, SUBMIT, &id, Duration::from_secs(240));
     assert_ne!(s["state"], "done", "the old template no longer matches the new baseline: {s}");
     assert!(s.to_string().contains("certificate/default"), "{s}");
+
+    // A routing rule made through the API reaches the worker on its other data directory
+    // (the rules are the bucket's routing.json), and every decision is in the bucket's audit log.
+    let rule = client()
+        .post(fleet.api.url("/v1/routing"))
+        .bearer_auth(OPERATOR)
+        .json(&json!({"match": {"template": "certificate"}, "renderer": "fallback", "note": "fleet routing"}))
+        .send()
+        .expect("POST /v1/routing");
+    assert!(rule.status().is_success(), "{:?}", rule.text());
+    let plain = json!({"template": "certificate", "data": fixture("certificate", "default")});
+    let id = submit(&fleet.api, SUBMIT, &plain);
+    let s = wait_settled(&fleet.api, SUBMIT, &id, Duration::from_secs(120));
+    assert_eq!(s["state"], "fallback", "the worker applied the API's rule: {s}");
+    assert!(!dirs[0].path().join("routing.json").exists() && !dirs[1].path().join("routing.json").exists());
+    assert!(!dirs[0].path().join("audit.jsonl").exists(), "the audit log is in the bucket, not the API's disk");
+    let audit: Value = client()
+        .get(fleet.api.url("/v1/audit?limit=20"))
+        .bearer_auth(OPERATOR)
+        .send()
+        .expect("GET /v1/audit")
+        .json()
+        .expect("JSON");
+    let actions = audit.to_string();
+    assert!(actions.contains("approve_candidate") && actions.contains("add_route"), "{audit}");
+    let objects: Vec<String> = runtime().block_on(async {
+        let page = s3.client().list_objects_v2().bucket(&bucket).prefix("team/jobs/").send().await.expect("list");
+        page.contents().iter().filter_map(|o| o.key().map(String::from)).collect()
+    });
+    assert!(objects.contains(&"team/jobs/routing.json".to_string()), "{objects:?}");
+    assert_eq!(objects.iter().filter(|k| k.starts_with("team/jobs/review-audit/")).count(), 2, "{objects:?}");
 }

@@ -60,6 +60,8 @@ fn docker_compose_accepts_the_fleet_file() {
         "worker-2:",
         "PIXELPROOF_QUEUE: amqp://",
         "PIXELPROOF_STORE: s3://",
+        "PIXELPROOF_BASELINES: s3://",
+        "- --keep-existing",
         "AWS_ENDPOINT_URL: http://minio:9000",
         "ci:submit:submit-secret",
     ] {

@@ -245,7 +245,8 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
     if (config.mode == Mode::Worker || config.api_only) && !config.queue.is_shared() {
         return Err(ServeError::WorkerNeedsSharedQueue);
     }
-    let data = crate::data::DataDir::new(&config.data_dir).open_with(&config.queue, &config.store).await?;
+    let mut data = crate::data::DataDir::new(&config.data_dir).open_with(&config.queue, &config.store).await?;
+    let audit = data.audit.take();
     let baselines = crate::baseline::Store::open(&config.baselines_dir)?;
     if baselines.is_shared() {
         tracing::info!(baselines = %baselines.location(), "baselines are kept in the bucket");
@@ -278,7 +279,9 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
     let review = Arc::new(Review::new(
         baselines,
         service.jobs.clone(),
-        crate::review::audit::AuditLog::new(config.data_dir.join(crate::review::audit::AUDIT_FILE)),
+        audit.unwrap_or_else(|| {
+            crate::review::audit::AuditLog::new(config.data_dir.join(crate::review::audit::AUDIT_FILE))
+        }),
     ));
     let state = AppState {
         config: Arc::new(config),

@@ -138,7 +138,12 @@ impl BucketStore {
 
     /// The keys that have a `current` candidate, sorted.
     pub fn candidate_keys(&self) -> Result<Vec<Key>, BaselineError> {
-        let prefix = format!("{CANDIDATES}/");
+        self.pointed_keys(CANDIDATES)
+    }
+
+    /// The keys of `AREA` that have a `current` pointer, sorted.
+    fn pointed_keys(&self, area: &'static str) -> Result<Vec<Key>, BaselineError> {
+        let prefix = format!("{area}/");
         let objects = self.objects.clone();
         let listed = wait(async move { objects.list(&prefix).await }).map_err(|e| self.store_error(e))?;
         let mut keys: Vec<Key> = listed
@@ -153,21 +158,32 @@ impl BucketStore {
         Ok(keys)
     }
 
+    /// The keys that have a `current` baseline, sorted.
+    pub fn baseline_keys(&self) -> Result<Vec<Key>, BaselineError> {
+        self.pointed_keys(BASELINES)
+    }
+
+    /// Puts `staged` in place as the baseline for `key`: a new generation, verified, then pointed at.
+    pub(super) fn install(&self, key: &Key, staged: &Staged) -> Result<(), BaselineError> {
+        let files = self.write_generation(BASELINES, key, staged)?;
+        // Verify the copy as it is stored before anything points at it.
+        load_pages(&files, &staged.manifest)?;
+        self.point(BASELINES, key, &files.generation)?;
+        self.sweep(BASELINES, key, Some(&files.generation));
+        Ok(())
+    }
+
     /// Copies the verified candidate into a new baseline generation, checks the copy, points the
     /// baseline at it, records the decision, then removes the candidate and the old generation.
     pub fn approve(&self, key: &Key, decision: &Decision) -> Result<AuditEntry, BaselineError> {
         check_decision(decision, "approve")?;
         let candidate = self.existing_candidate(key)?;
         let (staged, at) = approved_files(&candidate, key, decision)?;
-        let files = self.write_generation(BASELINES, key, &staged)?;
-        // Verify the copy as it is stored before anything points at it.
-        load_pages(&files, &staged.manifest)?;
-        self.point(BASELINES, key, &files.generation)?;
+        self.install(key, &staged)?;
         let entry = approval_entry(key, decision, &staged.manifest, at);
         self.append_audit(&entry)?;
         self.remove_candidate(key)?;
-        self.sweep(BASELINES, key, Some(&files.generation));
-        tracing::info!(%key, by = %decision.by, at = %files.url(""), "candidate approved");
+        tracing::info!(%key, by = %decision.by, "candidate approved");
         Ok(entry)
     }
 

@@ -129,19 +129,41 @@ impl DirStore {
         Ok(keys)
     }
 
+    /// The keys of every directory holding a `manifest.json`, sorted (`.candidates` and hidden
+    /// staging directories skipped).
+    pub fn baseline_keys(&self) -> Result<Vec<Key>, BaselineError> {
+        let mut keys = Vec::new();
+        for template in list_dirs(&self.root)? {
+            for fixture in list_dirs(&self.root.join(&template))? {
+                if let Ok(key) = Key::new(&template, &fixture) {
+                    if self.baseline_dir(&key).join(MANIFEST_FILE).is_file() {
+                        keys.push(key);
+                    }
+                }
+            }
+        }
+        keys.sort();
+        Ok(keys)
+    }
+
+    /// Puts `staged` in place as the baseline for `key`, verified before it replaces anything.
+    pub(super) fn install(&self, key: &Key, staged: &Staged) -> Result<(), BaselineError> {
+        let target = self.baseline_dir(key);
+        remove_leftovers(&target)?;
+        let staging = staging_dir(&target, "installing")?;
+        write_staged(staging.path(), staged)?;
+        // Verify the staged copy (checksums, PNG decoding, sizes) before it replaces anything.
+        load_pages(&DirFiles(staging.path()), &staged.manifest)?;
+        swap_in(staging, &target)
+    }
+
     /// Promotes the candidate for `key` to its baseline, then removes the candidate and
     /// records the decision. The candidate's files are verified first.
     pub fn approve(&self, key: &Key, decision: &Decision) -> Result<AuditEntry, BaselineError> {
         check_decision(decision, "approve")?;
         let cand_dir = self.existing_candidate_dir(key)?;
         let (staged, at) = approved_files(&DirFiles(&cand_dir), key, decision)?;
-        let target = self.baseline_dir(key);
-        remove_leftovers(&target)?;
-        let staging = staging_dir(&target, "approving")?;
-        write_staged(staging.path(), &staged)?;
-        // Verify the staged copy (checksums, PNG decoding, sizes) before it replaces anything.
-        load_pages(&DirFiles(staging.path()), &staged.manifest)?;
-        swap_in(staging, &target)?;
+        self.install(key, &staged)?;
         let entry = approval_entry(key, decision, &staged.manifest, at);
         audit::append(&self.audit_path(), &entry)?;
         self.remove_candidate(key)?;

@@ -320,6 +320,36 @@ impl Store {
         }
     }
 
+    /// The keys of every approved baseline, sorted.
+    pub fn baseline_keys(&self) -> Result<Vec<Key>, BaselineError> {
+        match self {
+            Store::Dir(s) => s.baseline_keys(),
+            Store::Bucket(s) => s.baseline_keys(),
+        }
+    }
+
+    /// Copies the approved baseline for `key` from `from` as it is (its manifest's bytes and
+    /// approval included), every file verified before it is written and the copy verified
+    /// before it replaces anything. Returns its page count.
+    pub fn copy_baseline_from(&self, from: &Store, key: &Key) -> Result<usize, BaselineError> {
+        let Some(manifest) = from.read_manifest(key)? else {
+            return Err(BaselineError::Missing { path: PathBuf::from(format!("{}/{key}", from.location())) });
+        };
+        let source = StoreFiles { store: from, key };
+        let mut files = Vec::with_capacity(manifest.pages.len() * 2);
+        for entry in &manifest.pages {
+            files.push((entry.image.clone(), read_verified(&source, &entry.image, &entry.sha256)?));
+            files.push((entry.text.clone(), read_verified(&source, &entry.text, &entry.text_sha256)?));
+        }
+        let pages = manifest.pages.len();
+        let staged = Staged { files, manifest };
+        match self {
+            Store::Dir(s) => s.install(key, &staged)?,
+            Store::Bucket(s) => s.install(key, &staged)?,
+        }
+        Ok(pages)
+    }
+
     /// Ok when a candidate for `key` is waiting; else an error naming those that are.
     pub fn require_candidate(&self, key: &Key) -> Result<(), BaselineError> {
         match self {
@@ -346,6 +376,22 @@ impl Store {
             Store::Dir(s) => s.read_file(area, key, name),
             Store::Bucket(s) => s.read_file(area, key, name),
         }
+    }
+}
+
+/// A baseline's files read through [`Store::read_file`].
+struct StoreFiles<'a> {
+    store: &'a Store,
+    key: &'a Key,
+}
+
+impl Files for StoreFiles<'_> {
+    fn locate(&self, name: &str) -> PathBuf {
+        PathBuf::from(format!("{}/{}/{name}", self.store.location(), self.key))
+    }
+
+    fn read(&self, name: &str) -> Result<Option<Vec<u8>>, BaselineError> {
+        self.store.read_file(Area::Baseline, self.key, name)
     }
 }
 

@@ -1,4 +1,5 @@
-//! `pixelproof baseline list|approve|reject`: the operator's review of candidates.
+//! `pixelproof baseline list|approve|reject`: the operator's review of candidates; and
+//! `pixelproof baseline copy`, which moves approved baselines between a directory and a bucket.
 //!
 //! Every decision needs a reason and a name (`--by`, else `$PIXELPROOF_USER`, else
 //! `git config user.name`, else `$USER`) and is appended to the audit log. Keys are
@@ -20,6 +21,28 @@ pub enum Command {
     Approve(DecideArgs),
     /// Reject candidates: each is removed; the baseline stays as it is.
     Reject(DecideArgs),
+    /// Copy approved baselines as they are (manifests and approvals included) between a
+    /// directory and a bucket: to give a fleet the committed baselines, or to commit a
+    /// fleet's. Every file is verified before it is written.
+    Copy(CopyArgs),
+}
+
+/// Arguments of `pixelproof baseline copy`.
+#[derive(Debug, clap::Args)]
+pub struct CopyArgs {
+    /// Baselines to copy, as TEMPLATE/FIXTURE. Default: every approved baseline.
+    #[arg(value_name = "KEY")]
+    pub keys: Vec<String>,
+    /// Where the baselines are: a directory or s3://BUCKET/PREFIX.
+    #[arg(long, value_name = "DIR|s3://BUCKET/PREFIX")]
+    pub from: PathBuf,
+    /// Where to put them (a baseline already there is replaced; an identical one is left).
+    #[arg(long, value_name = "DIR|s3://BUCKET/PREFIX")]
+    pub to: PathBuf,
+    /// Leave every baseline the destination already has, even when it differs: seed a fleet's
+    /// bucket without undoing approvals made there since.
+    #[arg(long)]
+    pub keep_existing: bool,
 }
 
 /// Arguments of `pixelproof baseline list`.
@@ -55,7 +78,47 @@ pub fn run(cmd: Command) -> super::CliResult {
         Command::List(args) => list(&Store::open(&args.baselines)?),
         Command::Approve(args) => decide(args, true),
         Command::Reject(args) => decide(args, false),
+        Command::Copy(args) => copy(args),
     }
+}
+
+fn copy(args: CopyArgs) -> super::CliResult {
+    let from = Store::open(&args.from)?;
+    let to = Store::open(&args.to)?;
+    if from.location() == to.location() {
+        anyhow::bail!("--from and --to are the same place ({}): nothing to copy", from.location());
+    }
+    let keys = if args.keys.is_empty() {
+        from.baseline_keys().with_context(|| format!("could not list the baselines in {}", from.location()))?
+    } else {
+        args.keys.iter().map(|k| Key::parse(k)).collect::<Result<Vec<_>, _>>()?
+    };
+    if keys.is_empty() {
+        println!("No baselines in {}: nothing to copy.", from.location());
+        return Ok(ExitCode::SUCCESS);
+    }
+    let (mut copied, mut same, mut kept) = (0, 0, 0);
+    for key in &keys {
+        let theirs = from.read_manifest(key).with_context(|| format!("could not read {key}"))?;
+        let ours = to.read_manifest(key).ok().flatten();
+        if theirs.is_some() && ours == theirs {
+            println!("unchanged {key}");
+            same += 1;
+            continue;
+        }
+        if args.keep_existing && ours.is_some() {
+            println!("kept {key}: {} has its own (--keep-existing)", to.location());
+            kept += 1;
+            continue;
+        }
+        let pages = to.copy_baseline_from(&from, key).with_context(|| format!("could not copy {key}"))?;
+        let s = if pages == 1 { "" } else { "s" };
+        println!("copied {key} ({pages} page{s})");
+        copied += 1;
+    }
+    let kept = if kept > 0 { format!(", {kept} kept") } else { String::new() };
+    println!("{copied} copied, {same} unchanged{kept}, from {} to {}.", from.location(), to.location());
+    Ok(ExitCode::SUCCESS)
 }
 
 fn list(store: &Store) -> super::CliResult {

@@ -1,17 +1,23 @@
 //! The service's audit log, `DATA/audit.jsonl`: one JSON object per operator decision made
 //! through the API (candidates, held jobs, routing rules), appended and synced before the
-//! decision is answered. [`merged`] joins it with the baselines' own `audit.jsonl` (decisions
-//! made with the CLI) into one history, newest first.
+//! decision is answered. With an S3 store it is kept in the bucket instead, one object per
+//! decision (`PREFIX/review-audit/ULID.json`), so it outlives the API's machine. [`merged`]
+//! joins it with the baselines' own audit log (decisions made with the CLI) into one history,
+//! newest first.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::baseline;
+use crate::store::{blocking, ObjectKey, ObjectStore, StoreError};
+
+/// Where the log's objects go in a bucket (under the store's prefix).
+pub const AUDIT_OBJECTS: &str = "review-audit/";
 
 /// The service audit log's file name under the data directory.
 pub const AUDIT_FILE: &str = "audit.jsonl";
@@ -57,57 +63,119 @@ pub enum AuditError {
     Invalid { path: PathBuf, line: usize, detail: String },
     #[error("could not read the baselines' audit log: {0}")]
     Baselines(#[from] baseline::BaselineError),
+    #[error(
+        "could not use the audit log in {location}: {source}. A decision was not made if this came from one; retry"
+    )]
+    Store { location: String, source: StoreError },
 }
 
-/// The append-only log file; appends from one process are serialised.
+/// The append-only log: a file (appends from one process serialised) or objects in a bucket.
 #[derive(Debug)]
 pub struct AuditLog {
-    path: PathBuf,
+    place: Place,
     lock: Mutex<()>,
+}
+
+#[derive(Debug)]
+enum Place {
+    File(PathBuf),
+    Objects { objects: Arc<dyn ObjectStore>, location: String },
 }
 
 impl AuditLog {
     pub fn new(path: impl Into<PathBuf>) -> AuditLog {
-        AuditLog { path: path.into(), lock: Mutex::new(()) }
+        AuditLog { place: Place::File(path.into()), lock: Mutex::new(()) }
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
+    /// The log as objects under [`AUDIT_OBJECTS`] in `objects` (a client made by
+    /// [`blocking::connect_s3`]; `location` names it in messages). Its methods block.
+    pub fn in_store(objects: Arc<dyn ObjectStore>, location: impl Into<String>) -> AuditLog {
+        AuditLog { place: Place::Objects { objects, location: location.into() }, lock: Mutex::new(()) }
     }
 
-    /// Appends `record` as one line and syncs it; refuses an empty reason.
+    /// The file, or the bucket URL, for messages.
+    pub fn location(&self) -> String {
+        match &self.place {
+            Place::File(path) => path.display().to_string(),
+            Place::Objects { location, .. } => location.clone(),
+        }
+    }
+
+    /// Appends `record` (one line synced to disk, or one object); refuses an empty reason.
     pub fn append(&self, record: &AuditRecord) -> Result<(), AuditError> {
         if record.reason.trim().is_empty() {
             return Err(AuditError::NoReason);
         }
-        let write = |source| AuditError::Write { path: self.path.clone(), source };
-        let mut line = serde_json::to_string(record).map_err(|e| write(e.into()))?;
-        line.push('\n');
-        let _guard = self.lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let mut file = std::fs::OpenOptions::new().create(true).append(true).open(&self.path).map_err(write)?;
-        file.write_all(line.as_bytes()).map_err(write)?;
-        file.sync_data().map_err(write)
+        match &self.place {
+            Place::File(path) => {
+                let write = |source| AuditError::Write { path: path.clone(), source };
+                let mut line = serde_json::to_string(record).map_err(|e| write(e.into()))?;
+                line.push('\n');
+                let _guard = self.lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+                let mut file = std::fs::OpenOptions::new().create(true).append(true).open(path).map_err(write)?;
+                file.write_all(line.as_bytes()).map_err(write)?;
+                file.sync_data().map_err(write)
+            }
+            Place::Objects { objects, location } => {
+                let failed = |source| AuditError::Store { location: location.clone(), source };
+                let bytes = serde_json::to_vec(record)
+                    .map_err(|e| failed(StoreError::Unavailable { detail: e.to_string() }))?;
+                let key = ObjectKey::parse(&format!("{AUDIT_OBJECTS}{}.json", ulid::Ulid::new())).map_err(failed)?;
+                let objects = objects.clone();
+                blocking::wait(async move { objects.put(&key, bytes).await }).map_err(failed)
+            }
+        }
     }
 
     /// Every record, oldest first (a missing log is empty).
     pub fn read(&self) -> Result<Vec<AuditRecord>, AuditError> {
-        let _guard = self.lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let text = match std::fs::read_to_string(&self.path) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(source) => return Err(AuditError::Read { path: self.path.clone(), source }),
-        };
-        text.lines()
-            .enumerate()
-            .filter(|(_, l)| !l.trim().is_empty())
-            .map(|(i, l)| {
-                serde_json::from_str(l).map_err(|e| AuditError::Invalid {
-                    path: self.path.clone(),
-                    line: i + 1,
-                    detail: e.to_string(),
+        match &self.place {
+            Place::File(path) => {
+                let _guard = self.lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+                let text = match std::fs::read_to_string(path) {
+                    Ok(t) => t,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+                    Err(source) => return Err(AuditError::Read { path: path.clone(), source }),
+                };
+                text.lines()
+                    .enumerate()
+                    .filter(|(_, l)| !l.trim().is_empty())
+                    .map(|(i, l)| {
+                        serde_json::from_str(l).map_err(|e| AuditError::Invalid {
+                            path: path.clone(),
+                            line: i + 1,
+                            detail: e.to_string(),
+                        })
+                    })
+                    .collect()
+            }
+            Place::Objects { objects, location } => {
+                let objects = objects.clone();
+                let found = blocking::wait(async move {
+                    let mut found = Vec::new();
+                    for key in objects.list(AUDIT_OBJECTS).await? {
+                        if let Some(bytes) = objects.get(&key).await? {
+                            found.push((key, bytes));
+                        }
+                    }
+                    Ok(found)
                 })
-            })
-            .collect()
+                .map_err(|source| AuditError::Store { location: location.clone(), source })?;
+                let mut records = found
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, (key, bytes))| {
+                        serde_json::from_slice::<AuditRecord>(&bytes).map_err(|e| AuditError::Invalid {
+                            path: PathBuf::from(format!("{location}/{key}")),
+                            line: i + 1,
+                            detail: e.to_string(),
+                        })
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
+                records.sort_by_key(|r| r.at);
+                Ok(records)
+            }
+        }
     }
 }
 
@@ -173,7 +241,7 @@ mod tests {
         log.append(&r).unwrap();
         log.append(&AuditRecord { reason: "  ".into(), ..r.clone() }).unwrap_err();
         assert_eq!(log.read().unwrap(), vec![r]);
-        let line = std::fs::read_to_string(log.path()).unwrap();
+        let line = std::fs::read_to_string(log.location()).unwrap();
         assert!(line.contains("\"action\":\"add_route\"") && line.ends_with('\n'), "{line}");
     }
 
