@@ -90,6 +90,12 @@ const FLAGS: &[&str] = &[
     "no-pings",
     "deny-permission-prompts",
     "disable-dev-shm-usage",
+    // What the Fetch domain does not see. Popups (`window.open`) are new targets outside the
+    // page's interception: none are created. WebSockets, WebRTC and workers' sockets are not
+    // paused by Fetch: no host name resolves, and WebRTC sends no UDP outside a proxy.
+    "block-new-web-contents",
+    "host-resolver-rules=MAP * ~NOTFOUND",
+    "force-webrtc-ip-handling-policy=disable_non_proxied_udp",
 ];
 
 impl BrowserProcess {

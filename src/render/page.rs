@@ -199,15 +199,23 @@ async fn answer(page: &Page, allowed: &Allowed, event: &EventRequestPaused, bloc
         Decision::Refuse { reason } => {
             tracing::info!(%url, %reason, "request refused");
             let resource_type = event.resource_type.as_ref().to_string();
+            let navigation = resource_type == "Document";
             if let Ok(mut b) = blocked.lock() {
                 // The same URL may be asked for twice (preload scanner, then the parser).
                 if !b.iter().any(|x| x.url == *url && x.resource_type == resource_type) {
                     b.push(BlockedRequest { url: url.clone(), reason, resource_type });
                 }
             }
-            page.execute(FailRequestParams::new(event.request_id.clone(), ErrorReason::BlockedByClient))
-                .await
-                .map(|_| ())
+            if navigation {
+                // A navigation (meta refresh, `location =`, a form, a link, an iframe's src):
+                // "204 No Content" makes the frame stay where it is, so the document still
+                // prints, rather than an error page replacing it mid-print.
+                page.execute(FulfillRequestParams::new(event.request_id.clone(), 204)).await.map(|_| ())
+            } else {
+                page.execute(FailRequestParams::new(event.request_id.clone(), ErrorReason::BlockedByClient))
+                    .await
+                    .map(|_| ())
+            }
         }
     };
     if let Err(e) = result {
@@ -218,9 +226,17 @@ async fn answer(page: &Page, allowed: &Allowed, event: &EventRequestPaused, bloc
 /// Waits for the document at `DOC_URL` to load, its fonts to be ready and every image to be
 /// decoded, then two animation frames. Returns the state of every `document.fonts` face.
 const SETTLE_JS: &str = r#"(async () => {
-  if (location.href !== "https://document.invalid/index.html") return "not-yet";
+  // The document, not the blank page before it (a #fragment the document jumped to is fine).
+  if (location.origin + location.pathname !== "https://document.invalid/index.html") return "not-yet";
   if (document.readyState !== "complete") {
-    await new Promise(r => window.addEventListener("load", r, { once: true }));
+    // The load event; or, when a navigation the seal refused left the document "interactive"
+    // for good (it happens to a meta refresh raced by a click), two seconds after it parsed.
+    // The waits below still hold the print for every font and image.
+    await Promise.race([
+      new Promise(r => window.addEventListener("load", r, { once: true })),
+      new Promise(r => { const poll = () => document.readyState === "complete" ? r() : setTimeout(poll, 25); poll(); }),
+      new Promise(r => { const poll = () => document.readyState === "interactive" ? setTimeout(r, 2000) : setTimeout(poll, 25); poll(); }),
+    ]);
   }
   await document.fonts.ready;
   await Promise.all([...document.images].map(img => img.complete ? null :
