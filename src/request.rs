@@ -148,7 +148,7 @@ pub enum RequestError {
     TooLarge { what: &'static str, size: usize, limit: usize },
     #[error("\"data\" is nested {depth} levels deep; the limit is {limit}")]
     TooDeep { depth: usize, limit: usize },
-    #[error("asset {path:?} is not a usable relative path (no \"..\", no backslashes)")]
+    #[error("asset {path:?} is not a usable relative path: write it like \"img/logo.png\" (no \"..\", no leading \"/\", no empty or \".\" segment, no backslash)")]
     AssetPath { path: String },
     #[error("asset {path:?} is not valid base64: {detail}")]
     AssetEncoding { path: String, detail: String },
@@ -213,8 +213,11 @@ impl JobRequest {
         let mut files = BTreeMap::new();
         let mut total = 0;
         for (path, encoded) in self.assets.iter().flatten() {
-            let rel =
-                crate::job::safe_relative_path(path).ok_or_else(|| RequestError::AssetPath { path: path.clone() })?;
+            // Only names already in their plain form: no "..", no leading "/", no empty or "."
+            // segment, no backslash (what the seal would otherwise quietly normalise).
+            let rel = crate::job::safe_relative_path(path)
+                .filter(|rel| rel.to_str() == Some(path.as_str()))
+                .ok_or_else(|| RequestError::AssetPath { path: path.clone() })?;
             let bytes = base64::engine::general_purpose::STANDARD
                 .decode(encoded)
                 .map_err(|e| RequestError::AssetEncoding { path: path.clone(), detail: e.to_string() })?;
