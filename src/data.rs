@@ -182,10 +182,7 @@ impl DataDir {
                 // through a client of their own on the blocking module's runtime.
                 let config = config.clone();
                 let (routing, audit) = tokio::task::spawn_blocking(move || {
-                    let base = match config.prefix.as_str() {
-                        "" => format!("s3://{}", config.bucket),
-                        p => format!("s3://{}/{p}", config.bucket),
-                    };
+                    let base = config.url();
                     let client: Arc<dyn ObjectStore> = Arc::new(blocking::connect_s3(config)?);
                     let routing = RoutingTable::load_object(
                         client.clone(),

@@ -146,8 +146,7 @@ impl RoutingTable {
         let location = location.into();
         let store_error = |source| RoutingError::Store { location: location.clone(), source };
         let key = ObjectKey::parse(ROUTING_OBJECT).map_err(store_error)?;
-        let reader = objects.clone();
-        let rules = match blocking::wait(async move { reader.get(&key).await }).map_err(store_error)? {
+        let rules = match blocking::get(&objects, key).map_err(store_error)? {
             Some(bytes) => parse(&bytes, Path::new(&location))?,
             None => Vec::new(),
         };
@@ -255,8 +254,7 @@ impl RoutingTable {
             Place::Object { objects, location } => {
                 let store_error = |source| RoutingError::Store { location: location.clone(), source };
                 let key = ObjectKey::parse(ROUTING_OBJECT).map_err(store_error)?;
-                let objects = objects.clone();
-                blocking::wait(async move { objects.put(&key, bytes).await }).map_err(store_error)
+                blocking::put(objects, key, bytes).map_err(store_error)
             }
         }
     }

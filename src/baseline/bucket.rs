@@ -30,7 +30,7 @@ use super::{
     read_manifest, rejection_entry, Area, AuditEntry, Baseline, BaselineError, Candidate, CandidateSummary, Decision,
     Files, Key, Manifest, NewCandidate, Staged, MANIFEST_FILE,
 };
-use crate::store::blocking::{connect_s3, wait};
+use crate::store::blocking::{self, connect_s3, wait};
 use crate::store::{ObjectKey, ObjectStore, S3Config, StoreError};
 
 const BASELINES: &str = "baselines";
@@ -63,10 +63,7 @@ impl BucketStore {
     /// Connects to the bucket `config` names and checks it is reachable. The client lives on
     /// the store's own runtime, like every request it makes.
     pub fn connect(config: S3Config) -> Result<BucketStore, BaselineError> {
-        let location = match config.prefix.as_str() {
-            "" => format!("s3://{}", config.bucket),
-            prefix => format!("s3://{}/{prefix}", config.bucket),
-        };
+        let location = config.url();
         let objects =
             connect_s3(config).map_err(|source| BaselineError::Store { location: location.clone(), source })?;
         Ok(BucketStore { objects: Arc::new(objects), location })
@@ -143,9 +140,7 @@ impl BucketStore {
 
     /// The keys of `AREA` that have a `current` pointer, sorted.
     fn pointed_keys(&self, area: &'static str) -> Result<Vec<Key>, BaselineError> {
-        let prefix = format!("{area}/");
-        let objects = self.objects.clone();
-        let listed = wait(async move { objects.list(&prefix).await }).map_err(|e| self.store_error(e))?;
+        let listed = blocking::list(&self.objects, format!("{area}/")).map_err(|e| self.store_error(e))?;
         let mut keys: Vec<Key> = listed
             .iter()
             .filter_map(|k| match k.as_str().split('/').collect::<Vec<_>>()[..] {
@@ -201,17 +196,7 @@ impl BucketStore {
 
     /// Every decision, oldest first.
     pub fn audit_log(&self) -> Result<Vec<AuditEntry>, BaselineError> {
-        let objects = self.objects.clone();
-        let entries = wait(async move {
-            let mut entries = Vec::new();
-            for key in objects.list(&format!("{AUDIT}/")).await? {
-                if let Some(bytes) = objects.get(&key).await? {
-                    entries.push((key, bytes));
-                }
-            }
-            Ok::<_, StoreError>(entries)
-        })
-        .map_err(|e| self.store_error(e))?;
+        let entries = blocking::get_all(&self.objects, format!("{AUDIT}/")).map_err(|e| self.store_error(e))?;
         let mut log = entries
             .into_iter()
             .map(|(key, bytes)| {
@@ -251,8 +236,7 @@ impl BucketStore {
     /// The generation `AREA/T/F/current` points at, `None` when there is none.
     fn current(&self, area: &'static str, key: &Key) -> Result<Option<Generation>, BaselineError> {
         let pointer = self.object_key(&format!("{}/{CURRENT}", dir_of(area, key)))?;
-        let objects = self.objects.clone();
-        let Some(bytes) = wait(async move { objects.get(&pointer).await }).map_err(|e| self.store_error(e))? else {
+        let Some(bytes) = blocking::get(&self.objects, pointer).map_err(|e| self.store_error(e))? else {
             return Ok(None);
         };
         let generation = String::from_utf8_lossy(&bytes).trim().to_string();
@@ -291,9 +275,7 @@ impl BucketStore {
     /// Points `AREA/T/F/current` at `generation`: one PUT, seen whole or not at all.
     fn point(&self, area: &'static str, key: &Key, generation: &str) -> Result<(), BaselineError> {
         let pointer = self.object_key(&format!("{}/{CURRENT}", dir_of(area, key)))?;
-        let objects = self.objects.clone();
-        let bytes = generation.as_bytes().to_vec();
-        wait(async move { objects.put(&pointer, bytes).await }).map_err(|e| self.store_error(e))
+        blocking::put(&self.objects, pointer, generation.as_bytes().to_vec()).map_err(|e| self.store_error(e))
     }
 
     /// Removes the generations of `AREA/T/F` older than `keep` (all of them when `None`). A
@@ -324,8 +306,7 @@ impl BucketStore {
     /// Unpoints the candidate (it stops waiting at once), then removes its files.
     fn remove_candidate(&self, key: &Key) -> Result<(), BaselineError> {
         let pointer = self.object_key(&format!("{}/{CURRENT}", dir_of(CANDIDATES, key)))?;
-        let objects = self.objects.clone();
-        wait(async move { objects.delete(&pointer).await }).map_err(|e| self.store_error(e))?;
+        blocking::delete(&self.objects, pointer).map_err(|e| self.store_error(e))?;
         self.sweep(CANDIDATES, key, None);
         Ok(())
     }
@@ -334,8 +315,7 @@ impl BucketStore {
         let key = self.object_key(&format!("{AUDIT}/{}.json", Ulid::new()))?;
         let bytes = serde_json::to_vec(entry)
             .map_err(|e| BaselineError::Io { path: PathBuf::from(key.as_str()), source: e.into() })?;
-        let objects = self.objects.clone();
-        wait(async move { objects.put(&key, bytes).await }).map_err(|e| self.store_error(e))
+        blocking::put(&self.objects, key, bytes).map_err(|e| self.store_error(e))
     }
 
     fn object_key(&self, key: &str) -> Result<ObjectKey, BaselineError> {
@@ -382,8 +362,7 @@ impl Files for Generation {
 
     fn read(&self, name: &str) -> Result<Option<Vec<u8>>, BaselineError> {
         let key = self.store.object_key(&format!("{}/{name}", self.base))?;
-        let objects = self.store.objects.clone();
-        wait(async move { objects.get(&key).await }).map_err(|e| self.store.store_error(e))
+        blocking::get(&self.store.objects, key).map_err(|e| self.store.store_error(e))
     }
 }
 

@@ -121,8 +121,7 @@ impl AuditLog {
                 let bytes = serde_json::to_vec(record)
                     .map_err(|e| failed(StoreError::Unavailable { detail: e.to_string() }))?;
                 let key = ObjectKey::parse(&format!("{AUDIT_OBJECTS}{}.json", ulid::Ulid::new())).map_err(failed)?;
-                let objects = objects.clone();
-                blocking::wait(async move { objects.put(&key, bytes).await }).map_err(failed)
+                blocking::put(objects, key, bytes).map_err(failed)
             }
         }
     }
@@ -150,17 +149,8 @@ impl AuditLog {
                     .collect()
             }
             Place::Objects { objects, location } => {
-                let objects = objects.clone();
-                let found = blocking::wait(async move {
-                    let mut found = Vec::new();
-                    for key in objects.list(AUDIT_OBJECTS).await? {
-                        if let Some(bytes) = objects.get(&key).await? {
-                            found.push((key, bytes));
-                        }
-                    }
-                    Ok(found)
-                })
-                .map_err(|source| AuditError::Store { location: location.clone(), source })?;
+                let found = blocking::get_all(objects, AUDIT_OBJECTS.to_string())
+                    .map_err(|source| AuditError::Store { location: location.clone(), source })?;
                 let mut records = found
                     .into_iter()
                     .enumerate()

@@ -3,9 +3,9 @@
 //! made here too ([`connect_s3`]), so their connections live on the runtime that drives them.
 
 use std::future::Future;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
-use super::{S3Config, S3Store, StoreError};
+use super::{ObjectKey, ObjectStore, S3Config, S3Store, StoreError};
 
 /// The runtime the bucket's requests run on, whoever calls: started once, never stopped.
 fn io_runtime() -> Result<&'static tokio::runtime::Runtime, StoreError> {
@@ -50,4 +50,43 @@ where
 /// Connects to the bucket on the I/O runtime, for use through [`wait`].
 pub fn connect_s3(config: S3Config) -> Result<S3Store, StoreError> {
     wait(async move { S3Store::connect(config).await })
+}
+
+/// [`ObjectStore::get`], waited for.
+pub fn get(objects: &Arc<dyn ObjectStore>, key: ObjectKey) -> Result<Option<Vec<u8>>, StoreError> {
+    let objects = objects.clone();
+    wait(async move { objects.get(&key).await })
+}
+
+/// [`ObjectStore::put`], waited for.
+pub fn put(objects: &Arc<dyn ObjectStore>, key: ObjectKey, bytes: Vec<u8>) -> Result<(), StoreError> {
+    let objects = objects.clone();
+    wait(async move { objects.put(&key, bytes).await })
+}
+
+/// [`ObjectStore::delete`], waited for.
+pub fn delete(objects: &Arc<dyn ObjectStore>, key: ObjectKey) -> Result<bool, StoreError> {
+    let objects = objects.clone();
+    wait(async move { objects.delete(&key).await })
+}
+
+/// [`ObjectStore::list`], waited for.
+pub fn list(objects: &Arc<dyn ObjectStore>, prefix: String) -> Result<Vec<ObjectKey>, StoreError> {
+    let objects = objects.clone();
+    wait(async move { objects.list(&prefix).await })
+}
+
+/// Every object under `prefix` with its bytes, sorted by key (one that vanished between the
+/// listing and its GET is left out): how the one-object-per-entry logs are read.
+pub fn get_all(objects: &Arc<dyn ObjectStore>, prefix: String) -> Result<Vec<(ObjectKey, Vec<u8>)>, StoreError> {
+    let objects = objects.clone();
+    wait(async move {
+        let mut found = Vec::new();
+        for key in objects.list(&prefix).await? {
+            if let Some(bytes) = objects.get(&key).await? {
+                found.push((key, bytes));
+            }
+        }
+        Ok(found)
+    })
 }

@@ -177,6 +177,14 @@ impl S3Config {
         Ok(config)
     }
 
+    /// `s3://BUCKET/PREFIX` (or `s3://BUCKET`): where this configuration points, for messages.
+    pub fn url(&self) -> String {
+        match self.prefix.as_str() {
+            "" => format!("s3://{}", self.bucket),
+            prefix => format!("s3://{}/{prefix}", self.bucket),
+        }
+    }
+
     /// The endpoint as shown in messages.
     pub fn endpoint(&self) -> String {
         match &self.endpoint_url {
