@@ -33,6 +33,9 @@ pub struct EngineConfig {
     /// A browser using more resident memory than this (MiB, with its renderers) after a
     /// document is replaced; 0 for no ceiling.
     pub memory_ceiling_mib: u64,
+    /// Pages a document may have: Chromium prints one more at most, and a longer PDF is
+    /// refused before it is rasterized.
+    pub max_pages: usize,
 }
 
 impl Default for EngineConfig {
@@ -44,6 +47,7 @@ impl Default for EngineConfig {
             jobs_per_browser: 50,
             render_timeout: Duration::from_secs(30),
             memory_ceiling_mib: 1024,
+            max_pages: crate::request::Limits::default().max_pages,
         }
     }
 }
@@ -68,6 +72,8 @@ pub struct Engine {
     pub rasterizer: std::sync::Arc<crate::raster::Rasterizer>,
     pub fonts: crate::fonts::BundledFonts,
     pub environment: Environment,
+    /// Pages a document may have ([`EngineConfig::max_pages`]).
+    pub max_pages: usize,
 }
 
 impl Engine {
@@ -90,10 +96,11 @@ impl Engine {
             jobs_per_browser: config.jobs_per_browser,
             timeout: config.render_timeout,
             memory_ceiling: (config.memory_ceiling_mib > 0).then_some(config.memory_ceiling_mib << 20),
+            max_pages: Some(config.max_pages),
         };
         let renderer = crate::render::Renderer::launch(render_config, std::sync::Arc::new(fonts.clone())).await?;
         tracing::info!(chromium = renderer.chromium_version(), pdfium = %environment.pdfium_build, "engine ready");
-        Ok(Engine { renderer, rasterizer, fonts, environment })
+        Ok(Engine { renderer, rasterizer, fonts, environment, max_pages: config.max_pages })
     }
 
     /// Renders, rasterizes and font-checks one document.
@@ -108,8 +115,8 @@ impl Engine {
     pub async fn rasterize(&self, pdf: &[u8]) -> Result<Vec<RasterPage>, EngineError> {
         let rasterizer = self.rasterizer.clone();
         let pdf = pdf.to_vec();
-        let dpi = self.environment.dpi;
-        let pages = tokio::task::spawn_blocking(move || rasterizer.rasterize(&pdf, dpi))
+        let (dpi, max_pages) = (self.environment.dpi, self.max_pages);
+        let pages = tokio::task::spawn_blocking(move || rasterizer.rasterize(&pdf, dpi, max_pages))
             .await
             .map_err(|e| crate::raster::RasterError::Open(format!("the raster task failed: {e}")))??;
         Ok(pages)

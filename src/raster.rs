@@ -35,6 +35,11 @@ pub enum RasterError {
     Open(String),
     #[error("PDFium failed on page {page}: {detail}")]
     Page { page: usize, detail: String },
+    #[error(
+        "the document has more than {limit} pages, the most this server prints (--max-pages): shorten it, \
+         split it into several jobs, or raise the limit"
+    )]
+    TooManyPages { limit: usize },
 }
 
 /// A bound PDFium library.
@@ -59,9 +64,14 @@ impl Rasterizer {
         Ok(r)
     }
 
-    /// Rasterizes every page of `pdf` at `dpi`, with a white background.
-    pub fn rasterize(&self, pdf: &[u8], dpi: u32) -> Result<Vec<RasterPage>, RasterError> {
+    /// Rasterizes every page of `pdf` at `dpi`, with a white background. A PDF of more than
+    /// `max_pages` pages is refused before any page is drawn: a 5,000-page document would
+    /// otherwise take gigabytes of bitmaps.
+    pub fn rasterize(&self, pdf: &[u8], dpi: u32, max_pages: usize) -> Result<Vec<RasterPage>, RasterError> {
         let doc = self.pdfium.load_pdf_from_byte_slice(pdf, None).map_err(|e| RasterError::Open(e.to_string()))?;
+        if usize::try_from(doc.pages().len()).unwrap_or(usize::MAX) > max_pages {
+            return Err(RasterError::TooManyPages { limit: max_pages });
+        }
         let scale = dpi as f32 / 72.0;
         let config =
             PdfRenderConfig::new().scale_page_by_factor(scale).set_clear_color(PdfColor::WHITE).render_form_data(true);

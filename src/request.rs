@@ -144,9 +144,9 @@ pub enum RequestError {
     Template(#[from] TemplateError),
     #[error("\"{field}\" is only for {only} jobs; remove it")]
     NotForThisJob { field: &'static str, only: &'static str },
-    #[error("{what} is {size} bytes; the limit is {limit} bytes")]
-    TooLarge { what: &'static str, size: usize, limit: usize },
-    #[error("\"data\" is nested {depth} levels deep; the limit is {limit}")]
+    #[error("{what} is {size} bytes; the limit is {limit} bytes ({flag})")]
+    TooLarge { what: &'static str, size: usize, limit: usize, flag: &'static str },
+    #[error("\"data\" is nested {depth} levels deep; the limit is {limit} (--max-data-depth)")]
     TooDeep { depth: usize, limit: usize },
     #[error("asset {path:?} is not a usable relative path: write it like \"img/logo.png\" (no \"..\", no leading \"/\", no empty or \".\" segment, no backslash)")]
     AssetPath { path: String },
@@ -181,7 +181,7 @@ impl JobRequest {
         }
         // Validate the options now so a bad one is the client's error, not a render failure.
         crate::render::print::print_params(&doc.options)?;
-        check_size("the HTML", doc.html.len(), limits.max_html_bytes)?;
+        check_size("the HTML", doc.html.len(), limits.max_html_bytes, "--max-html-bytes")?;
         Ok(doc)
     }
 
@@ -197,7 +197,7 @@ impl JobRequest {
         let template = catalog.get(name)?;
         let data = serde_json::Value::Object(self.data.clone().unwrap_or_default());
         let size = serde_json::to_vec(&data).map(|v| v.len()).unwrap_or(usize::MAX);
-        check_size("\"data\"", size, limits.max_data_bytes)?;
+        check_size("\"data\"", size, limits.max_data_bytes, "--max-data-bytes")?;
         let depth = depth(&data);
         if depth > limits.max_data_depth {
             return Err(RequestError::TooDeep { depth, limit: limits.max_data_depth });
@@ -209,7 +209,7 @@ impl JobRequest {
         if self.data.is_some() {
             return Err(RequestError::NotForThisJob { field: "data", only: "template" });
         }
-        check_size("\"html\"", html.len(), limits.max_html_bytes)?;
+        check_size("\"html\"", html.len(), limits.max_html_bytes, "--max-html-bytes")?;
         let mut files = BTreeMap::new();
         let mut total = 0;
         for (path, encoded) in self.assets.iter().flatten() {
@@ -222,7 +222,7 @@ impl JobRequest {
                 .decode(encoded)
                 .map_err(|e| RequestError::AssetEncoding { path: path.clone(), detail: e.to_string() })?;
             total += bytes.len();
-            check_size("\"assets\" (decoded)", total, limits.max_asset_bytes)?;
+            check_size("\"assets\" (decoded)", total, limits.max_asset_bytes, "--max-asset-bytes")?;
             let key = rel.to_str().ok_or_else(|| RequestError::AssetPath { path: path.clone() })?.to_string();
             files.insert(key, bytes);
         }
@@ -237,9 +237,9 @@ impl JobRequest {
     }
 }
 
-fn check_size(what: &'static str, size: usize, limit: usize) -> Result<(), RequestError> {
+fn check_size(what: &'static str, size: usize, limit: usize, flag: &'static str) -> Result<(), RequestError> {
     if size > limit {
-        return Err(RequestError::TooLarge { what, size, limit });
+        return Err(RequestError::TooLarge { what, size, limit, flag });
     }
     Ok(())
 }

@@ -262,6 +262,9 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
         fonts_dir: config.fonts_dir.clone(),
         pool_size: config.workers.max(1),
         render_timeout: config.render_timeout,
+        // The engine's ceiling: the jobs' limit, or a longer template's page range, so that the
+        // start-up check can still prove that template (its jobs meet --max-pages in `verify`).
+        max_pages: catalog.templates.iter().map(|t| t.config.pages.max).fold(config.limits.max_pages, usize::max),
         ..EngineConfig::default()
     };
     let engine = Arc::new(Engine::start(engine_config).await?);
@@ -363,6 +366,7 @@ async fn start_service(
 ) -> Arc<crate::service::Service> {
     let fallback_config = crate::fallback::FallbackConfig {
         timeout: config.fallback_timeout.unwrap_or(config.render_timeout.saturating_mul(2)),
+        max_pages: engine.max_pages,
         ..crate::fallback::FallbackConfig::new(Arc::new(engine.fonts.clone()))
     };
     let fallback = match crate::fallback::FallbackRenderer::new(fallback_config) {

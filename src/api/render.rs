@@ -15,6 +15,7 @@ use super::problem::{ApiJson, Problem};
 use super::AppState;
 use crate::jobs::JobState;
 use crate::pipeline::EngineError;
+use crate::raster::RasterError;
 use crate::render::RenderError;
 use crate::request::{JobRequest, RequestError};
 use crate::service::{RenderNowError, RenderedNow};
@@ -30,13 +31,18 @@ pub const RENDERER_HEADER: &str = "x-pixelproof-renderer";
 
 impl From<RequestError> for Problem {
     fn from(e: RequestError) -> Problem {
-        let kind = match e {
-            RequestError::Template(crate::template::TemplateError::Unknown { .. }) => "unknown-template",
-            RequestError::Template(crate::template::TemplateError::Render { .. }) => "template-data",
-            RequestError::TooLarge { .. } | RequestError::TooDeep { .. } => "too-large",
-            _ => "invalid-job",
+        let (status, kind) = match e {
+            RequestError::Template(crate::template::TemplateError::Unknown { .. }) => {
+                (StatusCode::UNPROCESSABLE_ENTITY, "unknown-template")
+            }
+            RequestError::Template(crate::template::TemplateError::Render { .. }) => {
+                (StatusCode::UNPROCESSABLE_ENTITY, "template-data")
+            }
+            RequestError::TooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "too-large"),
+            RequestError::TooDeep { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "too-deep"),
+            _ => (StatusCode::UNPROCESSABLE_ENTITY, "invalid-job"),
         };
-        Problem::new(StatusCode::UNPROCESSABLE_ENTITY, kind, "The job cannot be printed as sent", e.to_string())
+        Problem::new(status, kind, "The job cannot be printed as sent", e.to_string())
     }
 }
 
@@ -51,6 +57,10 @@ fn engine_problem(e: EngineError, metrics: &super::metrics::Metrics) -> Problem 
         EngineError::Render(RenderError::Options(_)) => {
             metrics.job("invalid");
             Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-job", "Bad print options", e.to_string())
+        }
+        EngineError::Raster(RasterError::TooManyPages { .. }) => {
+            metrics.job("invalid");
+            Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "too-many-pages", "The document is too long", e.to_string())
         }
         EngineError::Render(_) => {
             metrics.render("failed");
@@ -114,6 +124,10 @@ fn render_problem(e: RenderNowError, metrics: &super::metrics::Metrics) -> Probl
         RenderNowError::Baseline(why) => {
             metrics.job("invalid");
             Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "baseline", "The named baseline cannot be used", why)
+        }
+        RenderNowError::Fallback(e @ crate::fallback::FallbackError::Raster(RasterError::TooManyPages { .. })) => {
+            metrics.job("invalid");
+            Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "too-many-pages", "The document is too long", e.to_string())
         }
         RenderNowError::Fallback(e) => {
             metrics.job("failed");

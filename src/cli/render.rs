@@ -64,6 +64,9 @@ pub struct Args {
     /// Seconds a document may take to print.
     #[arg(long, default_value_t = 30)]
     pub timeout: u64,
+    /// Pages the document may have; a longer one is an error (the service's --max-pages).
+    #[arg(long, default_value_t = 200)]
+    pub max_pages: usize,
     /// Print the result (pages, blocked requests, fonts) as JSON on stdout.
     #[arg(long)]
     pub json: bool,
@@ -135,8 +138,8 @@ pub fn run(args: Args) -> super::CliResult {
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async {
         let (proof, renderer) = match args.renderer {
-            RendererChoice::Chromium => prove_with_chromium(&doc, args.timeout).await?,
-            RendererChoice::Fallback => prove_with_fallback(&doc, args.timeout).await?,
+            RendererChoice::Chromium => prove_with_chromium(&doc, args.timeout, args.max_pages).await?,
+            RendererChoice::Fallback => prove_with_fallback(&doc, args.timeout, args.max_pages).await?,
         };
         for b in &proof.rendered.blocked {
             eprintln!("blocked: {} ({}): {}", b.url, b.resource_type, b.reason);
@@ -175,8 +178,9 @@ pub fn run(args: Args) -> super::CliResult {
 }
 
 /// The proof from the Chromium pool, and Chromium's version.
-async fn prove_with_chromium(doc: &Document, timeout: u64) -> anyhow::Result<(Proof, String)> {
-    let config = EngineConfig { pool_size: 1, render_timeout: Duration::from_secs(timeout), ..Default::default() };
+async fn prove_with_chromium(doc: &Document, timeout: u64, max_pages: usize) -> anyhow::Result<(Proof, String)> {
+    let config =
+        EngineConfig { pool_size: 1, render_timeout: Duration::from_secs(timeout), max_pages, ..Default::default() };
     let engine = Engine::start(config).await?;
     let result = engine.prove(doc).await;
     engine.renderer.shutdown().await;
@@ -184,11 +188,11 @@ async fn prove_with_chromium(doc: &Document, timeout: u64) -> anyhow::Result<(Pr
 }
 
 /// The proof from the WeasyPrint fallback, and WeasyPrint's version.
-async fn prove_with_fallback(doc: &Document, timeout: u64) -> anyhow::Result<(Proof, String)> {
+async fn prove_with_fallback(doc: &Document, timeout: u64, max_pages: usize) -> anyhow::Result<(Proof, String)> {
     let pdfium = crate::pins::Pins::compiled().check_pdfium()?;
     let rasterizer = crate::raster::Rasterizer::shared(&pdfium)?;
     let fonts = std::sync::Arc::new(crate::fonts::BundledFonts::load(&crate::fonts::default_fonts_dir())?);
-    let config = FallbackConfig { timeout: Duration::from_secs(timeout), ..FallbackConfig::new(fonts) };
+    let config = FallbackConfig { timeout: Duration::from_secs(timeout), max_pages, ..FallbackConfig::new(fonts) };
     let fallback = FallbackRenderer::new(config)?;
     let proof = fallback.prove(doc, &rasterizer, crate::raster::DEFAULT_DPI).await?;
     Ok((proof, fallback.version().to_string()))

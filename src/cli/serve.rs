@@ -62,9 +62,21 @@ pub struct Args {
     /// Largest request body, in bytes.
     #[arg(long, env = "PIXELPROOF_MAX_BODY_BYTES", default_value_t = 16 * 1024 * 1024)]
     pub max_body_bytes: usize,
-    /// Pages a document may have.
+    /// Pages a document may have (Chromium stops printing one page past it).
     #[arg(long, env = "PIXELPROOF_MAX_PAGES", default_value_t = 200)]
     pub max_pages: usize,
+    /// Bytes of a job's HTML: its `html`, or what its template renders to.
+    #[arg(long, env = "PIXELPROOF_MAX_HTML_BYTES", default_value_t = 2 * 1024 * 1024)]
+    pub max_html_bytes: usize,
+    /// Bytes of a template job's `data`, as JSON.
+    #[arg(long, env = "PIXELPROOF_MAX_DATA_BYTES", default_value_t = 1024 * 1024)]
+    pub max_data_bytes: usize,
+    /// Nesting depth of a template job's `data` (objects and arrays; at most 100).
+    #[arg(long, env = "PIXELPROOF_MAX_DATA_DEPTH", default_value_t = 32)]
+    pub max_data_depth: usize,
+    /// Decoded bytes of an HTML job's `assets`, all together.
+    #[arg(long, env = "PIXELPROOF_MAX_ASSET_BYTES", default_value_t = 8 * 1024 * 1024)]
+    pub max_asset_bytes: usize,
     /// Seconds a document may take to print.
     #[arg(long, env = "PIXELPROOF_RENDER_TIMEOUT_SECS", default_value_t = 30)]
     pub render_timeout_secs: u64,
@@ -96,6 +108,13 @@ impl Args {
         anyhow::ensure!(self.fallback_timeout_secs != Some(0), "--fallback-timeout-secs must be at least 1");
         anyhow::ensure!(self.max_queue >= 1, "--max-queue must be at least 1");
         anyhow::ensure!(self.max_body_bytes >= 1024, "--max-body-bytes must be at least 1024");
+        anyhow::ensure!(self.max_html_bytes >= 1, "--max-html-bytes must be at least 1");
+        // serde_json refuses JSON nested deeper than 128 levels before any limit of ours is asked.
+        anyhow::ensure!(
+            (1..=100).contains(&self.max_data_depth),
+            "--max-data-depth must be from 1 to 100, not {}",
+            self.max_data_depth
+        );
         let defaults = ServeConfig::default();
         let queue = QueueBackend::parse(&self.queue, &self.queue_name, self.max_queue, self.workers as u16)
             .map_err(anyhow::Error::msg)?;
@@ -122,7 +141,13 @@ impl Args {
             workers: self.workers,
             tokens: Tokens::new(self.tokens)?,
             max_body_bytes: self.max_body_bytes,
-            limits: crate::request::Limits { max_pages: self.max_pages, ..defaults.limits },
+            limits: crate::request::Limits {
+                max_pages: self.max_pages,
+                max_html_bytes: self.max_html_bytes,
+                max_data_bytes: self.max_data_bytes,
+                max_data_depth: self.max_data_depth,
+                max_asset_bytes: self.max_asset_bytes,
+            },
             render_timeout: Duration::from_secs(self.render_timeout_secs),
             fallback_timeout: self.fallback_timeout_secs.map(Duration::from_secs),
             max_queue: self.max_queue,

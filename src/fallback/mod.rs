@@ -41,12 +41,19 @@ pub struct FallbackConfig {
     pub timeout: Duration,
     /// The Python that can `import weasyprint` (Debian's: `/usr/bin/python3`).
     pub python: PathBuf,
+    /// Pages a document may have; a longer PDF is refused before it is rasterized.
+    pub max_pages: usize,
 }
 
 impl FallbackConfig {
-    /// Debian's Python with a 60 s timeout.
+    /// Debian's Python with a 60 s timeout and the default page limit.
     pub fn new(fonts: Arc<BundledFonts>) -> FallbackConfig {
-        FallbackConfig { fonts, timeout: Duration::from_secs(60), python: PathBuf::from("/usr/bin/python3") }
+        FallbackConfig {
+            fonts,
+            timeout: Duration::from_secs(60),
+            python: PathBuf::from("/usr/bin/python3"),
+            max_pages: crate::request::Limits::default().max_pages,
+        }
     }
 }
 
@@ -200,8 +207,8 @@ impl FallbackRenderer {
     pub async fn prove(&self, doc: &Document, rasterizer: &Arc<Rasterizer>, dpi: u32) -> Result<Proof, FallbackError> {
         let rendered = self.render(doc).await?;
         let r = rasterizer.clone();
-        let pdf = rendered.pdf.clone();
-        let pages = tokio::task::spawn_blocking(move || r.rasterize(&pdf, dpi))
+        let (pdf, max_pages) = (rendered.pdf.clone(), self.config.max_pages);
+        let pages = tokio::task::spawn_blocking(move || r.rasterize(&pdf, dpi, max_pages))
             .await
             .map_err(|e| crate::raster::RasterError::Open(format!("the raster task failed: {e}")))??;
         let fonts = crate::fontcheck::check(&rendered, &pages, &self.config.fonts, doc.fonts_are_strict());

@@ -85,6 +85,10 @@ pub struct RenderConfig {
     /// A browser whose processes (the browser and its renderers) use more resident memory
     /// than this after a document is replaced. `None`: no ceiling.
     pub memory_ceiling: Option<u64>,
+    /// Pages a document may have: a document without `page_ranges` is printed up to page
+    /// `max_pages + 1` only, so a 5,000-page document costs no more than one page too long
+    /// (the rasterizer then refuses it). `None`: no cap.
+    pub max_pages: Option<usize>,
 }
 
 /// Why a document could not be printed.
@@ -167,7 +171,10 @@ impl Renderer {
     /// retried once; a document that does not settle within the timeout fails with
     /// [`RenderError::Timeout`].
     pub async fn render(&self, doc: &Document) -> Result<Rendered, RenderError> {
-        let params = print::print_params(&doc.options)?;
+        let mut params = print::print_params(&doc.options)?;
+        if let (None, Some(max)) = (&params.page_ranges, self.config.max_pages) {
+            params.page_ranges = Some(format!("1-{}", max.saturating_add(1)));
+        }
         let allowed =
             seal::Allowed { html: Arc::new(doc.html.clone()), assets: doc.assets.clone(), fonts: self.fonts.clone() };
         let _permit = self.permits.acquire().await.map_err(|_| RenderError::Browser {

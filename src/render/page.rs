@@ -21,7 +21,9 @@ use chromiumoxide::cdp::browser_protocol::fetch::{
 use chromiumoxide::cdp::browser_protocol::io::{CloseParams, ReadParams};
 use chromiumoxide::cdp::browser_protocol::log::{EnableParams as LogEnable, EventEntryAdded};
 use chromiumoxide::cdp::browser_protocol::network::ErrorReason;
-use chromiumoxide::cdp::browser_protocol::page::PrintToPdfParams;
+use chromiumoxide::cdp::browser_protocol::page::{
+    EventJavascriptDialogOpening, HandleJavaScriptDialogParams, PrintToPdfParams,
+};
 use chromiumoxide::cdp::browser_protocol::target::{
     CloseTargetParams, CreateBrowserContextParams, CreateTargetParams, DisposeBrowserContextParams,
 };
@@ -119,6 +121,20 @@ async fn print_in_page(
             }
         }
     });
+    // `alert()`, `confirm()`, `prompt()` and `onbeforeunload` stop the page until someone
+    // answers; nobody will. Dismiss each at once (confirm is false, prompt null, and the page
+    // stays), so the document goes on and prints.
+    let mut dialogs =
+        page.event_listener::<EventJavascriptDialogOpening>().await.map_err(cdp_err(label, "listening for dialogs"))?;
+    let dialog_page = page.clone();
+    let dismissing = tokio::spawn(async move {
+        while let Some(event) = dialogs.next().await {
+            tracing::info!(kind = ?event.r#type, message = %event.message, "dialog dismissed");
+            if let Err(e) = dialog_page.execute(HandleJavaScriptDialogParams::new(false)).await {
+                tracing::debug!(error = %e, "could not dismiss a dialog");
+            }
+        }
+    });
     let result: Result<_, RenderError> = async {
         page.execute(LogEnable::default()).await.map_err(cdp_err(label, "enabling the log"))?;
         page.execute(FetchEnable {
@@ -163,6 +179,7 @@ async fn print_in_page(
     .await;
     answering.abort();
     logging.abort();
+    dismissing.abort();
     let blocked = blocked.lock().map(|b| b.clone()).unwrap_or_default();
     let (pdf, font_faces, font_usage) = result?;
     Ok(Printed { pdf, blocked, font_faces, font_usage })
@@ -239,6 +256,8 @@ const SETTLE_JS: &str = r#"(async () => {
     ]);
   }
   await document.fonts.ready;
+  // A lazy image below the fold would never start loading (and never print): load them all.
+  for (const img of document.images) if (img.loading === "lazy") img.loading = "eager";
   await Promise.all([...document.images].map(img => img.complete ? null :
     new Promise(r => { img.addEventListener("load", r, { once: true }); img.addEventListener("error", r, { once: true }); })));
   await Promise.all([...document.images].map(img => img.decode ? img.decode().catch(() => null) : null));

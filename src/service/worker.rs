@@ -18,6 +18,7 @@ use crate::job::Document;
 use crate::jobs::{JobRecord, JobState};
 use crate::pipeline::{EngineError, Proof};
 use crate::queue::{Delivery, Retried};
+use crate::raster::RasterError;
 use crate::render::{BlockedRequest, RenderError};
 use crate::request::JobRequest;
 use crate::routing::Renderer;
@@ -50,14 +51,20 @@ const OUTAGE_PAUSE: (Duration, Duration) = (Duration::from_millis(500), Duration
 
 fn engine_interrupt(e: EngineError) -> Interrupt {
     match e {
-        EngineError::Render(RenderError::Options(_)) => Interrupt::fatal(e),
+        // The document's own fault: trying again (or on the fallback) prints it the same way.
+        EngineError::Render(RenderError::Options(_)) | EngineError::Raster(RasterError::TooManyPages { .. }) => {
+            Interrupt::fatal(e)
+        }
         other => Interrupt::retry(other),
     }
 }
 
 fn fallback_interrupt(e: crate::fallback::FallbackError) -> Interrupt {
     match e {
-        crate::fallback::FallbackError::Options(_) => Interrupt::fatal(format!("fallback renderer: {e}")),
+        crate::fallback::FallbackError::Options(_)
+        | crate::fallback::FallbackError::Raster(RasterError::TooManyPages { .. }) => {
+            Interrupt::fatal(format!("fallback renderer: {e}"))
+        }
         other => Interrupt::retry(format!("fallback renderer: {other}")),
     }
 }
