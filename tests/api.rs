@@ -207,6 +207,81 @@ fn tokens_and_roles() {
     assert_eq!(r.status(), StatusCode::OK);
 }
 
+/// Every route but the probes needs a token, operator routes refuse a submit token, and a
+/// refused attempt is logged with its route but never with the secret that was presented.
+#[test]
+fn no_token_no_access_and_refusals_are_logged_without_the_token() {
+    let data = tempfile::tempdir().expect("temp data dir");
+    let logs = tempfile::tempdir().expect("temp log dir");
+    let log = logs.path().join("serve.log");
+    let server = service_support::Server::start_logged(data.path(), &["--token", SUBMIT, "--token", OPERATOR], &log);
+    let http = client();
+    let (submit, operator) = ("submit-secret-0123456789", "operator-secret-0123456789");
+    let wrong = "wrong-secret-SENTINEL-0123456789";
+    let id = "01J00000000000000000000000";
+    let submit_routes = [
+        ("POST", "/v1/render".to_string()),
+        ("GET", "/v1/templates".to_string()),
+        ("POST", "/v1/jobs".to_string()),
+        ("GET", format!("/v1/jobs/{id}")),
+        ("GET", format!("/v1/jobs/{id}/pdf")),
+    ];
+    let operator_routes = [
+        ("GET", "/v1/verification".to_string()),
+        ("GET", "/metrics".to_string()),
+        ("GET", format!("/v1/jobs/{id}/artifacts/verdict.json")),
+        ("GET", "/review".to_string()),
+        ("GET", format!("/review/files/jobs/{id}/page-001.png")),
+        ("GET", "/review/files/baselines/invoice/basic/page-001.png".to_string()),
+        ("POST", "/v1/review/candidates/invoice/basic/approve".to_string()),
+        ("POST", format!("/v1/review/jobs/{id}/release")),
+        ("GET", "/v1/audit".to_string()),
+        ("GET", "/v1/routing".to_string()),
+        ("POST", "/v1/routing".to_string()),
+        ("DELETE", "/v1/routing/rule-x".to_string()),
+    ];
+    let send = |method: &str, path: &str, auth: Option<&str>| {
+        let mut r = http.request(method.parse().expect("method"), server.url(path));
+        if let Some(a) = auth {
+            r = r.header("Authorization", a);
+        }
+        r.send().unwrap_or_else(|e| panic!("{method} {path}: {e}")).status()
+    };
+    use base64::Engine as _;
+    let basic_wrong = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("ops:{wrong}")));
+    for (method, path) in submit_routes.iter().chain(&operator_routes) {
+        for auth in [None, Some(format!("Bearer {wrong}")), Some(basic_wrong.clone()), Some("Bearer ".to_string())] {
+            let status = send(method, path, auth.as_deref());
+            assert_eq!(status, StatusCode::UNAUTHORIZED, "{method} {path} with {auth:?}");
+        }
+    }
+    for (method, path) in &operator_routes {
+        let status = send(method, path, Some(&format!("Bearer {submit}")));
+        assert_eq!(status, StatusCode::FORBIDDEN, "{method} {path} with a submit token");
+        let status = send(method, path, Some(&format!("Bearer {operator}")));
+        assert!(![StatusCode::UNAUTHORIZED, StatusCode::FORBIDDEN].contains(&status), "{method} {path}: {status}");
+    }
+    for (method, path) in &submit_routes {
+        let status = send(method, path, Some(&format!("Bearer {submit}")));
+        assert!(![StatusCode::UNAUTHORIZED, StatusCode::FORBIDDEN].contains(&status), "{method} {path}: {status}");
+    }
+    // The probes and the API description need nothing.
+    for path in ["/healthz", "/readyz", "/openapi.json"] {
+        let status = send("GET", path, None);
+        assert!(![StatusCode::UNAUTHORIZED, StatusCode::FORBIDDEN].contains(&status), "{path}: {status}");
+    }
+    drop(server);
+    let text = std::fs::read_to_string(&log).expect("the server's log");
+    for line in ["request without a bearer token refused", "request with an unknown token refused"] {
+        assert!(text.contains(line), "the log lacks {line:?}:\n{text}");
+    }
+    assert!(text.contains("token without the needed role refused") && text.contains("token=ci"), "{text}");
+    assert!(text.contains("path=/v1/routing"), "a refusal names its route: {text}");
+    for secret in [wrong, submit, operator, basic_wrong.trim_start_matches("Basic ")] {
+        assert!(!text.contains(secret), "the log shows a secret ({secret}):\n{text}");
+    }
+}
+
 #[test]
 fn refuses_to_listen_openly_without_tokens() {
     let out = Command::new(env!("CARGO_BIN_EXE_pixelproof"))

@@ -37,6 +37,16 @@ impl Server {
 
     /// [`Server::start_command`] with extra environment variables.
     pub fn start_with_env(command: &str, data: &Path, extra: &[&str], env: &[(String, String)]) -> Server {
+        Server::spawn(command, data, extra, env, Stdio::inherit())
+    }
+
+    /// `pixelproof serve` with its log (stderr, at `PIXELPROOF_LOG=info`) written to `log`.
+    pub fn start_logged(data: &Path, extra: &[&str], log: &Path) -> Server {
+        let file = std::fs::File::create(log).expect("create the server's log file");
+        Server::spawn("serve", data, extra, &[("PIXELPROOF_LOG".into(), "info".into())], Stdio::from(file))
+    }
+
+    fn spawn(command: &str, data: &Path, extra: &[&str], env: &[(String, String)], stderr: Stdio) -> Server {
         let root = env!("CARGO_MANIFEST_DIR");
         let mut child = Command::new(env!("CARGO_BIN_EXE_pixelproof"))
             .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
@@ -55,7 +65,7 @@ impl Server {
             .args(extra)
             .env_remove("PIXELPROOF_TOKENS")
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(stderr)
             .spawn()
             .expect("spawn pixelproof serve");
         let stdout = child.stdout.take().expect("stdout");
