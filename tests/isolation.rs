@@ -1,5 +1,6 @@
 //! One fresh browser context per document: what one document stores (cookies, localStorage,
-//! sessionStorage, IndexedDB) is invisible to the next, even on the same warm browser.
+//! sessionStorage, IndexedDB, Cache Storage and HTTP cache entries, service workers) is
+//! invisible to the next, even on the same warm browser.
 
 mod common;
 
@@ -34,6 +35,62 @@ async fn nothing_one_document_stores_is_seen_by_the_next() {
     assert!(text.contains("session=[null]"), "sessionStorage leaked: {text}");
     assert!(text.contains("idb=["), "the IndexedDB probe did not run before printing: {text}");
     assert!(!text.contains("jobdb"), "an IndexedDB database leaked: {text}");
+    assert!(!text.contains("job-1"), "{text}");
+    engine.renderer.shutdown().await;
+}
+
+/// Stores a Cache Storage entry, fetches an asset (an HTTP cache entry, were it cacheable) and
+/// tries to register a service worker; prints how each went.
+const CACHE_WRITER: &str = r#"<!doctype html><body><p>cache writer</p><pre id="o">writer:</pre>
+<script type="module">
+  const o = document.getElementById("o");
+  const note = s => o.textContent += "\n" + s;
+  try {
+    const c = await caches.open("jobcache");
+    await c.put("/secret", new Response("cache-from-job-1"));
+    note("cache-stored " + (await caches.keys()).join(","));
+  } catch (e) { note("cache-error " + e); }
+  try { note("fetched " + await (await fetch("cached.txt")).text()); } catch (e) { note("fetch-error " + e); }
+  try {
+    const r = await navigator.serviceWorker.register("sw.js");
+    note("sw-registered " + r.scope);
+  } catch (e) { note("sw-refused " + e.name); }
+  note("writer-done");
+</script></body>"#;
+
+const CACHE_READER: &str = r#"<!doctype html><body><p>cache reader</p><pre id="o">reader:</pre>
+<script type="module">
+  const o = document.getElementById("o");
+  const note = s => o.textContent += "\n" + s;
+  note("caches=[" + (await caches.keys()).join(",") + "]");
+  note("matched=[" + (await caches.match("/secret").then(r => r ? r.text() : "")) + "]");
+  const regs = await navigator.serviceWorker.getRegistrations();
+  note("workers=[" + regs.map(r => r.scope).join(",") + "] controlled=" + !!navigator.serviceWorker.controller);
+  try {
+    const r = await fetch("cached.txt", { cache: "only-if-cached", mode: "same-origin" });
+    note("http-cache=[" + await r.text() + "]");
+  } catch (e) { note("http-cache=[]"); }
+  note("reader-done");
+</script></body>"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cache_entries_and_service_workers_do_not_outlive_their_document() {
+    let engine = engine(1, Duration::from_secs(30)).await;
+    let sw = b"self.addEventListener('fetch', e => e.respondWith(new Response('from-sw-of-job-1')));";
+    let assets: [(&str, &[u8]); 2] = [("cached.txt", b"http-cache-from-job-1"), ("sw.js", sw)];
+    let writer = engine.prove(&html_doc("cache writer", CACHE_WRITER, &assets)).await.expect("writer renders");
+    let wrote = &writer.pages[0].text;
+    // The writer really stored an entry (else the reader's emptiness would prove nothing).
+    assert!(wrote.contains("cache-stored jobcache") && wrote.contains("writer-done"), "{wrote}");
+    assert!(wrote.contains("fetched http-cache-from-job-1"), "{wrote}");
+    // A service worker cannot even be registered: its script is fetched outside the seal.
+    eprintln!("the writer saw: {wrote}");
+    let reader = engine.prove(&html_doc("cache reader", CACHE_READER, &[])).await.expect("reader renders");
+    let text = &reader.pages[0].text;
+    assert!(text.contains("reader-done"), "the probe did not finish before printing: {text}");
+    assert!(text.contains("caches=[]") && text.contains("matched=[]"), "a Cache Storage entry leaked: {text}");
+    assert!(text.contains("workers=[] controlled=false"), "a service worker leaked: {text}");
+    assert!(text.contains("http-cache=[]"), "an HTTP cache entry leaked: {text}");
     assert!(!text.contains("job-1"), "{text}");
     engine.renderer.shutdown().await;
 }
