@@ -106,7 +106,15 @@ async fn chromium_reaches_nothing_the_corpus_aims_at() {
         let ms = started.elapsed().as_millis();
         // Give a stray connection (a beacon, a ping, a socket) time to land before counting.
         tokio::time::sleep(Duration::from_millis(300)).await;
-        let (found, outcome, blocked) = judge(target, &result, listeners.hits() - before);
+        let (mut found, outcome, blocked) = judge(target, &result, listeners.hits() - before);
+        // What the Fetch domain does not see is listed too: the socket and the popup.
+        if let (Ok(proof), true) = (&result, target.base.starts_with("http://")) {
+            for kind in ["WebSocket", "Popup"] {
+                if !proof.rendered.blocked.iter().any(|b| b.resource_type == kind) {
+                    found.push(format!("{}: no {kind} is listed as refused", target.name));
+                }
+            }
+        }
         eprintln!("hostile: {:34} {ms:6} ms {blocked:3} refused {outcome} {found:?}", target.name);
         problems.extend(found);
         rows.push(Row { target: target.name.to_string(), outcome, blocked, ms });

@@ -1,7 +1,8 @@
 //! Guards the Chromium pin against chromiumoxide's protocol definitions: during normal
 //! renders (every bundled fixture) and a hostile one, no message of the domains the renderer
 //! depends on — Fetch (sealing), IO (the PDF stream), Log (file: refusals), Target
-//! (contexts), `Page.javascriptDialogOpening` (dismissing dialogs) — may be unparseable,
+//! (contexts), `Page.javascriptDialogOpening` (dismissing dialogs), `Page.windowOpen` and
+//! `Network.webSocketCreated` (listing popups and sockets as refused) — may be unparseable,
 //! because an unparsed `Fetch.requestPaused` would stall a page, an unparsed log entry would
 //! hide a refused file read, and an unparsed dialog would hold the print until the timeout.
 
@@ -23,18 +24,31 @@ async fn the_domains_we_depend_on_parse_without_drift() {
     }
     let hostile = common::html_doc(
         "hostile",
-        "<!doctype html><link rel=stylesheet href='http://127.0.0.1:9/x.css'><img src='file:///etc/hostname'><script>fetch('file:///etc/hostname').catch(() => 0); alert('a'); confirm('c'); prompt('p')</script><p>x</p>",
+        "<!doctype html><link rel=stylesheet href='http://127.0.0.1:9/x.css'><img src='file:///etc/hostname'><script>fetch('file:///etc/hostname').catch(() => 0); alert('a'); confirm('c'); prompt('p'); try { new WebSocket('ws://127.0.0.1:9/'); } catch (e) {} open('https://example.invalid/')</script><p>x</p>",
         &[],
     );
     let proof = engine.prove(&hostile).await.expect("renders");
-    assert_eq!(proof.rendered.blocked.len(), 2, "{:?}", proof.rendered.blocked);
+    let kinds: Vec<&str> = proof.rendered.blocked.iter().map(|b| b.resource_type.as_str()).collect();
+    assert_eq!(kinds.len(), 4, "{:?}", proof.rendered.blocked);
+    assert!(kinds.contains(&"WebSocket") && kinds.contains(&"Popup"), "{kinds:?}");
     let invalid = engine.renderer.invalid_messages();
     engine.renderer.shutdown().await;
     eprintln!("unparsed CDP messages by method (drift in domains we do not rely on is tolerated): {invalid:?}");
     let relied_on: Vec<_> = invalid
         .iter()
         .filter(|(m, _)| {
-            ["Fetch.", "IO.", "Log.", "Target.", "Page.javascriptDialog", "response"].iter().any(|d| m.starts_with(d))
+            [
+                "Fetch.",
+                "IO.",
+                "Log.",
+                "Target.",
+                "Page.javascriptDialog",
+                "Page.windowOpen",
+                "Network.webSocketCreated",
+                "response",
+            ]
+            .iter()
+            .any(|d| m.starts_with(d))
         })
         .collect();
     assert!(relied_on.is_empty(), "chromiumoxide cannot parse messages we depend on: {relied_on:?}");

@@ -20,9 +20,9 @@ use chromiumoxide::cdp::browser_protocol::fetch::{
 };
 use chromiumoxide::cdp::browser_protocol::io::{CloseParams, ReadParams};
 use chromiumoxide::cdp::browser_protocol::log::{EnableParams as LogEnable, EventEntryAdded};
-use chromiumoxide::cdp::browser_protocol::network::ErrorReason;
+use chromiumoxide::cdp::browser_protocol::network::{ErrorReason, EventWebSocketCreated};
 use chromiumoxide::cdp::browser_protocol::page::{
-    EventJavascriptDialogOpening, HandleJavaScriptDialogParams, PrintToPdfParams,
+    EventJavascriptDialogOpening, EventWindowOpen, HandleJavaScriptDialogParams, PrintToPdfParams,
 };
 use chromiumoxide::cdp::browser_protocol::target::{
     CloseTargetParams, CreateBrowserContextParams, CreateTargetParams, DisposeBrowserContextParams,
@@ -135,6 +135,24 @@ async fn print_in_page(
             }
         }
     });
+    // What the Fetch domain never sees, and the browser's flags stop (see `browser::FLAGS`): a
+    // WebSocket (no name or address resolves) and a popup (no new window is made). List them
+    // with the refused requests all the same, so the result says what the document tried.
+    let mut sockets =
+        page.event_listener::<EventWebSocketCreated>().await.map_err(cdp_err(label, "listening for WebSockets"))?;
+    let mut popups = page.event_listener::<EventWindowOpen>().await.map_err(cdp_err(label, "listening for popups"))?;
+    let watch_blocked = blocked.clone();
+    let watching = tokio::spawn(async move {
+        loop {
+            let (url, reason, kind) = tokio::select! {
+                Some(e) = sockets.next() => (e.url.clone(), "WebSockets are never opened: no host name or address resolves inside the browser", "WebSocket"),
+                Some(e) = popups.next() => (e.url.clone(), "popups are never opened: a document prints in its own page alone", "Popup"),
+                else => break,
+            };
+            tracing::info!(%url, kind, "refused outside the Fetch domain");
+            record(&watch_blocked, url, reason.to_string(), kind.to_string());
+        }
+    });
     let result: Result<_, RenderError> = async {
         page.execute(LogEnable::default()).await.map_err(cdp_err(label, "enabling the log"))?;
         page.execute(FetchEnable {
@@ -180,6 +198,7 @@ async fn print_in_page(
     answering.abort();
     logging.abort();
     dismissing.abort();
+    watching.abort();
     let blocked = blocked.lock().map(|b| b.clone()).unwrap_or_default();
     let (pdf, font_faces, font_usage) = result?;
     Ok(Printed { pdf, blocked, font_faces, font_usage })
@@ -217,12 +236,7 @@ async fn answer(page: &Page, allowed: &Allowed, event: &EventRequestPaused, bloc
             tracing::info!(%url, %reason, "request refused");
             let resource_type = event.resource_type.as_ref().to_string();
             let navigation = resource_type == "Document";
-            if let Ok(mut b) = blocked.lock() {
-                // The same URL may be asked for twice (preload scanner, then the parser).
-                if !b.iter().any(|x| x.url == *url && x.resource_type == resource_type) {
-                    b.push(BlockedRequest { url: url.clone(), reason, resource_type });
-                }
-            }
+            record(blocked, url.clone(), reason, resource_type);
             if navigation {
                 // A navigation (meta refresh, `location =`, a form, a link, an iframe's src):
                 // "204 No Content" makes the frame stay where it is, so the document still
@@ -237,6 +251,16 @@ async fn answer(page: &Page, allowed: &Allowed, event: &EventRequestPaused, bloc
     };
     if let Err(e) = result {
         tracing::debug!(%url, error = %e, "could not answer a paused request");
+    }
+}
+
+/// Adds a refused request to the list, once: the same URL may be asked for twice (the preload
+/// scanner, then the parser).
+fn record(blocked: &Mutex<Vec<BlockedRequest>>, url: String, reason: String, resource_type: String) {
+    if let Ok(mut b) = blocked.lock() {
+        if !b.iter().any(|x| x.url == url && x.resource_type == resource_type) {
+            b.push(BlockedRequest { url, reason, resource_type });
+        }
     }
 }
 
