@@ -327,14 +327,14 @@ fn sigterm_lets_the_render_in_flight_finish() {
 }
 
 #[test]
-fn a_render_over_the_timeout_is_504() {
+fn a_render_over_the_timeout_is_a_422_naming_the_limit() {
     let server = Server::start(&["--render-timeout-secs", "3"]);
     let http = client();
     // A document that never settles: its script spins for 20 s.
     let endless = "<p>spin</p><script>const t = Date.now(); while (Date.now() - t < 20000) {}</script>";
     let started = Instant::now();
     let r = http.post(server.url("/v1/render")).json(&json!({"html": endless})).send().expect("render");
-    assert_problem(r, StatusCode::GATEWAY_TIMEOUT, "render timeout");
+    assert_problem(r, StatusCode::UNPROCESSABLE_ENTITY, "render timeout");
     assert!(started.elapsed() < Duration::from_secs(15), "answered after {:?}", started.elapsed());
     let metrics = http.get(server.url("/metrics")).send().expect("metrics").text().expect("text");
     assert_eq!(metric(&metrics, "pixelproof_renders_total{outcome=\"timeout\"}"), 1.0, "{metrics}");

@@ -248,8 +248,8 @@ async fn the_fallback_ends_a_document_past_its_limits() {
     }
 }
 
-/// The API's limits: each is a problem+json 4xx (or the 504 of the render timeout) naming the
-/// flag that sets it, and the service renders normally after every one.
+/// The API's limits: each is a problem+json 4xx naming the flag (or the render timeout) that
+/// sets it, and the service renders normally after every one.
 #[test]
 fn the_api_limits_answer_problems_that_name_their_flag() {
     let data = tempfile::tempdir().expect("temp data dir");
@@ -322,7 +322,7 @@ fn the_api_limits_answer_problems_that_name_their_flag() {
         (
             "render time",
             http.post(&url).json(&json!({"html": "<script>while (true) {}</script>"})),
-            StatusCode::GATEWAY_TIMEOUT,
+            StatusCode::UNPROCESSABLE_ENTITY,
             "render timeout",
         ),
     ];

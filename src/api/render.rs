@@ -5,7 +5,8 @@
 //! Answers: 200 `application/pdf` with `X-Pixelproof-Pages`, `X-Pixelproof-Blocked-Requests`,
 //! `X-Pixelproof-State` (`done` or `fallback`) and `X-Pixelproof-Renderer`; 400/422 for a bad
 //! request; 422 when the document fails verification on both engines (no PDF is shipped);
-//! 504 on the render timeout; 502 when a renderer fails.
+//! 422 on the render timeout too (the document did not let the print finish in time, like a
+//! document past the page limit); 502 when a renderer fails.
 
 use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};
@@ -52,7 +53,12 @@ fn engine_problem(e: EngineError, metrics: &super::metrics::Metrics) -> Problem 
         EngineError::Render(RenderError::Timeout { .. }) => {
             metrics.render("timeout");
             metrics.job("timeout");
-            Problem::new(StatusCode::GATEWAY_TIMEOUT, "render-timeout", "The document took too long", e.to_string())
+            Problem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "render-timeout",
+                "The document took too long",
+                e.to_string(),
+            )
         }
         EngineError::Render(RenderError::Options(_)) => {
             metrics.job("invalid");
@@ -78,8 +84,7 @@ fn engine_problem(e: EngineError, metrics: &super::metrics::Metrics) -> Problem 
     responses(
         (status = 200, description = "The proved PDF", content_type = "application/pdf"),
         (status = 400, body = Problem), (status = 401, body = Problem), (status = 413, body = Problem),
-        (status = 415, body = Problem), (status = 422, body = Problem), (status = 502, body = Problem),
-        (status = 504, body = Problem)),
+        (status = 415, body = Problem), (status = 422, body = Problem), (status = 502, body = Problem)),
     security(("bearer" = [])))]
 pub async fn render(State(state): State<AppState>, ApiJson(job): ApiJson<JobRequest>) -> Result<Response, Problem> {
     // Validated here first so a bad request is a 4xx without touching the engines.
@@ -133,7 +138,7 @@ fn render_problem(e: RenderNowError, metrics: &super::metrics::Metrics) -> Probl
             metrics.job("failed");
             let timeout = matches!(e, crate::fallback::FallbackError::Timeout { .. });
             let (status, kind) = if timeout {
-                (StatusCode::GATEWAY_TIMEOUT, "render-timeout")
+                (StatusCode::UNPROCESSABLE_ENTITY, "render-timeout")
             } else {
                 (StatusCode::BAD_GATEWAY, "fallback")
             };
