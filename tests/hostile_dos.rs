@@ -53,6 +53,8 @@ enum Expect {
     TooManyPages,
     /// Either limit: which one trips first depends on the machine's speed.
     SomeLimit,
+    /// The JavaScript heap limit: the page crashed, and says why.
+    HeapLimit,
     /// A PDF whose text has this (the trick did not hold the print).
     Prints(&'static str),
 }
@@ -109,6 +111,11 @@ fn cases() -> Vec<Case> {
              { i.src = 'red.png?' + n++; if (n > 50) clearInterval(t); }, 5)</script>",
             Expect::Prints("restarting"),
         ),
+        case(
+            "memory bomb",
+            "<p>bomb</p><script>const a = []; for (;;) a.push(new Array(1e6).fill(1.5));</script>",
+            Expect::HeapLimit,
+        ),
         case("50,000-row table", &table(50_000), Expect::SomeLimit),
         case("5,000 pages", &pages(5_000), Expect::TooManyPages),
         case(
@@ -138,6 +145,7 @@ fn check_limit_error(name: &str, message: &str, expect: &Expect) {
         Expect::Timeout => timeout,
         Expect::TooManyPages => pages,
         Expect::SomeLimit => timeout || pages,
+        Expect::HeapLimit => message.contains("crashed") && message.contains("MiB a document's JavaScript may use"),
         Expect::Prints(_) => false,
     };
     assert!(ok, "{name}: the error must name the limit it hit, got: {message}");
@@ -178,6 +186,9 @@ async fn every_denial_of_service_ends_within_its_limit_and_the_next_document_pri
                 }
                 match e {
                     EngineError::Raster(RasterError::TooManyPages { .. }) => "page limit".to_string(),
+                    EngineError::Render(pixelproof::render::RenderError::PageCrashed { .. }) => {
+                        "heap limit".to_string()
+                    }
                     _ => "render timeout".to_string(),
                 }
             }
@@ -198,6 +209,7 @@ fn describe(e: &Expect) -> &'static str {
         Expect::Timeout => "the render timeout",
         Expect::TooManyPages => "the page limit",
         Expect::SomeLimit => "a limit",
+        Expect::HeapLimit => "the JavaScript heap limit",
         Expect::Prints(_) => "nothing",
     }
 }
@@ -319,6 +331,13 @@ fn the_api_limits_answer_problems_that_name_their_flag() {
             "--max-asset-bytes",
         ),
         ("pages", http.post(&url).json(&json!({"html": pages(500)})), StatusCode::UNPROCESSABLE_ENTITY, "--max-pages"),
+        (
+            "memory",
+            http.post(&url)
+                .json(&json!({"html": "<script>const a = []; for (;;) a.push(new Array(1e6).fill(1));</script>"})),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "JavaScript may use",
+        ),
         (
             "render time",
             http.post(&url).json(&json!({"html": "<script>while (true) {}</script>"})),

@@ -64,6 +64,11 @@ fn engine_problem(e: EngineError, metrics: &super::metrics::Metrics) -> Problem 
             metrics.job("invalid");
             Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-job", "Bad print options", e.to_string())
         }
+        EngineError::Render(RenderError::PageCrashed { .. }) => {
+            metrics.render("failed");
+            metrics.job("failed");
+            Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "page-crashed", "The document's page crashed", e.to_string())
+        }
         EngineError::Raster(RasterError::TooManyPages { .. }) => {
             metrics.job("invalid");
             Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "too-many-pages", "The document is too long", e.to_string())

@@ -72,6 +72,10 @@ fn profile_owner(profile: &str) -> Option<u32> {
     name.strip_prefix(PROFILE_PREFIX)?.split('-').next()?.parse().ok()
 }
 
+/// The JavaScript heap a document may use (V8's old space, per renderer): a script that
+/// allocates without end crashes its page at this size instead of growing past 4 GiB.
+pub const JS_HEAP_MIB: u32 = 512;
+
 /// Flags every pixelproof browser gets (keys without leading dashes: chromiumoxide adds them).
 const FLAGS: &[&str] = &[
     "disable-gpu",
@@ -130,6 +134,7 @@ impl BrowserProcess {
         for flag in FLAGS {
             builder = builder.arg(*flag);
         }
+        builder = builder.arg(format!("js-flags=--max-old-space-size={JS_HEAP_MIB}"));
         let config = builder.build().map_err(launch_err)?;
         let (mut browser, mut handler) = Browser::launch(config).await.map_err(|e| launch_err(e.to_string()))?;
         let drift = invalid.clone();

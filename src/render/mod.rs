@@ -106,6 +106,12 @@ pub enum RenderError {
         "Chromium crashed twice while printing {label} (the document was retried once on a fresh browser): {detail}"
     )]
     Crashed { label: String, detail: String },
+    #[error(
+        "the page of {label} crashed while printing, most likely because its scripts used more than the {} MiB a \
+         document's JavaScript may use; make the document lighter",
+        browser::JS_HEAP_MIB
+    )]
+    PageCrashed { label: String },
     #[error(transparent)]
     Options(#[from] print::PrintOptionError),
     #[error(transparent)]

@@ -18,6 +18,7 @@ use chromiumoxide::cdp::browser_protocol::fetch::{
     EnableParams as FetchEnable, EventRequestPaused, FailRequestParams, FulfillRequestParams, HeaderEntry,
     RequestPattern, RequestStage,
 };
+use chromiumoxide::cdp::browser_protocol::inspector::{EnableParams as InspectorEnable, EventTargetCrashed};
 use chromiumoxide::cdp::browser_protocol::io::{CloseParams, ReadParams};
 use chromiumoxide::cdp::browser_protocol::log::{EnableParams as LogEnable, EventEntryAdded};
 use chromiumoxide::cdp::browser_protocol::network::{ErrorReason, EventWebSocketCreated};
@@ -153,7 +154,12 @@ async fn print_in_page(
             record(&watch_blocked, url, reason.to_string(), kind.to_string());
         }
     });
-    let result: Result<_, RenderError> = async {
+    // A page whose renderer dies (a script that outgrew its heap, see `browser::FLAGS`) never
+    // answers again: end at once rather than at the timeout.
+    let mut crashes =
+        page.event_listener::<EventTargetCrashed>().await.map_err(cdp_err(label, "listening for crashes"))?;
+    let work = async {
+        page.execute(InspectorEnable::default()).await.map_err(cdp_err(label, "enabling crash reports"))?;
         page.execute(LogEnable::default()).await.map_err(cdp_err(label, "enabling the log"))?;
         page.execute(FetchEnable {
             patterns: Some(vec![RequestPattern {
@@ -193,8 +199,11 @@ async fn print_in_page(
         // 5. Which platform fonts drew the text.
         let font_usage = font_usage(page, label).await?;
         Ok((pdf, font_faces, font_usage))
-    }
-    .await;
+    };
+    let result: Result<_, RenderError> = tokio::select! {
+        result = work => result,
+        Some(_) = crashes.next() => Err(RenderError::PageCrashed { label: label.to_string() }),
+    };
     answering.abort();
     logging.abort();
     dismissing.abort();
