@@ -106,6 +106,12 @@ fn cases() -> Vec<Case> {
             Expect::Prints("stay"),
         ),
         case(
+            "history.pushState elsewhere",
+            "<p>pushed</p><script>history.pushState({}, '', '/elsewhere/page?x=1'); \
+             history.replaceState({}, '', '/again#frag')</script>",
+            Expect::Prints("pushed"),
+        ),
+        case(
             "an image that keeps restarting",
             "<p>restarting</p><img id=i src=red.png><script>let n = 0; const t = setInterval(() => \
              { i.src = 'red.png?' + n++; if (n > 50) clearInterval(t); }, 5)</script>",

@@ -276,8 +276,11 @@ fn record(blocked: &Mutex<Vec<BlockedRequest>>, url: String, reason: String, res
 /// Waits for the document at `DOC_URL` to load, its fonts to be ready and every image to be
 /// decoded, then two animation frames. Returns the state of every `document.fonts` face.
 const SETTLE_JS: &str = r#"(async () => {
-  // The document, not the blank page before it (a #fragment the document jumped to is fine).
-  if (location.origin + location.pathname !== "https://document.invalid/index.html") return "not-yet";
+  // The document, not the blank page before it: the URL it was navigated to, which neither a
+  // #fragment nor history.pushState changes (`location` would wait out the timeout after those).
+  const nav = performance.getEntriesByType("navigation")[0];
+  const loaded = nav ? new URL(nav.name) : location;
+  if (loaded.origin + loaded.pathname !== "https://document.invalid/index.html") return "not-yet";
   if (document.readyState !== "complete") {
     // The load event; or, when a navigation the seal refused left the document "interactive"
     // for good (it happens to a meta refresh raced by a click), two seconds after it parsed.
