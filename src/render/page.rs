@@ -6,6 +6,10 @@
 //! every image; print with `Page.printToPDF` streamed back over `IO.read`; ask Chromium
 //! which platform fonts drew the text; dispose of the context. Every CDP call here is
 //! bounded by the caller's timeout (see `Renderer::render`).
+//!
+//! Alongside, for the page's whole life: dialogs are dismissed as they open, WebSockets and
+//! popups (which Fetch never sees) are listed with the refused requests, and a crash of the
+//! page's renderer ends the print at once (`RenderError::PageCrashed`).
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
