@@ -80,6 +80,17 @@ fn cases() -> Vec<Case> {
             Expect::Prints("promise"),
         ),
         case(
+            "pixelproofReady that never resolves",
+            "<p>never ready</p><script>window.pixelproofReady = new Promise(() => {})</script>",
+            Expect::Timeout,
+        ),
+        case(
+            "pixelproofReady after async work",
+            "<p>ready</p><script>window.pixelproofReady = new Promise(r => setTimeout(r, 300))\
+             .then(() => document.body.append('drawn-late'))</script>",
+            Expect::Prints("drawn-late"),
+        ),
+        case(
             "module awaiting forever",
             "<p>awaiting</p><script type=module>await new Promise(() => {}); document.body.append('never')</script>",
             Expect::Prints("awaiting"),

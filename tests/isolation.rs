@@ -42,35 +42,40 @@ async fn nothing_one_document_stores_is_seen_by_the_next() {
 /// Stores a Cache Storage entry, fetches an asset (an HTTP cache entry, were it cacheable) and
 /// tries to register a service worker; prints how each went.
 const CACHE_WRITER: &str = r#"<!doctype html><body><p>cache writer</p><pre id="o">writer:</pre>
-<script type="module">
+<script>
   const o = document.getElementById("o");
   const note = s => o.textContent += "\n" + s;
-  try {
-    const c = await caches.open("jobcache");
-    await c.put("/secret", new Response("cache-from-job-1"));
-    note("cache-stored " + (await caches.keys()).join(","));
-  } catch (e) { note("cache-error " + e); }
-  try { note("fetched " + await (await fetch("cached.txt")).text()); } catch (e) { note("fetch-error " + e); }
-  try {
-    const r = await navigator.serviceWorker.register("sw.js");
-    note("sw-registered " + r.scope);
-  } catch (e) { note("sw-refused " + e.name); }
-  note("writer-done");
+  // The print waits for this promise.
+  window.pixelproofReady = (async () => {
+    try {
+      const c = await caches.open("jobcache");
+      await c.put("/secret", new Response("cache-from-job-1"));
+      note("cache-stored " + (await caches.keys()).join(","));
+    } catch (e) { note("cache-error " + e); }
+    try { note("fetched " + await (await fetch("cached.txt")).text()); } catch (e) { note("fetch-error " + e); }
+    try {
+      const r = await navigator.serviceWorker.register("sw.js");
+      note("sw-registered " + r.scope);
+    } catch (e) { note("sw-refused " + e.name); }
+    note("writer-done");
+  })();
 </script></body>"#;
 
 const CACHE_READER: &str = r#"<!doctype html><body><p>cache reader</p><pre id="o">reader:</pre>
-<script type="module">
+<script>
   const o = document.getElementById("o");
   const note = s => o.textContent += "\n" + s;
-  note("caches=[" + (await caches.keys()).join(",") + "]");
-  note("matched=[" + (await caches.match("/secret").then(r => r ? r.text() : "")) + "]");
-  const regs = await navigator.serviceWorker.getRegistrations();
-  note("workers=[" + regs.map(r => r.scope).join(",") + "] controlled=" + !!navigator.serviceWorker.controller);
-  try {
-    const r = await fetch("cached.txt", { cache: "only-if-cached", mode: "same-origin" });
-    note("http-cache=[" + await r.text() + "]");
-  } catch (e) { note("http-cache=[]"); }
-  note("reader-done");
+  window.pixelproofReady = (async () => {
+    note("caches=[" + (await caches.keys()).join(",") + "]");
+    note("matched=[" + (await caches.match("/secret").then(r => r ? r.text() : "")) + "]");
+    const regs = await navigator.serviceWorker.getRegistrations();
+    note("workers=[" + regs.map(r => r.scope).join(",") + "] controlled=" + !!navigator.serviceWorker.controller);
+    try {
+      const r = await fetch("cached.txt", { cache: "only-if-cached", mode: "same-origin" });
+      note("http-cache=[" + await r.text() + "]");
+    } catch (e) { note("http-cache=[]"); }
+    note("reader-done");
+  })();
 </script></body>"#;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -84,7 +89,7 @@ async fn cache_entries_and_service_workers_do_not_outlive_their_document() {
     assert!(wrote.contains("cache-stored jobcache") && wrote.contains("writer-done"), "{wrote}");
     assert!(wrote.contains("fetched http-cache-from-job-1"), "{wrote}");
     // A service worker cannot even be registered: its script is fetched outside the seal.
-    eprintln!("the writer saw: {wrote}");
+    assert!(wrote.contains("sw-refused"), "{wrote}");
     let reader = engine.prove(&html_doc("cache reader", CACHE_READER, &[])).await.expect("reader renders");
     let text = &reader.pages[0].text;
     assert!(text.contains("reader-done"), "the probe did not finish before printing: {text}");

@@ -277,8 +277,9 @@ fn record(blocked: &Mutex<Vec<BlockedRequest>>, url: String, reason: String, res
     }
 }
 
-/// Waits for the document at `DOC_URL` to load, its fonts to be ready and every image to be
-/// decoded, then two animation frames. Returns the state of every `document.fonts` face.
+/// Waits for the document at `DOC_URL` to load, for the promise in `window.pixelproofReady` if
+/// the document set one, for its fonts to be ready and every image to be decoded, then two
+/// animation frames. Returns the state of every `document.fonts` face.
 const SETTLE_JS: &str = r#"(async () => {
   // The document, not the blank page before it: the URL it was navigated to, which neither a
   // #fragment nor history.pushState changes (`location` would wait out the timeout after those).
@@ -294,6 +295,11 @@ const SETTLE_JS: &str = r#"(async () => {
       new Promise(r => { const poll = () => document.readyState === "complete" ? r() : setTimeout(poll, 25); poll(); }),
       new Promise(r => { const poll = () => document.readyState === "interactive" ? setTimeout(r, 2000) : setTimeout(poll, 25); poll(); }),
     ]);
+  }
+  // A document whose scripts still work after load (fetching its data, drawing a chart) says
+  // when it is ready with a promise; the render timeout bounds the wait.
+  if (window.pixelproofReady && typeof window.pixelproofReady.then === "function") {
+    await Promise.resolve(window.pixelproofReady).catch(e => { throw new Error("window.pixelproofReady was rejected: " + e); });
   }
   await document.fonts.ready;
   // A lazy image below the fold would never start loading (and never print): load them all.
