@@ -125,8 +125,14 @@ pub fn job_item(job: &HeldJob) -> Item {
     if let Some(error) = &job.record.error {
         changes.push(error.clone());
     }
+    // The move to `held` is noted "held for review: REASON; REASON…": show it only for what
+    // the reasons above do not already say.
     if let Some(note) = job.record.history.last().and_then(|t| t.note.clone()) {
-        changes.push(format!("held: {note}"));
+        let note = note.strip_prefix("held for review: ").unwrap_or(&note);
+        let unsaid = changes.iter().fold(note.to_string(), |rest, c| rest.replace(c.as_str(), ""));
+        if !unsaid.trim_matches(|ch: char| ch == ';' || ch.is_whitespace()).is_empty() {
+            changes.push(format!("held: {note}"));
+        }
     }
     let image = |name: &str| {
         let (width, height) = job.sizes.get(name).copied()?;
@@ -157,8 +163,8 @@ pub fn job_item(job: &HeldJob) -> Item {
         anchor: format!("job-{id}"),
         title: format!("Job {id}"),
         subtitle: format!(
-            "{template} · renderer {} · held since {}",
-            job.record.renderer.as_deref().unwrap_or("?"),
+            "{template} · {} · held since {}",
+            printed_by(job),
             job.record.updated_at.format("%Y-%m-%d %H:%M UTC")
         ),
         changes,
@@ -166,6 +172,19 @@ pub fn job_item(job: &HeldJob) -> Item {
         decide_url: format!("/v1/review/jobs/{id}"),
         actions: [("release", "Release"), ("reject", "Reject")],
         links,
+    }
+}
+
+/// Which engine printed what the page shows: the candidate column is the first attempt's
+/// (Chromium's), the fallback column the second's. From `verdict.json`'s `attempts`.
+fn printed_by(job: &HeldJob) -> String {
+    let attempts = job.verdict.as_ref().and_then(|v| v.get("attempts")).and_then(|a| a.as_array());
+    let renderers: Vec<&str> =
+        attempts.into_iter().flatten().filter_map(|a| a.get("renderer").and_then(|r| r.as_str())).collect();
+    match renderers.as_slice() {
+        [first, second, ..] => format!("candidate by {first}, fallback by {second}"),
+        [only] => format!("candidate by {only}"),
+        [] => format!("renderer {}", job.record.renderer.as_deref().unwrap_or("?")),
     }
 }
 
@@ -320,3 +339,37 @@ for (const form of document.querySelectorAll('form.decide')) {
   }
 }
 "#;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::jobs::{JobId, JobRecord, JobState};
+
+    fn held(note: &str, verdict: serde_json::Value) -> HeldJob {
+        let mut record = JobRecord::new(JobId::new(), serde_json::json!({"template": "invoice"}), None);
+        for (state, n) in [(JobState::Rendering, None), (JobState::Verifying, None), (JobState::Held, Some(note))] {
+            record.transition(state, n).expect("a legal move");
+        }
+        record.renderer = Some("WeasyPrint 57.2".into());
+        HeldJob { record, artifacts: Vec::new(), verdict: Some(verdict), sizes: Default::default() }
+    }
+
+    #[test]
+    fn a_held_job_names_both_engines_and_each_reason_once() {
+        let verdict = serde_json::json!({
+            "reasons": ["chromium: 12 pages; the template allows 1 to 10", "fallback: 12 pages; the template allows 1 to 10"],
+            "attempts": [{"renderer": "HeadlessChrome/156.0.8078.114"}, {"renderer": "WeasyPrint 57.2"}],
+        });
+        let note = "held for review: chromium: 12 pages; the template allows 1 to 10; fallback: 12 pages; the template allows 1 to 10";
+        let item = job_item(&held(note, verdict.clone()));
+        assert_eq!(item.changes.len(), 2, "{:?}", item.changes);
+        assert!(
+            item.subtitle.contains("candidate by HeadlessChrome/156.0.8078.114, fallback by WeasyPrint 57.2"),
+            "{}",
+            item.subtitle
+        );
+        // A note that says something the reasons do not is kept.
+        let item = job_item(&held("differs on both engines", verdict));
+        assert!(item.changes.iter().any(|c| c == "held: differs on both engines"), "{:?}", item.changes);
+    }
+}
