@@ -5,18 +5,12 @@
 
 mod common;
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use common::{hostile_html, html_doc, CountingListener};
+use common::{fonts, hostile_html, html_doc, rasterizer, CountingListener};
 use pixelproof::fallback::{FallbackConfig, FallbackError, FallbackRenderer};
-use pixelproof::fonts::{default_fonts_dir, BundledFonts};
-use pixelproof::raster::{Rasterizer, DEFAULT_DPI};
+use pixelproof::raster::DEFAULT_DPI;
 use pixelproof::template::{default_templates_dir, Catalog};
-
-fn fonts() -> Arc<BundledFonts> {
-    Arc::new(BundledFonts::load(&default_fonts_dir()).expect("bundled fonts"))
-}
 
 fn fallback(timeout: Duration) -> FallbackRenderer {
     let config = FallbackConfig { timeout, ..FallbackConfig::new(fonts()) };
@@ -24,11 +18,6 @@ fn fallback(timeout: Duration) -> FallbackRenderer {
         Ok(f) => f,
         Err(e) => panic!("the fallback renderer did not start ({e})"),
     }
-}
-
-fn rasterizer() -> Arc<Rasterizer> {
-    let pdfium = pixelproof::pins::Pins::compiled().check_pdfium().expect("PDFium; run scripts/setup");
-    Rasterizer::shared(&pdfium).expect("load PDFium")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -10,15 +10,13 @@ mod common;
 mod corpus;
 mod service_support;
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{engine, html_doc};
 use corpus::{Kind, Listeners, Target, FILE_MARK, LEAK_MARK, VECTORS};
 use pixelproof::fallback::{FallbackConfig, FallbackRenderer};
-use pixelproof::fonts::{default_fonts_dir, BundledFonts};
 use pixelproof::pipeline::{EngineError, Proof};
-use pixelproof::raster::{Rasterizer, DEFAULT_DPI};
+use pixelproof::raster::DEFAULT_DPI;
 
 /// The places beyond the loopback listeners that a fleet has: the RabbitMQ broker and an S3
 /// endpoint on this machine (their well-known ports), and the service's own default port.
@@ -132,12 +130,9 @@ async fn chromium_reaches_nothing_the_corpus_aims_at() {
 async fn the_fallback_reaches_nothing_the_corpus_aims_at() {
     let listeners = Listeners::start();
     let targets = corpus::targets(&listeners, &extra_targets());
-    let fonts = Arc::new(BundledFonts::load(&default_fonts_dir()).expect("bundled fonts"));
-    let fallback =
-        FallbackRenderer::new(FallbackConfig { timeout: Duration::from_secs(60), ..FallbackConfig::new(fonts) })
-            .expect("the fallback renderer (scripts/setup installs WeasyPrint)");
-    let pdfium = pixelproof::pins::Pins::compiled().check_pdfium().expect("PDFium; run scripts/setup");
-    let rasterizer = Rasterizer::shared(&pdfium).expect("load PDFium");
+    let config = FallbackConfig { timeout: Duration::from_secs(60), ..FallbackConfig::new(common::fonts()) };
+    let fallback = FallbackRenderer::new(config).expect("the fallback renderer (scripts/setup installs WeasyPrint)");
+    let rasterizer = common::rasterizer();
     let (mut problems, mut rows) = (Vec::new(), Vec::new());
     for target in &targets {
         let before = listeners.hits();

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use pixelproof::fallback::{FallbackConfig, FallbackRenderer};
 use pixelproof::pipeline::{Engine, EngineConfig, EngineError};
-use pixelproof::raster::{RasterError, Rasterizer};
+use pixelproof::raster::RasterError;
 use reqwest::StatusCode;
 use serde_json::json;
 
@@ -248,13 +248,9 @@ async fn a_lazy_image_below_the_fold_is_loaded_and_printed() {
 /// timeout with an error naming a limit, and WeasyPrint prints the next document normally.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_fallback_ends_a_document_past_its_limits() {
-    let pdfium = pixelproof::pins::Pins::compiled().check_pdfium().expect("PDFium (run scripts/setup)");
-    let rasterizer = Rasterizer::shared(&pdfium).expect("bind PDFium");
-    let fonts = std::sync::Arc::new(
-        pixelproof::fonts::BundledFonts::load(&pixelproof::fonts::default_fonts_dir()).expect("bundled fonts"),
-    );
+    let rasterizer = common::rasterizer();
     let limit = Duration::from_secs(20);
-    let config = FallbackConfig { timeout: limit, max_pages: MAX_PAGES, ..FallbackConfig::new(fonts) };
+    let config = FallbackConfig { timeout: limit, max_pages: MAX_PAGES, ..FallbackConfig::new(common::fonts()) };
     let fallback = FallbackRenderer::new(config).expect("WeasyPrint (run scripts/setup)");
     for (name, html) in [("5,000 pages", pages(5_000)), ("50,000-row table", table(50_000))] {
         let started = Instant::now();

@@ -20,6 +20,17 @@ pub async fn engine(pool_size: usize, timeout: Duration) -> Engine {
     }
 }
 
+/// The bundled fonts, for a fallback renderer.
+pub fn fonts() -> Arc<pixelproof::fonts::BundledFonts> {
+    Arc::new(pixelproof::fonts::BundledFonts::load(&pixelproof::fonts::default_fonts_dir()).expect("bundled fonts"))
+}
+
+/// The process's PDFium (the pinned build), for a fallback renderer's proofs.
+pub fn rasterizer() -> Arc<pixelproof::raster::Rasterizer> {
+    let pdfium = pixelproof::pins::Pins::compiled().check_pdfium().expect("PDFium; run scripts/setup");
+    pixelproof::raster::Rasterizer::shared(&pdfium).expect("load PDFium")
+}
+
 /// A raw-HTML document with in-memory assets.
 pub fn html_doc(label: &str, html: &str, assets: &[(&str, &[u8])]) -> Document {
     let map: BTreeMap<String, Vec<u8>> = assets.iter().map(|(k, v)| (k.to_string(), v.to_vec())).collect();
