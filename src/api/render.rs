@@ -135,9 +135,9 @@ fn render_problem(e: RenderNowError, metrics: &super::metrics::Metrics) -> Probl
             metrics.job("invalid");
             Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "baseline", "The named baseline cannot be used", why)
         }
-        RenderNowError::Fallback(e @ crate::fallback::FallbackError::Raster(RasterError::TooManyPages { .. })) => {
-            metrics.job("invalid");
-            Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "too-many-pages", "The document is too long", e.to_string())
+        // The fallback's PDF past the page limit is the same problem as Chromium's.
+        RenderNowError::Fallback(crate::fallback::FallbackError::Raster(e @ RasterError::TooManyPages { .. })) => {
+            engine_problem(EngineError::Raster(e), metrics)
         }
         RenderNowError::Fallback(e) => {
             metrics.job("failed");
