@@ -145,7 +145,7 @@ impl Pins {
 
 /// The rendering environment a raster depends on. Recorded in every baseline manifest;
 /// compared before any pixel comparison.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Environment {
     /// Chromium's upstream version (`156.0.8078.114`).
     pub chromium: String,
@@ -155,6 +155,10 @@ pub struct Environment {
     pub fonts_hash: String,
     /// Raster resolution.
     pub dpi: u32,
+    /// The fallback engine's version (`WeasyPrint 57.2`), for pages it printed; absent for
+    /// Chromium's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fallback: Option<String>,
 }
 
 impl Environment {
@@ -176,6 +180,14 @@ impl Environment {
         }
         if self.dpi != baseline.dpi {
             out.push(format!("DPI: baseline {} vs here {}", baseline.dpi, self.dpi));
+        }
+        if self.fallback != baseline.fallback {
+            let name = |v: &Option<String>| v.clone().unwrap_or_else(|| "Chromium's pages".to_string());
+            out.push(format!(
+                "fallback engine: baseline {} vs here {}",
+                name(&baseline.fallback),
+                name(&self.fallback)
+            ));
         }
         out
     }
@@ -199,8 +211,13 @@ mod tests {
 
     #[test]
     fn drift_names_each_difference() {
-        let a =
-            Environment { chromium: "156.0.1".into(), pdfium_build: "8149".into(), fonts_hash: "aa".into(), dpi: 150 };
+        let a = Environment {
+            chromium: "156.0.1".into(),
+            pdfium_build: "8149".into(),
+            fonts_hash: "aa".into(),
+            dpi: 150,
+            fallback: None,
+        };
         let mut b = a.clone();
         assert!(a.drift_from(&b).is_empty());
         b.chromium = "150.0.2".into();

@@ -89,6 +89,7 @@ impl Engine {
             pdfium_build: pins.pdfium_build.clone(),
             fonts_hash: fonts.hash.clone(),
             dpi: config.dpi,
+            fallback: None,
         };
         let render_config = crate::render::RenderConfig {
             chromium: pins.chromium_path(),

@@ -18,12 +18,35 @@ use crate::store::{blocking, ObjectKey, ObjectStore, StoreError};
 /// The routing table's object key in a bucket (under the store's prefix).
 pub const ROUTING_OBJECT: &str = "routing.json";
 
-/// The engine a document is printed with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// The engine a document is printed with. Baselines are recorded per engine too
+/// (`baseline::Store::for_engine`): a Chromium baseline cannot judge the fallback's pixels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Renderer {
+    #[default]
     Chromium,
     Fallback,
+}
+
+impl Renderer {
+    /// Whether this is Chromium (the default engine, left out where it is implied).
+    pub fn is_chromium(&self) -> bool {
+        *self == Renderer::Chromium
+    }
+
+    /// `chromium` or `fallback`: the name used in the API, the CLI, manifests and metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Renderer::Chromium => "chromium",
+            Renderer::Fallback => "fallback",
+        }
+    }
+}
+
+impl std::fmt::Display for Renderer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// What a rule matches.

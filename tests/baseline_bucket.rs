@@ -19,6 +19,7 @@ use pixelproof::baseline::{
 };
 use pixelproof::compare::verdict::{PageInput, PageVerdict, Verdict};
 use pixelproof::pins::Environment;
+use pixelproof::routing::Renderer;
 use s3_support::S3Server;
 
 fn env() -> Environment {
@@ -27,6 +28,7 @@ fn env() -> Environment {
         pdfium_build: "8149".into(),
         fonts_hash: "ab".repeat(32),
         dpi: 150,
+        fallback: None,
     }
 }
 
@@ -45,6 +47,7 @@ fn new_candidate<'a>(key: &Key, images: &'a [RgbaImage], text: &'a str) -> NewCa
         environment: env(),
         created_by: "ci".into(),
         comparison: None,
+        engine: Renderer::Chromium,
     }
 }
 

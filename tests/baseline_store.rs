@@ -10,9 +10,16 @@ use pixelproof::baseline::{
 };
 use pixelproof::compare::verdict::{PageInput, PageVerdict, Verdict};
 use pixelproof::pins::Environment;
+use pixelproof::routing::Renderer;
 
 fn env() -> Environment {
-    Environment { chromium: "156.0.8078.79".into(), pdfium_build: "8149".into(), fonts_hash: "ab".repeat(32), dpi: 150 }
+    Environment {
+        chromium: "156.0.8078.79".into(),
+        pdfium_build: "8149".into(),
+        fonts_hash: "ab".repeat(32),
+        dpi: 150,
+        fallback: None,
+    }
 }
 
 fn page(seed: u8) -> RgbaImage {
@@ -25,7 +32,14 @@ fn decision(reason: &str) -> Decision {
 
 fn write_new(store: &Store, key: &Key, images: &[RgbaImage], texts: &[&str]) {
     let pages = images.iter().zip(texts).map(|(image, text)| PageInput { image, text }).collect();
-    let new = NewCandidate { key: key.clone(), pages, environment: env(), created_by: "ci".into(), comparison: None };
+    let new = NewCandidate {
+        key: key.clone(),
+        pages,
+        environment: env(),
+        created_by: "ci".into(),
+        comparison: None,
+        engine: Renderer::Chromium,
+    };
     store.write_candidate(&new).unwrap();
 }
 
@@ -155,6 +169,7 @@ fn approving_replaces_the_whole_baseline_and_rejecting_keeps_it() {
             },
             diffs: &diffs,
         }),
+        engine: Renderer::Chromium,
     };
     let cand_dir = store.write_candidate(&new).unwrap();
     assert!(cand_dir.join("diff-002.png").is_file());

@@ -31,6 +31,7 @@ fn candidates(dir: &Path, keys: &[&str]) -> Store {
             pdfium_build: "8149".into(),
             fonts_hash: "f".into(),
             dpi: 150,
+            fallback: None,
         };
         store
             .write_candidate(&NewCandidate {
@@ -39,6 +40,7 @@ fn candidates(dir: &Path, keys: &[&str]) -> Store {
                 environment,
                 created_by: "ci-bot".into(),
                 comparison: None,
+                engine: pixelproof::routing::Renderer::Chromium,
             })
             .unwrap();
     }

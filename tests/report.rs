@@ -25,6 +25,7 @@ fn env() -> Environment {
         pdfium_build: "8149".into(),
         fonts_hash: "c0ffee".repeat(10),
         dpi: 150,
+        fallback: None,
     }
 }
 

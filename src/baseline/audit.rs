@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::BaselineError;
 use crate::pins::Environment;
+use crate::routing::Renderer;
 
 /// What an operator decided about a candidate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -26,6 +27,10 @@ pub struct AuditEntry {
     pub action: Action,
     /// `TEMPLATE/FIXTURE`.
     pub key: String,
+    /// Whose baseline it was: Chromium's (also every entry written before engines were
+    /// recorded) or the fallback's.
+    #[serde(default)]
+    pub engine: Renderer,
     pub reason: String,
     /// The candidate's environment (`null` when its manifest could not be read, which
     /// only a reject allows).

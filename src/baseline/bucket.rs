@@ -9,6 +9,7 @@
 //! PREFIX/candidates/TEMPLATE/FIXTURE/current
 //! PREFIX/candidates/TEMPLATE/FIXTURE/GEN/…          plus verdict.json and diff-NNN.png
 //! PREFIX/audit/ULID.json                            one object per approve/reject decision
+//! PREFIX/fallback/{baselines,candidates}/…          the fallback engine's, laid out the same
 //! ```
 //!
 //! A write puts a whole new generation (manifest last), checks it, and only then points
@@ -30,6 +31,7 @@ use super::{
     read_manifest, rejection_entry, Area, AuditEntry, Baseline, BaselineError, Candidate, CandidateSummary, Decision,
     Files, Key, Manifest, NewCandidate, Staged, MANIFEST_FILE,
 };
+use crate::routing::Renderer;
 use crate::store::blocking::{self, connect_s3, wait};
 use crate::store::{ObjectKey, ObjectStore, S3Config, StoreError};
 
@@ -37,6 +39,8 @@ const BASELINES: &str = "baselines";
 const CANDIDATES: &str = "candidates";
 const AUDIT: &str = "audit";
 const CURRENT: &str = "current";
+/// The fallback engine's baselines and candidates: `PREFIX/fallback/{baselines,candidates}/…`.
+const FALLBACK: &str = "fallback";
 
 /// Whether `--baselines` names a bucket rather than a directory.
 pub fn is_bucket_url(location: &str) -> bool {
@@ -48,6 +52,7 @@ pub fn is_bucket_url(location: &str) -> bool {
 pub struct BucketStore {
     objects: Arc<dyn ObjectStore>,
     location: String,
+    engine: Renderer,
 }
 
 impl BucketStore {
@@ -66,12 +71,21 @@ impl BucketStore {
         let location = config.url();
         let objects =
             connect_s3(config).map_err(|source| BaselineError::Store { location: location.clone(), source })?;
-        Ok(BucketStore { objects: Arc::new(objects), location })
+        Ok(BucketStore { objects: Arc::new(objects), location, engine: Renderer::Chromium })
     }
 
-    /// Baselines kept in `objects` (any object store; `location` names it in messages).
+    /// Chromium's baselines kept in `objects` (any object store; `location` names it in messages).
     pub fn new(objects: Arc<dyn ObjectStore>, location: impl Into<String>) -> BucketStore {
-        BucketStore { objects, location: location.into() }
+        BucketStore { objects, location: location.into(), engine: Renderer::Chromium }
+    }
+
+    /// The same bucket, for `engine`'s baselines (the fallback's under `PREFIX/fallback/`).
+    pub fn for_engine(&self, engine: Renderer) -> BucketStore {
+        BucketStore { engine, ..self.clone() }
+    }
+
+    pub fn engine(&self) -> Renderer {
+        self.engine
     }
 
     /// `s3://BUCKET/PREFIX`
@@ -81,21 +95,21 @@ impl BucketStore {
 
     pub fn read_manifest(&self, key: &Key) -> Result<Option<Manifest>, BaselineError> {
         match self.current(BASELINES, key)? {
-            Some(files) => read_manifest(&files, key).map(Some),
+            Some(files) => read_manifest(&files, key, self.engine).map(Some),
             None => Ok(None),
         }
     }
 
     pub fn load_baseline(&self, key: &Key) -> Result<Option<Baseline>, BaselineError> {
         let Some(files) = self.current(BASELINES, key)? else { return Ok(None) };
-        let manifest = read_manifest(&files, key)?;
+        let manifest = read_manifest(&files, key, self.engine)?;
         let pages = load_pages(&files, &manifest)?;
         Ok(Some(Baseline { key: key.clone(), manifest, pages }))
     }
 
     pub fn load_candidate(&self, key: &Key) -> Result<Candidate, BaselineError> {
         let files = self.existing_candidate(key)?;
-        let manifest = read_manifest(&files, key)?;
+        let manifest = read_manifest(&files, key, self.engine)?;
         let pages = load_pages(&files, &manifest)?;
         let verdict = read_candidate_verdict(&files)?;
         Ok(Candidate { key: key.clone(), manifest, pages, verdict })
@@ -117,7 +131,7 @@ impl BucketStore {
             let mut problems = Vec::new();
             let (manifest, verdict) = match self.current(CANDIDATES, &key) {
                 Ok(Some(files)) => (
-                    read_manifest(&files, &key).map_err(|e| problems.push(e.to_string())).ok(),
+                    read_manifest(&files, &key, self.engine).map_err(|e| problems.push(e.to_string())).ok(),
                     read_candidate_verdict(&files).map_err(|e| problems.push(e.to_string())).ok().flatten(),
                 ),
                 // Removed since it was listed: it is no longer waiting.
@@ -140,11 +154,12 @@ impl BucketStore {
 
     /// The keys of `AREA` that have a `current` pointer, sorted.
     fn pointed_keys(&self, area: &'static str) -> Result<Vec<Key>, BaselineError> {
+        let area = self.area(area);
         let listed = blocking::list(&self.objects, format!("{area}/")).map_err(|e| self.store_error(e))?;
         let mut keys: Vec<Key> = listed
             .iter()
-            .filter_map(|k| match k.as_str().split('/').collect::<Vec<_>>()[..] {
-                [_, template, fixture, CURRENT] => Key::new(template, fixture).ok(),
+            .filter_map(|k| match k.as_str().get(area.len() + 1..)?.split('/').collect::<Vec<_>>()[..] {
+                [template, fixture, CURRENT] => Key::new(template, fixture).ok(),
                 _ => None,
             })
             .collect();
@@ -173,7 +188,7 @@ impl BucketStore {
     pub fn approve(&self, key: &Key, decision: &Decision) -> Result<AuditEntry, BaselineError> {
         check_decision(decision, "approve")?;
         let candidate = self.existing_candidate(key)?;
-        let (staged, at) = approved_files(&candidate, key, decision)?;
+        let (staged, at) = approved_files(&candidate, key, self.engine, decision)?;
         self.install(key, &staged)?;
         let entry = approval_entry(key, decision, &staged.manifest, at);
         self.append_audit(&entry)?;
@@ -186,8 +201,8 @@ impl BucketStore {
     pub fn reject(&self, key: &Key, decision: &Decision) -> Result<AuditEntry, BaselineError> {
         check_decision(decision, "reject")?;
         let candidate = self.existing_candidate(key)?;
-        let manifest = read_manifest(&candidate, key).ok();
-        let entry = rejection_entry(key, decision, manifest.as_ref());
+        let manifest = read_manifest(&candidate, key, self.engine).ok();
+        let entry = rejection_entry(key, self.engine, decision, manifest.as_ref());
         self.append_audit(&entry)?;
         self.remove_candidate(key)?;
         tracing::info!(%key, by = %decision.by, "candidate rejected");
@@ -235,14 +250,14 @@ impl BucketStore {
 
     /// The generation `AREA/T/F/current` points at, `None` when there is none.
     fn current(&self, area: &'static str, key: &Key) -> Result<Option<Generation>, BaselineError> {
-        let pointer = self.object_key(&format!("{}/{CURRENT}", dir_of(area, key)))?;
+        let pointer = self.object_key(&format!("{}/{CURRENT}", self.dir_of(area, key)))?;
         let Some(bytes) = blocking::get(&self.objects, pointer).map_err(|e| self.store_error(e))? else {
             return Ok(None);
         };
         let generation = String::from_utf8_lossy(&bytes).trim().to_string();
         if Ulid::from_string(&generation).is_err() {
             return Err(BaselineError::Invalid {
-                path: PathBuf::from(format!("{}/{}/{CURRENT}", self.location, dir_of(area, key))),
+                path: PathBuf::from(format!("{}/{}/{CURRENT}", self.location, self.dir_of(area, key))),
                 detail: format!("it should hold a generation id (a ULID), not {:?}", truncate(&generation)),
             });
         }
@@ -250,7 +265,7 @@ impl BucketStore {
     }
 
     fn generation(&self, area: &'static str, key: &Key, generation: String) -> Generation {
-        Generation { store: self.clone(), base: format!("{}/{generation}", dir_of(area, key)), generation }
+        Generation { store: self.clone(), base: format!("{}/{generation}", self.dir_of(area, key)), generation }
     }
 
     /// Puts every staged file, then the manifest, under a new generation of `AREA/T/F`.
@@ -274,14 +289,14 @@ impl BucketStore {
 
     /// Points `AREA/T/F/current` at `generation`: one PUT, seen whole or not at all.
     fn point(&self, area: &'static str, key: &Key, generation: &str) -> Result<(), BaselineError> {
-        let pointer = self.object_key(&format!("{}/{CURRENT}", dir_of(area, key)))?;
+        let pointer = self.object_key(&format!("{}/{CURRENT}", self.dir_of(area, key)))?;
         blocking::put(&self.objects, pointer, generation.as_bytes().to_vec()).map_err(|e| self.store_error(e))
     }
 
     /// Removes the generations of `AREA/T/F` older than `keep` (all of them when `None`). A
     /// failure only leaves unused objects behind, so it is logged, not returned.
     fn sweep(&self, area: &'static str, key: &Key, keep: Option<&str>) {
-        let prefix = format!("{}/", dir_of(area, key));
+        let prefix = format!("{}/", self.dir_of(area, key));
         let keep = keep.map(str::to_string);
         let objects = self.objects.clone();
         let swept = wait(async move {
@@ -305,7 +320,7 @@ impl BucketStore {
 
     /// Unpoints the candidate (it stops waiting at once), then removes its files.
     fn remove_candidate(&self, key: &Key) -> Result<(), BaselineError> {
-        let pointer = self.object_key(&format!("{}/{CURRENT}", dir_of(CANDIDATES, key)))?;
+        let pointer = self.object_key(&format!("{}/{CURRENT}", self.dir_of(CANDIDATES, key)))?;
         blocking::delete(&self.objects, pointer).map_err(|e| self.store_error(e))?;
         self.sweep(CANDIDATES, key, None);
         Ok(())
@@ -318,6 +333,19 @@ impl BucketStore {
         blocking::put(&self.objects, key, bytes).map_err(|e| self.store_error(e))
     }
 
+    /// `AREA` for Chromium's, `fallback/AREA` for the fallback's.
+    fn area(&self, area: &str) -> String {
+        match self.engine {
+            Renderer::Chromium => area.to_string(),
+            Renderer::Fallback => format!("{FALLBACK}/{area}"),
+        }
+    }
+
+    /// `AREA/TEMPLATE/FIXTURE` (under `fallback/` for the fallback's)
+    fn dir_of(&self, area: &str, key: &Key) -> String {
+        format!("{}/{}/{}", self.area(area), key.template(), key.fixture())
+    }
+
     fn object_key(&self, key: &str) -> Result<ObjectKey, BaselineError> {
         ObjectKey::parse(key).map_err(|e| self.store_error(e))
     }
@@ -325,11 +353,6 @@ impl BucketStore {
     fn store_error(&self, source: StoreError) -> BaselineError {
         BaselineError::Store { location: self.location.clone(), source }
     }
-}
-
-/// `AREA/TEMPLATE/FIXTURE`
-fn dir_of(area: &str, key: &Key) -> String {
-    format!("{area}/{}/{}", key.template(), key.fixture())
 }
 
 fn truncate(text: &str) -> String {

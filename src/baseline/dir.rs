@@ -9,8 +9,10 @@ use tempfile::TempDir;
 use super::{
     approval_entry, approved_files, audit, candidate_files, check_decision, io_err, load_pages, no_candidate,
     read_candidate_verdict, read_manifest, rejection_entry, Area, AuditEntry, Baseline, BaselineError, Candidate,
-    CandidateSummary, Decision, Files, Key, Manifest, NewCandidate, Staged, AUDIT_FILE, CANDIDATES_DIR, MANIFEST_FILE,
+    CandidateSummary, Decision, Files, Key, Manifest, NewCandidate, Staged, AUDIT_FILE, CANDIDATES_DIR, FALLBACK_DIR,
+    MANIFEST_FILE,
 };
+use crate::routing::Renderer;
 
 /// The files of one baseline or candidate directory.
 struct DirFiles<'a>(&'a Path);
@@ -30,29 +32,49 @@ impl Files for DirFiles<'_> {
     }
 }
 
-/// The baselines directory.
+/// The baselines directory, seen as one engine's baselines.
 #[derive(Debug, Clone)]
 pub struct DirStore {
     root: PathBuf,
+    engine: Renderer,
 }
 
 impl DirStore {
+    /// Chromium's baselines in `root`.
     pub fn new(root: impl Into<PathBuf>) -> DirStore {
-        DirStore { root: root.into() }
+        DirStore { root: root.into(), engine: Renderer::Chromium }
+    }
+
+    /// The same directory, for `engine`'s baselines.
+    pub fn for_engine(&self, engine: Renderer) -> DirStore {
+        DirStore { root: self.root.clone(), engine }
+    }
+
+    pub fn engine(&self) -> Renderer {
+        self.engine
     }
 
     pub fn root(&self) -> &Path {
         &self.root
     }
 
-    /// `ROOT/TEMPLATE/FIXTURE`
-    pub fn baseline_dir(&self, key: &Key) -> PathBuf {
-        self.root.join(key.template()).join(key.fixture())
+    /// Where this engine's baselines and candidates are: `ROOT` for Chromium,
+    /// `ROOT/.fallback` for the fallback.
+    fn engine_root(&self) -> PathBuf {
+        match self.engine {
+            Renderer::Chromium => self.root.clone(),
+            Renderer::Fallback => self.root.join(FALLBACK_DIR),
+        }
     }
 
-    /// `ROOT/.candidates/TEMPLATE/FIXTURE`
+    /// `ROOT/TEMPLATE/FIXTURE` (`ROOT/.fallback/TEMPLATE/FIXTURE` for the fallback)
+    pub fn baseline_dir(&self, key: &Key) -> PathBuf {
+        self.engine_root().join(key.template()).join(key.fixture())
+    }
+
+    /// `ROOT/.candidates/TEMPLATE/FIXTURE` (under `ROOT/.fallback` for the fallback)
     pub fn candidate_dir(&self, key: &Key) -> PathBuf {
-        self.root.join(CANDIDATES_DIR).join(key.template()).join(key.fixture())
+        self.engine_root().join(CANDIDATES_DIR).join(key.template()).join(key.fixture())
     }
 
     /// `ROOT/audit.jsonl`
@@ -67,7 +89,7 @@ impl DirStore {
             self.check_not_interrupted(key)?;
             return Ok(None);
         }
-        read_manifest(&DirFiles(&dir), key).map(Some)
+        read_manifest(&DirFiles(&dir), key, self.engine).map(Some)
     }
 
     /// The baseline with every page verified against its manifest: `None` when there is none.
@@ -82,7 +104,7 @@ impl DirStore {
     pub fn load_candidate(&self, key: &Key) -> Result<Candidate, BaselineError> {
         let dir = self.existing_candidate_dir(key)?;
         let files = DirFiles(&dir);
-        let manifest = read_manifest(&files, key)?;
+        let manifest = read_manifest(&files, key, self.engine)?;
         let pages = load_pages(&files, &manifest)?;
         let verdict = read_candidate_verdict(&files)?;
         Ok(Candidate { key: key.clone(), manifest, pages, verdict })
@@ -105,7 +127,7 @@ impl DirStore {
             let dir = self.candidate_dir(&key);
             let files = DirFiles(&dir);
             let mut problems = Vec::new();
-            let manifest = read_manifest(&files, &key).map_err(|e| problems.push(e.to_string())).ok();
+            let manifest = read_manifest(&files, &key, self.engine).map_err(|e| problems.push(e.to_string())).ok();
             let verdict = read_candidate_verdict(&files).map_err(|e| problems.push(e.to_string())).ok().flatten();
             let problem = if problems.is_empty() { None } else { Some(problems.join("; ")) };
             out.push(CandidateSummary { key, manifest, verdict, problem });
@@ -116,7 +138,7 @@ impl DirStore {
     /// The keys of every candidate directory, sorted. Hidden (staging) directories and
     /// names that are not valid keys are skipped.
     pub fn candidate_keys(&self) -> Result<Vec<Key>, BaselineError> {
-        let root = self.root.join(CANDIDATES_DIR);
+        let root = self.engine_root().join(CANDIDATES_DIR);
         let mut keys = Vec::new();
         for template in list_dirs(&root)? {
             for fixture in list_dirs(&root.join(&template))? {
@@ -133,8 +155,9 @@ impl DirStore {
     /// staging directories skipped).
     pub fn baseline_keys(&self) -> Result<Vec<Key>, BaselineError> {
         let mut keys = Vec::new();
-        for template in list_dirs(&self.root)? {
-            for fixture in list_dirs(&self.root.join(&template))? {
+        let root = self.engine_root();
+        for template in list_dirs(&root)? {
+            for fixture in list_dirs(&root.join(&template))? {
                 if let Ok(key) = Key::new(&template, &fixture) {
                     if self.baseline_dir(&key).join(MANIFEST_FILE).is_file() {
                         keys.push(key);
@@ -162,12 +185,12 @@ impl DirStore {
     pub fn approve(&self, key: &Key, decision: &Decision) -> Result<AuditEntry, BaselineError> {
         check_decision(decision, "approve")?;
         let cand_dir = self.existing_candidate_dir(key)?;
-        let (staged, at) = approved_files(&DirFiles(&cand_dir), key, decision)?;
+        let (staged, at) = approved_files(&DirFiles(&cand_dir), key, self.engine, decision)?;
         self.install(key, &staged)?;
         let entry = approval_entry(key, decision, &staged.manifest, at);
         audit::append(&self.audit_path(), &entry)?;
         self.remove_candidate(key)?;
-        tracing::info!(%key, by = %decision.by, "candidate approved");
+        tracing::info!(%key, engine = %self.engine, by = %decision.by, "candidate approved");
         Ok(entry)
     }
 
@@ -176,12 +199,12 @@ impl DirStore {
     pub fn reject(&self, key: &Key, decision: &Decision) -> Result<AuditEntry, BaselineError> {
         check_decision(decision, "reject")?;
         let dir = self.existing_candidate_dir(key)?;
-        let manifest = read_manifest(&DirFiles(&dir), key).ok();
-        let entry = rejection_entry(key, decision, manifest.as_ref());
+        let manifest = read_manifest(&DirFiles(&dir), key, self.engine).ok();
+        let entry = rejection_entry(key, self.engine, decision, manifest.as_ref());
         // Record first: a crash in between leaves the candidate, never an unrecorded decision.
         audit::append(&self.audit_path(), &entry)?;
         self.remove_candidate(key)?;
-        tracing::info!(%key, by = %decision.by, "candidate rejected");
+        tracing::info!(%key, engine = %self.engine, by = %decision.by, "candidate rejected");
         Ok(entry)
     }
 

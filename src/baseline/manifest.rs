@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::compare::verdict::Verdict;
 use crate::pins::Environment;
+use crate::routing::Renderer;
 
 /// The manifest format written by this version.
 pub const MANIFEST_FORMAT: u32 = 1;
@@ -17,6 +18,12 @@ pub struct Manifest {
     pub format: u32,
     pub template: String,
     pub fixture: String,
+    /// The engine that printed the pages: baselines are kept per engine, and a baseline of
+    /// one never judges the other's pixels. Written for the fallback's; a manifest without it
+    /// is Chromium's (as every manifest written before engines were recorded), so Chromium's
+    /// manifests keep their bytes.
+    #[serde(default, skip_serializing_if = "Renderer::is_chromium")]
+    pub engine: Renderer,
     /// One entry per page, in page order.
     pub pages: Vec<PageEntry>,
     /// The environment that rendered the pages.

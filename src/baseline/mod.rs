@@ -9,7 +9,13 @@
 //! .candidates/TEMPLATE/FIXTURE/…             a candidate: the same files, plus
 //!                                            verdict.json and diff-NNN.png when a baseline existed
 //! audit.jsonl                                one JSON object per approve/reject decision
+//! .fallback/TEMPLATE/FIXTURE/…, .fallback/.candidates/…
+//!                                            the fallback engine's baselines and candidates
 //! ```
+//!
+//! Baselines are kept per engine ([`Store::for_engine`]): the fallback (WeasyPrint) prints
+//! other pixels than Chromium, so its output is only ever compared with baselines it made
+//! itself, approved the same way. Every manifest and audit entry names its engine.
 //!
 //! Every write goes to a hidden staging directory beside its target and is renamed into
 //! place, so a crash never leaves a half-written baseline; the candidate is removed only
@@ -34,6 +40,7 @@ use image::RgbaImage;
 
 use crate::compare::verdict::PageInput;
 use crate::pins::Environment;
+use crate::routing::Renderer;
 use crate::store::StoreError;
 
 pub use audit::{Action, AuditEntry};
@@ -47,6 +54,9 @@ pub use manifest::{
 
 /// The directory under the baselines root that holds candidates.
 pub const CANDIDATES_DIR: &str = ".candidates";
+/// The directory under the baselines root that holds the fallback engine's baselines and
+/// candidates (the same layout again; hidden, so it is never taken for a template).
+pub const FALLBACK_DIR: &str = ".fallback";
 /// The audit log's file name under the baselines root.
 pub const AUDIT_FILE: &str = "audit.jsonl";
 
@@ -186,6 +196,9 @@ pub struct NewCandidate<'a> {
     pub created_by: String,
     /// `None` for a fixture without a baseline.
     pub comparison: Option<Comparison<'a>>,
+    /// The engine that printed the pages (written into the manifest; the store must be that
+    /// engine's, see [`Store::for_engine`]).
+    pub engine: Renderer,
 }
 
 /// How a candidate compared with its baseline: written as `verdict.json` and `diff-NNN.png`.
@@ -233,11 +246,33 @@ impl Store {
         }
     }
 
-    /// The directory or bucket URL, for messages.
-    pub fn location(&self) -> String {
+    /// The same directory or bucket, for the baselines of `engine`: Chromium's are the
+    /// default; the fallback's live beside them (`ROOT/.fallback/…`, `PREFIX/fallback/…`),
+    /// made and approved the same way, and their manifests name the engine.
+    pub fn for_engine(&self, engine: Renderer) -> Store {
         match self {
+            Store::Dir(s) => Store::Dir(s.for_engine(engine)),
+            Store::Bucket(s) => Store::Bucket(s.for_engine(engine)),
+        }
+    }
+
+    /// The engine whose baselines this store holds.
+    pub fn engine(&self) -> Renderer {
+        match self {
+            Store::Dir(s) => s.engine(),
+            Store::Bucket(s) => s.engine(),
+        }
+    }
+
+    /// The directory or bucket URL, for messages (with the engine, for the fallback's).
+    pub fn location(&self) -> String {
+        let place = match self {
             Store::Dir(s) => s.root().display().to_string(),
             Store::Bucket(s) => s.location().to_string(),
+        };
+        match self.engine() {
+            Renderer::Chromium => place,
+            Renderer::Fallback => format!("{place} (fallback baselines)"),
         }
     }
 
@@ -273,6 +308,12 @@ impl Store {
 
     /// Writes (or replaces) the candidate for `new.key`; returns where it is.
     pub fn write_candidate(&self, new: &NewCandidate<'_>) -> Result<PathBuf, BaselineError> {
+        if new.engine != self.engine() {
+            return Err(BaselineError::Invalid {
+                path: PathBuf::from(format!("{}/{}", self.location(), new.key)),
+                detail: format!("pages printed by {} cannot be a {} candidate", new.engine, self.engine()),
+            });
+        }
         match self {
             Store::Dir(s) => s.write_candidate(new),
             Store::Bucket(s) => s.write_candidate(new),
@@ -335,6 +376,16 @@ impl Store {
         let Some(manifest) = from.read_manifest(key)? else {
             return Err(BaselineError::Missing { path: PathBuf::from(format!("{}/{key}", from.location())) });
         };
+        if manifest.engine != self.engine() {
+            return Err(BaselineError::Invalid {
+                path: PathBuf::from(format!("{}/{key}", from.location())),
+                detail: format!(
+                    "it is a {} baseline and cannot be copied among {} baselines",
+                    manifest.engine,
+                    self.engine()
+                ),
+            });
+        }
         let source = StoreFiles { store: from, key };
         let mut files = Vec::with_capacity(manifest.pages.len() * 2);
         for entry in &manifest.pages {
@@ -432,9 +483,10 @@ impl Staged {
     }
 }
 
-/// A manifest read through `files` and checked against `key`: its format, its owner and its
-/// page entries (whose file names must be the ones its page numbers give).
-fn read_manifest(files: &dyn Files, key: &Key) -> Result<Manifest, BaselineError> {
+/// A manifest read through `files` and checked against `key` and `engine`: its format, its
+/// owner, its engine and its page entries (whose file names must be the ones its page
+/// numbers give).
+fn read_manifest(files: &dyn Files, key: &Key, engine: Renderer) -> Result<Manifest, BaselineError> {
     let path = files.locate(MANIFEST_FILE);
     let Some(bytes) = files.read(MANIFEST_FILE)? else { return Err(BaselineError::Missing { path }) };
     let manifest: Manifest = serde_json::from_slice(&bytes)
@@ -450,6 +502,12 @@ fn read_manifest(files: &dyn Files, key: &Key) -> Result<Manifest, BaselineError
         return Err(invalid(format!(
             "it belongs to {}/{}, not {key} (was the directory copied or renamed?)",
             manifest.template, manifest.fixture
+        )));
+    }
+    if manifest.engine != engine {
+        return Err(invalid(format!(
+            "it holds pages printed by {}, but this is where {engine} baselines are kept (was it copied by hand?)",
+            manifest.engine
         )));
     }
     if manifest.pages.is_empty() {
@@ -555,6 +613,7 @@ fn candidate_files(new: &NewCandidate<'_>) -> Result<Staged, BaselineError> {
         format: MANIFEST_FORMAT,
         template: new.key.template().to_string(),
         fixture: new.key.fixture().to_string(),
+        engine: new.engine,
         pages: entries,
         environment: new.environment.clone(),
         created_at: now(),
@@ -571,9 +630,10 @@ fn candidate_files(new: &NewCandidate<'_>) -> Result<Staged, BaselineError> {
 fn approved_files(
     candidate: &dyn Files,
     key: &Key,
+    engine: Renderer,
     decision: &Decision,
 ) -> Result<(Staged, DateTime<Utc>), BaselineError> {
-    let mut manifest = read_manifest(candidate, key)?;
+    let mut manifest = read_manifest(candidate, key, engine)?;
     let mut files = Vec::with_capacity(manifest.pages.len() * 2);
     for entry in &manifest.pages {
         files.push((entry.image.clone(), read_verified(candidate, &entry.image, &entry.sha256)?));
@@ -592,6 +652,7 @@ fn approval_entry(key: &Key, decision: &Decision, manifest: &Manifest, at: DateT
         by: decision.by.clone(),
         action: Action::Approve,
         key: key.to_string(),
+        engine: manifest.engine,
         reason: decision.reason.clone(),
         environment: Some(manifest.environment.clone()),
         pages: manifest.pages.len(),
@@ -599,12 +660,13 @@ fn approval_entry(key: &Key, decision: &Decision, manifest: &Manifest, at: DateT
 }
 
 /// The record of a rejection; `manifest` is `None` when the candidate's could not be read.
-fn rejection_entry(key: &Key, decision: &Decision, manifest: Option<&Manifest>) -> AuditEntry {
+fn rejection_entry(key: &Key, engine: Renderer, decision: &Decision, manifest: Option<&Manifest>) -> AuditEntry {
     AuditEntry {
         at: now(),
         by: decision.by.clone(),
         action: Action::Reject,
         key: key.to_string(),
+        engine,
         reason: decision.reason.clone(),
         environment: manifest.map(|m| m.environment.clone()),
         pages: manifest.map_or(0, |m| m.pages.len()),

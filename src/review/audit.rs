@@ -171,7 +171,13 @@ impl AuditLog {
 
 /// The details of a candidate decision: the baselines' own entry (its time links the two logs).
 pub fn candidate_details(entry: &baseline::AuditEntry) -> serde_json::Value {
-    serde_json::json!({ "source": "api", "baseline_entry_at": entry.at, "pages": entry.pages, "environment": entry.environment })
+    serde_json::json!({
+        "source": "api",
+        "baseline_entry_at": entry.at,
+        "engine": entry.engine,
+        "pages": entry.pages,
+        "environment": entry.environment,
+    })
 }
 
 /// The service's records and the baselines' entries as one history, newest first, at most
@@ -197,7 +203,12 @@ pub fn merged(service: Vec<AuditRecord>, baselines: Vec<baseline::AuditEntry>, l
             },
             subject: entry.key,
             reason: entry.reason,
-            details: serde_json::json!({ "source": "baselines", "pages": entry.pages, "environment": entry.environment }),
+            details: serde_json::json!({
+                "source": "baselines",
+                "engine": entry.engine,
+                "pages": entry.pages,
+                "environment": entry.environment,
+            }),
         });
     }
     // Stable: records made at the same instant keep the order they were written in, reversed.
@@ -242,6 +253,7 @@ mod tests {
             by: "alice".into(),
             action: baseline::Action::Reject,
             key: "invoice/basic".into(),
+            engine: crate::routing::Renderer::Chromium,
             reason: "cli".into(),
             environment: None,
             pages: 1,
