@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use image::{Rgba, RgbaImage};
 use pixelproof::baseline::{Decision, DirStore as Store, Key, NewCandidate};
-use pixelproof::check::{self, progress::Lines, CheckError, CheckOptions, Prover, Status, NO_BASELINE};
+use pixelproof::check::{self, progress::Lines, CheckError, CheckOptions, FixtureError, Prover, Status, NO_BASELINE};
 use pixelproof::compare::verdict::PageInput;
 use pixelproof::fontcheck::{FontProblem, FontReport};
 use pixelproof::job::Document;
@@ -16,7 +16,13 @@ use pixelproof::raster::RasterPage;
 use pixelproof::render::{BlockedRequest, RenderError, Rendered};
 
 fn env() -> Environment {
-    Environment { chromium: "156.0.8078.79".into(), pdfium_build: "8149".into(), fonts_hash: "f0".repeat(32), dpi: 150 }
+    Environment {
+        chromium: "156.0.8078.79".into(),
+        pdfium_build: "8149".into(),
+        fonts_hash: "f0".repeat(32),
+        dpi: 150,
+        fallback: None,
+    }
 }
 
 /// Proves a document by turning its HTML into one page whose colour depends on the HTML.
@@ -31,12 +37,13 @@ impl Prover for StandIn {
         &self.env
     }
 
-    async fn prove(&self, doc: &Document) -> Result<Proof, EngineError> {
+    async fn prove(&self, doc: &Document) -> Result<Proof, FixtureError> {
         if doc.html.contains("CRASH") {
             return Err(EngineError::Render(RenderError::Browser {
                 label: doc.label.clone(),
                 detail: "target crashed".into(),
-            }));
+            })
+            .into());
         }
         let shade = doc.html.bytes().fold(0u8, |a, b| a.wrapping_mul(31).wrapping_add(b));
         let image = RgbaImage::from_pixel(40, 56, Rgba([shade, 255 - shade, 128, 255]));
@@ -272,6 +279,7 @@ async fn drift_stops_the_run_before_anything_is_compared() {
                 environment,
                 created_by: "old".into(),
                 comparison: None,
+                engine: pixelproof::routing::Renderer::Chromium,
             })
             .unwrap();
         store.approve(&key, &Decision { by: "a".into(), reason: "r".into() }).unwrap();

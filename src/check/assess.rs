@@ -12,10 +12,14 @@ use crate::compare::verdict::{judge, Limits, PageInput, PageVerdict, Verdict};
 use crate::pins::Environment;
 use crate::pipeline::{EngineError, Proof};
 use crate::render::BlockedRequest;
+use crate::routing::Renderer;
 use crate::template::{PageRange, TemplateError};
 
 /// What a fixture without a baseline is told.
 pub const NO_BASELINE: &str = "no baseline yet: run `pixelproof check --update` then `pixelproof baseline approve`";
+/// What a fixture without a fallback baseline is told (`check --renderer fallback`).
+pub const NO_FALLBACK_BASELINE: &str = "no fallback baseline yet: run `pixelproof check --update --renderer fallback` \
+     then `pixelproof baseline approve --renderer fallback`";
 
 /// One page as the report shows it: baseline, candidate and diff side by side.
 #[derive(Debug, Clone, Default)]
@@ -38,6 +42,8 @@ pub enum FixtureError {
     Template(#[from] TemplateError),
     #[error("rendering failed: {0}")]
     Engine(#[from] EngineError),
+    #[error("rendering failed: {0}")]
+    Fallback(#[from] crate::fallback::FallbackError),
 }
 
 /// What every fixture of a run is judged with.
@@ -77,7 +83,7 @@ pub(crate) fn assess(
     let proof = match proved {
         Ok(proof) => proof,
         Err(e) => {
-            error |= matches!(e, FixtureError::Engine(_));
+            error |= matches!(e, FixtureError::Engine(_) | FixtureError::Fallback(_));
             out.reasons.push(Reason::fixture(e.to_string()));
             out.status = if error { Status::Error } else { Status::Fail };
             out.timings.compare_ms = millis(started);
@@ -123,7 +129,11 @@ pub(crate) fn assess(
     if baseline_pages.is_empty() {
         differs = !error;
         if !error {
-            out.reasons.push(Reason::fixture(if ctx.update { "new: no baseline yet" } else { NO_BASELINE }));
+            let missing = match ctx.store.engine() {
+                Renderer::Chromium => NO_BASELINE,
+                Renderer::Fallback => NO_FALLBACK_BASELINE,
+            };
+            out.reasons.push(Reason::fixture(if ctx.update { "new: no baseline yet" } else { missing }));
         }
     } else {
         let base: Vec<PageInput<'_>> = baseline_pages.iter().map(StoredPage::input).collect();
@@ -159,6 +169,7 @@ pub(crate) fn assess(
             environment: ctx.environment.clone(),
             created_by: ctx.user.to_string(),
             comparison,
+            engine: ctx.store.engine(),
         };
         match ctx.store.write_candidate(&new) {
             Ok(dir) => {

@@ -30,12 +30,14 @@ use futures::StreamExt;
 
 use crate::baseline::{BaselineError, Key, Store};
 use crate::compare::verdict::Limits;
+use crate::fallback::{FallbackConfig, FallbackRenderer};
 use crate::job::Document;
 use crate::pins::Environment;
 use crate::pipeline::{Engine, EngineConfig, EngineError, Proof};
+use crate::routing::Renderer;
 use crate::template::{Catalog, Fixture, Template, TemplateError};
 
-pub use assess::{percent, FixtureError, ReportPage, NO_BASELINE};
+pub use assess::{percent, FixtureError, ReportPage, NO_BASELINE, NO_FALLBACK_BASELINE};
 pub use progress::Progress;
 pub use report::{write_report, ReportError, ReportWriter};
 pub use summary::{CheckSummary, FixtureOutcome, LimitsRecord, Reason, Status, TextChange, Timings, Totals};
@@ -60,6 +62,8 @@ pub struct CheckOptions {
     pub user: String,
     /// Documents proved at once (the engine's pool size).
     pub jobs: usize,
+    /// Which engine prints the fixtures, and so whose baselines they are compared with.
+    pub renderer: Renderer,
 }
 
 impl Default for CheckOptions {
@@ -76,6 +80,7 @@ impl Default for CheckOptions {
             limits: Limits::default(),
             user: "unknown".to_string(),
             jobs: engine.pool_size,
+            renderer: Renderer::Chromium,
         }
     }
 }
@@ -98,6 +103,8 @@ pub enum CheckError {
     Report(#[from] ReportError),
     #[error("could not open the baselines: {0}")]
     Baselines(BaselineError),
+    #[error("could not start the fallback renderer: {0}")]
+    Fallback(#[from] crate::fallback::FallbackError),
 }
 
 fn drift_message(drift: &BTreeMap<String, Vec<String>>) -> String {
@@ -119,10 +126,11 @@ fn drift_message(drift: &BTreeMap<String, Vec<String>>) -> String {
     text
 }
 
-/// Something that proves documents in a known environment: the [`Engine`], or a stand-in.
+/// Something that proves documents in a known environment: the [`Engine`] (Chromium), the
+/// [`FallbackProver`], or a stand-in.
 pub trait Prover {
     fn environment(&self) -> &Environment;
-    fn prove<'a>(&'a self, doc: &'a Document) -> impl Future<Output = Result<Proof, EngineError>> + 'a;
+    fn prove<'a>(&'a self, doc: &'a Document) -> impl Future<Output = Result<Proof, FixtureError>> + 'a;
 }
 
 impl Prover for Engine {
@@ -130,8 +138,33 @@ impl Prover for Engine {
         &self.environment
     }
 
-    fn prove<'a>(&'a self, doc: &'a Document) -> impl Future<Output = Result<Proof, EngineError>> + 'a {
-        Engine::prove(self, doc)
+    async fn prove(&self, doc: &Document) -> Result<Proof, FixtureError> {
+        Ok(Engine::prove(self, doc).await?)
+    }
+}
+
+/// The fallback engine (WeasyPrint) as a [`Prover`]: its pages are rasterized by the
+/// engine's PDFium at the engine's DPI, and its environment names the WeasyPrint version.
+pub struct FallbackProver<'a> {
+    engine: &'a Engine,
+    fallback: &'a FallbackRenderer,
+    environment: Environment,
+}
+
+impl<'a> FallbackProver<'a> {
+    pub fn new(engine: &'a Engine, fallback: &'a FallbackRenderer) -> FallbackProver<'a> {
+        let environment = Environment { fallback: Some(fallback.version().to_string()), ..engine.environment.clone() };
+        FallbackProver { engine, fallback, environment }
+    }
+}
+
+impl Prover for FallbackProver<'_> {
+    fn environment(&self) -> &Environment {
+        &self.environment
+    }
+
+    async fn prove(&self, doc: &Document) -> Result<Proof, FixtureError> {
+        Ok(self.fallback.prove(doc, &self.engine.rasterizer, self.engine.environment.dpi).await?)
     }
 }
 
@@ -173,7 +206,15 @@ pub async fn run(options: &CheckOptions, progress: &mut dyn Progress) -> Result<
     report::check_replaceable(&options.report_dir)?;
     let config = EngineConfig { dpi: options.dpi, pool_size: options.jobs.max(1), ..EngineConfig::default() };
     let engine = Engine::start(config).await?;
-    let result = run_with(&engine, options, fixtures, progress).await;
+    let result = match options.renderer {
+        Renderer::Chromium => run_with(&engine, options, fixtures, progress).await,
+        Renderer::Fallback => {
+            match FallbackRenderer::new(FallbackConfig::new(std::sync::Arc::new(engine.fonts.clone()))) {
+                Ok(fallback) => run_with(&FallbackProver::new(&engine, &fallback), options, fixtures, progress).await,
+                Err(e) => Err(e.into()),
+            }
+        }
+    };
     engine.renderer.shutdown().await;
     result
 }
@@ -187,7 +228,7 @@ pub async fn run_with<P: Prover>(
 ) -> Result<CheckSummary, CheckError> {
     let started_at = crate::baseline::now();
     let clock = Instant::now();
-    let store = Store::open(&options.baselines_dir).map_err(CheckError::Baselines)?;
+    let store = Store::open(&options.baselines_dir).map_err(CheckError::Baselines)?.for_engine(options.renderer);
     let environment = prover.environment().clone();
     if !options.allow_drift {
         check_drift(&store, &fixtures, &environment)?;
@@ -234,7 +275,7 @@ pub async fn run_with<P: Prover>(
 async fn prove_one<P: Prover>(prover: &P, f: &PlannedFixture) -> (Result<Proof, FixtureError>, Instant, u64) {
     let since = Instant::now();
     let proved = match f.template.document(&f.fixture.data, &f.key.to_string()) {
-        Ok(doc) => prover.prove(&doc).await.map_err(FixtureError::from),
+        Ok(doc) => prover.prove(&doc).await,
         Err(e) => Err(FixtureError::from(e)),
     };
     (proved, since, since.elapsed().as_millis() as u64)

@@ -43,6 +43,23 @@ pub struct CopyArgs {
     /// bucket without undoing approvals made there since.
     #[arg(long)]
     pub keep_existing: bool,
+    #[command(flatten)]
+    pub engine: EngineArg,
+}
+
+/// `--renderer`: whose baselines (Chromium's, the default, or the fallback's).
+#[derive(Debug, clap::Args)]
+pub struct EngineArg {
+    /// Whose baselines: Chromium's, or the fallback engine's (made by
+    /// `pixelproof check --update --renderer fallback`).
+    #[arg(long, value_enum, default_value_t = super::RendererChoice::Chromium)]
+    pub renderer: super::RendererChoice,
+}
+
+impl EngineArg {
+    fn open(&self, location: &std::path::Path) -> Result<Store, BaselineError> {
+        Ok(Store::open(location)?.for_engine(self.renderer.into()))
+    }
 }
 
 /// Arguments of `pixelproof baseline list`.
@@ -51,6 +68,8 @@ pub struct ListArgs {
     /// The baselines directory, or a bucket: s3://BUCKET/PREFIX (with the AWS_* variables).
     #[arg(long, value_name = "DIR|s3://BUCKET/PREFIX", default_value = "baselines", env = "PIXELPROOF_BASELINES")]
     pub baselines: PathBuf,
+    #[command(flatten)]
+    pub engine: EngineArg,
 }
 
 /// Arguments of `pixelproof baseline approve` and `reject`.
@@ -71,11 +90,13 @@ pub struct DecideArgs {
     /// The baselines directory, or a bucket: s3://BUCKET/PREFIX (with the AWS_* variables).
     #[arg(long, value_name = "DIR|s3://BUCKET/PREFIX", default_value = "baselines", env = "PIXELPROOF_BASELINES")]
     pub baselines: PathBuf,
+    #[command(flatten)]
+    pub engine: EngineArg,
 }
 
 pub fn run(cmd: Command) -> super::CliResult {
     match cmd {
-        Command::List(args) => list(&Store::open(&args.baselines)?),
+        Command::List(args) => list(&args.engine.open(&args.baselines)?),
         Command::Approve(args) => decide(args, true),
         Command::Reject(args) => decide(args, false),
         Command::Copy(args) => copy(args),
@@ -83,8 +104,8 @@ pub fn run(cmd: Command) -> super::CliResult {
 }
 
 fn copy(args: CopyArgs) -> super::CliResult {
-    let from = Store::open(&args.from)?;
-    let to = Store::open(&args.to)?;
+    let from = args.engine.open(&args.from)?;
+    let to = args.engine.open(&args.to)?;
     if from.location() == to.location() {
         anyhow::bail!("--from and --to are the same place ({}): nothing to copy", from.location());
     }
@@ -170,7 +191,7 @@ fn list(store: &Store) -> super::CliResult {
 
 fn decide(args: DecideArgs, approve: bool) -> super::CliResult {
     let action = if approve { "approve" } else { "reject" };
-    let store = Store::open(&args.baselines)?;
+    let store = args.engine.open(&args.baselines)?;
     let reason = args.reason.filter(|r| !r.trim().is_empty()).ok_or(BaselineError::NoReason { action })?;
     let by = match args.by {
         Some(by) => by,

@@ -43,6 +43,11 @@ pub struct Args {
     /// pixelmatch colour threshold, 0 to 1; smaller is more sensitive. Default 0.1.
     #[arg(long, value_name = "T")]
     pub threshold: Option<f64>,
+    /// Which engine prints the fixtures, and so whose baselines they are compared with:
+    /// `fallback` checks (and with --update, makes) the WeasyPrint baselines the service
+    /// needs before it ships a fallback PDF.
+    #[arg(long, value_enum, default_value_t = super::RendererChoice::Chromium)]
+    pub renderer: super::RendererChoice,
 }
 
 impl Args {
@@ -73,6 +78,7 @@ impl Args {
             allow_drift: self.allow_drift,
             limits,
             user: super::baseline::default_user().unwrap_or_else(|| "unknown".to_string()),
+            renderer: self.renderer.into(),
             ..CheckOptions::default()
         })
     }
@@ -90,7 +96,11 @@ pub fn run(args: Args) -> super::CliResult {
     let index = options.report_dir.join(check::report::INDEX_FILE);
     println!("{}; report: {}", summary.line(), index.display());
     if summary.totals.candidates_written > 0 {
-        println!("Review the candidates with `pixelproof baseline list`, then approve or reject them.");
+        let flag = match options.renderer {
+            crate::routing::Renderer::Chromium => "",
+            crate::routing::Renderer::Fallback => " --renderer fallback",
+        };
+        println!("Review the candidates with `pixelproof baseline list{flag}`, then approve or reject them.");
     }
     Ok(ExitCode::from(summary.exit_code()))
 }

@@ -13,6 +13,23 @@ pub mod worker;
 
 use std::process::ExitCode;
 
+/// `--renderer`: the engine that prints (`render`), or whose baselines a command works on
+/// (`check`, `baseline …`). Chromium is the default everywhere.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum RendererChoice {
+    Chromium,
+    Fallback,
+}
+
+impl From<RendererChoice> for crate::routing::Renderer {
+    fn from(choice: RendererChoice) -> Self {
+        match choice {
+            RendererChoice::Chromium => crate::routing::Renderer::Chromium,
+            RendererChoice::Fallback => crate::routing::Renderer::Fallback,
+        }
+    }
+}
+
 /// Exit code for "something differs / regressed".
 pub const EXIT_DIFFERENT: u8 = 1;
 /// Exit code for bad usage, bad input or a broken environment.

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 
+use super::RendererChoice;
 use crate::fallback::{FallbackConfig, FallbackRenderer};
 use crate::job::{Document, Paper, PaperName};
 use crate::pipeline::{Engine, EngineConfig, Proof};
@@ -74,13 +75,6 @@ pub struct Args {
     /// service uses when Chromium's output fails verification.
     #[arg(long, value_enum, default_value_t = RendererChoice::Chromium)]
     pub renderer: RendererChoice,
-}
-
-/// The engine `pixelproof render` prints with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum RendererChoice {
-    Chromium,
-    Fallback,
 }
 
 fn document(args: &Args) -> anyhow::Result<Document> {
