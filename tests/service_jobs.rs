@@ -282,6 +282,9 @@ fn baselines_render_errors_and_records_left_unqueued() {
         &json!({"template": "invoice", "data": fixture("invoice", "short"), "baseline": "invoice/basic"}),
     );
     let hangs = submit(&server, SUBMIT, &json!({"html": "<!doctype html><script>while (true) {}</script>"}));
+    // The case a new user found: content that has nothing to do with the baseline it names.
+    // Chromium's proof fails; WeasyPrint can print it, but nothing proves its output.
+    let unrelated = submit(&server, SUBMIT, &json!({"html": "<p>bob</p>", "baseline": "certificate/default"}));
 
     let s = wait_settled(&server, SUBMIT, &orphan, SETTLE);
     assert_eq!(s["state"], "done", "a record left unqueued by a crash is enqueued at start-up: {s}");
@@ -298,11 +301,25 @@ fn baselines_render_errors_and_records_left_unqueued() {
     let s = wait_settled(&server, SUBMIT, &other, SETTLE);
     let attempts = s["verdict"]["attempts"].as_array().cloned().unwrap_or_default();
     let chromium_pixels = attempts.first().map(|a| a["rules"].to_string()).unwrap_or_default();
-    assert!(chromium_pixels.contains("against baseline invoice/basic"), "{s}");
-    assert!(matches!(s["state"].as_str(), Some("fallback") | Some("held")), "{s}");
+    assert!(chromium_pixels.contains("against chromium baseline invoice/basic"), "{s}");
+    // The fallback is judged against what does not depend on the engine (1 page against
+    // Chromium's 3) and against its own baseline: it cannot ship another document's proof.
+    assert_eq!(s["state"], "held", "{s}");
     let fallback_rules = attempts.get(1).map(|a| a["rules"].to_string()).unwrap_or_default();
-    assert!(fallback_rules.contains("skipped: baseline invoice/basic was made by Chromium"), "{s}");
-    println!("other data vs invoice/basic: {} ({})", s["state"], s["verdict"]["reasons"]);
+    assert!(fallback_rules.contains("1 page(s), but Chromium's baseline invoice/basic has 3"), "{s}");
+    assert!(fallback_rules.contains("against fallback baseline invoice/basic"), "{s}");
+
+    let s = wait_settled(&server, SUBMIT, &unrelated, SETTLE);
+    assert_eq!(s["state"], "held", "an unproved fallback must not ship: {s}");
+    let reasons = s["verdict"]["reasons"].to_string();
+    assert!(reasons.contains("text-layer") && reasons.contains("certificate/default"), "{reasons}");
+    let refused = client().get(server.url(&format!("/v1/jobs/{unrelated}/pdf"))).send().expect("pdf");
+    assert_problem(refused, StatusCode::CONFLICT, "held");
+    let review = client().get(server.url("/review")).send().expect("review").text().expect("page");
+    for name in ["candidate-001.png", "baseline-001.png", "fallback-001.png", "fallback-baseline-001.png"] {
+        let src = format!("/review/files/jobs/{unrelated}/{name}");
+        assert!(review.contains(&src), "both engines' pages are on the review page: {src} missing");
+    }
 
     let s = wait_settled(&server, SUBMIT, &hangs, SETTLE);
     assert_eq!(s["state"], "failed", "{s}");
@@ -313,30 +330,163 @@ fn baselines_render_errors_and_records_left_unqueued() {
     assert_problem(refused, StatusCode::CONFLICT, "failed");
 }
 
+/// Copies the bundled fallback baselines of `template` (only those) into `root`.
+fn fallback_baselines_only(root: &std::path::Path, template: &str) {
+    let from = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("baselines/.fallback").join(template);
+    for entry in walkdir::WalkDir::new(&from).into_iter().filter_map(Result::ok).filter(|e| e.file_type().is_file()) {
+        let rel = entry.path().strip_prefix(&from).expect("under the template");
+        let to = root.join(".fallback").join(template).join(rel);
+        std::fs::create_dir_all(to.parent().expect("parent")).expect("mkdir");
+        std::fs::copy(entry.path(), &to).expect("copy");
+    }
+}
+
 #[test]
-fn a_template_that_failed_start_up_verification_goes_to_the_fallback() {
+fn templates_are_served_only_by_an_engine_that_verified_them() {
     let data = tempfile::tempdir().expect("data dir");
-    let no_baselines = tempfile::tempdir().expect("empty baselines dir");
-    let baselines = no_baselines.path().to_string_lossy().to_string();
+    // No Chromium baselines at all (as when `serve` starts where there is no baselines/), and
+    // the fallback's for the certificate alone.
+    let baselines_dir = tempfile::tempdir().expect("baselines dir");
+    fallback_baselines_only(baselines_dir.path(), "certificate");
+    let baselines = baselines_dir.path().to_string_lossy().to_string();
     let server = Server::start(data.path(), &["--baselines", &baselines]);
-    let deadline = Instant::now() + Duration::from_secs(180);
-    loop {
+    let deadline = Instant::now() + Duration::from_secs(240);
+    let ready = loop {
         let r: Value = client().get(server.url("/readyz")).send().expect("readyz").json().expect("JSON");
         if r["verification"] == "finished" {
-            assert_ne!(r["templates"]["certificate"], "verified", "{r}");
-            break;
+            break r;
         }
         assert!(Instant::now() < deadline, "verification did not finish: {r}");
         std::thread::sleep(Duration::from_millis(250));
-    }
-    let id = submit(&server, SUBMIT, &json!({"template": "certificate", "data": fixture("certificate", "default")}));
-    let s = wait_settled(&server, SUBMIT, &id, SETTLE);
+    };
+    assert_eq!(ready["fallback"]["certificate"], "verified", "{ready}");
+    let said = ready["templates"]["certificate"].as_str().unwrap_or_default();
+    assert!(said.contains("failed on Chromium, its jobs go to the verified fallback"), "{ready}");
+    let said = ready["templates"]["invoice"].as_str().unwrap_or_default();
+    assert!(said.contains("verified on neither engine, its jobs are held"), "/readyz says why: {ready}");
+    assert!(said.contains("no fallback baseline yet"), "{ready}");
+
+    // Failed on Chromium, verified on the fallback: straight to the fallback, and shipped.
+    let cert = submit(&server, SUBMIT, &json!({"template": "certificate", "data": fixture("certificate", "default")}));
+    // Verified on neither: held with both engines' pages, never shipped.
+    let invoice = submit(&server, SUBMIT, &json!({"template": "invoice", "data": fixture("invoice", "short")}));
+
+    let s = wait_settled(&server, SUBMIT, &cert, SETTLE);
     assert_eq!(s["state"], "fallback", "{s}");
+    assert_eq!(s["verdict"]["attempts"].as_array().map(Vec::len), Some(1), "straight to the fallback: {s}");
+    let rules = s["verdict"]["attempts"][0]["rules"].to_string();
+    assert!(rules.contains("engine-verified"), "{rules}");
     let record: Value = serde_json::from_slice(
-        &std::fs::read(data.path().join(format!("objects/jobs/{id}/job.json"))).expect("record"),
+        &std::fs::read(data.path().join(format!("objects/jobs/{cert}/job.json"))).expect("record"),
     )
     .expect("JSON");
     let history = record["history"].to_string();
-    assert!(history.contains("failed start-up verification on this machine"), "{history}");
-    assert_eq!(s["verdict"]["attempts"].as_array().map(Vec::len), Some(1), "straight to the fallback: {s}");
+    assert!(history.contains("failed start-up verification on Chromium"), "{history}");
+    let pdf = client().get(server.url(&format!("/v1/jobs/{cert}/pdf"))).send().expect("pdf");
+    assert_eq!(pdf.status(), StatusCode::OK);
+
+    let s = wait_settled(&server, SUBMIT, &invoice, SETTLE);
+    assert_eq!(s["state"], "held", "a template verified on neither engine is not served unverified: {s}");
+    let attempts = s["verdict"]["attempts"].as_array().cloned().unwrap_or_default();
+    assert_eq!(attempts.len(), 2, "{s}");
+    for attempt in &attempts {
+        let rules = attempt["rules"].to_string();
+        assert!(rules.contains("is not verified on the"), "each engine says it is unproved: {rules}");
+    }
+    let refused = client().get(server.url(&format!("/v1/jobs/{invoice}/pdf"))).send().expect("pdf");
+    assert_problem(refused, StatusCode::CONFLICT, "held");
+    let artifacts = status(&server, OPERATOR, &invoice)["artifacts"].to_string();
+    assert!(artifacts.contains("candidate-001.png") && artifacts.contains("fallback-001.png"), "{artifacts}");
+}
+
+/// A template whose one fixture prints `html` (A4, no data).
+fn probe_template(root: &std::path::Path, html: &str) {
+    let dir = root.join("probe");
+    std::fs::create_dir_all(dir.join("fixtures")).expect("mkdir");
+    std::fs::write(dir.join("template.html"), html).expect("template.html");
+    std::fs::write(
+        dir.join("template.json"),
+        r#"{"description": "probe", "options": {"paper": "A4"}, "pages": {"min": 1, "max": 1}}"#,
+    )
+    .expect("template.json");
+    std::fs::write(dir.join("fixtures/default.json"), "{}").expect("fixture");
+}
+
+/// Runs the `pixelproof` CLI; panics with its output when it fails.
+fn cli(args: &[&str]) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_pixelproof")).args(args).output().expect("pixelproof");
+    assert!(
+        out.status.success(),
+        "pixelproof {args:?}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn the_fallback_ships_what_its_own_baseline_proves() {
+    let page = |colour: &str| {
+        format!(
+            "<!doctype html><html><body style=\"font-family: 'DejaVu Serif'; font-size: 30px; color: {colour}\">\
+             <h1>Certificate of proof</h1><p>Printed by either engine, the same words.</p></body></html>"
+        )
+    };
+    let (red, blue) = (page("#c00000"), page("#0030c0"));
+    let work = tempfile::tempdir().expect("work dir");
+    let (old_templates, templates, baselines) =
+        (work.path().join("old"), work.path().join("templates"), work.path().join("baselines"));
+    probe_template(&old_templates, &red);
+    probe_template(&templates, &blue);
+    let (old_t, t, b) = (old_templates.to_string_lossy(), templates.to_string_lossy(), baselines.to_string_lossy());
+    let report = work.path().join("report");
+    let report = report.to_string_lossy();
+    // Chromium's baseline is the red page; the fallback's is the blue page, as WeasyPrint prints it.
+    cli(&["check", "--update", "--templates", &old_t, "--baselines", &b, "--report", &report]);
+    cli(&["baseline", "approve", "--all", "--baselines", &b, "--reason", "red", "--by", "test"]);
+    cli(&["check", "--update", "--renderer", "fallback", "--templates", &t, "--baselines", &b, "--report", &report]);
+    cli(&[
+        "baseline",
+        "approve",
+        "--all",
+        "--renderer",
+        "fallback",
+        "--baselines",
+        &b,
+        "--reason",
+        "blue",
+        "--by",
+        "test",
+    ]);
+    let manifest = std::fs::read_to_string(baselines.join(".fallback/probe/default/manifest.json")).expect("manifest");
+    assert!(manifest.contains("\"engine\": \"fallback\"") && manifest.contains("WeasyPrint"), "{manifest}");
+
+    let data = tempfile::tempdir().expect("data dir");
+    let server = Server::start(data.path(), &["--baselines", &b, "--templates", &t]);
+    // The blue page: Chromium's pixels differ from its (red) baseline, the same words on one
+    // page, and WeasyPrint's pixels match the fallback baseline: the fallback ships.
+    let blue_job = submit(&server, SUBMIT, &json!({"html": blue, "baseline": "probe/default"}));
+    // Other words: held, whatever the fallback's pixels.
+    let other = submit(
+        &server,
+        SUBMIT,
+        &json!({"html": page("#0030c0").replace("same words", "other words"),
+                                                "baseline": "probe/default"}),
+    );
+
+    let s = wait_settled(&server, SUBMIT, &blue_job, SETTLE);
+    assert_eq!(s["state"], "fallback", "{s}");
+    let attempts = s["verdict"]["attempts"].as_array().cloned().unwrap_or_default();
+    let chromium = attempts.first().map(|a| a["rules"].to_string()).unwrap_or_default();
+    assert!(chromium.contains("against chromium baseline probe/default"), "Chromium's pixel rule failed: {s}");
+    let fallback = attempts.get(1).map(|a| a["rules"].to_string()).unwrap_or_default();
+    assert!(fallback.contains("against fallback baseline probe/default, within the limits"), "{fallback}");
+    assert!(fallback.contains("the same text as Chromium's baseline probe/default"), "{fallback}");
+    let pdf = client().get(server.url(&format!("/v1/jobs/{blue_job}/pdf"))).send().expect("pdf");
+    assert_eq!(pdf.status(), StatusCode::OK);
+    assert_eq!(pdfinfo_pages(&pdf.bytes().expect("bytes")), 1);
+
+    let s = wait_settled(&server, SUBMIT, &other, SETTLE);
+    assert_eq!(s["state"], "held", "{s}");
+    let fallback = s["verdict"]["attempts"][1]["rules"].to_string();
+    assert!(fallback.contains("text differs from Chromium's baseline probe/default"), "{fallback}");
 }

@@ -34,9 +34,13 @@ pub struct Readiness {
     pub data_dir: String,
     /// `running` or `finished`.
     pub verification: &'static str,
-    /// Per template: `verified`, or why it failed verification.
+    /// Per template: `verified` (on Chromium), or what prints its jobs instead and why:
+    /// the fallback, when the template was verified on it, or nothing (its jobs are held).
     #[schema(value_type = Object)]
     pub templates: std::collections::BTreeMap<String, String>,
+    /// Per template, the fallback engine's verification: `verified`, or why not.
+    #[schema(value_type = Object)]
+    pub fallback: std::collections::BTreeMap<String, String>,
 }
 
 #[utoipa::path(get, path = "/readyz", tag = "operations",
@@ -51,22 +55,36 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Readines
         Ok(()) => "ok".to_string(),
         Err(e) => format!("cannot write to {}: {e}", state.config.data_dir.display()),
     };
-    let (verification, templates) = match state.verification.state() {
-        VerificationState::Running => ("running", Default::default()),
-        VerificationState::Finished { templates, .. } => (
-            "finished",
-            templates
-                .into_iter()
-                .map(|(name, s)| match s {
-                    TemplateStatus::Verified => (name, "verified".to_string()),
-                    TemplateStatus::Failed(why) => (name, why),
+    let (verification, templates, fallback) = match state.verification.state() {
+        VerificationState::Running => ("running", Default::default(), Default::default()),
+        VerificationState::Finished { templates, fallback, .. } => {
+            let said = |s: &TemplateStatus| match s {
+                TemplateStatus::Verified => "verified".to_string(),
+                TemplateStatus::Failed(why) => why.clone(),
+            };
+            let overall = templates
+                .iter()
+                .map(|(name, s)| {
+                    let text = match (s, fallback.get(name)) {
+                        (TemplateStatus::Verified, _) => "verified".to_string(),
+                        (TemplateStatus::Failed(why), Some(TemplateStatus::Verified)) => {
+                            format!("failed on Chromium, its jobs go to the verified fallback: {why}")
+                        }
+                        (TemplateStatus::Failed(why), other) => format!(
+                            "verified on neither engine, its jobs are held for review. Chromium: {why}. Fallback: {}",
+                            other.map(said).unwrap_or_else(|| "not verified".to_string())
+                        ),
+                    };
+                    (name.clone(), text)
                 })
-                .collect(),
-        ),
+                .collect();
+            let fallback = fallback.iter().map(|(name, s)| (name.clone(), said(s))).collect();
+            ("finished", overall, fallback)
+        }
     };
     let ready = chromium == "ok" && data_dir == "ok" && verification == "finished";
     let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
-    (status, Json(Readiness { ready, chromium, data_dir, verification, templates }))
+    (status, Json(Readiness { ready, chromium, data_dir, verification, templates, fallback }))
 }
 
 async fn writable(dir: &std::path::Path) -> std::io::Result<()> {

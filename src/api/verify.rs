@@ -1,7 +1,10 @@
 //! Start-up verification: before the server calls itself ready, it renders every
 //! template's fixtures and compares them with their baselines (`check::run_with` on the
-//! shared engine; the report goes to `DATA/startup-check/`). The result, per template,
-//! is in [`Verification`] so routing can send a failing template to the fallback.
+//! shared engine; the report goes to `DATA/startup-check/`), then does the same with the
+//! fallback engine against the fallback baselines (`DATA/startup-check-fallback/`). The
+//! result, per template and engine, is in [`Verification`]: routing sends a template that
+//! failed on Chromium to the fallback, the fallback ships a template's jobs only where the
+//! template was verified on it, and a template verified on neither has its jobs held.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -10,7 +13,9 @@ use std::sync::RwLock;
 use serde::Serialize;
 
 use crate::check::{self, CheckOptions, Status};
+use crate::fallback::FallbackRenderer;
 use crate::pipeline::Engine;
+use crate::routing::Renderer;
 
 /// How one template came out of the start-up verification.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -22,12 +27,17 @@ pub enum TemplateStatus {
     Failed(String),
 }
 
-/// Where the start-up verification is.
+/// Where the start-up verification is. `templates` is Chromium's result, `fallback` the
+/// fallback engine's (every template `failed` with the reason when it is not installed).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case", tag = "state")]
 pub enum VerificationState {
     Running,
-    Finished { templates: BTreeMap<String, TemplateStatus>, report: PathBuf },
+    Finished {
+        templates: BTreeMap<String, TemplateStatus>,
+        fallback: BTreeMap<String, TemplateStatus>,
+        report: PathBuf,
+    },
 }
 
 /// The start-up verification's result, shared through `AppState`.
@@ -49,39 +59,107 @@ impl Verification {
         matches!(self.state(), VerificationState::Finished { .. })
     }
 
-    /// `Some(true)` when the template was verified, `Some(false)` when it failed, `None`
+    /// Whether the template was verified on `engine`: `Ok(())`, or `Err(why not)`; `None`
     /// while verification runs or for a template it did not see.
-    pub fn is_verified(&self, template: &str) -> Option<bool> {
+    pub fn on(&self, engine: Renderer, template: &str) -> Option<Result<(), String>> {
         match self.state() {
             VerificationState::Running => None,
-            VerificationState::Finished { templates, .. } => {
-                templates.get(template).map(|s| *s == TemplateStatus::Verified)
+            VerificationState::Finished { templates, fallback, .. } => {
+                let results = match engine {
+                    Renderer::Chromium => templates,
+                    Renderer::Fallback => fallback,
+                };
+                results.get(template).map(|s| match s {
+                    TemplateStatus::Verified => Ok(()),
+                    TemplateStatus::Failed(why) => Err(why.clone()),
+                })
             }
         }
     }
 
-    fn finish(&self, templates: BTreeMap<String, TemplateStatus>, report: PathBuf) {
+    /// `Some(true)` when the template was verified on Chromium, `Some(false)` when it
+    /// failed, `None` while verification runs or for a template it did not see.
+    pub fn is_verified(&self, template: &str) -> Option<bool> {
+        self.on(Renderer::Chromium, template).map(|r| r.is_ok())
+    }
+
+    fn finish(
+        &self,
+        templates: BTreeMap<String, TemplateStatus>,
+        fallback: BTreeMap<String, TemplateStatus>,
+        report: PathBuf,
+    ) {
         if let Ok(mut s) = self.0.write() {
-            *s = VerificationState::Finished { templates, report };
+            *s = VerificationState::Finished { templates, fallback, report };
         }
     }
 }
 
-/// Runs the verification and records it. Templates the check could not even start for
-/// (no fixtures, environment drift, …) all fail with that reason.
-pub async fn run(engine: &Engine, options: CheckOptions, verification: &Verification) {
+/// Runs the verification on Chromium, then on the fallback (when there is one), and records
+/// both. Templates the check could not even start for (no fixtures, environment drift, …)
+/// all fail with that reason.
+pub async fn run(
+    engine: &Engine,
+    fallback: Option<&FallbackRenderer>,
+    options: CheckOptions,
+    verification: &Verification,
+) {
     let started = std::time::Instant::now();
     let report = options.report_dir.clone();
     let names: Vec<String> = match crate::template::Catalog::load(&options.templates_dir) {
         Ok(c) => c.templates.into_iter().map(|t| t.name).collect(),
         Err(e) => {
             tracing::error!(error = %e, "start-up verification could not load the templates");
-            verification.finish(BTreeMap::new(), report);
+            verification.finish(BTreeMap::new(), BTreeMap::new(), report);
             return;
         }
     };
+    let templates = verify_on(engine, &options, &names).await;
+    let fallback = match fallback {
+        Some(f) => {
+            let options = CheckOptions {
+                renderer: Renderer::Fallback,
+                report_dir: fallback_report_dir(&options.report_dir),
+                ..options.clone()
+            };
+            verify_on(&check::FallbackProver::new(engine, f), &options, &names).await
+        }
+        None => {
+            let why = "the fallback renderer is not installed (WeasyPrint: run scripts/setup)".to_string();
+            names.iter().map(|n| (n.clone(), TemplateStatus::Failed(why.clone()))).collect()
+        }
+    };
+    for name in &names {
+        match (templates.get(name), fallback.get(name)) {
+            (Some(TemplateStatus::Verified), _) => tracing::info!(template = %name, "template verified"),
+            (Some(TemplateStatus::Failed(why)), Some(TemplateStatus::Verified)) => {
+                tracing::warn!(template = %name, %why, "template failed verification on Chromium; the fallback prints its jobs")
+            }
+            (chromium, fallback) => tracing::warn!(
+                template = %name, chromium = ?chromium, fallback = ?fallback,
+                "template verified on neither engine: its jobs are held for review"
+            ),
+        }
+    }
+    tracing::info!(seconds = started.elapsed().as_secs_f64(), report = %report.display(), "start-up verification finished");
+    verification.finish(templates, fallback, report);
+}
+
+/// Where the fallback's start-up report goes, beside Chromium's.
+fn fallback_report_dir(report: &std::path::Path) -> PathBuf {
+    let mut name = report.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+    name.push("-fallback");
+    report.with_file_name(name)
+}
+
+/// Every template's fixtures through `prover`, against that engine's baselines.
+async fn verify_on<P: check::Prover>(
+    prover: &P,
+    options: &CheckOptions,
+    names: &[String],
+) -> BTreeMap<String, TemplateStatus> {
     let result = match check::plan(&options.templates_dir, &options.templates) {
-        Ok(fixtures) => check::run_with(engine, &options, fixtures, &mut check::progress::Silent).await,
+        Ok(fixtures) => check::run_with(prover, options, fixtures, &mut check::progress::Silent).await,
         Err(e) => Err(e),
     };
     let mut templates: BTreeMap<String, TemplateStatus> =
@@ -113,14 +191,7 @@ pub async fn run(engine: &Engine, options: CheckOptions, verification: &Verifica
             }
         }
     }
-    for (name, status) in &templates {
-        match status {
-            TemplateStatus::Verified => tracing::info!(template = %name, "template verified"),
-            TemplateStatus::Failed(why) => tracing::warn!(template = %name, %why, "template failed verification"),
-        }
-    }
-    tracing::info!(seconds = started.elapsed().as_secs_f64(), report = %report.display(), "start-up verification finished");
-    verification.finish(templates, report);
+    templates
 }
 
 /// The verification for a server: check options from its configuration, the report under
@@ -134,5 +205,5 @@ pub async fn run_for(state: super::AppState) {
         user: "pixelproof-serve".to_string(),
         ..CheckOptions::default()
     };
-    run(&state.engine, options, &state.verification).await;
+    run(&state.engine, state.service.fallback.as_ref(), options, &state.verification).await;
 }

@@ -15,6 +15,8 @@ use crate::compare::regions::Region;
 use crate::compare::verdict::Verdict;
 
 use super::HeldJob;
+use crate::routing::Renderer;
+use crate::service::artifacts::{page_name, PageImage};
 
 /// One page of an item: its three images and the changed regions.
 #[derive(Debug, Clone, Default)]
@@ -25,6 +27,9 @@ pub struct PageView {
     pub diff: Option<Embedded>,
     /// A held job's page as the fallback renderer printed it.
     pub fallback: Option<Embedded>,
+    /// The fallback baseline's page and its diff, when the fallback's pixels were compared.
+    pub fallback_baseline: Option<Embedded>,
+    pub fallback_diff: Option<Embedded>,
     pub regions: Vec<Region>,
     pub note: String,
 }
@@ -78,6 +83,8 @@ pub fn candidate_item(store: &baseline::Store, summary: &CandidateSummary) -> It
                 candidate: Some(image("candidates", page_image_name(n), p.width, p.height)),
                 diff: has_diff.then(|| image("candidates", diff_image_name(n), p.width, p.height)),
                 fallback: None,
+                fallback_baseline: None,
+                fallback_diff: None,
                 regions: pv.map(|v| v.regions.clone()).unwrap_or_default(),
                 note: pv
                     .map(page_note)
@@ -143,10 +150,12 @@ pub fn job_item(job: &HeldJob) -> Item {
             let pv = verdict.as_ref().and_then(|v| v.pages.iter().find(|pv| pv.page == n));
             PageView {
                 number: n,
-                baseline: image(&format!("baseline-{n:03}.png")),
-                candidate: image(&format!("candidate-{n:03}.png")),
-                diff: image(&format!("diff-{n:03}.png")),
-                fallback: image(&format!("fallback-{n:03}.png")),
+                baseline: image(&page_name(Renderer::Chromium, PageImage::Baseline, n)),
+                candidate: image(&page_name(Renderer::Chromium, PageImage::Printed, n)),
+                diff: image(&page_name(Renderer::Chromium, PageImage::Diff, n)),
+                fallback: image(&page_name(Renderer::Fallback, PageImage::Printed, n)),
+                fallback_baseline: image(&page_name(Renderer::Fallback, PageImage::Baseline, n)),
+                fallback_diff: image(&page_name(Renderer::Fallback, PageImage::Diff, n)),
                 regions: pv.map(|v| v.regions.clone()).unwrap_or_default(),
                 note: pv.map(page_note).unwrap_or_default(),
             }
@@ -273,6 +282,10 @@ fn item_section(html: &mut String, item: &Item, ids: &mut Ids) {
         figure(html, "Diff", page.diff.as_ref(), "no diff", Some(&page.regions), ids);
         if page.fallback.is_some() {
             figure(html, "Fallback renderer", page.fallback.as_ref(), "", None, ids);
+        }
+        if page.fallback_baseline.is_some() {
+            figure(html, "Fallback baseline", page.fallback_baseline.as_ref(), "", None, ids);
+            figure(html, "Fallback diff", page.fallback_diff.as_ref(), "no diff", None, ids);
         }
         html.push_str("</div>\n");
         if let (Some(b), Some(c)) = (b, c) {

@@ -7,6 +7,8 @@
 //! baseline-NNN.png        the baseline's pages, when a baseline was compared
 //! diff-NNN.png            pixelmatch's diff image per compared page
 //! fallback-NNN.png        each page of the fallback attempt, when the fallback ran
+//! fallback-baseline-NNN.png, fallback-diff-NNN.png
+//!                         the fallback baseline's pages and diffs, when one was compared
 //! ```
 //!
 //! Every job (held or not) gets `verdict.json`. PNGs use `baseline::png` (same pixels,
@@ -16,6 +18,7 @@ use image::RgbaImage;
 
 use crate::baseline::Baseline;
 use crate::jobs::JobId;
+use crate::routing::Renderer;
 use crate::store::{JobStore, StoreError};
 
 /// Name of the verdict artifact.
@@ -25,8 +28,9 @@ pub const HELD_PDF: &str = "held.pdf";
 
 /// The images of one attempt to keep.
 pub struct Pages<'a> {
-    /// `candidate` (Chromium) or `fallback`.
-    pub prefix: &'static str,
+    /// The engine of the attempt: it names the files (`candidate-…` for Chromium,
+    /// `fallback-…` for the fallback, see [`page_name`]).
+    pub engine: Renderer,
     pub candidate: Vec<&'a RgbaImage>,
     pub baseline: Option<&'a Baseline>,
     pub diffs: &'a [Option<RgbaImage>],
@@ -40,19 +44,45 @@ fn png(image: &RgbaImage, name: &str) -> Result<Vec<u8>, StoreError> {
     })
 }
 
+/// Which image of a held job's page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PageImage {
+    /// The page the engine printed.
+    Printed,
+    /// That engine's baseline page.
+    Baseline,
+    /// pixelmatch's diff of the two.
+    Diff,
+}
+
+/// The one place a held job's page artifacts are named: `candidate-001.png`,
+/// `baseline-001.png`, `diff-001.png` for Chromium; `fallback-001.png`,
+/// `fallback-baseline-001.png`, `fallback-diff-001.png` for the fallback.
+pub fn page_name(engine: Renderer, image: PageImage, number: usize) -> String {
+    let stem = match (engine, image) {
+        (Renderer::Chromium, PageImage::Printed) => "candidate",
+        (Renderer::Chromium, PageImage::Baseline) => "baseline",
+        (Renderer::Chromium, PageImage::Diff) => "diff",
+        (Renderer::Fallback, PageImage::Printed) => "fallback",
+        (Renderer::Fallback, PageImage::Baseline) => "fallback-baseline",
+        (Renderer::Fallback, PageImage::Diff) => "fallback-diff",
+    };
+    format!("{stem}-{number:03}.png")
+}
+
 /// Encodes the pages (on a blocking thread: PNG encoding is slow) and stores them.
 pub async fn store_pages(jobs: &JobStore, id: JobId, pages: Pages<'_>) -> Result<Vec<String>, StoreError> {
     let mut images: Vec<(String, RgbaImage)> = Vec::new();
     for (i, img) in pages.candidate.iter().enumerate() {
-        images.push((format!("{}-{:03}.png", pages.prefix, i + 1), (*img).clone()));
+        images.push((page_name(pages.engine, PageImage::Printed, i + 1), (*img).clone()));
     }
     if let Some(b) = pages.baseline {
         for (i, p) in b.pages.iter().enumerate() {
-            images.push((format!("baseline-{:03}.png", i + 1), p.image.clone()));
+            images.push((page_name(pages.engine, PageImage::Baseline, i + 1), p.image.clone()));
         }
         for (i, d) in pages.diffs.iter().enumerate() {
             if let Some(d) = d {
-                images.push((format!("diff-{:03}.png", i + 1), d.clone()));
+                images.push((page_name(pages.engine, PageImage::Diff, i + 1), d.clone()));
             }
         }
     }

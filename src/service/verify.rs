@@ -5,8 +5,12 @@
 //!
 //! Rules: `blocked-requests` (template jobs only; HTML jobs list them, not a failure),
 //! `fonts` (`fontcheck`), `page-count` (the template's range and `--max-pages`), `pdf-size`
-//! (≤ expected bytes-per-page × pages + 30 %), `pixels` (only when the job names a baseline,
-//! only for Chromium: a Chromium baseline cannot judge another engine's pixels).
+//! (≤ expected bytes-per-page × pages + 30 %), `pixels` (only when the job names a baseline:
+//! against that engine's own baseline, since a Chromium baseline cannot judge the fallback's
+//! pixels). The fallback is held to more, because it ships what Chromium's proof did not:
+//! `text-layer` (the page count and the text of every page, whitespace ignored, match
+//! Chromium's baseline: what does not depend on the engine), `engine-verified` (a template
+//! job ships from the fallback only where start-up verification proved the template on it).
 
 use image::RgbaImage;
 use serde::Serialize;
@@ -16,6 +20,7 @@ use crate::compare::verdict::{judge, PageInput, Verdict};
 use crate::job::{Document, Origin};
 use crate::pins::Environment;
 use crate::pipeline::Proof;
+use crate::routing::Renderer;
 use crate::template::PageRange;
 
 /// How much bigger than expected a PDF may be (0.30 = 30 %).
@@ -40,6 +45,15 @@ pub enum BaselineInput<'a> {
     Unusable { key: String, why: String },
 }
 
+impl BaselineInput<'_> {
+    fn loaded(&self) -> Option<(&str, &Baseline)> {
+        match self {
+            BaselineInput::Loaded { key, baseline } => Some((key, baseline)),
+            _ => None,
+        }
+    }
+}
+
 /// What a document is checked against.
 pub struct Expectations<'a> {
     /// The template's page range (`None` for HTML jobs).
@@ -47,9 +61,16 @@ pub struct Expectations<'a> {
     pub max_pages: usize,
     /// Expected bytes per page for this template and renderer (`None`: no size rule).
     pub bytes_per_page: Option<u64>,
+    /// The engine that printed the proof.
+    pub engine: Renderer,
+    /// The job's baseline made by that same engine (the pixel rule).
     pub baseline: BaselineInput<'a>,
-    /// Whether the pixel rule applies (Chromium) or is skipped (the fallback engine).
-    pub compare_pixels: bool,
+    /// For the fallback: Chromium's baseline of the same key, whose page count and text the
+    /// fallback's output must match (the `text-layer` rule); `None` for Chromium.
+    pub reference: BaselineInput<'a>,
+    /// For the fallback and a template job: `Err(why)` when start-up verification did not
+    /// prove the template on the fallback here (the `engine-verified` rule).
+    pub engine_verified: Option<Result<(), String>>,
     pub environment: &'a Environment,
     pub limits: &'a crate::compare::verdict::Limits,
 }
@@ -88,6 +109,12 @@ pub fn verify(proof: &Proof, doc: &Document, expect: &Expectations<'_>) -> Check
     ];
     if let Some(per_page) = expect.bytes_per_page {
         rules.push(pdf_size(proof.rendered.pdf.len() as u64, proof.pages.len(), per_page));
+    }
+    if let Some(verified) = &expect.engine_verified {
+        rules.push(engine_verified(expect.engine, verified));
+    }
+    if let Some((key, reference)) = expect.reference.loaded() {
+        rules.push(text_layer(proof, key, reference));
     }
     let (pixel_rule, pixels, diffs) = pixels(proof, expect);
     rules.extend(pixel_rule);
@@ -166,24 +193,68 @@ pub fn pdf_size(bytes: u64, pages: usize, bytes_per_page: u64) -> RuleResult {
     }
 }
 
+/// The engine is proved for this template here (start-up verification on that engine).
+pub fn engine_verified(engine: Renderer, verified: &Result<(), String>) -> RuleResult {
+    match verified {
+        Ok(()) => {
+            pass("engine-verified", format!("the template's fixtures matched their {engine} baselines at start-up"))
+        }
+        Err(why) => fail(
+            "engine-verified",
+            format!(
+                "the template is not verified on the {engine} engine here, so its output cannot ship unreviewed: {why}"
+            ),
+        ),
+    }
+}
+
+/// Text with its whitespace taken out: engines break lines, space words and split
+/// letter-spaced headings ("S C H O O L") and table cells differently in their text layers,
+/// but print the same characters in the same order.
+pub fn normalise_text(text: &str) -> String {
+    text.split_whitespace().collect()
+}
+
+/// What does not depend on the engine matches Chromium's baseline: the page count and each
+/// page's text (whitespace normalised).
+pub fn text_layer(proof: &Proof, key: &str, reference: &Baseline) -> RuleResult {
+    let (ours, theirs) = (proof.pages.len(), reference.pages.len());
+    if ours != theirs {
+        return fail("text-layer", format!("{ours} page(s), but Chromium's baseline {key} has {theirs}"));
+    }
+    for (page, base) in proof.pages.iter().zip(&reference.pages) {
+        let (a, b) = (normalise_text(&page.text), normalise_text(&base.text));
+        if a != b {
+            let at = a.chars().zip(b.chars()).take_while(|(x, y)| x == y).count();
+            let excerpt = |t: &str| t.chars().skip(at.saturating_sub(10)).take(40).collect::<String>();
+            return fail(
+                "text-layer",
+                format!(
+                    "page {}'s text differs from Chromium's baseline {key} (whitespace ignored) from character {} \
+                     on: {:?} where the baseline has {:?}",
+                    page.number,
+                    at + 1,
+                    excerpt(&a),
+                    excerpt(&b)
+                ),
+            );
+        }
+    }
+    pass("text-layer", format!("{ours} page(s) with the same text as Chromium's baseline {key}"))
+}
+
 type PixelOutcome = (Option<RuleResult>, Option<Verdict>, Vec<Option<RgbaImage>>);
 
 /// The pixel verdict against the job's baseline (environment drift is a failure that says so).
 fn pixels(proof: &Proof, expect: &Expectations<'_>) -> PixelOutcome {
+    let engine = expect.engine;
     let (key, baseline) = match &expect.baseline {
         BaselineInput::None => return (None, None, Vec::new()),
         BaselineInput::Unusable { key, why } => {
-            return (Some(fail("pixels", format!("baseline {key} cannot be used: {why}"))), None, Vec::new())
+            return (Some(fail("pixels", format!("{engine} baseline {key} cannot be used: {why}"))), None, Vec::new())
         }
         BaselineInput::Loaded { key, baseline } => (key, *baseline),
     };
-    if !expect.compare_pixels {
-        let why = format!(
-            "skipped: baseline {key} was made by Chromium and cannot judge the fallback engine's pixels; every other \
-             rule applies"
-        );
-        return (Some(pass("pixels", why)), None, Vec::new());
-    }
     let drift = expect.environment.drift_from(&baseline.manifest.environment);
     if !drift.is_empty() {
         let why = format!(
@@ -197,9 +268,9 @@ fn pixels(proof: &Proof, expect: &Expectations<'_>) -> PixelOutcome {
     let (verdict, diffs) = judge(&base, &cand, expect.limits, true);
     let changed: u64 = verdict.pages.iter().map(|p| p.diff_pixels).sum();
     let rule = if verdict.passed {
-        pass("pixels", format!("{changed} pixel(s) changed against baseline {key}, within the limits"))
+        pass("pixels", format!("{changed} pixel(s) changed against {engine} baseline {key}, within the limits"))
     } else {
-        fail("pixels", format!("against baseline {key}: {}", verdict.reasons.join("; ")))
+        fail("pixels", format!("against {engine} baseline {key}: {}", verdict.reasons.join("; ")))
     };
     (Some(rule), Some(verdict), diffs)
 }
@@ -217,5 +288,13 @@ mod tests {
         let s = pdf_size(1400, 1, 1000);
         assert!(!s.passed && s.detail.contains("1400 bytes") && s.detail.contains("at most 1300"), "{}", s.detail);
         assert!(pdf_size(1300, 1, 1000).passed);
+    }
+
+    #[test]
+    fn text_is_compared_with_whitespace_normalised() {
+        assert_eq!(normalise_text("  Invoice\n  No.\t42 \n"), "InvoiceNo.42");
+        assert_eq!(normalise_text("S C H O O L"), normalise_text("SCHOOL"));
+        assert!(!engine_verified(Renderer::Fallback, &Err("no fallback baseline".into())).passed);
+        assert!(engine_verified(Renderer::Fallback, &Ok(())).passed);
     }
 }

@@ -370,7 +370,10 @@ fn moved(record: &mut JobRecord, to: JobState, note: Option<&str>) -> Result<(),
     record.transition(to, note).map_err(Interrupt::fatal)
 }
 
-/// The job's route: a routing rule, or the template failed start-up verification here.
+/// The job's route: a routing rule, or the template failed start-up verification on Chromium
+/// here and was proved on the fallback instead. A template verified on neither engine goes to
+/// Chromium: both engines' `engine-verified` rule then fails and the job is held with the
+/// pages of both.
 fn route(service: &Service, doc: &Document, template: Option<&Template>) -> (Renderer, Option<String>) {
     let options = serde_json::to_string(&doc.options).unwrap_or_default();
     let fingerprint = crate::routing::fingerprint(&doc.html, &options);
@@ -390,26 +393,42 @@ fn route(service: &Service, doc: &Document, template: Option<&Template>) -> (Ren
         return (Renderer::Fallback, Some(format!("routing rule {}", rule.rule.unwrap_or_default())));
     }
     if let Some(t) = name {
-        if service.verification.is_verified(t) == Some(false) {
-            return (Renderer::Fallback, Some(format!("template {t} failed start-up verification on this machine")));
+        let chromium = service.verification.on(Renderer::Chromium, t);
+        let fallback = service.verification.on(Renderer::Fallback, t);
+        if matches!(chromium, Some(Err(_))) && matches!(fallback, Some(Ok(()))) {
+            let why = format!(
+                "template {t} failed start-up verification on Chromium on this machine and passed it on the fallback"
+            );
+            return (Renderer::Fallback, Some(why));
         }
     }
     (Renderer::Chromium, None)
 }
 
+/// The job's baseline made by `engine`, when the job names one: loaded and verified, or why
+/// it cannot be used.
 async fn load_baseline(
     service: &Service,
     request: &JobRequest,
+    engine: Renderer,
 ) -> Result<Option<(String, Result<Baseline, String>)>, Interrupt> {
     let Some(key) = request.baseline_key().map_err(Interrupt::fatal)? else { return Ok(None) };
-    let store = service.baselines.clone();
+    let store = service.baselines.for_engine(engine);
     let k = key.clone();
-    let loaded = tokio::task::spawn_blocking(move || store.load_baseline(&k))
+    let (loaded, store) = tokio::task::spawn_blocking(move || (store.load_baseline(&k), store))
         .await
         .map_err(|e| Interrupt::retry(format!("the baseline loading task stopped: {e}")))?;
     let result = match loaded {
         Ok(Some(b)) => Ok(b),
-        Ok(None) => Err(format!("there is no approved baseline {key} in {}", service.baselines.location())),
+        Ok(None) => Err(match engine {
+            Renderer::Chromium => format!("there is no approved baseline {key} in {}", store.location()),
+            Renderer::Fallback => format!(
+                "there is no approved fallback baseline {key} in {}: the fallback's pixels are only judged against \
+                 its own (`pixelproof check --update --renderer fallback`, then `pixelproof baseline approve \
+                 --renderer fallback {key}`)",
+                store.location()
+            ),
+        }),
         // The bucket is unreachable: the job waits for it like for the job store.
         Err(e) if e.is_retryable() => return Err(Interrupt { outage: true, ..Interrupt::retry(e) }),
         Err(e) => Err(e.to_string()),
@@ -417,38 +436,81 @@ async fn load_baseline(
     Ok(Some((key.to_string(), result)))
 }
 
+type LoadedBaseline = Option<(String, Result<Baseline, String>)>;
+
+fn baseline_input(loaded: &LoadedBaseline) -> BaselineInput<'_> {
+    match loaded {
+        None => BaselineInput::None,
+        Some((key, Ok(b))) => BaselineInput::Loaded { key: key.clone(), baseline: b },
+        Some((key, Err(why))) => BaselineInput::Unusable { key: key.clone(), why: why.clone() },
+    }
+}
+
 /// Everything needed to verify one proof of the job.
 struct Job<'a> {
     doc: Document,
     template: Option<&'a Template>,
-    baseline: Option<(String, Result<Baseline, String>)>,
+    /// Chromium's baseline of the job's key.
+    baseline: LoadedBaseline,
+    /// The fallback's baseline of the same key (loaded when the fallback runs).
+    fallback_baseline: LoadedBaseline,
 }
 
-impl Job<'_> {
-    async fn check(&self, service: &Service, proof: &Proof, renderer: &'static str) -> Checked {
+impl<'a> Job<'a> {
+    async fn new(
+        service: &Service,
+        request: &JobRequest,
+        template: Option<&'a Template>,
+    ) -> Result<Job<'a>, Interrupt> {
+        let doc = request.document(&service.catalog, &service.config.limits).map_err(Interrupt::fatal)?;
+        let baseline = load_baseline(service, request, Renderer::Chromium).await?;
+        Ok(Job { doc, template, baseline, fallback_baseline: None })
+    }
+
+    /// Loads the fallback's baseline of the job's key, before the fallback's proof is checked.
+    async fn load_fallback_baseline(&mut self, service: &Service, request: &JobRequest) -> Result<(), Interrupt> {
+        self.fallback_baseline = load_baseline(service, request, Renderer::Fallback).await?;
+        Ok(())
+    }
+
+    async fn check(&self, service: &Service, proof: &Proof, engine: Renderer) -> Checked {
         let bytes_per_page = match self.template {
-            Some(t) => service.bytes_per_page(t, renderer).await,
+            Some(t) => service.bytes_per_page(t, engine.as_str()).await,
             None => None,
         };
-        let baseline = match &self.baseline {
-            None => BaselineInput::None,
-            Some((key, Ok(b))) => BaselineInput::Loaded { key: key.clone(), baseline: b },
-            Some((key, Err(why))) => BaselineInput::Unusable { key: key.clone(), why: why.clone() },
+        let (baseline, reference, environment) = match engine {
+            Renderer::Chromium => {
+                (baseline_input(&self.baseline), BaselineInput::None, service.engine.environment.clone())
+            }
+            Renderer::Fallback => {
+                let environment = crate::pins::Environment {
+                    fallback: service.fallback.as_ref().map(|f| f.version().to_string()),
+                    ..service.engine.environment.clone()
+                };
+                (baseline_input(&self.fallback_baseline), baseline_input(&self.baseline), environment)
+            }
         };
         let expect = Expectations {
             pages: self.template.map(|t| t.config.pages),
             max_pages: service.config.limits.max_pages,
             bytes_per_page,
+            engine,
             baseline,
-            compare_pixels: renderer == "chromium",
-            environment: &service.engine.environment,
+            reference,
+            engine_verified: self.template.and_then(|t| service.verification.on(engine, &t.name)),
+            environment: &environment,
             limits: &service.config.verdict_limits,
         };
         verify(proof, &self.doc, &expect)
     }
 
-    fn loaded_baseline(&self) -> Option<&Baseline> {
-        self.baseline.as_ref().and_then(|(_, b)| b.as_ref().ok())
+    /// The baseline `engine`'s pixels were compared with, if it loaded.
+    fn loaded_baseline(&self, engine: Renderer) -> Option<&Baseline> {
+        let loaded = match engine {
+            Renderer::Chromium => &self.baseline,
+            Renderer::Fallback => &self.fallback_baseline,
+        };
+        loaded.as_ref().and_then(|(_, b)| b.as_ref().ok())
     }
 }
 
@@ -456,9 +518,8 @@ impl Job<'_> {
 async fn run_job(service: &Service, record: &mut JobRecord) -> Result<(), Interrupt> {
     let request: JobRequest = serde_json::from_value(record.request.clone())
         .map_err(|e| Interrupt::fatal(format!("the stored request cannot be read: {e}")))?;
-    let doc = request.document(&service.catalog, &service.config.limits).map_err(Interrupt::fatal)?;
     let template = request.template.as_deref().and_then(|n| service.catalog.get(n).ok());
-    let job = Job { doc, template, baseline: load_baseline(service, &request).await? };
+    let mut job = Job::new(service, &request, template).await?;
     if record.state != JobState::Queued {
         moved(record, JobState::Queued, Some("delivered again after an interruption"))?;
     }
@@ -477,7 +538,7 @@ async fn run_job(service: &Service, record: &mut JobRecord) -> Result<(), Interr
         moved(record, JobState::Verifying, None)?;
         save(service, record).await?;
         let started = Instant::now();
-        let checked = job.check(service, &proof, "chromium").await;
+        let checked = job.check(service, &proof, Renderer::Chromium).await;
         add_stage(service, record, "verifying", started.elapsed());
         attempts.push(Attempt::new(service.engine.renderer.chromium_version(), &proof, checked.clone()));
         if checked.passed {
@@ -506,7 +567,8 @@ async fn run_job(service: &Service, record: &mut JobRecord) -> Result<(), Interr
     moved(record, JobState::Verifying, None)?;
     save(service, record).await?;
     let started = Instant::now();
-    let checked = job.check(service, &proof, "fallback").await;
+    job.load_fallback_baseline(service, &request).await?;
+    let checked = job.check(service, &proof, Renderer::Fallback).await;
     add_stage(service, record, "verifying", started.elapsed());
     attempts.push(Attempt::new(fallback.version(), &proof, checked.clone()));
     if checked.passed {
@@ -571,19 +633,19 @@ async fn hold(
     let verdict = verdict_json(attempts);
     if let Some((proof, checked)) = chromium {
         let pages = Pages {
-            prefix: "candidate",
+            engine: Renderer::Chromium,
             candidate: proof.pages.iter().map(|p| &p.image).collect(),
-            baseline: checked.pixels.as_ref().and(job.loaded_baseline()),
+            baseline: checked.pixels.as_ref().and(job.loaded_baseline(Renderer::Chromium)),
             diffs: &checked.diffs,
         };
         artifacts::store_pages(&service.jobs, id, pages).await.map_err(Interrupt::store)?;
     }
-    if let Some((proof, _)) = fallback {
+    if let Some((proof, checked)) = fallback {
         let pages = Pages {
-            prefix: "fallback",
+            engine: Renderer::Fallback,
             candidate: proof.pages.iter().map(|p| &p.image).collect(),
-            baseline: None,
-            diffs: &[],
+            baseline: checked.pixels.as_ref().and(job.loaded_baseline(Renderer::Fallback)),
+            diffs: &checked.diffs,
         };
         artifacts::store_pages(&service.jobs, id, pages).await.map_err(Interrupt::store)?;
     }
@@ -626,10 +688,9 @@ pub enum RenderNowError {
 
 /// Renders `request` now: route → prove → verify → (fail) fallback → verify.
 pub(super) async fn render_now(service: &Service, request: &JobRequest) -> Result<RenderedNow, RenderNowError> {
-    let doc = request.document(&service.catalog, &service.config.limits)?;
     let template = request.template.as_deref().and_then(|n| service.catalog.get(n).ok());
-    let baseline = load_baseline(service, request).await.map_err(|i| RenderNowError::Baseline(i.error))?;
-    let job = Job { doc, template, baseline };
+    request.document(&service.catalog, &service.config.limits)?;
+    let mut job = Job::new(service, request, template).await.map_err(|i| RenderNowError::Baseline(i.error))?;
     let (renderer, _) = route(service, &job.doc, template);
     let mut reasons = Vec::new();
     if renderer == Renderer::Chromium {
@@ -643,7 +704,7 @@ pub(super) async fn render_now(service: &Service, request: &JobRequest) -> Resul
         let fonts = crate::fontcheck::check(&rendered, &pages, &engine.fonts, job.doc.fonts_are_strict());
         let proof = Proof { rendered, pages, fonts };
         let started = Instant::now();
-        let checked = job.check(service, &proof, "chromium").await;
+        let checked = job.check(service, &proof, Renderer::Chromium).await;
         service.metrics.stage("verify", started.elapsed());
         if checked.passed {
             let renderer = service.engine.renderer.chromium_version().to_string();
@@ -660,7 +721,8 @@ pub(super) async fn render_now(service: &Service, request: &JobRequest) -> Resul
     let started = Instant::now();
     let proof = fallback.prove(&job.doc, &service.engine.rasterizer, service.engine.environment.dpi).await?;
     service.metrics.stage("fallback", started.elapsed());
-    let checked = job.check(service, &proof, "fallback").await;
+    job.load_fallback_baseline(service, request).await.map_err(|i| RenderNowError::Baseline(i.error))?;
+    let checked = job.check(service, &proof, Renderer::Fallback).await;
     if checked.passed {
         let renderer = fallback.version().to_string();
         return Ok(RenderedNow::Shipped { state: JobState::Fallback, renderer, proof: Box::new(proof) });
