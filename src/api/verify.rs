@@ -59,6 +59,14 @@ impl Verification {
         matches!(self.state(), VerificationState::Finished { .. })
     }
 
+    /// Waits until verification has finished: a template job is not proved before its
+    /// engines are (it would otherwise be judged without the `engine-verified` rule).
+    pub async fn finished(&self) {
+        while !self.is_finished() {
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+    }
+
     /// Whether the template was verified on `engine`: `Ok(())`, or `Err(why not)`; `None`
     /// while verification runs or for a template it did not see.
     pub fn on(&self, engine: Renderer, template: &str) -> Option<Result<(), String>> {
