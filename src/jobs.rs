@@ -192,6 +192,11 @@ pub struct JobRecord {
     pub request: serde_json::Value,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub idempotency_key: Option<String>,
+    /// The name of the token that submitted the job (`anonymous` without tokens; the
+    /// message's `submitter`, or the configured default, for a job an app published to
+    /// RabbitMQ). `None` on records made before jobs had owners: only operators see those.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub submitter: Option<String>,
     /// How many times a worker started rendering this job.
     #[serde(default)]
     pub attempts: u32,
@@ -229,6 +234,7 @@ impl JobRecord {
             updated_at: now,
             request,
             idempotency_key,
+            submitter: None,
             attempts: 0,
             timings_ms: BTreeMap::new(),
             verdict: None,

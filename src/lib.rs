@@ -18,6 +18,7 @@ pub mod durable;
 pub mod fallback;
 pub mod fontcheck;
 pub mod fonts;
+pub mod idempotency;
 pub mod job;
 pub mod jobs;
 pub mod pins;

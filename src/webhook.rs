@@ -9,7 +9,10 @@
 //! are allowed only when the operator says so (`WebhookPolicy::allow_private`).
 //!
 //! Delivery is retried with exponential backoff on connection errors, 429 and 5xx;
-//! any other answer ends it.
+//! any other answer ends it. Every attempt carries the Standard Webhooks headers
+//! (`signature`): one `webhook-id` for all attempts, a fresh timestamp and signature each.
+
+pub mod signature;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::{Duration, Instant};
@@ -183,8 +186,21 @@ pub async fn resolve(url: &Url, policy: &WebhookPolicy) -> Result<Vec<SocketAddr
 }
 
 /// POSTs `body` as JSON to `url`, retrying with backoff; the connection goes only to
-/// addresses checked by [`resolve`].
-pub async fn deliver(url: &Url, body: &serde_json::Value, policy: &WebhookPolicy) -> Result<Delivered, WebhookError> {
+/// addresses checked by [`resolve`]. Each attempt carries `webhook-id: {id}`, its timestamp
+/// and, with a `secret`, its signature ([`signature::headers`]).
+pub async fn deliver(
+    url: &Url,
+    body: &serde_json::Value,
+    id: &str,
+    secret: Option<&signature::Secret>,
+    policy: &WebhookPolicy,
+) -> Result<Delivered, WebhookError> {
+    // The bytes signed are the bytes sent.
+    let bytes = serde_json::to_vec(body).map_err(|e| WebhookError::Failed {
+        url: url.to_string(),
+        attempts: 0,
+        last: format!("the body could not be encoded: {e}"),
+    })?;
     let attempts = policy.attempts.max(1);
     let mut backoff = policy.first_backoff;
     let mut last = String::new();
@@ -209,7 +225,12 @@ pub async fn deliver(url: &Url, body: &serde_json::Value, policy: &WebhookPolicy
             last: e.to_string(),
         })?;
         let started = Instant::now();
-        match client.post(url.clone()).json(body).send().await {
+        let mut request =
+            client.post(url.clone()).header(reqwest::header::CONTENT_TYPE, "application/json").body(bytes.clone());
+        for (name, value) in signature::headers(id, chrono::Utc::now().timestamp(), &bytes, secret) {
+            request = request.header(name, value);
+        }
+        match request.send().await {
             Ok(resp) => {
                 let status = resp.status();
                 tracing::info!(%url, attempt, status = status.as_u16(), ms = started.elapsed().as_millis() as u64, "webhook answered");

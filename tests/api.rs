@@ -225,11 +225,13 @@ fn no_token_no_access_and_refusals_are_logged_without_the_token() {
         ("POST", "/v1/jobs".to_string()),
         ("GET", format!("/v1/jobs/{id}")),
         ("GET", format!("/v1/jobs/{id}/pdf")),
+        // Operators' only, but a submit token learns that only on its own job: another's (or
+        // an unknown one) is 404 like every job route (tests/tenants.rs).
+        ("GET", format!("/v1/jobs/{id}/artifacts/verdict.json")),
     ];
     let operator_routes = [
         ("GET", "/v1/verification".to_string()),
         ("GET", "/metrics".to_string()),
-        ("GET", format!("/v1/jobs/{id}/artifacts/verdict.json")),
         ("GET", "/review".to_string()),
         ("GET", format!("/review/files/jobs/{id}/page-001.png")),
         ("GET", "/review/files/baselines/invoice/basic/page-001.png".to_string()),

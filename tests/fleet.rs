@@ -316,14 +316,19 @@ fn an_api_only_server_leaves_jobs_to_the_workers_and_they_apply_its_routing_rule
         .map(|w| Fleet::done_by(w) + metric(w, "pixelproof_jobs_total{outcome=\"fallback\"}"))
         .sum();
     assert_eq!(worked, 2.0, "the workers settled both jobs");
-    // An app publishes jobs to the queue itself, with the request in the message.
+    // An app publishes jobs to the queue itself, with the request in the message (and, for
+    // one, its submitter; the other belongs to --default-submitter's default, `queue`).
     let events = Events::bind(&fleet.name);
     let (good, bad) = (ulid::Ulid::new().to_string(), ulid::Ulid::new().to_string());
     runtime().block_on(async {
         let conn = Connection::connect(AMQP, ConnectionProperties::default()).await.expect("connect");
         let ch = conn.create_channel().await.expect("channel");
         for (id, request) in [(&good, html_job(7)), (&bad, json!({"template": "nope", "data": {}}))] {
-            let body = json!({"job": id, "request": request}).to_string();
+            let mut body = json!({"job": id, "request": request});
+            if id == &good {
+                body["submitter"] = json!("billing");
+            }
+            let body = body.to_string();
             ch.basic_publish(
                 "".into(),
                 fleet.name.as_str().into(),
@@ -340,10 +345,12 @@ fn an_api_only_server_leaves_jobs_to_the_workers_and_they_apply_its_routing_rule
     });
     let good_status = wait_settled(&fleet.api, SUBMIT, &good, Duration::from_secs(120));
     assert_eq!(good_status["state"], "done", "{good_status}");
+    assert_eq!(good_status["submitter"], "billing", "{good_status}");
     let pdf = c.get(fleet.api.url(&format!("/v1/jobs/{good}/pdf"))).send().expect("pdf");
     assert_eq!(pdfinfo_pages(&pdf.bytes().expect("bytes")), 2, "html_job(7) has 2 pages");
     let bad_status = wait_settled(&fleet.api, SUBMIT, &bad, Duration::from_secs(60));
     assert_eq!(bad_status["state"], "failed", "{bad_status}");
+    assert_eq!(bad_status["submitter"], "queue", "{bad_status}");
     assert!(bad_status["error"].as_str().unwrap_or_default().contains("nope"), "{bad_status}");
     let seen = events.drain();
     assert_eq!(seen[&good][0]["state"], "done");

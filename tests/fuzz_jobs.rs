@@ -1,5 +1,6 @@
 //! Fuzzing (proptest) of what clients control: the job JSON (`POST /v1/jobs`, `POST /v1/render`
-//! and the body an app publishes to RabbitMQ all become a `JobRequest`) and template data.
+//! and the body an app publishes to RabbitMQ all become a `JobRequest`), template data, and
+//! the `Idempotency-Key` header.
 //!
 //! Properties: nothing a client sends makes validation or template rendering panic; a job
 //! that is accepted only names a bundled template, only plain relative asset names, a valid
@@ -9,6 +10,7 @@
 
 use std::path::Path;
 
+use pixelproof::idempotency::{IdempotencyKey, KeyError, MAX_KEY_LEN};
 use pixelproof::request::{JobRequest, Limits};
 use pixelproof::template::Catalog;
 use proptest::prelude::*;
@@ -316,6 +318,44 @@ proptest! {
             assert_escaped(&html)?;
             if s.contains(INJECTED) && s.len() < 100 {
                 prop_assert!(html.contains(INJECTED), "the hostile string was not printed at all, so this proved nothing");
+            }
+        }
+    }
+
+    /// Any header bytes (a value HTTP can carry, and any other): the key is checked without
+    /// panics; an accepted key is 1 to 255 printable ASCII characters without surrounding
+    /// spaces, and a refused one says which rule it broke.
+    #[test]
+    fn idempotency_keys_are_checked_without_panics(
+        bytes in prop_oneof![
+            prop::collection::vec(any::<u8>(), 0..300),
+            prop::collection::vec(0x20u8..0x7f, 0..300),
+            "[ -~]{0,10}[\\x00-\\x1f\\x7f-\\u{10ffff}][ -~]{0,10}".prop_map(String::into_bytes),
+        ],
+        repeat in 1usize..3,
+    ) {
+        match IdempotencyKey::parse(&bytes) {
+            Ok(key) => {
+                let k = key.as_str();
+                prop_assert!((1..=MAX_KEY_LEN).contains(&k.len()), "{k:?}");
+                prop_assert!(k.bytes().all(|b| (b' '..=b'~').contains(&b)) && k.trim() == k, "{k:?}");
+            }
+            Err(KeyError::NotPrintable { byte, at }) => prop_assert_eq!(bytes[at], byte),
+            Err(KeyError::TooLong(n)) => prop_assert!(n > MAX_KEY_LEN),
+            Err(KeyError::Empty) => prop_assert!(bytes.iter().all(|&b| b == b' ')),
+            Err(e @ KeyError::Repeated(_)) => prop_assert!(false, "one value cannot be repeated: {e}"),
+        }
+        // As the API reads it: from the request's headers, where it may come more than once.
+        if let Ok(value) = axum::http::HeaderValue::from_bytes(&bytes) {
+            let mut headers = axum::http::HeaderMap::new();
+            for _ in 0..repeat {
+                headers.append("idempotency-key", value.clone());
+            }
+            let read = IdempotencyKey::from_headers(&headers);
+            if repeat > 1 {
+                prop_assert_eq!(read, Err(KeyError::Repeated(repeat)));
+            } else {
+                prop_assert_eq!(read, IdempotencyKey::parse(&bytes).map(Some));
             }
         }
     }

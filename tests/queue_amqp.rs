@@ -160,8 +160,13 @@ async fn delivers_in_order_and_acks() {
             q.ack(d.clone()).await.unwrap();
         }
         assert!(matches!(q.ack(got[0].clone()).await, Err(QueueError::UnknownDelivery { .. })));
-        let forged =
-            pixelproof::queue::Delivery { job: jobs[1], attempts: 0, receipt: got[0].receipt.clone(), request: None };
+        let forged = pixelproof::queue::Delivery {
+            job: jobs[1],
+            attempts: 0,
+            receipt: got[0].receipt.clone(),
+            request: None,
+            submitter: None,
+        };
         assert!(matches!(q.ack(forged).await, Err(QueueError::UnknownDelivery { .. })));
         assert_eq!(q.depth().await.unwrap(), QueueDepth::default());
         let started = Instant::now();

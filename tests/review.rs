@@ -111,6 +111,7 @@ impl Workspace {
         });
         let id = JobId::new();
         let mut record = JobRecord::new(id, json!({"template": "certificate", "data": {}}), None);
+        record.submitter = Some("billing".into());
         record.transition(JobState::Rendering, None).expect("rendering");
         record.transition(JobState::Verifying, None).expect("verifying");
         record
@@ -316,6 +317,7 @@ fn operator_reviews_candidates_and_held_jobs() {
         "data-action=\"approve\"",
         "data-action=\"release\"",
         "input class=\"slide\"",
+        "submitted by billing",
     ] {
         assert!(page.contains(needle), "{needle:?} missing from /review");
     }
@@ -401,6 +403,10 @@ fn operator_reviews_candidates_and_held_jobs() {
     assert_eq!(
         (&entries[1]["action"], &entries[1]["reason"]),
         (&json!("release_job"), &json!("customer accepts the fallback"))
+    );
+    assert!(
+        entries.iter().all(|e| e["details"]["submitter"] == "billing"),
+        "the audit names the submitter: {entries:?}"
     );
     let page = op(c.get(server.url("/review"))).send().expect("GET /review").text().expect("page");
     assert!(!page.contains(&format!("job-{held}")) && page.contains("No held jobs."), "decided jobs still listed");

@@ -10,9 +10,10 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
+use pixelproof::idempotency::{BodyFingerprint, IdempotencyKey};
 use pixelproof::jobs::{JobId, JobRecord, JobState};
 use pixelproof::routing::{fingerprint, Match, NewRule, Renderer, RoutingError, RoutingTable};
-use pixelproof::store::{Claimed, JobStore, LocalStore, ObjectKey, ObjectStore, StoreError};
+use pixelproof::store::{Claim, Claimed, JobStore, LocalStore, ObjectKey, ObjectStore, StoreError};
 
 const CHILD_DIR: &str = "PIXELPROOF_TEST_STORE_DIR";
 
@@ -162,16 +163,18 @@ async fn claim_child() {
         std::thread::sleep(Duration::from_micros(200));
     }
     let mut out = String::new();
+    let claim = Claim { job: my_id, fingerprint: BodyFingerprint::of(&serde_json::json!({"html": "<p>order</p>"})) };
+    let key = |k: &str| IdempotencyKey::parse(k.as_bytes()).unwrap();
     for k in 0..100 {
-        let line = match store.claim_idempotency_key(&format!("order-{k}"), my_id).await.unwrap() {
+        let line = match store.claim_idempotency_key("ci", &key(&format!("order-{k}")), &claim).await.unwrap() {
             Claimed::New => format!("{k} {my_id} new\n"),
-            Claimed::Existing(other) => format!("{k} {other} existing\n"),
+            Claimed::Existing(other) => format!("{k} {} existing\n", other.job),
         };
         out.push_str(&line);
     }
     // A job claiming its own key again (its request retried after a crash) gets New again;
     // the loser keeps getting the winner.
-    let again = store.claim_idempotency_key("order-0", my_id).await.unwrap();
+    let again = store.claim_idempotency_key("ci", &key("order-0"), &claim).await.unwrap();
     let first_line = out.lines().next().unwrap_or_default();
     assert_eq!(again == Claimed::New, first_line.ends_with(" new"), "{first_line} then {again:?}");
     std::fs::write(dir.join(format!("claims-{me}")), out).unwrap();

@@ -12,8 +12,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aws_sdk_s3::primitives::ByteStream;
+use pixelproof::idempotency::{BodyFingerprint, IdempotencyKey};
 use pixelproof::jobs::JobId;
-use pixelproof::store::{Claimed, JobStore, ObjectKey, ObjectStore, PutOutcome, S3Credentials, S3Store, StoreError};
+use pixelproof::store::{
+    Claim, Claimed, JobStore, ObjectKey, ObjectStore, PutOutcome, S3Credentials, S3Store, StoreError,
+};
 use s3_support::S3Server;
 
 fn key(k: &str) -> ObjectKey {
@@ -184,10 +187,17 @@ async fn job_store_on_s3() {
     assert!(keys.contains(&format!("svc/jobs/{id}/job.json")) && keys.contains(&format!("svc/jobs/{id}/document.pdf")));
 
     let other = JobId::new();
-    assert_eq!(store.claim_idempotency_key("order-1", id).await.unwrap(), Claimed::New);
-    assert_eq!(store.claim_idempotency_key("order-1", other).await.unwrap(), Claimed::Existing(id));
-    assert_eq!(store.claim_idempotency_key("order-1", id).await.unwrap(), Claimed::New, "the owner retrying");
-    assert_eq!(store.claim_idempotency_key("order-2", other).await.unwrap(), Claimed::New);
+    let fingerprint = BodyFingerprint::of(&serde_json::json!({"template": "invoice"}));
+    let (mine, theirs) = (Claim { job: id, fingerprint: fingerprint.clone() }, Claim { job: other, fingerprint });
+    let key = |k: &str| IdempotencyKey::parse(k.as_bytes()).unwrap();
+    assert_eq!(store.claim_idempotency_key("ci", &key("order-1"), &mine).await.unwrap(), Claimed::New);
+    let again = store.claim_idempotency_key("ci", &key("order-1"), &theirs).await.unwrap();
+    assert_eq!(again, Claimed::Existing(mine.clone()));
+    let retried = store.claim_idempotency_key("ci", &key("order-1"), &mine).await.unwrap();
+    assert_eq!(retried, Claimed::New, "the owner retrying");
+    assert_eq!(store.claim_idempotency_key("ci", &key("order-2"), &theirs).await.unwrap(), Claimed::New);
+    let elsewhere = store.claim_idempotency_key("another", &key("order-1"), &theirs).await.unwrap();
+    assert_eq!(elsewhere, Claimed::New, "another submitter's key of the same name");
 
     server
         .client()

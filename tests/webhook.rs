@@ -1,6 +1,7 @@
 //! Webhooks against a real HTTP listener on loopback: delivered when the policy allows
 //! private targets, retried on 5xx, and refused (0 connections) by default for loopback
-//! written every way, for names that resolve to loopback, and for metadata addresses.
+//! written every way, for names that resolve to loopback, and for metadata addresses; every
+//! attempt signed (Standard Webhooks) under one `webhook-id`.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -64,6 +65,9 @@ impl axum::serve::Listener for Counting {
     }
 }
 
+/// The `webhook-id` of these deliveries.
+const ID: &str = "msg_test";
+
 fn quick(allow_private: bool) -> WebhookPolicy {
     WebhookPolicy {
         allow_private,
@@ -78,7 +82,7 @@ async fn delivered_when_private_targets_are_allowed() {
     let r = receiver(vec![]).await;
     let url = check_url(&format!("http://127.0.0.1:{}/hook", r.port), &quick(true)).unwrap();
     let body = serde_json::json!({"id": "01J00000000000000000000000", "state": "done"});
-    let d = deliver(&url, &body, &quick(true)).await.unwrap();
+    let d = deliver(&url, &body, ID, None, &quick(true)).await.unwrap();
     assert_eq!((d.attempts, d.status), (1, 200));
     assert_eq!(r.bodies.lock().unwrap().as_slice(), &[body]);
 }
@@ -88,7 +92,7 @@ async fn retried_with_backoff_on_server_errors() {
     let r = receiver(vec![500, 503]).await;
     let url = check_url(&format!("http://localhost:{}/hook", r.port), &quick(true)).unwrap();
     let started = std::time::Instant::now();
-    let d = deliver(&url, &serde_json::json!({"n": 1}), &quick(true)).await.unwrap();
+    let d = deliver(&url, &serde_json::json!({"n": 1}), ID, None, &quick(true)).await.unwrap();
     assert_eq!((d.attempts, d.status), (3, 200));
     assert_eq!(r.bodies.lock().unwrap().len(), 3);
     // 50 ms then 100 ms of backoff at least.
@@ -99,7 +103,7 @@ async fn retried_with_backoff_on_server_errors() {
 async fn a_client_error_is_not_retried() {
     let r = receiver(vec![404]).await;
     let url = check_url(&format!("http://127.0.0.1:{}/hook", r.port), &quick(true)).unwrap();
-    let err = deliver(&url, &serde_json::json!({}), &quick(true)).await.unwrap_err();
+    let err = deliver(&url, &serde_json::json!({}), ID, None, &quick(true)).await.unwrap_err();
     assert!(matches!(err, WebhookError::Failed { attempts: 1, .. }), "{err}");
     assert!(err.to_string().contains("404"), "{err}");
 }
@@ -125,7 +129,7 @@ async fn loopback_is_refused_by_default_in_every_spelling() {
     }
     // A name is checked after resolution, at delivery: `localhost` resolves to loopback.
     let url = check_url(&format!("http://localhost:{p}/hook"), &policy).unwrap();
-    let err = deliver(&url, &serde_json::json!({}), &policy).await.unwrap_err();
+    let err = deliver(&url, &serde_json::json!({}), ID, None, &policy).await.unwrap_err();
     assert!(matches!(err, WebhookError::Refused { .. }), "{err}");
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert_eq!(r.connections.load(Ordering::SeqCst), 0, "no connection may reach the listener");
@@ -147,7 +151,52 @@ async fn redirects_are_not_followed() {
     );
     tokio::spawn(async move { axum::serve(listener, app).await });
     let url = check_url(&format!("http://127.0.0.1:{port}/hook"), &quick(true)).unwrap();
-    let err = deliver(&url, &serde_json::json!({}), &quick(true)).await.unwrap_err();
+    let err = deliver(&url, &serde_json::json!({}), ID, None, &quick(true)).await.unwrap_err();
     assert!(err.to_string().contains("307"), "{err}");
     assert_eq!(target.connections.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test]
+async fn every_attempt_is_signed_under_one_webhook_id() {
+    use pixelproof::webhook::signature::Secret;
+    // Answers 503 to the first attempt, 200 after; keeps each attempt's headers and bytes.
+    type Seen = Arc<Mutex<Vec<(axum::http::HeaderMap, axum::body::Bytes)>>>;
+    let seen: Seen = Arc::default();
+    let keep = seen.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        post(move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
+            let keep = keep.clone();
+            async move {
+                let mut all = keep.lock().unwrap();
+                all.push((headers, body));
+                if all.len() == 1 {
+                    StatusCode::SERVICE_UNAVAILABLE
+                } else {
+                    StatusCode::OK
+                }
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let secret: Secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".parse().unwrap();
+    let url = check_url(&format!("http://127.0.0.1:{port}/hook"), &quick(true)).unwrap();
+    let body = serde_json::json!({"id": "01J00000000000000000000000", "state": "done"});
+    let d = deliver(&url, &body, "msg_01J00000000000000000000000_done", Some(&secret), &quick(true)).await.unwrap();
+    assert_eq!((d.attempts, d.status), (2, 200));
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.len(), 2);
+    let now = chrono::Utc::now().timestamp();
+    for (headers, bytes) in seen.iter() {
+        let h = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+        assert_eq!(h("webhook-id"), "msg_01J00000000000000000000000_done", "one id for every attempt");
+        assert_eq!(h("content-type"), "application/json");
+        assert_eq!(serde_json::from_slice::<serde_json::Value>(bytes).unwrap(), body);
+        assert_eq!(
+            secret.verify(&h("webhook-id"), &h("webhook-timestamp"), &h("webhook-signature"), bytes, now),
+            Ok(())
+        );
+    }
 }

@@ -117,12 +117,24 @@ impl Tokens {
     }
 }
 
+/// The caller's name when no tokens are configured (every route is open, on loopback only).
+pub const ANONYMOUS: &str = "anonymous";
+
 /// Who made a request; added to the request's extensions by [`require`].
 #[derive(Debug, Clone)]
 pub struct Caller {
     /// The token's name (`anonymous` when no tokens are configured).
     pub name: String,
     pub role: Role,
+}
+
+impl Caller {
+    /// Whether this caller may see the job: operators see every job, a submit token only
+    /// those it submitted (records without a submitter predate owners: operators only).
+    /// The one rule behind "no tenant sees another's jobs" (`api::jobs` answers 404 otherwise).
+    pub fn may_see(&self, record: &crate::jobs::JobRecord) -> bool {
+        self.role >= Role::Operator || record.submitter.as_deref() == Some(self.name.as_str())
+    }
 }
 
 /// Middleware for [`axum::middleware::from_fn_with_state`] with `(tokens, role)`: refuses
@@ -133,7 +145,7 @@ pub async fn require(
     next: Next,
 ) -> Response {
     let caller = if tokens.is_empty() {
-        Caller { name: "anonymous".to_string(), role: Role::Operator }
+        Caller { name: ANONYMOUS.to_string(), role: Role::Operator }
     } else {
         let presented = request.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(secret);
         let path = request.uri().path().to_string();

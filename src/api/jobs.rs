@@ -1,7 +1,12 @@
 //! The queued job routes: `POST /v1/jobs` (submit; 202 `{id, status_url}` + `Location`,
-//! 200 for an `Idempotency-Key` seen before), `GET /v1/jobs/{id}` (state, timings, verdict,
-//! links), `GET /v1/jobs/{id}/pdf` (only `done`/`fallback`: a held PDF is never served to
-//! the submitter) and `GET /v1/jobs/{id}/artifacts/{name}` (operator).
+//! 200 for an `Idempotency-Key` and body seen before), `GET /v1/jobs` (the caller's jobs,
+//! newest first), `GET /v1/jobs/{id}` (state, timings, verdict, links), `GET
+//! /v1/jobs/{id}/pdf` (only `done`/`fallback`: a held PDF is never served to the submitter)
+//! and `GET /v1/jobs/{id}/artifacts/{name}` (operator).
+//!
+//! Jobs belong to their submitter: every route reads a job through [`load`], which answers
+//! another submitter's job exactly as an unknown one (404, never 403, so ids cannot be
+//! probed); operators see every job (`auth::Caller::may_see`).
 
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -13,12 +18,12 @@ use utoipa::ToSchema;
 use super::auth::{Caller, Role};
 use super::problem::{ApiJson, Problem};
 use super::AppState;
+use crate::idempotency::IdempotencyKey;
 use crate::jobs::{JobId, JobRecord, JobState};
 use crate::request::JobRequest;
+use crate::service::quota::QuotaError;
 use crate::service::SubmitError;
 
-/// Request header: a client's key for one job; the same key gives the same job back.
-pub const IDEMPOTENCY_HEADER: &str = "idempotency-key";
 /// Seconds a client is told to wait when the queue is full or the server stops.
 pub const RETRY_AFTER_SECS: u32 = 5;
 
@@ -33,6 +38,9 @@ pub struct Accepted {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct JobStatus {
     pub id: String,
+    /// The name of the token that submitted it (absent on jobs made before jobs had owners).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub submitter: Option<String>,
     /// queued, rendering, verifying, done, fallback, held or failed.
     pub state: String,
     pub created_at: chrono::DateTime<chrono::Utc>,
@@ -76,6 +84,17 @@ fn submit_problem(e: SubmitError, state: &AppState) -> Response {
             (StatusCode::UNPROCESSABLE_ENTITY, "callback-url", "The callback URL is not allowed")
         }
         SubmitError::Full { .. } => (StatusCode::TOO_MANY_REQUESTS, "queue-full", "The queue is full"),
+        SubmitError::KeyReused { .. } => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "idempotency-key-reused",
+            "The Idempotency-Key was used for another body",
+        ),
+        SubmitError::Quota(QuotaError::Full { .. }) => {
+            (StatusCode::TOO_MANY_REQUESTS, "submitter-quota", "Too many jobs waiting for this submitter")
+        }
+        SubmitError::Quota(QuotaError::Store(_)) => {
+            (StatusCode::INTERNAL_SERVER_ERROR, "store", "The submitter's jobs could not be counted")
+        }
         SubmitError::ShuttingDown => (StatusCode::SERVICE_UNAVAILABLE, "shutting-down", "The server is shutting down"),
         SubmitError::Queue(_) => (StatusCode::SERVICE_UNAVAILABLE, "queue", "The job could not be queued"),
         SubmitError::Store(_) => (StatusCode::INTERNAL_SERVER_ERROR, "store", "The job could not be stored"),
@@ -91,12 +110,15 @@ fn submit_problem(e: SubmitError, state: &AppState) -> Response {
 }
 
 #[utoipa::path(post, path = "/v1/jobs", tag = "jobs", request_body = JobRequest,
-    params(("Idempotency-Key" = Option<String>, Header, description = "Same key, same job (also across restarts)")),
+    params(("Idempotency-Key" = Option<String>, Header,
+        description = "1 to 255 printable ASCII characters, per submitter: same key and body, same job (also across restarts)")),
     responses(
         (status = 202, description = "Queued", body = Accepted),
-        (status = 200, description = "The job this idempotency key made before", body = Accepted),
-        (status = 400, body = Problem), (status = 401, body = Problem), (status = 413, body = Problem),
-        (status = 422, body = Problem), (status = 429, body = Problem, description = "Queue full; see Retry-After"),
+        (status = 200, description = "The job this idempotency key and body made before", body = Accepted),
+        (status = 400, body = Problem, description = "Bad body or Idempotency-Key"),
+        (status = 401, body = Problem), (status = 413, body = Problem),
+        (status = 422, body = Problem, description = "Invalid job, or idempotency-key-reused with another body"),
+        (status = 429, body = Problem, description = "Queue or submitter quota full; see Retry-After"),
         (status = 503, body = Problem, description = "Shutting down; see Retry-After")),
     security(("bearer" = [])))]
 pub async fn submit(
@@ -105,17 +127,11 @@ pub async fn submit(
     headers: HeaderMap,
     ApiJson(request): ApiJson<JobRequest>,
 ) -> Response {
-    let key = match headers.get(IDEMPOTENCY_HEADER).map(|v| v.to_str()) {
-        None => None,
-        Some(Ok(k)) if !k.trim().is_empty() && k.len() <= 256 => Some(k.trim().to_string()),
-        Some(_) => {
-            return Problem::new(
-                StatusCode::BAD_REQUEST,
-                "idempotency-key",
-                "Bad Idempotency-Key",
-                "the Idempotency-Key header must be 1 to 256 visible ASCII characters",
-            )
-            .into_response()
+    let key = match IdempotencyKey::from_headers(&headers) {
+        Ok(key) => key,
+        Err(e) => {
+            return Problem::new(StatusCode::BAD_REQUEST, "idempotency-key", "Bad Idempotency-Key", e.to_string())
+                .into_response()
         }
     };
     match state.service.submit(request, key, &caller.name).await {
@@ -145,11 +161,13 @@ fn not_found(id: &str) -> Problem {
     )
 }
 
-async fn load(state: &AppState, id: &str) -> Result<JobRecord, Problem> {
+/// The job `id` if the caller may see it; another submitter's job is answered exactly as an
+/// unknown one.
+async fn load(state: &AppState, caller: &Caller, id: &str) -> Result<JobRecord, Problem> {
     let job = JobId::parse(id).map_err(|_| not_found(id))?;
     match state.service.jobs.load(job).await {
-        Ok(Some(r)) => Ok(r),
-        Ok(None) => Err(not_found(id)),
+        Ok(Some(r)) if caller.may_see(&r) => Ok(r),
+        Ok(_) => Err(not_found(id)),
         Err(e) => {
             tracing::error!(job = %job, error = %e, "could not read a job record");
             Err(Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "store", "The job could not be read", e.to_string()))
@@ -165,7 +183,7 @@ pub async fn status(
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
 ) -> Result<Json<JobStatus>, Problem> {
-    let record = load(&state, &id).await?;
+    let record = load(&state, &caller, &id).await?;
     let base = state.service.status_url(record.id);
     let pdf_url = matches!(record.state, JobState::Done | JobState::Fallback).then(|| format!("{base}/pdf"));
     let artifacts = if caller.role >= Role::Operator {
@@ -182,6 +200,7 @@ pub async fn status(
     }
     Ok(Json(JobStatus {
         id: record.id.to_string(),
+        submitter: record.submitter,
         state: record.state.as_str().to_string(),
         created_at: record.created_at,
         updated_at: record.updated_at,
@@ -203,8 +222,12 @@ pub async fn status(
         (status = 404, body = Problem),
         (status = 409, body = Problem, description = "Not done yet, held for review, or failed")),
     security(("bearer" = [])))]
-pub async fn pdf(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response, Problem> {
-    let record = load(&state, &id).await?;
+pub async fn pdf(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> Result<Response, Problem> {
+    let record = load(&state, &caller, &id).await?;
     match record.state {
         JobState::Done | JobState::Fallback => {}
         JobState::Held => {
@@ -249,13 +272,28 @@ pub async fn pdf(State(state): State<AppState>, Path(id): Path<String>) -> Resul
 
 #[utoipa::path(get, path = "/v1/jobs/{id}/artifacts/{name}", tag = "jobs",
     params(("id" = String, Path, description = "The job id"), ("name" = String, Path, description = "e.g. diff-001.png")),
-    responses((status = 200, description = "The artifact (PNG, JSON or PDF)"), (status = 404, body = Problem)),
+    responses((status = 200, description = "The artifact (PNG, JSON or PDF)"),
+        (status = 403, body = Problem, description = "A submit token, on its own job"), (status = 404, body = Problem)),
     security(("bearer" = [])))]
 pub async fn artifact(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path((id, name)): Path<(String, String)>,
 ) -> Result<Response, Problem> {
-    let record = load(&state, &id).await?;
+    let record = load(&state, &caller, &id).await?;
+    if caller.role < Role::Operator {
+        tracing::warn!(token = %caller.name, job = %record.id, "artifact asked for by a submit token: refused");
+        return Err(Problem::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "This token may not use this route",
+            format!(
+                "token {:?} has role {}; a job's artifacts (held PDFs, diffs) are for operator tokens",
+                caller.name,
+                caller.role.name()
+            ),
+        ));
+    }
     let missing = || {
         Problem::new(
             StatusCode::NOT_FOUND,
@@ -267,4 +305,78 @@ pub async fn artifact(
     let bytes = state.service.jobs.get_artifact(record.id, &name).await.map_err(|_| missing())?.ok_or_else(missing)?;
     let kind = mime_guess::from_path(&name).first_or_octet_stream().to_string();
     Ok(([(header::CONTENT_TYPE, kind)], bytes).into_response())
+}
+
+/// Jobs `GET /v1/jobs` lists when no `limit` is given, and the most it lists.
+pub const LIST_LIMIT: (usize, usize) = (50, 1000);
+
+/// `GET /v1/jobs?limit=N`.
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+pub struct ListQuery {
+    /// How many jobs, newest first (default 50, at most 1000).
+    pub limit: Option<usize>,
+}
+
+/// One job in a listing.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct JobSummary {
+    pub id: String,
+    pub state: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub submitter: Option<String>,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    pub status_url: String,
+}
+
+/// The answer of `GET /v1/jobs`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct JobList {
+    pub jobs: Vec<JobSummary>,
+}
+
+/// The caller's own jobs (an operator's: every job), newest first. This reads the records
+/// one by one, newest first, until `limit` are found: fine for thousands of jobs, not for
+/// millions (an index by submitter, with cursors, is planned).
+#[utoipa::path(get, path = "/v1/jobs", tag = "jobs", params(ListQuery),
+    responses((status = 200, body = JobList), (status = 400, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn list(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    axum::extract::Query(query): axum::extract::Query<ListQuery>,
+) -> Result<Json<JobList>, Problem> {
+    let limit = query.limit.unwrap_or(LIST_LIMIT.0);
+    if !(1..=LIST_LIMIT.1).contains(&limit) {
+        return Err(Problem::new(
+            StatusCode::BAD_REQUEST,
+            "limit",
+            "Bad limit",
+            format!("limit must be from 1 to {}, not {limit}", LIST_LIMIT.1),
+        ));
+    }
+    let store_error = |e: crate::store::StoreError| {
+        tracing::error!(error = %e, "could not list the jobs");
+        Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "store", "The jobs could not be listed", e.to_string())
+    };
+    let mut ids = state.service.jobs.job_ids().await.map_err(store_error)?;
+    // ULIDs sort by creation time.
+    ids.sort_unstable();
+    let mut jobs = Vec::new();
+    for id in ids.into_iter().rev() {
+        if jobs.len() == limit {
+            break;
+        }
+        // A record removed meanwhile (a job the queue refused) is skipped.
+        let Some(record) = state.service.jobs.load(id).await.map_err(store_error)? else { continue };
+        if caller.may_see(&record) {
+            jobs.push(JobSummary {
+                id: record.id.to_string(),
+                state: record.state.as_str().to_string(),
+                submitter: record.submitter,
+                created_at: record.created_at,
+                status_url: state.service.status_url(record.id),
+            });
+        }
+    }
+    Ok(Json(JobList { jobs }))
 }

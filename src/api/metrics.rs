@@ -1,6 +1,7 @@
 //! `GET /metrics`: Prometheus/OpenMetrics text. Jobs and renders by outcome, stage
 //! latency histograms (render, raster, verify), Chromium restarts, and the queue depth
-//! (a gauge the queue feeds through [`Metrics::queue_depth`]).
+//! (a gauge the queue feeds through [`Metrics::queue_depth`]); submissions per submitter
+//! (the token's name, never its secret).
 
 use axum::extract::State;
 use axum::http::header;
@@ -29,6 +30,12 @@ pub struct StageLabel {
     pub stage: &'static str,
 }
 
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SubmitterLabel {
+    pub submitter: String,
+    pub outcome: &'static str,
+}
+
 /// The service's metrics. Cheap to update from any handler or worker.
 pub struct Metrics {
     registry: Registry,
@@ -46,6 +53,8 @@ pub struct Metrics {
     pub queue_depth: Gauge,
     /// Jobs in the queue by state (`ready`, `inflight`, `dead`).
     pub queue_jobs: Family<QueueLabel, Gauge>,
+    /// Submissions by submitter (token name) and outcome (`accepted`, `over_quota`, `key_reused`).
+    pub submitter_jobs: Family<SubmitterLabel, Counter>,
 }
 
 impl Default for Metrics {
@@ -75,11 +84,17 @@ impl Metrics {
         registry.register("queue_depth", "Jobs waiting in the queue", queue_depth.clone());
         let queue_jobs = Family::<QueueLabel, Gauge>::default();
         registry.register("queue_jobs", "Jobs in the queue by state", queue_jobs.clone());
-        Metrics { registry, jobs, renders, stage_seconds, chromium_restarts, queue_depth, queue_jobs }
+        let submitter_jobs = Family::<SubmitterLabel, Counter>::default();
+        registry.register("submitter_jobs", "Job submissions by submitter and outcome", submitter_jobs.clone());
+        Metrics { registry, jobs, renders, stage_seconds, chromium_restarts, queue_depth, queue_jobs, submitter_jobs }
     }
 
     pub fn job(&self, outcome: &'static str) {
         self.jobs.get_or_create(&OutcomeLabel { outcome }).inc();
+    }
+
+    pub fn submitter_job(&self, submitter: &str, outcome: &'static str) {
+        self.submitter_jobs.get_or_create(&SubmitterLabel { submitter: submitter.to_string(), outcome }).inc();
     }
 
     pub fn render(&self, outcome: &'static str) {

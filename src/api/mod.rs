@@ -58,6 +58,12 @@ pub struct ServeConfig {
     pub fallback_timeout: Option<Duration>,
     /// Jobs the queue may hold.
     pub max_queue: usize,
+    /// Jobs one submitter may have waiting or running (`None`: no cap of its own).
+    pub max_queue_per_submitter: Option<usize>,
+    /// Webhook signing secrets, per submitter and server-wide.
+    pub webhook_secrets: crate::webhook::signature::Secrets,
+    /// The submitter of jobs apps publish to RabbitMQ without naming one.
+    pub default_submitter: String,
     /// After SIGTERM: how long jobs in flight may take to finish before they are re-queued.
     pub shutdown_grace: Duration,
     /// Let webhooks reach loopback and private addresses.
@@ -104,6 +110,9 @@ impl Default for ServeConfig {
             render_timeout: Duration::from_secs(30),
             fallback_timeout: None,
             max_queue: 1000,
+            max_queue_per_submitter: None,
+            webhook_secrets: crate::webhook::signature::Secrets::default(),
+            default_submitter: "queue".to_string(),
             shutdown_grace: Duration::from_secs(30),
             webhook_allow_private: false,
             retry_backoff: Duration::from_secs(1),
@@ -174,14 +183,16 @@ pub fn router(state: AppState) -> Router {
     let submit = Router::new()
         .route("/v1/render", post(render::render))
         .route("/v1/templates", get(templates::list))
-        .route("/v1/jobs", post(jobs::submit))
+        .route("/v1/jobs", post(jobs::submit).get(jobs::list))
         .route("/v1/jobs/{id}", get(jobs::status))
         .route("/v1/jobs/{id}/pdf", get(jobs::pdf))
+        // Operators only, checked in the handler after the job's owner, so that another
+        // submitter's job answers 404 like every job route.
+        .route("/v1/jobs/{id}/artifacts/{name}", get(jobs::artifact))
         .route_layer(axum::middleware::from_fn_with_state((tokens.clone(), Role::Submit), auth::require));
     let operator = Router::new()
         .route("/v1/verification", get(verification))
         .route("/metrics", get(metrics::metrics))
-        .route("/v1/jobs/{id}/artifacts/{name}", get(jobs::artifact))
         .route("/review", get(review::review_page))
         .route("/review/files/jobs/{id}/{name}", get(review::job_file))
         .route("/review/files/{source}/{template}/{fixture}/{name}", get(review::baseline_file))
@@ -234,6 +245,11 @@ pub async fn verification(State(state): State<AppState>) -> Json<verify::Verific
 /// verifies the templates in the background, and on a signal stops accepting, lets
 /// in-flight requests finish, and closes Chromium.
 pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
+    if config.webhook_secrets.is_empty() {
+        tracing::warn!(
+            "no --webhook-secret: webhooks are sent without a webhook-signature, so receivers cannot verify them"
+        );
+    }
     if config.tokens.is_empty() {
         if !config.listen.ip().is_loopback() {
             return Err(ServeError::OpenWithoutTokens(config.listen));
@@ -388,6 +404,9 @@ async fn start_service(
         public_url: public_url(config, addr),
         baselines_dir: config.baselines_dir.clone(),
         reload_routing: config.queue.is_shared(),
+        max_queue_per_submitter: config.max_queue_per_submitter,
+        webhook_secrets: config.webhook_secrets.clone(),
+        default_submitter: config.default_submitter.clone(),
         ..crate::service::ServiceConfig::default()
     };
     let (service, recovery) = crate::service::Service::new(

@@ -87,6 +87,17 @@ pub struct Args {
     /// Jobs the queue may hold (waiting + running); more submissions get 429 with Retry-After.
     #[arg(long, env = "PIXELPROOF_MAX_QUEUE", default_value_t = 1000)]
     pub max_queue: usize,
+    /// Jobs one submitter (token) may have waiting or running; more get 429 with Retry-After.
+    /// Default: no cap per submitter (only --max-queue).
+    #[arg(long, env = "PIXELPROOF_MAX_QUEUE_PER_SUBMITTER")]
+    pub max_queue_per_submitter: Option<usize>,
+    /// Signs webhooks (Standard Webhooks): `whsec_BASE64` for every submitter, or
+    /// `NAME=whsec_BASE64` for token NAME's jobs (repeatable; the variable takes a comma-separated list).
+    #[arg(long = "webhook-secret", env = "PIXELPROOF_WEBHOOK_SECRETS", value_delimiter = ',', hide_env_values = true)]
+    pub webhook_secrets: Vec<String>,
+    /// The submitter of jobs apps publish to RabbitMQ without a `submitter` field.
+    #[arg(long, env = "PIXELPROOF_DEFAULT_SUBMITTER", default_value = "queue")]
+    pub default_submitter: String,
     /// After SIGTERM, seconds jobs in flight may take to finish before they go back to the queue.
     #[arg(long, env = "PIXELPROOF_SHUTDOWN_GRACE_SECS", default_value_t = 30)]
     pub shutdown_grace_secs: u64,
@@ -107,6 +118,10 @@ impl Args {
         anyhow::ensure!(self.render_timeout_secs >= 1, "--render-timeout-secs must be at least 1");
         anyhow::ensure!(self.fallback_timeout_secs != Some(0), "--fallback-timeout-secs must be at least 1");
         anyhow::ensure!(self.max_queue >= 1, "--max-queue must be at least 1");
+        anyhow::ensure!(self.max_queue_per_submitter != Some(0), "--max-queue-per-submitter must be at least 1");
+        anyhow::ensure!(!self.default_submitter.trim().is_empty(), "--default-submitter must not be empty");
+        let webhook_secrets =
+            crate::webhook::signature::Secrets::parse(&self.webhook_secrets).context("--webhook-secret")?;
         anyhow::ensure!(self.max_body_bytes >= 1024, "--max-body-bytes must be at least 1024");
         anyhow::ensure!(self.max_html_bytes >= 1, "--max-html-bytes must be at least 1");
         // serde_json refuses JSON nested deeper than 128 levels before any limit of ours is asked.
@@ -151,6 +166,9 @@ impl Args {
             render_timeout: Duration::from_secs(self.render_timeout_secs),
             fallback_timeout: self.fallback_timeout_secs.map(Duration::from_secs),
             max_queue: self.max_queue,
+            max_queue_per_submitter: self.max_queue_per_submitter,
+            webhook_secrets,
+            default_submitter: self.default_submitter,
             shutdown_grace: Duration::from_secs(self.shutdown_grace_secs),
             webhook_allow_private: self.webhook_allow_private,
             retry_backoff: defaults.retry_backoff,

@@ -31,6 +31,10 @@
 //!   (`{"template", "data", "options"?, "baseline"?, "callback_url"?}` or `{"html", …}`) and
 //!   picks a fresh ULID; the worker records the job (validating the request: a bad one is
 //!   recorded `failed` with why) and renders it. `GET /v1/jobs/{id}` then answers for it;
+//!   an optional `"submitter"` (1 to 128 printable characters) names the job's owner: the
+//!   token name whose holder may read it (operators always may). Without it, the job belongs
+//!   to `--default-submitter` (default `queue`). Publishing needs broker credentials, so the
+//!   broker's access control is what stops an app from naming another's token;
 //! * `delivery_mode = 2` (persistent), `message_id` = the job id;
 //! * header `x-pixelproof-attempts`: how many earlier deliveries failed (any AMQP integer;
 //!   absent means 0, so a bare `{"job": ID}` is a valid first delivery);
@@ -271,23 +275,33 @@ fn attempts_of(headers: Option<&FieldTable>) -> Result<u32, String> {
         .ok_or_else(|| format!("its {ATTEMPTS_HEADER} header is {value:?}, not a non-negative integer"))
 }
 
-/// The job a message body names (and the request it carries, if an app published the job
-/// itself), or what is wrong with it.
-fn job_of(body: &[u8]) -> Result<(JobId, Option<serde_json::Value>), String> {
+/// A message body: the job, and the request and submitter an app publishing a job adds.
+type Parsed = (JobId, Option<serde_json::Value>, Option<String>);
+
+/// The job a message body names (and the request and submitter it carries, if an app
+/// published the job itself), or what is wrong with it.
+fn job_of(body: &[u8]) -> Result<Parsed, String> {
     #[derive(serde::Deserialize)]
     struct Body {
         job: String,
         #[serde(default)]
         request: Option<serde_json::Value>,
+        #[serde(default)]
+        submitter: Option<String>,
     }
-    let form = r#"{"job": "<ULID>", "request"?: {…}}"#;
+    let form = r#"{"job": "<ULID>", "request"?: {…}, "submitter"?: "NAME"}"#;
     let body: Body =
         serde_json::from_slice(body).map_err(|e| format!("its body is not JSON of the form {form}: {e}"))?;
     if body.request.as_ref().is_some_and(|r| !r.is_object()) {
         return Err("its body's request is not a JSON object (the body of POST /v1/jobs)".to_string());
     }
+    if let Some(name) = &body.submitter {
+        if name.is_empty() || name.chars().count() > 128 || name.chars().any(char::is_control) {
+            return Err("its body's submitter is not 1 to 128 printable characters".to_string());
+        }
+    }
     let job = JobId::parse(&body.job).map_err(|e| format!("its body's job is not a canonical ULID: {e}"))?;
-    Ok((job, body.request))
+    Ok((job, body.request, body.submitter))
 }
 
 fn job_body(job: JobId) -> Vec<u8> {
@@ -723,9 +737,9 @@ impl Queue for AmqpQueue {
                 Some(Err(e)) => return Err(self.failed("receive a job", e)),
                 Some(Ok(raw)) => raw,
             };
-            let parsed = job_of(&raw.data)
-                .and_then(|(job, request)| Ok((job, request, attempts_of(raw.properties.headers().as_ref())?)));
-            let (job, request, mut attempts) = match parsed {
+            let parsed =
+                job_of(&raw.data).and_then(|parsed| Ok((parsed, attempts_of(raw.properties.headers().as_ref())?)));
+            let ((job, request, submitter), mut attempts) = match parsed {
                 Ok(p) => p,
                 Err(why) => {
                     self.refuse(&link, raw, why).await?;
@@ -740,7 +754,7 @@ impl Queue for AmqpQueue {
             }
             let receipt = format!("{}.{}", link.generation, raw.delivery_tag);
             self.held().insert(receipt.clone(), Held { job, generation: link.generation, acker: raw.acker });
-            return Ok(Some(Delivery { job, attempts, receipt, request }));
+            return Ok(Some(Delivery { job, attempts, receipt, request, submitter }));
         }
     }
 
@@ -831,10 +845,13 @@ mod tests {
     #[test]
     fn bodies_and_attempts_are_checked() {
         let job = JobId::new();
-        assert_eq!(job_of(&job_body(job)), Ok((job, None)));
-        assert_eq!(job_of(format!(r#"{{"job":"{job}","extra":1}}"#).as_bytes()), Ok((job, None)));
-        let with = format!(r#"{{"job":"{job}","request":{{"html":"<p>hi</p>"}}}}"#);
-        assert_eq!(job_of(with.as_bytes()), Ok((job, Some(serde_json::json!({"html": "<p>hi</p>"})))));
+        assert_eq!(job_of(&job_body(job)), Ok((job, None, None)));
+        assert_eq!(job_of(format!(r#"{{"job":"{job}","extra":1}}"#).as_bytes()), Ok((job, None, None)));
+        let with = format!(r#"{{"job":"{job}","request":{{"html":"<p>hi</p>"}},"submitter":"alice"}}"#);
+        let request = Some(serde_json::json!({"html": "<p>hi</p>"}));
+        assert_eq!(job_of(with.as_bytes()), Ok((job, request, Some("alice".to_string()))));
+        let bad_submitter = format!(r#"{{"job":"{job}","submitter":"a\nb"}}"#);
+        assert!(job_of(bad_submitter.as_bytes()).unwrap_err().contains("submitter"));
         let not_object = format!(r#"{{"job":"{job}","request":"<p>hi</p>"}}"#);
         assert!(job_of(not_object.as_bytes()).unwrap_err().contains("not a JSON object"));
         assert!(job_of(b"not json").unwrap_err().contains("not JSON"));

@@ -312,7 +312,13 @@ impl EmbeddedQueue {
         durable::rename_durable(&from, &to).map_err(io_err(&from))?;
         state.ready.remove(&job);
         state.inflight.insert(job, w.attempts);
-        Ok(Ok(Delivery { job, attempts: w.attempts, receipt: format!("{job}.{}", w.attempts), request: None }))
+        Ok(Ok(Delivery {
+            job,
+            attempts: w.attempts,
+            receipt: format!("{job}.{}", w.attempts),
+            request: None,
+            submitter: None,
+        }))
     }
 
     /// Checks that `delivery` is in flight and returns its file.

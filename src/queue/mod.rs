@@ -33,6 +33,8 @@ pub struct Delivery {
     /// The job's request when the message carries it (an app published the job to RabbitMQ
     /// itself): the worker records the job first. `None` for jobs the API recorded.
     pub request: Option<serde_json::Value>,
+    /// Who published it, when the message names its submitter (see `amqp`'s message format).
+    pub submitter: Option<String>,
 }
 
 /// How many jobs wait, are being worked on, and gave up.

@@ -135,7 +135,12 @@ impl Review {
             action: if release { AuditAction::ReleaseJob } else { AuditAction::RejectJob },
             subject: id.to_string(),
             reason: reason.clone(),
-            details: serde_json::json!({ "from": from, "to": to, "pdf_artifact": pdf.as_ref().map(|(name, _)| name) }),
+            details: serde_json::json!({
+                "from": from,
+                "to": to,
+                "submitter": record.submitter,
+                "pdf_artifact": pdf.as_ref().map(|(name, _)| name),
+            }),
         };
         let audit = self.append(audit).await?;
         record.decide(to, Some(&note))?;

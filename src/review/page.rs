@@ -172,7 +172,8 @@ pub fn job_item(job: &HeldJob) -> Item {
         anchor: format!("job-{id}"),
         title: format!("Job {id}"),
         subtitle: format!(
-            "{template} · {} · held since {}",
+            "{template} · submitted by {} · {} · held since {}",
+            job.record.submitter.as_deref().unwrap_or("(unknown: before jobs had owners)"),
             printed_by(job),
             job.record.updated_at.format("%Y-%m-%d %H:%M UTC")
         ),

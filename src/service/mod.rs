@@ -15,6 +15,7 @@
 
 pub mod artifacts;
 mod notify;
+pub mod quota;
 mod sizes;
 pub mod verify;
 mod worker;
@@ -28,12 +29,13 @@ use std::time::Duration;
 use crate::api::metrics::Metrics;
 use crate::api::verify::Verification;
 use crate::fallback::FallbackRenderer;
+use crate::idempotency::{BodyFingerprint, IdempotencyKey};
 use crate::jobs::{JobId, JobRecord, JobState};
 use crate::pipeline::Engine;
 use crate::queue::{Queue, QueueError, Recovery};
 use crate::request::{JobRequest, RequestError};
 use crate::routing::RoutingTable;
-use crate::store::{Claimed, JobStore, StoreError};
+use crate::store::{Claim, Claimed, JobStore, StoreError};
 use crate::template::Catalog;
 use crate::webhook::{WebhookError, WebhookPolicy};
 
@@ -57,6 +59,12 @@ pub struct ServiceConfig {
     /// Re-read the routing table before routing each job (set when several processes share
     /// the data directory: the API edits the rules, workers elsewhere apply them).
     pub reload_routing: bool,
+    /// Jobs one submitter may have waiting or running (`--max-queue-per-submitter`); `None`: no cap.
+    pub max_queue_per_submitter: Option<usize>,
+    /// Webhook signing secrets (`--webhook-secret`): per submitter, and a server-wide default.
+    pub webhook_secrets: crate::webhook::signature::Secrets,
+    /// The submitter of jobs apps publish to RabbitMQ without a `submitter` field.
+    pub default_submitter: String,
 }
 
 impl Default for ServiceConfig {
@@ -71,6 +79,9 @@ impl Default for ServiceConfig {
             public_url: "http://127.0.0.1:8080".to_string(),
             baselines_dir: std::path::PathBuf::from("baselines"),
             reload_routing: false,
+            max_queue_per_submitter: None,
+            webhook_secrets: crate::webhook::signature::Secrets::default(),
+            default_submitter: "queue".to_string(),
         }
     }
 }
@@ -84,6 +95,13 @@ pub enum SubmitError {
     Callback(#[from] WebhookError),
     #[error("the queue is full ({limit} jobs waiting or running): retry after a few seconds")]
     Full { limit: usize },
+    #[error(
+        "Idempotency-Key {key:?} was used before with a different request body; a key names one request: \
+         send the same body to get that job back, or use a new key for a new job"
+    )]
+    KeyReused { key: String },
+    #[error(transparent)]
+    Quota(#[from] quota::QuotaError),
     #[error("the server is shutting down and takes no new jobs: retry on another instance or after it restarts")]
     ShuttingDown,
     #[error("the job could not be queued: {0}")]
@@ -119,6 +137,7 @@ pub struct Service {
     /// Serialises keyed submissions so two requests with one key cannot both create the job.
     keyed: tokio::sync::Mutex<()>,
     sizes: sizes::Sizes,
+    quota: quota::Quota,
     webhooks_running: Arc<AtomicUsize>,
 }
 
@@ -134,6 +153,7 @@ impl Service {
         verification: Arc<Verification>,
         metrics: Arc<Metrics>,
     ) -> (Service, Recovery) {
+        let quota = quota::Quota::new(config.max_queue_per_submitter);
         let service = Service {
             config,
             engine,
@@ -148,6 +168,7 @@ impl Service {
             accepting: AtomicBool::new(true),
             keyed: tokio::sync::Mutex::new(()),
             sizes: sizes::Sizes::default(),
+            quota,
             webhooks_running: Arc::new(AtomicUsize::new(0)),
         };
         (service, data.recovery)
@@ -162,42 +183,55 @@ impl Service {
         format!("{}/v1/jobs/{id}", self.config.public_url)
     }
 
-    /// Validates a job, claims its idempotency key, saves it `queued` and enqueues it.
-    /// A queue that is full leaves nothing behind (the record is removed; the key's claim
-    /// stays bound to the id, so a retry with the same key makes that same job).
+    /// Validates a job, claims the submitter's idempotency key (bound to the body's
+    /// fingerprint), counts it against the submitter's quota, saves it `queued` with its
+    /// submitter and enqueues it. A queue that is full leaves nothing behind (the record is
+    /// removed; the key's claim stays bound to the id, so a retry with the same key and
+    /// body makes that same job).
     pub async fn submit(
         &self,
         request: JobRequest,
-        idempotency_key: Option<String>,
+        idempotency_key: Option<IdempotencyKey>,
         submitter: &str,
     ) -> Result<Submitted, SubmitError> {
         if !self.is_accepting() {
             return Err(SubmitError::ShuttingDown);
         }
         self.validate(&request)?;
-        let _guard = match &idempotency_key {
-            Some(_) => Some(self.keyed.lock().await),
-            None => None,
-        };
         let mut id = JobId::new();
-        if let Some(key) = &idempotency_key {
-            if let Claimed::Existing(existing) = self.jobs.claim_idempotency_key(key, id).await? {
-                if self.jobs.load(existing).await?.is_some() {
-                    tracing::info!(job = %existing, "idempotency key seen before: same job");
-                    return Ok(Submitted { id: existing, existing: true });
-                }
-                // Claimed by a submission that did not finish (queue full, crash): make that job now.
-                id = existing;
-            }
-        }
         let body = serde_json::to_value(&request).map_err(|e| StoreError::Corrupt {
             key: format!("jobs/{id}/job.json"),
             what: "JSON",
             detail: e.to_string(),
         })?;
-        let record = JobRecord::new(id, body, idempotency_key);
-        self.jobs.save(&record).await?;
+        let _guard = match &idempotency_key {
+            Some(_) => Some(self.keyed.lock().await),
+            None => None,
+        };
+        if let Some(key) = &idempotency_key {
+            match self.claim(key, submitter, id, &body).await? {
+                Some(Submitted { id: existing, existing: true }) => {
+                    return Ok(Submitted { id: existing, existing: true })
+                }
+                Some(unfinished) => id = unfinished.id,
+                None => {}
+            }
+        }
+        if let Err(e) = self.quota.reserve(&self.jobs, submitter, id).await {
+            if matches!(e, quota::QuotaError::Full { .. }) {
+                self.metrics.submitter_job(submitter, "over_quota");
+                tracing::info!(%submitter, "job refused: the submitter is at its quota");
+            }
+            return Err(e.into());
+        }
+        let mut record = JobRecord::new(id, body, idempotency_key.map(|k| k.to_string()));
+        record.submitter = Some(submitter.to_string());
+        if let Err(e) = self.jobs.save(&record).await {
+            self.quota.release(submitter, id).await;
+            return Err(e.into());
+        }
         if let Err(e) = self.queue.enqueue(id).await {
+            self.quota.release(submitter, id).await;
             // No record may stay behind that no worker will ever settle.
             if let Err(del) = self.jobs.objects().delete(&JobStore::record_key(id)).await {
                 tracing::error!(job = %id, error = %del, "could not remove the record of a job the queue refused");
@@ -208,9 +242,56 @@ impl Service {
             });
         }
         self.metrics.job("accepted");
+        self.metrics.submitter_job(submitter, "accepted");
         self.update_depth().await;
         tracing::info!(job = %id, %submitter, "job queued");
         Ok(Submitted { id, existing: false })
+    }
+
+    /// The idempotency check of [`Service::submit`] (under the `keyed` lock): `Some` with
+    /// `existing` for the job this key and body made before, `Some` without it for a job the
+    /// key claimed whose submission did not finish (make it now, with that id), `None` for a
+    /// key claimed now. The same key with another body is [`SubmitError::KeyReused`].
+    async fn claim(
+        &self,
+        key: &IdempotencyKey,
+        submitter: &str,
+        id: JobId,
+        body: &serde_json::Value,
+    ) -> Result<Option<Submitted>, SubmitError> {
+        let fingerprint = BodyFingerprint::of(body);
+        // Claims made before keys were scoped name jobs without a submitter: they are honoured
+        // where the server behaves as it did then (no tokens), and ignored otherwise, so an
+        // owner-less job is never handed to a submitter.
+        if submitter == crate::api::auth::ANONYMOUS {
+            if let Some(old) = self.jobs.legacy_idempotency_claim(key).await? {
+                if let Some(record) = self.jobs.load(old).await?.filter(|r| r.submitter.is_none()) {
+                    if BodyFingerprint::of(&record.request) != fingerprint {
+                        return Err(self.key_reused(key, submitter));
+                    }
+                    tracing::info!(job = %old, "idempotency key seen before (unscoped claim): same job");
+                    return Ok(Some(Submitted { id: old, existing: true }));
+                }
+            }
+        }
+        let claim = Claim { job: id, fingerprint };
+        let Claimed::Existing(existing) = self.jobs.claim_idempotency_key(submitter, key, &claim).await? else {
+            return Ok(None);
+        };
+        if existing.fingerprint != claim.fingerprint {
+            return Err(self.key_reused(key, submitter));
+        }
+        let found = self.jobs.load(existing.job).await?.is_some();
+        if found {
+            tracing::info!(job = %existing.job, %submitter, "idempotency key seen before: same job");
+        }
+        Ok(Some(Submitted { id: existing.job, existing: found }))
+    }
+
+    fn key_reused(&self, key: &IdempotencyKey, submitter: &str) -> SubmitError {
+        self.metrics.submitter_job(submitter, "key_reused");
+        tracing::info!(%submitter, "idempotency key reused with another body: refused");
+        SubmitError::KeyReused { key: key.to_string() }
     }
 
     /// What `POST /v1/jobs` checks before a job is accepted: the request makes a document
@@ -278,6 +359,7 @@ impl Service {
                 Err(e) => tracing::error!(job = %id, error = %e, "could not enqueue a job found unqueued at start-up"),
             }
         }
+        self.quota.load(&self.jobs).await?;
         self.update_depth().await;
         tracing::info!(?report, "start-up recovery finished");
         Ok(report)

@@ -1,7 +1,7 @@
 //! Telling apps a job settled: its result event on the queue (`announce`: RabbitMQ's results
 //! exchange), and its webhook (`notify`): `{id, state, status_url, pdf_url?, error?}` POSTed
-//! to the job's `callback_url` by `webhook::deliver` in a background task; the outcome is
-//! written on the job record (`webhook`).
+//! to the job's `callback_url` by `webhook::deliver` in a background task, signed with the
+//! submitter's secret (or the server's); the outcome is written on the job record (`webhook`).
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -60,11 +60,15 @@ impl Service {
             }
         };
         let body = payload(self, record);
+        // One id per job and state: the same on every retry, and on a notification sent
+        // again after a redelivery, so receivers can dedupe.
+        let delivery = format!("msg_{}_{}", record.id, record.state);
+        let secret = self.config.webhook_secrets.for_submitter(record.submitter.as_deref()).cloned();
         let (id, jobs, policy) = (record.id, self.jobs.clone(), self.config.webhook.clone());
         let running = Arc::clone(&self.webhooks_running);
         running.fetch_add(1, Ordering::SeqCst);
         tokio::spawn(async move {
-            let outcome = match crate::webhook::deliver(&url, &body, &policy).await {
+            let outcome = match crate::webhook::deliver(&url, &body, &delivery, secret.as_ref(), &policy).await {
                 Ok(d) => {
                     json!({"delivered": true, "status": d.status, "attempts": d.attempts, "at": chrono::Utc::now()})
                 }

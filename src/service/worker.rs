@@ -188,7 +188,7 @@ async fn process_once(service: &Service, delivery: Delivery) -> Option<Delivery>
         Ok(Some(r)) => r,
         Ok(None) => match delivery.request.clone() {
             // An app published the job to the queue itself: record it now.
-            Some(request) => match record_published(service, id, request).await {
+            Some(request) => match record_published(service, id, request, delivery.submitter.as_deref()).await {
                 Ok(r) => r,
                 Err(e) => return retry(service, delivery, None, Interrupt::store(e)).await,
             },
@@ -262,12 +262,15 @@ async fn record_published(
     service: &Service,
     id: crate::jobs::JobId,
     request: serde_json::Value,
+    submitter: Option<&str>,
 ) -> Result<JobRecord, crate::store::StoreError> {
     let problem = match serde_json::from_value::<JobRequest>(request.clone()) {
         Ok(req) => service.validate(&req).err().map(|e| e.to_string()),
         Err(e) => Some(format!("it is not a job body (see POST /v1/jobs): {e}")),
     };
     let mut record = JobRecord::new(id, request, None);
+    let submitter = submitter.unwrap_or(&service.config.default_submitter);
+    record.submitter = Some(submitter.to_string());
     match &problem {
         Some(why) => {
             let _ = record.fail(&format!("the job published to the queue was refused: {why}"));
@@ -276,7 +279,7 @@ async fn record_published(
         }
         None => {
             service.metrics.job("accepted");
-            tracing::info!(job = %id, "job published to the queue: recorded");
+            tracing::info!(job = %id, %submitter, "job published to the queue: recorded");
         }
     }
     service.jobs.save(&record).await?;

@@ -3,13 +3,17 @@
 //! * `jobs/{id}/job.json` — the [`JobRecord`] (overwritten on every change);
 //! * `jobs/{id}/document.pdf` — the PDF, written once (a second put is a no-op);
 //! * `jobs/{id}/artifacts/{name}` — diff images, verdicts, logs;
-//! * `idempotency/{sha256(key)}` — the id of the job that claimed an idempotency key first.
+//! * `idempotency/by-submitter/{sha256(submitter)}/{sha256(key)}` — `{"job", "fingerprint"}`:
+//!   the job that claimed a submitter's idempotency key first, and its body's fingerprint;
+//! * `idempotency/{sha256(key)}` — a claim made before keys were scoped per submitter (a
+//!   bare job id): only read ([`JobStore::legacy_idempotency_claim`]), never written.
 
 use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 
 use super::{ObjectKey, ObjectStore, PutOutcome, StoreError};
+use crate::idempotency::{BodyFingerprint, IdempotencyKey};
 use crate::jobs::{JobId, JobRecord};
 
 /// Whether a PDF was stored now or had been stored before (by an earlier attempt).
@@ -19,13 +23,21 @@ pub enum Stored {
     AlreadyExisted,
 }
 
+/// What an idempotency key is bound to: a job, and the fingerprint of the body it came with.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Claim {
+    pub job: JobId,
+    pub fingerprint: BodyFingerprint,
+}
+
 /// The outcome of claiming an idempotency key.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Claimed {
     /// The key is now bound to the job given.
     New,
-    /// The key was already bound to this job: answer with it instead of creating another.
-    Existing(JobId),
+    /// The key was already bound to another job (and body): answer with it, or refuse a
+    /// different body, instead of creating another.
+    Existing(Claim),
 }
 
 /// Jobs' records, PDFs, artifacts and idempotency claims on top of an [`ObjectStore`].
@@ -125,19 +137,47 @@ impl JobStore {
             .collect())
     }
 
-    /// Binds `idempotency_key` to `id` unless another job claimed it first (atomic, also
-    /// between processes). The key is stored hashed, so any string is accepted.
-    pub async fn claim_idempotency_key(&self, idempotency_key: &str, id: JobId) -> Result<Claimed, StoreError> {
-        let digest = hex::encode(Sha256::digest(idempotency_key.as_bytes()));
-        let key = key(format!("idempotency/{digest}"))?;
-        match self.objects.put_if_absent(&key, id.to_string().into_bytes()).await? {
+    /// Binds the submitter's `idempotency_key` to `claim` unless a claim was made first
+    /// (atomic, also between processes). Submitter and key are stored hashed.
+    pub async fn claim_idempotency_key(
+        &self,
+        submitter: &str,
+        idempotency_key: &IdempotencyKey,
+        claim: &Claim,
+    ) -> Result<Claimed, StoreError> {
+        let key = key(format!(
+            "idempotency/by-submitter/{}/{}",
+            hex::encode(Sha256::digest(submitter.as_bytes())),
+            hex::encode(Sha256::digest(idempotency_key.as_str().as_bytes()))
+        ))?;
+        let bytes = serde_json::to_vec(claim).map_err(|e| StoreError::Corrupt {
+            key: key.to_string(),
+            what: "JSON",
+            detail: e.to_string(),
+        })?;
+        match self.objects.put_if_absent(&key, bytes).await? {
             PutOutcome::Created => Ok(Claimed::New),
             PutOutcome::Existing(bytes) => {
-                let corrupt = |detail: String| StoreError::Corrupt { key: key.to_string(), what: "a job id", detail };
-                let text = String::from_utf8(bytes).map_err(|e| corrupt(e.to_string()))?;
-                let existing = JobId::parse(text.trim()).map_err(|e| corrupt(e.to_string()))?;
-                Ok(if existing == id { Claimed::New } else { Claimed::Existing(existing) })
+                let existing: Claim = serde_json::from_slice(&bytes).map_err(|e| StoreError::Corrupt {
+                    key: key.to_string(),
+                    what: "an idempotency claim",
+                    detail: e.to_string(),
+                })?;
+                Ok(if existing == *claim { Claimed::New } else { Claimed::Existing(existing) })
             }
         }
+    }
+
+    /// The job a key claimed before keys were scoped per submitter (`idempotency/{sha256(key)}`,
+    /// a bare job id), if any. Read only: new claims are per submitter.
+    pub async fn legacy_idempotency_claim(
+        &self,
+        idempotency_key: &IdempotencyKey,
+    ) -> Result<Option<JobId>, StoreError> {
+        let key = key(format!("idempotency/{}", hex::encode(Sha256::digest(idempotency_key.as_str().as_bytes()))))?;
+        let Some(bytes) = self.objects.get(&key).await? else { return Ok(None) };
+        let corrupt = |detail: String| StoreError::Corrupt { key: key.to_string(), what: "a job id", detail };
+        let text = String::from_utf8(bytes).map_err(|e| corrupt(e.to_string()))?;
+        JobId::parse(text.trim()).map(Some).map_err(|e| corrupt(e.to_string()))
     }
 }

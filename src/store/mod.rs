@@ -11,7 +11,7 @@ pub mod s3;
 
 use async_trait::async_trait;
 
-pub use jobs::{Claimed, JobStore, Stored};
+pub use jobs::{Claim, Claimed, JobStore, Stored};
 pub use key::ObjectKey;
 pub use local::LocalStore;
 pub use s3::{S3Config, S3Credentials, S3Store};

@@ -189,10 +189,25 @@ pub fn metric(server: &Server, series: &str) -> f64 {
     text.lines().find_map(|l| l.strip_prefix(series)).and_then(|v| v.trim().parse().ok()).unwrap_or(0.0)
 }
 
-/// A loopback HTTP receiver that answers 200 to every POST and keeps the bodies.
+/// A loopback HTTP receiver that answers 200 to every POST and keeps the bodies (parsed,
+/// and as received with the headers, lower-cased, for signature checks).
 pub struct Receiver {
     pub port: u16,
     pub bodies: Arc<Mutex<Vec<Value>>>,
+    pub received: Arc<Mutex<Vec<Received>>>,
+}
+
+/// One POST as the receiver got it.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Received {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+    }
 }
 
 impl Receiver {
@@ -200,12 +215,14 @@ impl Receiver {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind receiver");
         let port = listener.local_addr().expect("addr").port();
         let bodies = Arc::new(Mutex::new(Vec::new()));
-        let seen = bodies.clone();
+        let received = Arc::new(Mutex::new(Vec::new()));
+        let (seen, raw) = (bodies.clone(), received.clone());
         std::thread::spawn(move || {
             for stream in listener.incoming() {
                 let Ok(mut stream) = stream else { continue };
                 let mut reader = BufReader::new(stream.try_clone().expect("clone stream"));
                 let mut length = 0usize;
+                let mut headers = Vec::new();
                 loop {
                     let mut line = String::new();
                     if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
@@ -214,9 +231,13 @@ impl Receiver {
                     if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
                         length = v.trim().parse().unwrap_or(0);
                     }
+                    if let Some((name, value)) = line.split_once(':') {
+                        headers.push((name.trim().to_ascii_lowercase(), value.trim().to_string()));
+                    }
                 }
                 let mut body = vec![0; length];
                 if reader.read_exact(&mut body).is_ok() {
+                    raw.lock().expect("lock").push(Received { headers, body: body.clone() });
                     if let Ok(v) = serde_json::from_slice(&body) {
                         seen.lock().expect("lock").push(v);
                     }
@@ -224,7 +245,7 @@ impl Receiver {
                 let _ = stream.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
             }
         });
-        Receiver { port, bodies }
+        Receiver { port, bodies, received }
     }
 
     pub fn url(&self) -> String {
