@@ -7,6 +7,7 @@
 
 pub mod audit;
 pub mod auth;
+pub mod conn;
 pub mod health;
 pub mod jobs;
 pub mod metrics;
@@ -77,6 +78,8 @@ pub struct ServeConfig {
     pub mode: Mode,
     /// With a shared queue: take no queued jobs in this process (`pixelproof worker`s do).
     pub api_only: bool,
+    /// Header-read timeout, idle timeout and connection cap (`api::conn`).
+    pub connections: conn::ConnLimits,
 }
 
 /// What a process runs.
@@ -115,6 +118,7 @@ impl Default for ServeConfig {
             mode: Mode::Api,
             api_only: false,
             store: crate::data::StoreBackend::Local,
+            connections: conn::ConnLimits::default(),
         }
     }
 }
@@ -326,7 +330,8 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
         service.wait_for_webhooks(grace).await;
         tracing::info!("workers stopped; closing the HTTP server");
     };
-    let served = axum::serve(listener, router(state)).with_graceful_shutdown(drain).await;
+    let limits = state.config.connections;
+    let served = conn::serve(listener, router(state), limits, drain).await;
     let _ = stop_verifying.send(());
     let _ = verifying.await;
     engine.renderer.shutdown().await;
