@@ -8,6 +8,7 @@
 pub mod audit;
 pub mod auth;
 pub mod conn;
+pub mod headers;
 pub mod health;
 pub mod jobs;
 pub mod metrics;
@@ -16,6 +17,7 @@ pub mod problem;
 pub mod render;
 pub mod review;
 pub mod routing;
+pub mod same_origin;
 pub mod templates;
 pub mod verify;
 
@@ -213,8 +215,10 @@ pub fn router(state: AppState) -> Router {
             .route("/healthz", get(health::healthz))
             .route("/readyz", get(health::readyz)),
     };
+    let origins = Arc::new(same_origin::Origins::new(state.config.public_url.as_deref()));
     routes
         .with_state(state)
+        .layer(axum::middleware::from_fn_with_state(origins, same_origin::refuse_cross_site))
         .layer(axum::extract::DefaultBodyLimit::disable())
         .layer(tower_http::limit::RequestBodyLimitLayer::new(max_body))
         .layer(axum::middleware::map_response_with_state(max_body, problem::problem_for_bare_errors))
