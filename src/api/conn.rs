@@ -275,3 +275,48 @@ impl AsyncWrite for Watched {
         self.inner.is_write_vectored()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// A client that asks for a large answer and stops reading it: nothing moves, no request
+    /// is being handled, so the idle timeout closes the connection before the answer is sent.
+    /// Had it stayed open, the client would get every byte when it reads on.
+    #[tokio::test]
+    async fn a_client_that_stops_reading_is_closed_at_the_idle_timeout() {
+        const SIZE: usize = 64 << 20;
+        let app = Router::new().route("/big", axum::routing::get(|| async { vec![7u8; SIZE] }));
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("address");
+        let limits = ConnLimits {
+            header_read_timeout: Duration::from_secs(60),
+            idle_timeout: Duration::from_secs(1),
+            max_connections: 8,
+        };
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(serve(listener, app, limits, async move {
+            let _ = stopped.await;
+        }));
+        let mut client = TcpStream::connect(addr).await.expect("connect");
+        client.write_all(b"GET /big HTTP/1.1\r\nHost: test\r\n\r\n").await.expect("request");
+        tokio::time::sleep(Duration::from_secs(4)).await;
+        let mut received = 0usize;
+        let mut buf = vec![0u8; 1 << 16];
+        let ended = tokio::time::timeout(Duration::from_secs(20), async {
+            loop {
+                match client.read(&mut buf).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => received += n,
+                }
+            }
+        })
+        .await;
+        assert!(ended.is_ok(), "the connection was still open 20 s after the client read on");
+        assert!(received < SIZE, "the whole {SIZE}-byte answer arrived: the idle connection was not closed");
+        let _ = stop.send(());
+        let finished = tokio::time::timeout(Duration::from_secs(10), server).await;
+        assert!(matches!(finished, Ok(Ok(Ok(())))), "serve did not return after shutdown: {finished:?}");
+    }
+}
