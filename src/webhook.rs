@@ -53,8 +53,15 @@ pub enum WebhookError {
          loopback or private networks when the server allows it (--webhook-allow-private)"
     )]
     Refused { url: String, addr: IpAddr, why: &'static str },
-    #[error("could not resolve the host of callback_url {url}: {detail}")]
-    Resolve { url: String, detail: String },
+    /// The host name did not resolve, or resolved to an address the policy refuses. Which
+    /// of the two, and the addresses, are logged, never told: the message ends up in the job
+    /// record, and a submitter must not learn what an internal name resolves to.
+    #[error(
+        "callback_url {url} does not lead to an address webhooks may reach: its host must resolve to public \
+         addresses (loopback and private ones only when the server allows them with --webhook-allow-private); \
+         check the host name"
+    )]
+    Unreachable { url: String },
     #[error("webhook to {url} failed after {attempts} attempt(s): {last}")]
     Failed { url: String, attempts: u32, last: String },
 }
@@ -98,7 +105,7 @@ fn allowed(url: &Url, addr: IpAddr, policy: &WebhookPolicy) -> Result<(), Webhoo
 }
 
 /// `Ok` for a globally routable unicast address; otherwise which range it is in.
-/// IPv4 addresses embedded in IPv6 (mapped, compatible, NAT64) are judged as IPv4.
+/// IPv4 addresses embedded in IPv6 (mapped, compatible, NAT64, 6to4, Teredo) are judged as IPv4.
 pub fn is_public(addr: IpAddr) -> Result<(), &'static str> {
     match addr {
         IpAddr::V4(v4) => is_public_v4(v4),
@@ -133,6 +140,11 @@ fn is_public_v4(ip: Ipv4Addr) -> Result<(), &'static str> {
     }
 }
 
+/// The IPv4 address in two 16-bit segments.
+fn v4_of(high: u16, low: u16) -> Ipv4Addr {
+    Ipv4Addr::from((u32::from(high) << 16) | u32::from(low))
+}
+
 fn is_public_v6(ip: Ipv6Addr) -> Result<(), &'static str> {
     let seg = ip.segments();
     if let Some(v4) = ip.to_ipv4_mapped() {
@@ -144,6 +156,17 @@ fn is_public_v6(ip: Ipv6Addr) -> Result<(), &'static str> {
     }
     if seg[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
         return is_public_v4(Ipv4Addr::new((seg[6] >> 8) as u8, seg[6] as u8, (seg[7] >> 8) as u8, seg[7] as u8));
+    }
+    // 6to4 (2002:AABB:CCDD::/48) routes to the IPv4 address AA.BB.CC.DD.
+    if seg[0] == 0x2002 {
+        return is_public_v4(v4_of(seg[1], seg[2])).map_err(|_| "6to4 (2002::/16) wrapping a non-public IPv4 address");
+    }
+    // Teredo (2001:0000::/32): the server's IPv4 address in plain, the client's inverted in
+    // the last 32 bits. Either one being non-public is enough to refuse.
+    if seg[0] == 0x2001 && seg[1] == 0 {
+        let teredo = "Teredo (2001::/32) wrapping a non-public IPv4 address";
+        is_public_v4(v4_of(seg[2], seg[3])).map_err(|_| teredo)?;
+        return is_public_v4(v4_of(!seg[6], !seg[7])).map_err(|_| teredo);
     }
     if ip.is_loopback() {
         Err("loopback")
@@ -165,24 +188,42 @@ fn is_public_v6(ip: Ipv6Addr) -> Result<(), &'static str> {
 }
 
 /// Resolves the URL's host and checks every address; the connection may only go to these.
+/// A host name that does not resolve or resolves to a refused address is one generic
+/// [`WebhookError::Unreachable`]; the detail goes to the log (host name only: a URL's path
+/// or query may carry the app's token).
 pub async fn resolve(url: &Url, policy: &WebhookPolicy) -> Result<Vec<SocketAddr>, WebhookError> {
     let port = url.port_or_known_default().unwrap_or(80);
-    let addrs: Vec<SocketAddr> = match url.host() {
-        Some(url::Host::Ipv4(v4)) => vec![SocketAddr::new(IpAddr::V4(v4), port)],
-        Some(url::Host::Ipv6(v6)) => vec![SocketAddr::new(IpAddr::V6(v6), port)],
-        Some(url::Host::Domain(domain)) => tokio::net::lookup_host((domain, port))
-            .await
-            .map_err(|e| WebhookError::Resolve { url: url.to_string(), detail: e.to_string() })?
-            .collect(),
+    let domain = match url.host() {
+        Some(url::Host::Ipv4(v4)) => return literal(url, IpAddr::V4(v4), port, policy),
+        Some(url::Host::Ipv6(v6)) => return literal(url, IpAddr::V6(v6), port, policy),
+        Some(url::Host::Domain(domain)) => domain,
         None => return Err(WebhookError::BadUrl { url: url.to_string(), why: "it has no host".into() }),
     };
+    let unreachable = || WebhookError::Unreachable { url: url.to_string() };
+    let addrs: Vec<SocketAddr> = match tokio::net::lookup_host((domain, port)).await {
+        Ok(found) => found.collect(),
+        Err(e) => {
+            tracing::warn!(host = %domain, error = %e, "webhook host does not resolve");
+            return Err(unreachable());
+        }
+    };
     if addrs.is_empty() {
-        return Err(WebhookError::Resolve { url: url.to_string(), detail: "no addresses".into() });
+        tracing::warn!(host = %domain, "webhook host resolves to no address");
+        return Err(unreachable());
     }
     for addr in &addrs {
-        allowed(url, addr.ip(), policy)?;
+        if let Err(WebhookError::Refused { addr, why, .. }) = allowed(url, addr.ip(), policy) {
+            tracing::warn!(host = %domain, %addr, why, "webhook host resolves to a refused address");
+            return Err(unreachable());
+        }
     }
     Ok(addrs)
+}
+
+/// An IP-literal host: the submitter wrote the address, so a refusal may name it.
+fn literal(url: &Url, addr: IpAddr, port: u16, policy: &WebhookPolicy) -> Result<Vec<SocketAddr>, WebhookError> {
+    allowed(url, addr, policy)?;
+    Ok(vec![SocketAddr::new(addr, port)])
 }
 
 /// POSTs `body` as JSON to `url`, retrying with backoff; the connection goes only to
@@ -261,7 +302,15 @@ mod tests {
 
     #[test]
     fn public_and_not() {
-        for ok in ["93.184.216.34", "8.8.8.8", "2606:4700::1111", "::ffff:8.8.8.8"] {
+        for ok in [
+            "93.184.216.34",
+            "8.8.8.8",
+            "2606:4700::1111",
+            "::ffff:8.8.8.8",
+            // 6to4 around 8.8.8.8; Teredo: server 94.245.121.253, client 8.8.8.8 (inverted).
+            "2002:808:808::1",
+            "2001:0:5ef5:79fd::f7f7:f7f7",
+        ] {
             assert_eq!(judge(ok), Ok(()), "{ok}");
         }
         for bad in [
@@ -283,6 +332,13 @@ mod tests {
             "fc00::1",
             "fd12::1",
             "fe80::1",
+            // 6to4 around 127.0.0.1, 10.0.0.1 and 169.254.169.254.
+            "2002:7f00:1::1",
+            "2002:a00:1::",
+            "2002:a9fe:a9fe::1",
+            // Teredo with a loopback client (inverted 127.0.0.1), and with a private server.
+            "2001:0:5efe:1::80ff:fffe",
+            "2001:0:a00:1::f7f7:f7f7",
         ] {
             assert!(judge(bad).is_err(), "{bad} must be refused");
         }

@@ -397,3 +397,157 @@ fn a_routing_rule_from_the_api_sends_render_and_jobs_to_the_fallback() {
     let settled = service_support::wait_settled(&server.inner, submit, &id, Duration::from_secs(120));
     assert_eq!(settled["state"], "fallback", "{settled}");
 }
+
+/// Opens a connection to the server and returns it with its read timeout set.
+fn connect(server: &Server, read_timeout: Duration) -> std::net::TcpStream {
+    let addr = server.url("").trim_start_matches("http://").to_string();
+    let stream = std::net::TcpStream::connect(&addr).expect("connect");
+    stream.set_read_timeout(Some(read_timeout)).expect("read timeout");
+    stream
+}
+
+/// Waits until the server closes `stream` (EOF or reset), at most `limit`; returns how long it took.
+fn closed_within(stream: &mut std::net::TcpStream, limit: Duration) -> Option<Duration> {
+    use std::io::Read;
+    let started = Instant::now();
+    let mut buf = [0u8; 4096];
+    while started.elapsed() < limit {
+        match stream.read(&mut buf) {
+            Ok(0) => return Some(started.elapsed()),
+            Ok(_) => {}
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
+            Err(_) => return Some(started.elapsed()),
+        }
+    }
+    None
+}
+
+fn open_files(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd")).map(|d| d.count()).unwrap_or(0)
+}
+
+/// A client that sends a header line every half second is cut off at the header-read
+/// timeout; 100 connections that say nothing are closed too (the open files come back
+/// down), and one that got its answer and stays idle is closed.
+#[test]
+fn slow_and_idle_clients_are_cut_off() {
+    use std::io::Write;
+    let server = Server::start(&["--token", SUBMIT, "--header-read-timeout-secs", "2", "--idle-timeout-secs", "3"]);
+    let limit = Duration::from_secs(10);
+
+    let mut slow = connect(&server, Duration::from_millis(500));
+    let started = Instant::now();
+    slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: pixelproof\r\n").expect("request line");
+    let mut cut = None;
+    while started.elapsed() < limit {
+        // One more header line every half second, as the slow client did for 75 s.
+        if slow.write_all(b"X-Slow: 1\r\n").is_err() {
+            cut = Some(started.elapsed());
+            break;
+        }
+        if closed_within(&mut slow, Duration::from_millis(500)).is_some() {
+            cut = Some(started.elapsed());
+            break;
+        }
+    }
+    let cut =
+        cut.unwrap_or_else(|| panic!("a client sending a header line every 0.5 s is still connected after {limit:?}"));
+    assert!(cut >= Duration::from_millis(1900), "cut off after {cut:?}, before the 2 s timeout");
+    eprintln!("slow-header client cut off after {cut:?} (timeout 2 s)");
+
+    let pid = server.pid();
+    let before = open_files(pid);
+    let silent: Vec<_> = (0..100).map(|_| connect(&server, Duration::from_millis(200))).collect();
+    let deadline = Instant::now() + limit;
+    while open_files(pid) < before + 100 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let during = open_files(pid);
+    assert!(during >= before + 100, "100 connections: {before} → {during} open files");
+    let deadline = Instant::now() + limit;
+    while open_files(pid) > before + 2 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let after = open_files(pid);
+    assert!(
+        after <= before + 2,
+        "100 silent connections still hold files after {limit:?}: {before} → {during} → {after}"
+    );
+    eprintln!("open files {before} → {during} with 100 silent connections → {after}");
+    drop(silent);
+
+    let mut idle = connect(&server, Duration::from_millis(200));
+    idle.write_all(b"GET /healthz HTTP/1.1\r\nHost: pixelproof\r\n\r\n").expect("request");
+    let took =
+        closed_within(&mut idle, limit).unwrap_or_else(|| panic!("an idle connection is still open after {limit:?}"));
+    eprintln!("idle keep-alive connection closed after {took:?}");
+}
+
+/// Past `--max-connections`, a new client waits until a connection closes, then is served.
+#[test]
+fn connections_are_capped() {
+    use std::io::Write;
+    let server = Server::start(&["--token", SUBMIT, "--max-connections", "4", "--header-read-timeout-secs", "60"]);
+    let mut open: Vec<_> = (0..4).map(|_| connect(&server, Duration::from_millis(200))).collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let mut fifth = connect(&server, Duration::from_millis(1500));
+    fifth.write_all(b"GET /healthz HTTP/1.1\r\nHost: pixelproof\r\nConnection: close\r\n\r\n").expect("request");
+    let mut answer = Vec::new();
+    use std::io::Read;
+    let waited = fifth.read_to_end(&mut answer);
+    assert!(
+        answer.is_empty(),
+        "the fifth connection was served past the cap of 4: {:?}",
+        String::from_utf8_lossy(&answer)
+    );
+    assert!(waited.is_err(), "the fifth connection was closed instead of waiting");
+    open.pop();
+    fifth.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+    let _ = fifth.read_to_end(&mut answer);
+    let text = String::from_utf8_lossy(&answer);
+    assert!(text.starts_with("HTTP/1.1 200"), "once a connection closed, the fifth was not served: {text:?}");
+}
+
+/// Mistakes of the client are answered as such: a page range past the document's end is a
+/// 422 (not Chromium's failure), the auth scheme is case-insensitive, and a routing rule for
+/// a template that does not exist is refused naming the known ones.
+#[test]
+fn client_mistakes_are_answered_as_such() {
+    let server = Server::start(&["--token", SUBMIT, "--token", OPERATOR]);
+    let c = client();
+    let print = |ranges: &str| {
+        c.post(server.url("/v1/render"))
+            .bearer_auth("submit-secret-0123456789")
+            .json(&json!({"html": "<p>one page</p>", "options": {"page_ranges": ranges}}))
+            .send()
+            .expect("render")
+    };
+    let problem = assert_problem(print("5-9"), StatusCode::UNPROCESSABLE_ENTITY, "page_ranges \"5-9\"");
+    assert!(problem["detail"].as_str().unwrap_or_default().contains("pages the document has"), "{problem}");
+    // The same document with a range it has prints.
+    let r = print("1");
+    assert_eq!(r.status(), StatusCode::OK);
+
+    use base64::Engine as _;
+    let basic = base64::engine::general_purpose::STANDARD.encode("anyone:operator-secret-0123456789");
+    for auth in [
+        "bearer submit-secret-0123456789".to_string(),
+        "BEARER submit-secret-0123456789".to_string(),
+        format!("basic {basic}"),
+    ] {
+        let r = c.get(server.url("/v1/templates")).header("Authorization", &auth).send().expect("GET");
+        assert_eq!(r.status(), StatusCode::OK, "{auth}");
+    }
+
+    let r = c
+        .post(server.url("/v1/routing"))
+        .bearer_auth("operator-secret-0123456789")
+        .json(&json!({"match": {"template": "no-such-template"}, "renderer": "fallback", "note": "typo"}))
+        .send()
+        .expect("POST /v1/routing");
+    let problem = assert_problem(r, StatusCode::UNPROCESSABLE_ENTITY, "no-such-template");
+    assert!(
+        problem["detail"].as_str().unwrap_or_default().contains("invoice"),
+        "the known templates are listed: {problem}"
+    );
+}

@@ -1,8 +1,10 @@
 //! Chromium's DevTools endpoint (it can drive the browser: open any URL, read any file) must
 //! never be reachable from outside: every socket the pool's browsers listen on is bound to
-//! loopback, on a port chosen at random, never 0.0.0.0 or `::`.
+//! loopback, on a port chosen at random, never 0.0.0.0 or `::`. And the browsers, which run
+//! documents' JavaScript, inherit none of the server's secrets.
 
 mod common;
+mod service_support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -92,6 +94,76 @@ async fn the_devtools_endpoint_listens_on_loopback_only() {
     ports.dedup();
     assert!(ports.len() >= 2, "each browser has a port of its own: {ports:?}");
     engine.renderer.shutdown().await;
+}
+
+/// The environment of a process, from `/proc/PID/environ`.
+fn environ(pid: u32) -> Option<Vec<String>> {
+    let raw = std::fs::read(format!("/proc/{pid}/environ")).ok()?;
+    Some(raw.split(|b| *b == 0).filter(|v| !v.is_empty()).map(|v| String::from_utf8_lossy(v).into_owned()).collect())
+}
+
+/// Chromium's processes (browser, zygotes, utilities, renderers) below `root`.
+fn chromium_processes(root: u32) -> Vec<u32> {
+    tree(root)
+        .into_iter()
+        .filter(|pid| {
+            std::fs::read_link(format!("/proc/{pid}/exe")).is_ok_and(|exe| exe.to_string_lossy().contains("chromium"))
+        })
+        .collect()
+}
+
+#[test]
+fn chromium_gets_none_of_the_servers_environment() {
+    use service_support::{Server, OPERATOR, OPERATOR_TOKEN, SUBMIT_TOKEN};
+    const AWS: &str = "aws-secret-canary-7f3a9c";
+    const CANARY: &str = "any-variable-canary-51be";
+    let data = tempfile::tempdir().expect("temp dir");
+    let env = [
+        ("AWS_SECRET_ACCESS_KEY".to_string(), AWS.to_string()),
+        ("PIXELPROOF_TOKENS".to_string(), format!("{SUBMIT_TOKEN},{OPERATOR_TOKEN}")),
+        ("PIXELPROOF_TEST_CANARY".to_string(), CANARY.to_string()),
+    ];
+    let server = Server::start_with_env("serve", data.path(), &["--workers", "2"], &env);
+    // Something printed, so the browsers have had renderer processes too.
+    let printed = service_support::client()
+        .post(server.url("/v1/render"))
+        .bearer_auth(OPERATOR)
+        .json(&serde_json::json!({"html": "<p>environment</p>"}))
+        .send()
+        .expect("render");
+    assert!(printed.status().is_success(), "{}", printed.status());
+    let serve_env = environ(server.child.id()).expect("the server's environment");
+    // The control: the server itself was given every secret, so their absence below means something.
+    for secret in [AWS, OPERATOR, CANARY] {
+        assert!(serve_env.iter().any(|v| v.contains(secret)), "serve was not given {secret}");
+    }
+    let browsers = chromium_processes(server.child.id());
+    assert!(
+        browsers.len() >= 2,
+        "found {} Chromium processes under serve; expected two browsers at least",
+        browsers.len()
+    );
+    let mut names = BTreeSet::new();
+    for pid in &browsers {
+        let Some(vars) = environ(*pid) else { continue };
+        for var in &vars {
+            for secret in [AWS, OPERATOR, CANARY] {
+                assert!(!var.contains(secret), "Chromium process {pid} holds a secret of serve's: {var}");
+            }
+            names.insert(var.split('=').next().unwrap_or_default().to_string());
+        }
+    }
+    assert!(names.contains("FONTCONFIG_FILE"), "Chromium must still get its fontconfig: {names:?}");
+    let expected: BTreeSet<String> =
+        ["FONTCONFIG_FILE", "TZ", "LANG", "LANGUAGE", "PATH", "HOME", "TMPDIR", "XDG_CONFIG_HOME", "XDG_CACHE_HOME"]
+            .map(String::from)
+            .into();
+    let extra: Vec<&String> = names.difference(&expected).collect();
+    // Chromium adds a few of its own to its children (e.g. the zygote's); none may come from serve.
+    for name in &extra {
+        assert!(!serve_env.iter().any(|v| v.starts_with(&format!("{name}="))), "{name} came from serve's environment");
+    }
+    eprintln!("{} Chromium processes; variables: {names:?}", browsers.len());
 }
 
 #[test]

@@ -260,6 +260,13 @@ async fn approve_in_browser(base: &str, reason: &str) -> (String, usize, f64) {
         "the review page did not show the candidate's image: {seen} (prompts: {})",
         prompts.load(Ordering::SeqCst)
     );
+    // The page's script runs under its Content-Security-Policy: the overlay slider was set up.
+    let slider = eval(format!(
+        "getComputedStyle(document.querySelector('{section} .stack')).getPropertyValue('--pos').trim() + ' ' + \
+         (document.querySelector('{section} img.over')?.src ?? '')"
+    ))
+    .await;
+    assert!(slider.as_str().is_some_and(|s| s.starts_with("50% http")), "the overlay's script did not run: {slider}");
     // Real input events: a mouse click into the field, typed text, a mouse click on Approve.
     click(&page, &format!("{section} input[name=reason]")).await;
     page.execute(InsertTextParams::new(reason)).await.expect("type the reason");
@@ -562,4 +569,89 @@ fn without_tokens_the_review_is_open_on_loopback() {
         (&entries["entries"][0]["by"], &entries["entries"][0]["action"]),
         (&json!("anonymous"), &json!("add_route"))
     );
+}
+
+/// The review page forbids framing and allows only its own script (by hash); decisions and
+/// routing changes sent cross-site by a browser are refused, while clients that are not
+/// browsers (no `Sec-Fetch-Site`, no `Origin`) are not affected; files are downloads.
+#[test]
+fn the_review_page_cannot_be_framed_and_cross_site_decisions_are_refused() {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    let ws = Workspace::new();
+    ws.make_candidates();
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let (held, _) = ws.write_held_job(&runtime);
+    let server = start(&ws);
+    let c = client();
+
+    let page = op(c.get(server.url("/review"))).send().expect("GET /review");
+    assert_eq!(page.status(), StatusCode::OK);
+    let header = |name: &str| page.headers().get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+    let csp = header("content-security-policy");
+    assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+    assert!(csp.contains("default-src 'none'") && !csp.contains("script-src 'unsafe-inline'"), "{csp}");
+    assert_eq!(header("x-frame-options"), "DENY");
+    assert_eq!(header("x-content-type-options"), "nosniff");
+    assert_eq!(header("cache-control"), "no-store");
+    let body = page.text().expect("page");
+    // The inline script is the one the policy names by hash, so browsers run it (and no other).
+    let script = body.split("<script>").nth(1).and_then(|s| s.split("</script>").next()).expect("inline script");
+    let hash = base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(script.as_bytes()));
+    assert!(csp.contains(&format!("script-src 'sha256-{hash}'")), "{csp} does not allow the page's script");
+    assert_eq!(body.matches("<script").count(), 1, "one script on the page");
+
+    // A cross-site approval, as a browser would send it from another site: refused, nothing moves.
+    let before = audit(&c, &server, 100).len();
+    let approve = "/v1/review/candidates/certificate/default/approve";
+    for (name, value) in
+        [("Sec-Fetch-Site", "cross-site"), ("Sec-Fetch-Site", "same-site"), ("Origin", "https://evil.example")]
+    {
+        let r = op(c.post(server.url(approve)))
+            .header(name, value)
+            .json(&json!({"reason": "forged"}))
+            .send()
+            .expect("POST");
+        let status = r.status();
+        let body: Value = r.json().expect("problem");
+        assert_problem(status, &body, StatusCode::FORBIDDEN, "changes state");
+        assert!(ws.candidate_dir("default").exists(), "a cross-site approval ({name}: {value}) moved the candidate");
+    }
+    let r = op(c.post(server.url(&format!("/v1/review/jobs/{held}/release"))))
+        .header("Origin", "http://127.0.0.1:1")
+        .json(&json!({"reason": "forged"}))
+        .send()
+        .expect("POST");
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    // Routing: add (a client without browser headers), then a cross-site DELETE is refused.
+    let rule: Value = op(c.post(server.url("/v1/routing")))
+        .json(&json!({"match": {"template": "certificate"}, "renderer": "fallback", "note": "test"}))
+        .send()
+        .expect("POST /v1/routing")
+        .json()
+        .expect("rule");
+    let id = rule["id"].as_str().expect("rule id").to_string();
+    let r = op(c.delete(server.url(&format!("/v1/routing/{id}?reason=forged"))))
+        .header("Sec-Fetch-Site", "cross-site")
+        .send()
+        .expect("DELETE");
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let rules: Value = op(c.get(server.url("/v1/routing"))).send().expect("GET").json().expect("rules");
+    assert_eq!(rules["rules"].as_array().map(Vec::len), Some(1), "the cross-site DELETE removed the rule");
+    assert_eq!(audit(&c, &server, 100).len(), before + 1, "only the rule's addition was recorded");
+    // The page's own request (same origin) and a plain client both still decide.
+    let own = server.base.clone();
+    let r = op(c.post(server.url(approve)))
+        .header("Sec-Fetch-Site", "same-origin")
+        .header("Origin", own)
+        .json(&json!({"reason": "from the review page"}))
+        .send()
+        .expect("POST");
+    assert_eq!(r.status(), StatusCode::OK);
+
+    // A held job's PDF is a download, never shown in this origin.
+    let pdf = op(c.get(server.url(&format!("/v1/jobs/{held}/artifacts/held.pdf")))).send().expect("GET artifact");
+    assert_eq!(pdf.status(), StatusCode::OK);
+    let disposition = pdf.headers().get("content-disposition").and_then(|v| v.to_str().ok()).unwrap_or_default();
+    assert_eq!(disposition, "attachment; filename=\"held.pdf\"");
 }

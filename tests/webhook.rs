@@ -130,7 +130,15 @@ async fn loopback_is_refused_by_default_in_every_spelling() {
     // A name is checked after resolution, at delivery: `localhost` resolves to loopback.
     let url = check_url(&format!("http://localhost:{p}/hook"), &policy).unwrap();
     let err = deliver(&url, &serde_json::json!({}), ID, None, &policy).await.unwrap_err();
-    assert!(matches!(err, WebhookError::Refused { .. }), "{err}");
+    assert!(matches!(err, WebhookError::Unreachable { .. }), "{err}");
+    // The job record gets this message: it must not say what the name resolves to.
+    let told = err.to_string();
+    assert!(!told.contains("127.0.0.1") && !told.contains("::1") && !told.contains("resolves to"), "{told}");
+    // A name that does not resolve at all reads the same, so neither case can be told apart.
+    let nowhere = check_url(&format!("http://no-such-host.invalid:{p}/hook"), &policy).unwrap();
+    let unknown = deliver(&nowhere, &serde_json::json!({}), ID, None, &policy).await.unwrap_err();
+    assert!(matches!(unknown, WebhookError::Unreachable { .. }), "{unknown}");
+    assert_eq!(unknown.to_string().replace("no-such-host.invalid", "localhost"), told);
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert_eq!(r.connections.load(Ordering::SeqCst), 0, "no connection may reach the listener");
 }

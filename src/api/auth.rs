@@ -183,12 +183,17 @@ pub async fn require(
 
 /// The secret of an `Authorization` header: `Bearer SECRET`, or the password of
 /// `Basic base64(USER:SECRET)` (the user name is ignored: the token names the caller).
+/// The scheme's name is case-insensitive (RFC 9110 §11.1): `bearer` and `BASIC` work too.
 fn secret(header: &str) -> Option<String> {
     use base64::Engine as _;
-    if let Some(token) = header.strip_prefix("Bearer ") {
-        return Some(token.trim().to_string());
+    let (scheme, rest) = header.trim_start().split_once(' ')?;
+    if scheme.eq_ignore_ascii_case("Bearer") {
+        return Some(rest.trim().to_string());
     }
-    let encoded = header.strip_prefix("Basic ")?;
+    if !scheme.eq_ignore_ascii_case("Basic") {
+        return None;
+    }
+    let encoded = rest;
     let decoded = base64::engine::general_purpose::STANDARD.decode(encoded.trim()).ok()?;
     let text = String::from_utf8(decoded).ok()?;
     let (_user, password) = text.split_once(':')?;
@@ -233,5 +238,9 @@ mod tests {
         assert_eq!(secret("Basic !!!"), None);
         assert_eq!(secret("Basic bm9jb2xvbg=="), None);
         assert_eq!(secret("Digest x"), None);
+        assert_eq!(secret("bearer abc"), Some("abc".to_string()));
+        assert_eq!(secret("BEARER abc"), Some("abc".to_string()));
+        assert_eq!(secret("basic b3BzOnMzY3JldDp3aXRoLWNvbG9u"), Some("s3cret:with-colon".to_string()));
+        assert_eq!(secret("Bearerabc"), None);
     }
 }

@@ -257,7 +257,9 @@ pub async fn pdf(
         Err(e) => tracing::warn!(job = %record.id, error = %e, "no presigned URL; serving the PDF through the API"),
     }
     match state.service.jobs.get_pdf(record.id).await {
-        Ok(Some(bytes)) => Ok(([(header::CONTENT_TYPE, "application/pdf")], bytes).into_response()),
+        Ok(Some(bytes)) => {
+            Ok((super::headers::file(&format!("{}.pdf", record.id), "application/pdf"), bytes).into_response())
+        }
         Ok(None) => Err(Problem::new(
             StatusCode::NOT_FOUND,
             "no-pdf",
@@ -304,7 +306,7 @@ pub async fn artifact(
     };
     let bytes = state.service.jobs.get_artifact(record.id, &name).await.map_err(|_| missing())?.ok_or_else(missing)?;
     let kind = mime_guess::from_path(&name).first_or_octet_stream().to_string();
-    Ok(([(header::CONTENT_TYPE, kind)], bytes).into_response())
+    Ok((super::headers::file(&name, &kind), bytes).into_response())
 }
 
 /// Jobs `GET /v1/jobs` lists when no `limit` is given, and the most it lists.

@@ -7,6 +7,8 @@
 
 pub mod audit;
 pub mod auth;
+pub mod conn;
+pub mod headers;
 pub mod health;
 pub mod jobs;
 pub mod metrics;
@@ -15,6 +17,7 @@ pub mod problem;
 pub mod render;
 pub mod review;
 pub mod routing;
+pub mod same_origin;
 pub mod templates;
 pub mod verify;
 
@@ -83,6 +86,8 @@ pub struct ServeConfig {
     pub mode: Mode,
     /// With a shared queue: take no queued jobs in this process (`pixelproof worker`s do).
     pub api_only: bool,
+    /// Header-read timeout, idle timeout and connection cap (`api::conn`).
+    pub connections: conn::ConnLimits,
 }
 
 /// What a process runs.
@@ -124,6 +129,7 @@ impl Default for ServeConfig {
             mode: Mode::Api,
             api_only: false,
             store: crate::data::StoreBackend::Local,
+            connections: conn::ConnLimits::default(),
         }
     }
 }
@@ -220,8 +226,10 @@ pub fn router(state: AppState) -> Router {
             .route("/healthz", get(health::healthz))
             .route("/readyz", get(health::readyz)),
     };
+    let origins = Arc::new(same_origin::Origins::new(state.config.public_url.as_deref()));
     routes
         .with_state(state)
+        .layer(axum::middleware::from_fn_with_state(origins, same_origin::refuse_cross_site))
         .layer(axum::extract::DefaultBodyLimit::disable())
         .layer(tower_http::limit::RequestBodyLimitLayer::new(max_body))
         .layer(axum::middleware::map_response_with_state(max_body, problem::problem_for_bare_errors))
@@ -342,7 +350,8 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
         service.wait_for_webhooks(grace).await;
         tracing::info!("workers stopped; closing the HTTP server");
     };
-    let served = axum::serve(listener, router(state)).with_graceful_shutdown(drain).await;
+    let limits = state.config.connections;
+    let served = conn::serve(listener, router(state), limits, drain).await;
     let _ = stop_verifying.send(());
     let _ = verifying.await;
     engine.renderer.shutdown().await;

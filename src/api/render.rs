@@ -9,7 +9,7 @@
 //! document past the page limit); 502 when a renderer fails.
 
 use axum::extract::State;
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 use super::problem::{ApiJson, Problem};
@@ -111,9 +111,10 @@ pub async fn render(State(state): State<AppState>, ApiJson(job): ApiJson<JobRequ
     state.metrics.render("ok");
     state.metrics.job("ok");
     tracing::info!(document = %doc.label, pages, blocked, %renderer, bytes = proof.rendered.pdf.len(), "rendered");
-    let mut response = (StatusCode::OK, proof.rendered.pdf).into_response();
+    let name = format!("{}.pdf", doc.label);
+    let mut response =
+        (StatusCode::OK, super::headers::file(&name, "application/pdf"), proof.rendered.pdf).into_response();
     let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/pdf"));
     headers.insert(PAGES_HEADER, HeaderValue::from(pages));
     headers.insert(BLOCKED_HEADER, HeaderValue::from(blocked));
     headers

@@ -4,7 +4,7 @@
 //! `POST /v1/review/jobs/{id}/release|reject`, each with a required reason.
 
 use axum::extract::{Path, State};
-use axum::http::{header, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
@@ -36,7 +36,7 @@ pub struct DecisionResponse {
 }
 
 /// The review page: held jobs and candidates with their images and decision buttons.
-pub async fn review_page(State(state): State<AppState>) -> Result<Html<String>, Problem> {
+pub async fn review_page(State(state): State<AppState>) -> Result<Response, Problem> {
     let review = state.review.clone();
     let jobs = review.held_jobs().await.map_err(problem)?;
     let store = review.baselines.clone();
@@ -47,7 +47,7 @@ pub async fn review_page(State(state): State<AppState>) -> Result<Html<String>, 
     .map_err(|e| problem(ReviewError::Task(e.to_string())))?
     .map_err(|e| problem(e.into()))?;
     let jobs: Vec<_> = jobs.iter().map(page::job_item).collect();
-    Ok(Html(page::render(&jobs, &candidates)))
+    Ok((super::headers::page(&page::script_sha256()), Html(page::render(&jobs, &candidates))).into_response())
 }
 
 /// `GET /review/files/{baselines|candidates}/{template}/{fixture}/{name}`
@@ -76,12 +76,7 @@ pub async fn job_file(
 }
 
 fn file_response(name: &str, bytes: Vec<u8>) -> Response {
-    let headers = [
-        (header::CONTENT_TYPE, files::content_type(name)),
-        (header::CACHE_CONTROL, "private, no-cache"),
-        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-    ];
-    (headers, bytes).into_response()
+    (super::headers::file(name, files::content_type(name)), bytes).into_response()
 }
 
 fn file_problem(e: FileError) -> Problem {

@@ -63,6 +63,17 @@ pub async fn add(
     if note.is_empty() {
         return Err(problem(RoutingError::NoNote));
     }
+    // A rule for a template the service does not have would never match: say so now.
+    if let Match::Template(name) = &body.matches {
+        if let Err(e @ crate::template::TemplateError::Unknown { .. }) = state.catalog.get(name) {
+            return Err(Problem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "unknown-template",
+                "The rule names a template the service does not have",
+                format!("{e}; a rule for it would never match"),
+            ));
+        }
+    }
     let _one = state.review.one_at_a_time().await;
     let new =
         NewRule { matches: body.matches, renderer: body.renderer, note: note.clone(), created_by: caller.name.clone() };

@@ -108,6 +108,8 @@ pub struct Args {
     /// `http://` + the listening address).
     #[arg(long, env = "PIXELPROOF_PUBLIC_URL")]
     pub public_url: Option<url::Url>,
+    #[command(flatten)]
+    pub connections: crate::api::conn::ConnArgs,
 }
 
 impl Args {
@@ -130,6 +132,7 @@ impl Args {
             "--max-data-depth must be from 1 to 100, not {}",
             self.max_data_depth
         );
+        let connections = self.connections.limits()?;
         let defaults = ServeConfig::default();
         let queue = QueueBackend::parse(&self.queue, &self.queue_name, self.max_queue, self.workers as u16)
             .map_err(anyhow::Error::msg)?;
@@ -173,6 +176,7 @@ impl Args {
             webhook_allow_private: self.webhook_allow_private,
             retry_backoff: defaults.retry_backoff,
             public_url: self.public_url.map(|u| u.as_str().trim_end_matches('/').to_string()),
+            connections,
         })
     }
 }

@@ -3,8 +3,15 @@
 //!
 //! The CDP handler is polled in its own task for the browser's whole life. A dead browser
 //! makes CDP calls hang, so callers wrap every call in a timeout and use [`BrowserProcess::is_alive`].
+//!
+//! Chromium runs documents' JavaScript, so it gets none of the server's environment (tokens,
+//! `AWS_SECRET_ACCESS_KEY`, a broker URL with its password): chromiumoxide can only add
+//! variables, so it starts a launcher ([`launcher_script`]) that `exec`s Chromium under
+//! `env -i` with [`chromium_env`] alone; the pid chromiumoxide watches and kills is
+//! Chromium's. Its sandbox is on whenever it can be (not as root, see [`Sandbox`]).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Duration;
 
 use chromiumoxide::browser::{Browser, BrowserConfig};
@@ -105,6 +112,74 @@ const FLAGS: &[&str] = &[
     "remote-debugging-address=127.0.0.1",
 ];
 
+/// The whole environment Chromium gets: the bundled-fonts-only fontconfig, a fixed time zone
+/// and language, and its profile directory as home, cache and config (so nothing of the
+/// server's user is read or written). Nothing of the server's own environment.
+pub fn chromium_env(fontconfig: &Path, profile: &Path) -> Vec<(&'static str, String)> {
+    let profile = profile.to_string_lossy().to_string();
+    vec![
+        ("FONTCONFIG_FILE", fontconfig.to_string_lossy().to_string()),
+        ("TZ", "UTC".to_string()),
+        ("LANG", "en_US.UTF-8".to_string()),
+        ("LANGUAGE", "en_US".to_string()),
+        ("PATH", "/usr/bin:/bin".to_string()),
+        ("HOME", profile.clone()),
+        ("TMPDIR", std::env::temp_dir().to_string_lossy().to_string()),
+        ("XDG_CONFIG_HOME", profile.clone()),
+        ("XDG_CACHE_HOME", profile),
+    ]
+}
+
+/// A shell script that replaces itself with Chromium under `env -i` and `vars`, passing on
+/// the arguments chromiumoxide gives it. `exec` keeps the pid: chromiumoxide's child is
+/// Chromium itself, so killing and waiting work as before.
+pub fn launcher_script(chromium: &Path, vars: &[(&str, String)]) -> String {
+    let quote = |s: &str| format!("'{}'", s.replace('\'', r"'\''"));
+    let assignments: Vec<String> = vars.iter().map(|(k, v)| quote(&format!("{k}={v}"))).collect();
+    format!(
+        "#!/bin/sh\n# Written by pixelproof: Chromium runs with this environment and nothing else.\nexec env -i {} {} \"$@\"\n",
+        assignments.join(" "),
+        quote(&chromium.to_string_lossy())
+    )
+}
+
+/// Whether Chromium's sandbox is used. It cannot run as root (Chromium refuses to start), so
+/// root gets `--no-sandbox`; another user gets the sandbox, unless the host cannot give it
+/// (no user namespaces and no setuid helper, as in some containers): then the first launch
+/// fails, a warning says so, and this process's browsers run without it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sandbox {
+    On,
+    /// Why not.
+    Off(&'static str),
+}
+
+/// 0: not tried, 1: works, 2: the host refused it.
+static SANDBOX_STATE: AtomicU8 = AtomicU8::new(0);
+
+impl Sandbox {
+    /// What the next launch uses.
+    pub fn current() -> Sandbox {
+        // SAFETY: geteuid(2) has no preconditions and cannot fail.
+        if unsafe { libc::geteuid() } == 0 {
+            return Sandbox::Off("running as root, where Chromium's sandbox cannot run");
+        }
+        match SANDBOX_STATE.load(Ordering::Relaxed) {
+            2 => Sandbox::Off("this host could not start Chromium's sandbox"),
+            _ => Sandbox::On,
+        }
+    }
+}
+
+/// Writes the launcher into the profile directory (private to this browser).
+fn write_launcher(profile: &Path, chromium: &Path, fontconfig: &Path) -> std::io::Result<PathBuf> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let path = profile.join("launch-chromium.sh");
+    std::fs::write(&path, launcher_script(chromium, &chromium_env(fontconfig, profile)))?;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o700))?;
+    Ok(path)
+}
+
 impl BrowserProcess {
     /// Starts Chromium. `fontconfig` is the fonts.conf listing the bundled fonts alone.
     /// `invalid` counts, per CDP method, the messages chromiumoxide could not parse.
@@ -114,23 +189,52 @@ impl BrowserProcess {
         timeout: Duration,
         invalid: InvalidMessages,
     ) -> Result<BrowserProcess, RenderError> {
+        let sandbox = Sandbox::current();
+        match Self::launch_with(chromium, fontconfig, timeout, invalid.clone(), sandbox).await {
+            Err(e) if sandbox == Sandbox::On && SANDBOX_STATE.load(Ordering::Relaxed) == 0 => {
+                tracing::warn!(
+                    error = %e,
+                    "Chromium did not start with its sandbox on this host; browsers run without it. \
+                     Give the container user namespaces (or run Chromium's setuid sandbox helper) to have it"
+                );
+                SANDBOX_STATE.store(2, Ordering::Relaxed);
+                Self::launch_with(chromium, fontconfig, timeout, invalid, Sandbox::current()).await
+            }
+            Ok(b) => {
+                if sandbox == Sandbox::On && SANDBOX_STATE.swap(1, Ordering::Relaxed) == 0 {
+                    tracing::info!("Chromium runs with its sandbox");
+                }
+                Ok(b)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn launch_with(
+        chromium: &Path,
+        fontconfig: &Path,
+        timeout: Duration,
+        invalid: InvalidMessages,
+        sandbox: Sandbox,
+    ) -> Result<BrowserProcess, RenderError> {
         let launch_err = |detail: String| RenderError::Launch { path: chromium.to_path_buf(), detail };
         let profile = tempfile::Builder::new()
             .prefix(&format!("{PROFILE_PREFIX}{}-", std::process::id()))
             .tempdir()
             .map_err(|e| launch_err(format!("cannot create a profile directory: {e}")))?;
+        let launcher = write_launcher(profile.path(), chromium, fontconfig)
+            .map_err(|e| launch_err(format!("cannot write the launcher in {}: {e}", profile.path().display())))?;
         let mut builder = BrowserConfig::builder()
-            .chrome_executable(chromium)
-            .no_sandbox()
+            .chrome_executable(launcher)
             .viewport(None)
             .user_data_dir(profile.path())
             .launch_timeout(timeout)
             .surface_invalid_messages()
-            .request_timeout(timeout)
-            .env("FONTCONFIG_FILE", fontconfig.to_string_lossy().to_string())
-            .env("TZ", "UTC")
-            .env("LANG", "en_US.UTF-8")
-            .env("LANGUAGE", "en_US");
+            .request_timeout(timeout);
+        if let Sandbox::Off(why) = sandbox {
+            tracing::debug!(why, "Chromium starts without its sandbox");
+            builder = builder.no_sandbox();
+        }
         for flag in FLAGS {
             builder = builder.arg(*flag);
         }
@@ -203,5 +307,25 @@ mod tests {
         assert_eq!(super::profile_owner("/tmp/pixelproof-chromium-4242-AbC9"), Some(4242));
         assert_eq!(super::profile_owner("/tmp/other-4242-AbC9"), None);
         assert_eq!(super::profile_owner("/tmp/pixelproof-chromium-x-AbC9"), None);
+    }
+
+    /// The launcher with `env` standing in for Chromium: what it prints is the whole
+    /// environment the browser would get, whatever the caller's environment holds.
+    #[test]
+    fn the_launcher_passes_its_variables_and_nothing_else() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let vars = vec![("ONE", "it's \"quoted\" $HOME `x`".to_string()), ("TWO", "b".to_string())];
+        let script = dir.path().join("launch.sh");
+        std::fs::write(&script, super::launcher_script(std::path::Path::new("/usr/bin/env"), &vars)).unwrap();
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o700)).unwrap();
+        let out = std::process::Command::new(&script)
+            .arg("--null")
+            .env("AWS_SECRET_ACCESS_KEY", "must-not-pass")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let seen: Vec<&[u8]> = out.stdout.split(|b| *b == 0).filter(|v| !v.is_empty()).collect();
+        assert_eq!(seen, vec![&b"ONE=it's \"quoted\" $HOME `x`"[..], &b"TWO=b"[..]]);
     }
 }

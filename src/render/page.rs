@@ -364,7 +364,13 @@ async fn evaluate_string(page: &Page, label: &str, expression: &str) -> Result<S
 }
 
 async fn print_pdf(page: &Page, label: &str, params: PrintToPdfParams) -> Result<Vec<u8>, RenderError> {
-    let res = page.execute(params).await.map_err(cdp_err(label, "printing"))?;
+    let ranges = params.page_ranges.clone();
+    let res = page.execute(params).await.map_err(|e| {
+        match super::print::PrintOptionError::from_print_refusal(ranges.as_deref(), &e.to_string()) {
+            Some(refused) => RenderError::Options(refused),
+            None => cdp_err(label, "printing")(e),
+        }
+    })?;
     let Some(stream) = res.result.stream.clone() else {
         // Chromium answered inline (older protocol): decode the data field.
         let data: &str = res.result.data.as_ref();

@@ -18,6 +18,25 @@ pub enum PrintOptionError {
     Scale(f64),
     #[error("paper size {width}x{height} in is not usable; both sides must be between 1 and 200 inches")]
     Paper { width: f64, height: f64 },
+    /// Chromium refused `page_ranges` (a page past the document's end, start > end, bad
+    /// syntax): the request's mistake, not the renderer's.
+    #[error(
+        "page_ranges {ranges:?} cannot be printed ({detail}); ask only for pages the document has, written \
+         like \"1-3, 5\", or leave page_ranges out to print every page"
+    )]
+    PageRanges { ranges: String, detail: String },
+}
+
+impl PrintOptionError {
+    /// The typed error for Chromium's answer to `Page.printToPDF`, when it is about the page
+    /// ranges ("Page range exceeds page count", "Page range syntax error", …).
+    pub fn from_print_refusal(ranges: Option<&str>, message: &str) -> Option<PrintOptionError> {
+        let ranges = ranges?;
+        message
+            .to_ascii_lowercase()
+            .contains("page range")
+            .then(|| PrintOptionError::PageRanges { ranges: ranges.to_string(), detail: message.to_string() })
+    }
 }
 
 /// Parses a CSS length into inches. A bare number is taken as inches.

@@ -249,8 +249,22 @@ pub fn render(jobs: &[Item], candidates: &[Item]) -> String {
             item_section(&mut html, item, &mut ids);
         }
     }
-    let _ = write!(html, "</main>\n{LIGHTBOX}\n<script>{JS}{DECIDE_JS}</script>\n</body></html>\n");
+    let _ = write!(html, "</main>\n{LIGHTBOX}\n<script>{}</script>\n</body></html>\n", script());
     html
+}
+
+/// The page's one script (the check report's, then the decisions'): the CSP allows it by hash.
+fn script() -> String {
+    format!("{JS}{DECIDE_JS}")
+}
+
+/// The base64 SHA-256 of [`script`], as `Content-Security-Policy` names it (`'sha256-…'`).
+pub fn script_sha256() -> String {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HASH.get_or_init(|| base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(script().as_bytes())))
+        .clone()
 }
 
 fn item_section(html: &mut String, item: &Item, ids: &mut Ids) {

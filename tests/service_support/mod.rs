@@ -49,6 +49,7 @@ impl Server {
     fn spawn(command: &str, data: &Path, extra: &[&str], env: &[(String, String)], stderr: Stdio) -> Server {
         let root = env!("CARGO_MANIFEST_DIR");
         let mut child = Command::new(env!("CARGO_BIN_EXE_pixelproof"))
+            .env_remove("PIXELPROOF_TOKENS")
             .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .args([command, "--listen", "127.0.0.1:0", "--data"])
             .arg(data)
@@ -63,7 +64,6 @@ impl Server {
                 vec!["--baselines".to_string(), format!("{root}/baselines")]
             })
             .args(extra)
-            .env_remove("PIXELPROOF_TOKENS")
             .stdout(Stdio::piped())
             .stderr(stderr)
             .spawn()
