@@ -229,7 +229,7 @@ async fn process_once(service: &Service, delivery: Delivery) -> Option<Delivery>
         return None;
     }
     let mut record = record;
-    match run_job(service, &mut record).await {
+    match run_job(service, &mut record, delivery.attempts + 1 >= max).await {
         Ok(()) => {
             if !service.announce(&record).await {
                 service.metrics.job(record.state.as_str());
@@ -518,7 +518,9 @@ impl<'a> Job<'a> {
 }
 
 /// Renders, verifies and settles (or holds) one job; `Err` when it must be retried or failed.
-async fn run_job(service: &Service, record: &mut JobRecord) -> Result<(), Interrupt> {
+/// `last_delivery`: the queue will not deliver the job again, so a Chromium crash or timeout
+/// goes to the fallback rather than back to the queue.
+async fn run_job(service: &Service, record: &mut JobRecord, last_delivery: bool) -> Result<(), Interrupt> {
     let request: JobRequest = serde_json::from_value(record.request.clone())
         .map_err(|e| Interrupt::fatal(format!("the stored request cannot be read: {e}")))?;
     let template = request.template.as_deref().and_then(|n| service.catalog.get(n).ok());
@@ -536,21 +538,38 @@ async fn run_job(service: &Service, record: &mut JobRecord) -> Result<(), Interr
     let mut chromium: Option<(Proof, Checked)> = None;
     if renderer == Renderer::Chromium {
         let started = Instant::now();
-        let proof = service.engine.prove(&job.doc).await.map_err(engine_interrupt)?;
-        add_stage(service, record, "rendering", started.elapsed());
-        moved(record, JobState::Verifying, None)?;
-        save(service, record).await?;
-        let started = Instant::now();
-        let checked = job.check(service, &proof, Renderer::Chromium).await;
-        add_stage(service, record, "verifying", started.elapsed());
-        attempts.push(Attempt::new(service.engine.renderer.chromium_version(), &proof, checked.clone()));
-        if checked.passed {
-            return settle(service, record, JobState::Done, &proof, &attempts).await;
+        let proof = match service.engine.prove(&job.doc).await {
+            Ok(proof) => Some(proof),
+            // A crash or timeout is retried on a fresh browser; on the last delivery the
+            // fallback prints the document instead, under the fallback's rules.
+            Err(e) => match engine_interrupt(e) {
+                why if why.retryable && last_delivery && service.fallback.is_some() => {
+                    add_stage(service, record, "rendering", started.elapsed());
+                    let note = format!("Chromium failed on the last delivery: {}", why.error);
+                    moved(record, JobState::Verifying, Some(&note))?;
+                    moved(record, JobState::Rendering, Some("printing with the fallback instead"))?;
+                    save(service, record).await?;
+                    None
+                }
+                why => return Err(why),
+            },
+        };
+        if let Some(proof) = proof {
+            add_stage(service, record, "rendering", started.elapsed());
+            moved(record, JobState::Verifying, None)?;
+            save(service, record).await?;
+            let started = Instant::now();
+            let checked = job.check(service, &proof, Renderer::Chromium).await;
+            add_stage(service, record, "verifying", started.elapsed());
+            attempts.push(Attempt::new(service.engine.renderer.chromium_version(), &proof, checked.clone()));
+            if checked.passed {
+                return settle(service, record, JobState::Done, &proof, &attempts).await;
+            }
+            let note = format!("verification failed, re-rendering with the fallback: {}", checked.reasons().join("; "));
+            moved(record, JobState::Rendering, Some(&note))?;
+            save(service, record).await?;
+            chromium = Some((proof, checked));
         }
-        let note = format!("verification failed, re-rendering with the fallback: {}", checked.reasons().join("; "));
-        moved(record, JobState::Rendering, Some(&note))?;
-        save(service, record).await?;
-        chromium = Some((proof, checked));
     }
 
     let Some(fallback) = &service.fallback else {
