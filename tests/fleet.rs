@@ -583,6 +583,15 @@ fn a_fleet_proves_jobs_against_baselines_in_the_bucket_and_approves_through_the_
     let (code, out) =
         run_pixelproof(&["baseline", "approve", "--all", "--baselines", &baselines, "--reason", "seed"], &env);
     assert_eq!(code, Some(0), "{out}");
+    // And the fallback's own, in the same bucket (PREFIX/fallback/…): without them the fallback
+    // is proved for no template, and a routed job is held.
+    let fallback = ["--renderer", "fallback"];
+    let check = ["check", "--templates", &t, "--baselines", &baselines, "--update", "--report", &report];
+    let (code, out) = run_pixelproof(&[&check[..], &fallback[..]].concat(), &env);
+    assert!(out.contains("2 candidates written"), "exit {code:?}: {out}");
+    let approve = ["baseline", "approve", "--all", "--baselines", &baselines, "--reason", "seed fallback"];
+    let (code, out) = run_pixelproof(&[&approve[..], &fallback[..]].concat(), &env);
+    assert_eq!(code, Some(0), "{out}");
 
     // An API and a worker, each with its own data directory, sharing the queue and the bucket.
     let name = format!("pixelproof.test.fleet.{}", ulid::Ulid::new());
