@@ -460,12 +460,17 @@ struct Job<'a> {
 }
 
 impl<'a> Job<'a> {
+    /// `doc` is `request`'s document (each caller reports its own way that it cannot be made).
     async fn new(
         service: &Service,
         request: &JobRequest,
+        doc: Document,
         template: Option<&'a Template>,
     ) -> Result<Job<'a>, Interrupt> {
-        let doc = request.document(&service.catalog, &service.config.limits).map_err(Interrupt::fatal)?;
+        if template.is_some() && !service.verification.is_finished() {
+            tracing::info!(label = %doc.label, "a template job waits for start-up verification to finish");
+            service.verification.finished().await;
+        }
         let baseline = load_baseline(service, request, Renderer::Chromium).await?;
         Ok(Job { doc, template, baseline, fallback_baseline: None })
     }
@@ -486,10 +491,8 @@ impl<'a> Job<'a> {
                 (baseline_input(&self.baseline), BaselineInput::None, service.engine.environment.clone())
             }
             Renderer::Fallback => {
-                let environment = crate::pins::Environment {
-                    fallback: service.fallback.as_ref().map(|f| f.version().to_string()),
-                    ..service.engine.environment.clone()
-                };
+                let version = service.fallback.as_ref().map(|f| f.version()).unwrap_or_default();
+                let environment = service.engine.environment.for_fallback(version);
                 (baseline_input(&self.fallback_baseline), baseline_input(&self.baseline), environment)
             }
         };
@@ -524,7 +527,8 @@ async fn run_job(service: &Service, record: &mut JobRecord, last_delivery: bool)
     let request: JobRequest = serde_json::from_value(record.request.clone())
         .map_err(|e| Interrupt::fatal(format!("the stored request cannot be read: {e}")))?;
     let template = request.template.as_deref().and_then(|n| service.catalog.get(n).ok());
-    let mut job = Job::new(service, &request, template).await?;
+    let doc = request.document(&service.catalog, &service.config.limits).map_err(Interrupt::fatal)?;
+    let mut job = Job::new(service, &request, doc, template).await?;
     if record.state != JobState::Queued {
         moved(record, JobState::Queued, Some("delivered again after an interruption"))?;
     }
@@ -711,8 +715,8 @@ pub enum RenderNowError {
 /// Renders `request` now: route → prove → verify → (fail) fallback → verify.
 pub(super) async fn render_now(service: &Service, request: &JobRequest) -> Result<RenderedNow, RenderNowError> {
     let template = request.template.as_deref().and_then(|n| service.catalog.get(n).ok());
-    request.document(&service.catalog, &service.config.limits)?;
-    let mut job = Job::new(service, request, template).await.map_err(|i| RenderNowError::Baseline(i.error))?;
+    let doc = request.document(&service.catalog, &service.config.limits)?;
+    let mut job = Job::new(service, request, doc, template).await.map_err(|i| RenderNowError::Baseline(i.error))?;
     let (renderer, _) = route(service, &job.doc, template);
     let mut reasons = Vec::new();
     if renderer == Renderer::Chromium {
