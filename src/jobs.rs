@@ -162,6 +162,10 @@ pub struct Transition {
     pub note: Option<String>,
 }
 
+/// The submitter of a job made when no tokens are configured (every route is open, on
+/// loopback only): the caller's name then.
+pub const ANONYMOUS: &str = "anonymous";
+
 /// Why a job id or a change of state was refused.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum JobError {

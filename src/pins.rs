@@ -162,6 +162,12 @@ pub struct Environment {
 }
 
 impl Environment {
+    /// This environment as the fallback engine's pages record it: the same PDFium, fonts and
+    /// DPI, plus the fallback's version (`WeasyPrint 57.2`).
+    pub fn for_fallback(&self, version: &str) -> Environment {
+        Environment { fallback: Some(version.to_string()), ..self.clone() }
+    }
+
     /// What differs between a baseline's environment and this one, one line per field.
     pub fn drift_from(&self, baseline: &Environment) -> Vec<String> {
         let mut out = Vec::new();

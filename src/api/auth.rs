@@ -118,7 +118,7 @@ impl Tokens {
 }
 
 /// The caller's name when no tokens are configured (every route is open, on loopback only).
-pub const ANONYMOUS: &str = "anonymous";
+pub use crate::jobs::ANONYMOUS;
 
 /// Who made a request; added to the request's extensions by [`require`].
 #[derive(Debug, Clone)]

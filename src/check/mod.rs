@@ -153,7 +153,7 @@ pub struct FallbackProver<'a> {
 
 impl<'a> FallbackProver<'a> {
     pub fn new(engine: &'a Engine, fallback: &'a FallbackRenderer) -> FallbackProver<'a> {
-        let environment = Environment { fallback: Some(fallback.version().to_string()), ..engine.environment.clone() };
+        let environment = engine.environment.for_fallback(fallback.version());
         FallbackProver { engine, fallback, environment }
     }
 }

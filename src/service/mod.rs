@@ -263,7 +263,7 @@ impl Service {
         // Claims made before keys were scoped name jobs without a submitter: they are honoured
         // where the server behaves as it did then (no tokens), and ignored otherwise, so an
         // owner-less job is never handed to a submitter.
-        if submitter == crate::api::auth::ANONYMOUS {
+        if submitter == crate::jobs::ANONYMOUS {
             if let Some(old) = self.jobs.legacy_idempotency_claim(key).await? {
                 if let Some(record) = self.jobs.load(old).await?.filter(|r| r.submitter.is_none()) {
                     if BodyFingerprint::of(&record.request) != fingerprint {
