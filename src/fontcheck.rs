@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::fonts::{normalize_font_name, BundledFonts};
 use crate::raster::RasterPage;
-use crate::render::Rendered;
+use crate::render::{loaded_families, Rendered};
 
 /// One font problem found in a printed document.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -38,30 +38,6 @@ impl FontReport {
     pub fn fails(&self) -> bool {
         self.strict && !self.problems.is_empty()
     }
-}
-
-/// CSS generic families: they resolve through fontconfig to bundled fonts, never a substitution.
-const GENERIC_FAMILIES: &[&str] = &[
-    "serif",
-    "sans-serif",
-    "monospace",
-    "cursive",
-    "fantasy",
-    "system-ui",
-    "ui-serif",
-    "ui-sans-serif",
-    "ui-monospace",
-    "ui-rounded",
-    "math",
-    "emoji",
-    "fangsong",
-    "-webkit-body",
-    "-webkit-standard",
-];
-
-fn is_generic(family: &str) -> bool {
-    let f = family.trim().to_ascii_lowercase();
-    GENERIC_FAMILIES.contains(&f.as_str()) || f.is_empty()
 }
 
 /// Checks the fonts of a printed document. `strict` makes problems fail the document.
@@ -109,7 +85,7 @@ pub fn check(rendered: &Rendered, pages: &[RasterPage], bundled: &BundledFonts, 
     //    such as Latin digits inside an Arabic font stack, is not a substitution.)
     for usage in &rendered.font_usage {
         let requested = usage.requested.as_str();
-        if is_generic(requested) || bundled.knows(requested) || loaded_face(requested) {
+        if bundled.accounts_for(requested, &loaded_families(&rendered.font_faces)) {
             continue;
         }
         if problems.iter().any(|p| normalize_font_name(&p.requested) == normalize_font_name(requested)) {
@@ -155,7 +131,14 @@ mod tests {
     }
 
     fn rendered(faces: Vec<FontFace>, usage: Vec<FontUsage>) -> Rendered {
-        Rendered { pdf: Vec::new(), blocked: Vec::new(), font_faces: faces, font_usage: usage, elapsed: Duration::ZERO }
+        Rendered {
+            pdf: Vec::new(),
+            blocked: Vec::new(),
+            font_faces: faces,
+            font_usage: usage,
+            elapsed: Duration::ZERO,
+            timings: Default::default(),
+        }
     }
 
     fn page(fonts: &[&str]) -> RasterPage {

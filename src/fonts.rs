@@ -89,6 +89,14 @@ impl BundledFonts {
         out
     }
 
+    /// True when text asking for `requested` (the first family of its `font-family`) needs no
+    /// substitution: a generic family, a bundled face, or one of the document's own faces
+    /// that loaded (`loaded`, as `loaded_families` gives them).
+    pub fn accounts_for(&self, requested: &str, loaded: &[String]) -> bool {
+        let n = normalize_font_name(requested);
+        is_generic(requested) || self.knows(requested) || loaded.iter().any(|f| normalize_font_name(f) == n)
+    }
+
     /// True when `name` (a family, PostScript or full name) is a bundled face.
     pub fn knows(&self, name: &str) -> bool {
         let n = normalize_font_name(name);
@@ -140,6 +148,31 @@ impl BundledFonts {
         std::fs::write(&path, conf).map_err(write_err)?;
         Ok(path)
     }
+}
+
+/// CSS generic families: they resolve through fontconfig to bundled fonts, never a substitution.
+const GENERIC_FAMILIES: &[&str] = &[
+    "serif",
+    "sans-serif",
+    "monospace",
+    "cursive",
+    "fantasy",
+    "system-ui",
+    "ui-serif",
+    "ui-sans-serif",
+    "ui-monospace",
+    "ui-rounded",
+    "math",
+    "emoji",
+    "fangsong",
+    "-webkit-body",
+    "-webkit-standard",
+];
+
+/// True for a CSS generic family (or none at all).
+pub fn is_generic(family: &str) -> bool {
+    let f = family.trim().to_ascii_lowercase();
+    GENERIC_FAMILIES.contains(&f.as_str()) || f.is_empty()
 }
 
 /// Lower-cases and strips spaces, hyphens and a PDF subset prefix (`ABCDEF+`).

@@ -12,8 +12,14 @@ use crate::render::Rendered;
 #[derive(Debug, Clone)]
 pub struct Proof {
     pub rendered: Rendered,
+    /// Every page's text and fonts; its image too when `drawn`.
     pub pages: Vec<RasterPage>,
     pub fonts: FontReport,
+    /// False when the pages were read without drawing them (`Engine::prove_with`, nothing
+    /// compares pixels): their images are empty. `Engine::draw` draws them.
+    pub drawn: bool,
+    /// How long reading (and drawing) the pages took.
+    pub raster: std::time::Duration,
 }
 
 use std::path::PathBuf;
@@ -106,18 +112,50 @@ impl Engine {
 
     /// Renders, rasterizes and font-checks one document.
     pub async fn prove(&self, doc: &Document) -> Result<Proof, EngineError> {
+        self.prove_with(doc, true).await
+    }
+
+    /// Renders and font-checks one document, drawing its pages only when `draw` (a proof that
+    /// compares no pixels needs the page count, text and fonts alone).
+    pub async fn prove_with(&self, doc: &Document, draw: bool) -> Result<Proof, EngineError> {
         let rendered = self.renderer.render(doc).await?;
-        let pages = self.rasterize(&rendered.pdf).await?;
+        self.proof_of(rendered, doc, draw).await
+    }
+
+    /// The proof of a printed document: its pages read (drawn when `draw`), its fonts checked.
+    pub async fn proof_of(&self, rendered: Rendered, doc: &Document, draw: bool) -> Result<Proof, EngineError> {
+        let started = std::time::Instant::now();
+        let pages = self.read(&rendered.pdf, draw).await?;
+        let raster = started.elapsed();
         let fonts = crate::fontcheck::check(&rendered, &pages, &self.fonts, doc.fonts_are_strict());
-        Ok(Proof { rendered, pages, fonts })
+        Ok(Proof { rendered, pages, fonts, drawn: draw, raster })
+    }
+
+    /// Draws the pages of a proof read without drawing them (for a held job's artifacts).
+    pub async fn draw(&self, proof: &mut Proof) -> Result<(), EngineError> {
+        if !proof.drawn {
+            let started = std::time::Instant::now();
+            proof.pages = self.rasterize(&proof.rendered.pdf).await?;
+            proof.drawn = true;
+            proof.raster += started.elapsed();
+        }
+        Ok(())
     }
 
     /// Rasterizes a PDF at the engine's DPI on a blocking thread.
     pub async fn rasterize(&self, pdf: &[u8]) -> Result<Vec<RasterPage>, EngineError> {
+        self.read(pdf, true).await
+    }
+
+    async fn read(&self, pdf: &[u8], draw: bool) -> Result<Vec<RasterPage>, EngineError> {
         let rasterizer = self.rasterizer.clone();
         let pdf = pdf.to_vec();
-        let (dpi, max_pages) = (self.environment.dpi, self.max_pages);
-        let pages = tokio::task::spawn_blocking(move || rasterizer.rasterize(&pdf, dpi, max_pages))
+        let draw = match draw {
+            true => crate::raster::Draw::Pages { dpi: self.environment.dpi },
+            false => crate::raster::Draw::TextOnly,
+        };
+        let max_pages = self.max_pages;
+        let pages = tokio::task::spawn_blocking(move || rasterizer.read(&pdf, draw, max_pages))
             .await
             .map_err(|e| crate::raster::RasterError::Open(format!("the raster task failed: {e}")))??;
         Ok(pages)

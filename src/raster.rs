@@ -26,6 +26,16 @@ pub struct RasterPage {
     pub fonts: Vec<String>,
 }
 
+/// Whether `Rasterizer::read` draws the pages. Drawing is most of its time; a proof that
+/// compares no pixels needs only the page count, the text and the fonts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Draw {
+    /// Draw every page at this resolution.
+    Pages { dpi: u32 },
+    /// Read the text layer and fonts only; images are empty.
+    TextOnly,
+}
+
 /// Why a PDF could not be rasterized.
 #[derive(Debug, thiserror::Error)]
 pub enum RasterError {
@@ -68,19 +78,36 @@ impl Rasterizer {
     /// `max_pages` pages is refused before any page is drawn: a 5,000-page document would
     /// otherwise take gigabytes of bitmaps.
     pub fn rasterize(&self, pdf: &[u8], dpi: u32, max_pages: usize) -> Result<Vec<RasterPage>, RasterError> {
+        self.read(pdf, Draw::Pages { dpi }, max_pages)
+    }
+
+    /// Reads every page of `pdf` (text layer, fonts), drawing each at `dpi` only when `draw`
+    /// says so; an undrawn page has an empty (0 × 0) image. Refuses more than `max_pages`
+    /// pages before reading one, as `rasterize` does.
+    pub fn read(&self, pdf: &[u8], draw: Draw, max_pages: usize) -> Result<Vec<RasterPage>, RasterError> {
         let doc = self.pdfium.load_pdf_from_byte_slice(pdf, None).map_err(|e| RasterError::Open(e.to_string()))?;
         if usize::try_from(doc.pages().len()).unwrap_or(usize::MAX) > max_pages {
             return Err(RasterError::TooManyPages { limit: max_pages });
         }
-        let scale = dpi as f32 / 72.0;
-        let config =
-            PdfRenderConfig::new().scale_page_by_factor(scale).set_clear_color(PdfColor::WHITE).render_form_data(true);
+        let config = match draw {
+            Draw::Pages { dpi } => Some(
+                PdfRenderConfig::new()
+                    .scale_page_by_factor(dpi as f32 / 72.0)
+                    .set_clear_color(PdfColor::WHITE)
+                    .render_form_data(true),
+            ),
+            Draw::TextOnly => None,
+        };
         let mut out = Vec::new();
         for (index, page) in doc.pages().iter().enumerate() {
             let number = index + 1;
             let page_err = |e: PdfiumError| RasterError::Page { page: number, detail: e.to_string() };
-            let bitmap = page.render_with_config(&config).map_err(page_err)?;
-            let image = bitmap.as_image().map_err(page_err)?.into_rgba8();
+            let image = match &config {
+                Some(config) => {
+                    page.render_with_config(config).map_err(page_err)?.as_image().map_err(page_err)?.into_rgba8()
+                }
+                None => RgbaImage::new(0, 0),
+            };
             let text = page.text().map_err(page_err)?.all();
             let mut fonts: Vec<String> = page
                 .fonts()

@@ -200,7 +200,14 @@ impl FallbackRenderer {
         // when the fallback looks different.
         tracing::debug!(label = %doc.label, %stderr, "WeasyPrint finished");
         let pdf = std::fs::read(&out_path).map_err(io("read WeasyPrint's PDF"))?;
-        Ok(Rendered { pdf, blocked, font_faces: faces, font_usage: Vec::new(), elapsed: started.elapsed() })
+        Ok(Rendered {
+            pdf,
+            blocked,
+            font_faces: faces,
+            font_usage: Vec::new(),
+            elapsed: started.elapsed(),
+            timings: Default::default(),
+        })
     }
 
     /// Render + rasterize + font check: the same [`Proof`] as `Engine::prove`.
@@ -208,11 +215,13 @@ impl FallbackRenderer {
         let rendered = self.render(doc).await?;
         let r = rasterizer.clone();
         let (pdf, max_pages) = (rendered.pdf.clone(), self.config.max_pages);
+        let started = std::time::Instant::now();
         let pages = tokio::task::spawn_blocking(move || r.rasterize(&pdf, dpi, max_pages))
             .await
             .map_err(|e| crate::raster::RasterError::Open(format!("the raster task failed: {e}")))??;
+        let raster = started.elapsed();
         let fonts = crate::fontcheck::check(&rendered, &pages, &self.config.fonts, doc.fonts_are_strict());
-        Ok(Proof { rendered, pages, fonts })
+        Ok(Proof { rendered, pages, fonts, drawn: true, raster })
     }
 }
 

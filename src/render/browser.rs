@@ -29,6 +29,10 @@ pub struct BrowserProcess {
     /// Documents printed by this process.
     pub jobs: u32,
     pub pid: Option<u32>,
+    /// A context and page made ready for the next document (`page::prepare`).
+    pub spare: Option<super::page::Warm>,
+    /// The last document's page, discarded while the next document loads.
+    pub used: Option<super::page::Warm>,
 }
 
 /// Profile directories are named `PREFIX{owner pid}-…`, so a browser left behind by a
@@ -262,7 +266,7 @@ impl BrowserProcess {
         });
         let pid = browser.get_mut_child().and_then(|c| c.as_mut_inner().id());
         tracing::info!(?pid, "Chromium started");
-        Ok(BrowserProcess { browser, handler, _profile: profile, jobs: 0, pid })
+        Ok(BrowserProcess { browser, handler, _profile: profile, jobs: 0, pid, spare: None, used: None })
     }
 
     /// True while the process runs and its CDP connection is being served.

@@ -5,7 +5,9 @@
 //! everything else is refused and recorded. The page is printed only after `load`,
 //! `document.fonts.ready` and every image have settled.
 //!
-//! The pool (`Renderer`) keeps `pool_size` browsers warm and replaces one after
+//! The pool (`Renderer`) keeps `pool_size` browsers warm, each with the next document's
+//! context and page already made (`page::prepare`, done while the current document prints,
+//! so a document never waits for one after the first), and replaces one after
 //! `jobs_per_browser` documents, when it has crashed, or when it stops answering; a document
 //! whose browser died is retried once on a fresh one. `browser` owns one process, `page`
 //! the steps of printing one document, `seal` the request rules, `print` the options.
@@ -48,12 +50,19 @@ pub struct FontFace {
     pub status: String,
 }
 
+/// The families of the document's `@font-face` rules that loaded.
+pub fn loaded_families(faces: &[FontFace]) -> Vec<String> {
+    faces.iter().filter(|f| f.status == "loaded").map(|f| f.family.clone()).collect()
+}
+
 /// A font family some text asked for, and the platform font Chromium actually used.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FontUsage {
     /// The first family of the element's `font-family` list.
     pub requested: String,
-    /// Family names of the fonts Chromium used for that text (`CSS.getPlatformFontsForNode`).
+    /// Family names of the fonts Chromium used for that text (`CSS.getPlatformFontsForNode`),
+    /// asked only when the family needs explaining (`BundledFonts::accounts_for` says it is
+    /// not available, or its `@font-face` failed); empty otherwise.
     pub used: Vec<String>,
     /// True when one of them is a web font the document declared (`@font-face`).
     pub custom_used: bool,
@@ -70,6 +79,8 @@ pub struct Rendered {
     pub font_usage: Vec<FontUsage>,
     /// Wall time from acquiring a browser to having the PDF.
     pub elapsed: Duration,
+    /// How long each step took (context, navigate, settle, print, fonts).
+    pub timings: page::PrintTimings,
 }
 
 /// How the Chromium pool runs.
@@ -200,6 +211,7 @@ impl Renderer {
                         font_faces: printed.font_faces,
                         font_usage: printed.font_usage,
                         elapsed: started.elapsed(),
+                        timings: printed.timings,
                     });
                 }
                 Attempt::Failed(e) => {
@@ -226,7 +238,44 @@ impl Renderer {
     ) -> Attempt {
         let limit = self.config.timeout;
         let pid = browser.pid;
-        let run = page::print(&browser.browser, &doc.label, allowed, params, doc.options.title.as_deref());
+        // The page was made while the previous document printed; the next one is made while
+        // this one prints, and the previous page is discarded meanwhile.
+        let spare = browser.spare.take();
+        let used = browser.used.take();
+        let want_spare = browser.jobs.saturating_add(1) < self.config.jobs_per_browser;
+        let b = &browser.browser;
+        let label = doc.label.as_str();
+        let run = async {
+            let started = Instant::now();
+            let mut spare = spare;
+            let mut warm = match spare.take_if(|warm| !warm.crashed()) {
+                Some(warm) => warm,
+                None => page::prepare(b, label).await?,
+            };
+            let context = started.elapsed();
+            let (printed, (), next) = tokio::join!(
+                page::print(&mut warm, label, allowed, params, doc.options.title.as_deref()),
+                async {
+                    if let Some(used) = used {
+                        page::discard(b, used).await;
+                    }
+                },
+                async {
+                    match want_spare {
+                        true => page::prepare(b, label)
+                            .await
+                            .map_err(|e| tracing::debug!(error = %e, "could not make the next page ahead"))
+                            .ok(),
+                        false => None,
+                    }
+                },
+            );
+            let printed = printed.map(|mut p| {
+                p.timings.context = context;
+                p
+            });
+            Ok::<_, RenderError>((printed, warm, next))
+        };
         // A browser that dies mid-print leaves CDP calls hanging: notice the exit at once
         // instead of waiting out the whole timeout.
         let outcome = tokio::select! {
@@ -234,6 +283,15 @@ impl Renderer {
             () = exited(pid) => {
                 return Attempt::BrowserLost(format!("Chromium (pid {}) exited while printing", pid.unwrap_or(0)));
             }
+        };
+        let outcome = match outcome {
+            Ok(Ok((printed, used, next))) => {
+                browser.used = Some(used);
+                browser.spare = next;
+                Ok(printed)
+            }
+            Ok(Err(e)) => Ok(Err(e)),
+            Err(elapsed) => Err(elapsed),
         };
         match outcome {
             Ok(Ok(printed)) => {

@@ -1,20 +1,23 @@
 //! Printing one document in a fresh browser context.
 //!
-//! The steps, in order: create an isolated browser context and a page in it; answer every
-//! request through the Fetch domain (`seal`) before anything loads; lock the viewport;
-//! navigate to the synthetic document URL; wait for `load`, `document.fonts.ready` and
-//! every image; print with `Page.printToPDF` streamed back over `IO.read`; ask Chromium
-//! which platform fonts drew the text; dispose of the context. Every CDP call here is
-//! bounded by the caller's timeout (see `Renderer::render`).
+//! The steps, in order: `prepare` an isolated browser context and a page in it, answering
+//! every request through the Fetch domain (`seal`) before anything loads, with the viewport
+//! locked (the pool does this for the next document while the current one prints); `print`:
+//! navigate to the synthetic document URL; wait for `load`, `document.fonts.ready` and every
+//! image; print with `Page.printToPDF` streamed back over `IO.read`; ask Chromium which
+//! platform fonts drew the text; then `discard` the page and its context (the pool does this
+//! while the next document loads). Every CDP call here is bounded by the caller's timeout
+//! (see `Renderer::render`).
 //!
 //! Alongside, for the page's whole life: dialogs are dismissed as they open, WebSockets and
 //! popups (which Fetch never sees) are listed with the refused requests, and a crash of the
 //! page's renderer ends the print at once (`RenderError::PageCrashed`).
 
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use base64::Engine as _;
+use chromiumoxide::cdp::browser_protocol::browser::BrowserContextId;
 use chromiumoxide::cdp::browser_protocol::css::{EnableParams as CssEnable, GetPlatformFontsForNodeParams};
 use chromiumoxide::cdp::browser_protocol::dom::{EnableParams as DomEnable, GetDocumentParams, RequestNodeParams};
 use chromiumoxide::cdp::browser_protocol::emulation::SetDeviceMetricsOverrideParams;
@@ -32,7 +35,8 @@ use chromiumoxide::cdp::browser_protocol::page::{
 use chromiumoxide::cdp::browser_protocol::target::{
     CloseTargetParams, CreateBrowserContextParams, CreateTargetParams, DisposeBrowserContextParams,
 };
-use chromiumoxide::cdp::js_protocol::runtime::{EvaluateParams, GetPropertiesParams};
+use chromiumoxide::cdp::js_protocol::runtime::EvaluateParams;
+use chromiumoxide::listeners::EventStream;
 use chromiumoxide::Page;
 use futures::StreamExt;
 use serde::Deserialize;
@@ -49,6 +53,7 @@ pub struct Printed {
     pub blocked: Vec<BlockedRequest>,
     pub font_faces: Vec<FontFace>,
     pub font_usage: Vec<FontUsage>,
+    pub timings: PrintTimings,
 }
 
 fn cdp_err(label: &str, step: &str) -> impl Fn(chromiumoxide::error::CdpError) -> RenderError {
@@ -57,14 +62,45 @@ fn cdp_err(label: &str, step: &str) -> impl Fn(chromiumoxide::error::CdpError) -
     move |e| RenderError::Browser { label: label.clone(), detail: format!("{step}: {e}") }
 }
 
-/// Prints a document in a fresh context of `browser`.
-pub async fn print(
-    browser: &chromiumoxide::Browser,
-    label: &str,
-    allowed: Allowed,
-    params: PrintToPdfParams,
-    title: Option<&str>,
-) -> Result<Printed, RenderError> {
+/// A context and page made ready before a document needs them: the context, the page in it,
+/// the listeners (requests, log, dialogs, WebSockets, popups, crashes) and the Fetch seal,
+/// all set up, with no document in it yet. `Renderer` makes the next one while the current
+/// document prints, so creating a context is off a document's critical path.
+pub struct Warm {
+    ctx: BrowserContextId,
+    page: Page,
+    /// The document the page serves once it is given one, and what it refused.
+    slot: Arc<Mutex<Slot>>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    crashes: EventStream<EventTargetCrashed>,
+}
+
+/// The document a warm page prints, set when it is given one.
+#[derive(Default)]
+struct Slot {
+    allowed: Option<Allowed>,
+    blocked: Vec<BlockedRequest>,
+}
+
+impl Warm {
+    /// True when the page's renderer crashed while it waited (it would never print).
+    pub fn crashed(&mut self) -> bool {
+        use futures::FutureExt;
+        matches!(self.crashes.next().now_or_never(), Some(Some(_)))
+    }
+}
+
+impl Drop for Warm {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+/// Creates a fresh isolated context and a page in it, sealed (every request is paused until
+/// `print` answers it), with the viewport locked. Nothing is loaded yet.
+pub async fn prepare(browser: &chromiumoxide::Browser, label: &str) -> Result<Warm, RenderError> {
     let ctx = browser
         .execute(CreateBrowserContextParams { dispose_on_detach: Some(true), ..Default::default() })
         .await
@@ -75,48 +111,65 @@ pub async fn print(
         CreateTargetParams::builder().url("about:blank").browser_context_id(ctx.clone()).build().map_err(|e| {
             RenderError::Browser { label: label.to_string(), detail: format!("target parameters: {e}") }
         })?;
-    let result = match browser.new_page(target).await {
-        Ok(page) => {
-            let out = print_in_page(&page, label, allowed, params, title).await;
-            let _ = browser.execute(CloseTargetParams::new(page.target_id().clone())).await;
-            out
+    let page = match browser.new_page(target).await {
+        Ok(page) => page,
+        Err(e) => {
+            let _ = browser.execute(DisposeBrowserContextParams::new(ctx)).await;
+            return Err(cdp_err(label, "opening a page")(e));
         }
-        Err(e) => Err(cdp_err(label, "opening a page")(e)),
     };
-    let _ = browser.execute(DisposeBrowserContextParams::new(ctx)).await;
-    result
+    match seal_page(&page, label).await {
+        Ok((slot, tasks, crashes)) => Ok(Warm { ctx, page, slot, tasks, crashes }),
+        Err(e) => {
+            close(browser, ctx, &page).await;
+            Err(e)
+        }
+    }
 }
 
-async fn print_in_page(
-    page: &Page,
-    label: &str,
-    allowed: Allowed,
-    params: PrintToPdfParams,
-    title: Option<&str>,
-) -> Result<Printed, RenderError> {
-    // 1. Seal: subscribe first, then enable interception for every URL.
-    let blocked = Arc::new(Mutex::new(Vec::<BlockedRequest>::new()));
+/// Closes a used (or unused) page and disposes of its context: cookies, storage, caches and
+/// service workers go with it.
+pub async fn discard(browser: &chromiumoxide::Browser, warm: Warm) {
+    for task in &warm.tasks {
+        task.abort();
+    }
+    close(browser, warm.ctx.clone(), &warm.page).await;
+}
+
+async fn close(browser: &chromiumoxide::Browser, ctx: BrowserContextId, page: &Page) {
+    let _ = browser.execute(CloseTargetParams::new(page.target_id().clone())).await;
+    let _ = browser.execute(DisposeBrowserContextParams::new(ctx)).await;
+}
+
+type Sealed = (Arc<Mutex<Slot>>, Vec<tokio::task::JoinHandle<()>>, EventStream<EventTargetCrashed>);
+
+/// Subscribes to everything a print must watch, then enables interception for every URL and
+/// locks the viewport (those calls at once: they do not depend on each other).
+async fn seal_page(page: &Page, label: &str) -> Result<Sealed, RenderError> {
+    // Subscribe first, then enable interception.
+    let slot = Arc::new(Mutex::new(Slot::default()));
+    let mut tasks = Vec::new();
     let mut paused =
         page.event_listener::<EventRequestPaused>().await.map_err(cdp_err(label, "listening for requests"))?;
     let answer_page = page.clone();
-    let answer_blocked = blocked.clone();
-    let answering = tokio::spawn(async move {
+    let answer_slot = slot.clone();
+    tasks.push(tokio::spawn(async move {
         while let Some(event) = paused.next().await {
-            answer(&answer_page, &allowed, &event, &answer_blocked).await;
+            answer(&answer_page, &event, &answer_slot).await;
         }
-    });
+    }));
     // Requests Chromium refuses before they reach Fetch (file: URLs from an https page)
     // are only visible as console log entries; record them too.
     let mut log_entries =
         page.event_listener::<EventEntryAdded>().await.map_err(cdp_err(label, "listening to the log"))?;
-    let log_blocked = blocked.clone();
-    let logging = tokio::spawn(async move {
+    let log_slot = slot.clone();
+    tasks.push(tokio::spawn(async move {
         while let Some(event) = log_entries.next().await {
             if let Some(url) = refused_by_chromium(&event.entry.text) {
                 tracing::info!(%url, "request refused by Chromium");
-                if let Ok(mut b) = log_blocked.lock() {
-                    if !b.iter().any(|x| x.url == url) {
-                        b.push(BlockedRequest {
+                if let Ok(mut s) = log_slot.lock() {
+                    if !s.blocked.iter().any(|x| x.url == url) {
+                        s.blocked.push(BlockedRequest {
                             url,
                             reason: "file: URLs are never served: documents cannot read the file system".into(),
                             resource_type: "Other".into(),
@@ -125,29 +178,29 @@ async fn print_in_page(
                 }
             }
         }
-    });
+    }));
     // `alert()`, `confirm()`, `prompt()` and `onbeforeunload` stop the page until someone
     // answers; nobody will. Dismiss each at once (confirm is false, prompt null, and the page
     // stays), so the document goes on and prints.
     let mut dialogs =
         page.event_listener::<EventJavascriptDialogOpening>().await.map_err(cdp_err(label, "listening for dialogs"))?;
     let dialog_page = page.clone();
-    let dismissing = tokio::spawn(async move {
+    tasks.push(tokio::spawn(async move {
         while let Some(event) = dialogs.next().await {
             tracing::info!(kind = ?event.r#type, message = %event.message, "dialog dismissed");
             if let Err(e) = dialog_page.execute(HandleJavaScriptDialogParams::new(false)).await {
                 tracing::debug!(error = %e, "could not dismiss a dialog");
             }
         }
-    });
+    }));
     // What the Fetch domain never sees, and the browser's flags stop (see `browser::FLAGS`): a
     // WebSocket (no name or address resolves) and a popup (no new window is made). List them
     // with the refused requests all the same, so the result says what the document tried.
     let mut sockets =
         page.event_listener::<EventWebSocketCreated>().await.map_err(cdp_err(label, "listening for WebSockets"))?;
     let mut popups = page.event_listener::<EventWindowOpen>().await.map_err(cdp_err(label, "listening for popups"))?;
-    let watch_blocked = blocked.clone();
-    let watching = tokio::spawn(async move {
+    let watch_slot = slot.clone();
+    tasks.push(tokio::spawn(async move {
         loop {
             let (url, reason, kind) = tokio::select! {
                 Some(e) = sockets.next() => (e.url.clone(), "WebSockets are never opened: no host name or address resolves inside the browser", "WebSocket"),
@@ -155,66 +208,118 @@ async fn print_in_page(
                 else => break,
             };
             tracing::info!(%url, kind, "refused outside the Fetch domain");
-            record(&watch_blocked, url, reason.to_string(), kind.to_string());
+            record(&watch_slot, url, reason.to_string(), kind.to_string());
         }
-    });
+    }));
     // A page whose renderer dies (a script that outgrew its heap, see `browser::FLAGS`) never
-    // answers again: end at once rather than at the timeout.
-    let mut crashes =
-        page.event_listener::<EventTargetCrashed>().await.map_err(cdp_err(label, "listening for crashes"))?;
+    // answers again: `print` ends at once rather than at the timeout.
+    let crashes = page.event_listener::<EventTargetCrashed>().await.map_err(cdp_err(label, "listening for crashes"))?;
+    let fetch = FetchEnable {
+        patterns: Some(vec![RequestPattern {
+            url_pattern: Some("*".into()),
+            resource_type: None,
+            request_stage: Some(RequestStage::Request),
+        }]),
+        handle_auth_requests: None,
+    };
+    // The viewport: no touch emulation, no mobile.
+    let (w, h, dsf) = VIEWPORT;
+    let enabled = tokio::try_join!(
+        async { page.execute(InspectorEnable::default()).await.map_err(cdp_err(label, "enabling crash reports")) },
+        async { page.execute(LogEnable::default()).await.map_err(cdp_err(label, "enabling the log")) },
+        async { page.execute(fetch).await.map_err(cdp_err(label, "enabling request interception")) },
+        async {
+            page.execute(SetDeviceMetricsOverrideParams::new(w, h, dsf, false))
+                .await
+                .map_err(cdp_err(label, "locking the viewport"))
+        },
+    );
+    if let Err(e) = enabled {
+        for task in &tasks {
+            task.abort();
+        }
+        return Err(e);
+    }
+    Ok((slot, tasks, crashes))
+}
+
+/// How long each step of one print took.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PrintTimings {
+    /// Waiting for a warm page (zero when one was ready), or making one.
+    pub context: Duration,
+    /// From setting `location` to the new document answering.
+    pub navigate: Duration,
+    /// Load, `window.pixelproofReady`, fonts, images, two frames.
+    pub settle: Duration,
+    /// `Page.printToPDF` and reading the stream.
+    pub print: Duration,
+    /// Which platform fonts drew the text.
+    pub fonts: Duration,
+}
+
+/// Prints a document in `warm`'s page. The page is used up: `discard` it after.
+pub async fn print(
+    warm: &mut Warm,
+    label: &str,
+    allowed: Allowed,
+    params: PrintToPdfParams,
+    title: Option<&str>,
+) -> Result<Printed, RenderError> {
+    let fonts = allowed.fonts.clone();
+    if let Ok(mut s) = warm.slot.lock() {
+        s.allowed = Some(allowed);
+    }
+    let page = &warm.page;
+    let mut timings = PrintTimings::default();
     let work = async {
-        page.execute(InspectorEnable::default()).await.map_err(cdp_err(label, "enabling crash reports"))?;
-        page.execute(LogEnable::default()).await.map_err(cdp_err(label, "enabling the log"))?;
-        page.execute(FetchEnable {
-            patterns: Some(vec![RequestPattern {
-                url_pattern: Some("*".into()),
-                resource_type: None,
-                request_stage: Some(RequestStage::Request),
-            }]),
-            handle_auth_requests: None,
-        })
-        .await
-        .map_err(cdp_err(label, "enabling request interception"))?;
-
-        // 2. Lock the viewport (no touch emulation, no mobile).
-        let (w, h, dsf) = VIEWPORT;
-        page.execute(SetDeviceMetricsOverrideParams::new(w, h, dsf, false))
-            .await
-            .map_err(cdp_err(label, "locking the viewport"))?;
-
-        // 3. Navigate and wait until everything has settled.
         // Navigate by script: chromiumoxide tracks `Page.navigate` itself and waits for every
         // frame's lifecycle, which never completes when a child frame was refused.
         tracing::debug!(label, "navigating");
+        let started = Instant::now();
         let mut nav = EvaluateParams::new(format!("location.href = {DOC_URL:?}; 'ok'"));
         nav.return_by_value = Some(true);
         page.execute(nav).await.map_err(cdp_err(label, "navigating"))?;
         tracing::debug!(label, "navigation started; waiting for the document to settle");
-        let font_faces = settle(page, label).await?;
+        let (font_faces, navigated) = settle(page, label).await?;
+        timings.navigate = navigated.saturating_duration_since(started);
+        timings.settle = navigated.elapsed();
 
-        // 4. Print (the PDF's Title metadata comes from document.title).
+        // Print (the PDF's Title metadata comes from document.title).
+        let started = Instant::now();
         if let Some(title) = title {
             let js = format!("document.title = {}; 'ok'", serde_json::Value::String(title.to_string()));
             evaluate_string(page, label, &js).await?;
         }
         tracing::debug!(label, "settled; printing");
         let pdf = print_pdf(page, label, params).await?;
+        timings.print = started.elapsed();
 
-        // 5. Which platform fonts drew the text.
-        let font_usage = font_usage(page, label).await?;
+        // Which platform fonts drew the text.
+        let started = Instant::now();
+        let loaded = super::loaded_families(&font_faces);
+        let failed: Vec<String> = font_faces
+            .iter()
+            .filter(|f| f.status == "error")
+            .map(|f| crate::fonts::normalize_font_name(&f.family))
+            .collect();
+        let explain = |requested: &str| {
+            !fonts.accounts_for(requested, &loaded) || failed.contains(&crate::fonts::normalize_font_name(requested))
+        };
+        let font_usage = font_usage(page, label, explain).await?;
+        timings.fonts = started.elapsed();
         Ok((pdf, font_faces, font_usage))
     };
     let result: Result<_, RenderError> = tokio::select! {
         result = work => result,
-        Some(_) = crashes.next() => Err(RenderError::PageCrashed { label: label.to_string() }),
+        Some(_) = warm.crashes.next() => Err(RenderError::PageCrashed { label: label.to_string() }),
     };
-    answering.abort();
-    logging.abort();
-    dismissing.abort();
-    watching.abort();
-    let blocked = blocked.lock().map(|b| b.clone()).unwrap_or_default();
+    for task in &warm.tasks {
+        task.abort();
+    }
+    let blocked = warm.slot.lock().map(|s| s.blocked.clone()).unwrap_or_default();
     let (pdf, font_faces, font_usage) = result?;
-    Ok(Printed { pdf, blocked, font_faces, font_usage })
+    Ok(Printed { pdf, blocked, font_faces, font_usage, timings })
 }
 
 /// The URL in a console message Chromium writes when it refuses a local resource itself
@@ -231,10 +336,17 @@ fn refused_by_chromium(text: &str) -> Option<String> {
     .then(|| url.to_string())
 }
 
-/// Answers one paused request: fulfil from memory, or fail it and record why.
-async fn answer(page: &Page, allowed: &Allowed, event: &EventRequestPaused, blocked: &Mutex<Vec<BlockedRequest>>) {
+/// Answers one paused request: fulfil from memory, or fail it and record why. A request
+/// before the page has a document (there should be none: `about:blank` loads nothing) is
+/// failed.
+async fn answer(page: &Page, event: &EventRequestPaused, slot: &Mutex<Slot>) {
     let url = &event.request.url;
-    let result = match allowed.decide(url) {
+    let allowed = slot.lock().ok().and_then(|s| s.allowed.clone());
+    let decision = match &allowed {
+        Some(allowed) => allowed.decide(url),
+        None => Decision::Refuse { reason: "the page has no document yet".into() },
+    };
+    let result = match decision {
         Decision::Serve { body, content_type } => {
             let mut fulfil = FulfillRequestParams::new(event.request_id.clone(), 200);
             fulfil.response_headers = Some(vec![
@@ -249,7 +361,7 @@ async fn answer(page: &Page, allowed: &Allowed, event: &EventRequestPaused, bloc
             tracing::info!(%url, %reason, "request refused");
             let resource_type = event.resource_type.as_ref().to_string();
             let navigation = resource_type == "Document";
-            record(blocked, url.clone(), reason, resource_type);
+            record(slot, url.clone(), reason, resource_type);
             if navigation {
                 // A navigation (meta refresh, `location =`, a form, a link, an iframe's src):
                 // "204 No Content" makes the frame stay where it is, so the document still
@@ -269,10 +381,10 @@ async fn answer(page: &Page, allowed: &Allowed, event: &EventRequestPaused, bloc
 
 /// Adds a refused request to the list, once: the same URL may be asked for twice (the preload
 /// scanner, then the parser).
-fn record(blocked: &Mutex<Vec<BlockedRequest>>, url: String, reason: String, resource_type: String) {
-    if let Ok(mut b) = blocked.lock() {
-        if !b.iter().any(|x| x.url == url && x.resource_type == resource_type) {
-            b.push(BlockedRequest { url, reason, resource_type });
+fn record(slot: &Mutex<Slot>, url: String, reason: String, resource_type: String) {
+    if let Ok(mut s) = slot.lock() {
+        if !s.blocked.iter().any(|x| x.url == url && x.resource_type == resource_type) {
+            s.blocked.push(BlockedRequest { url, reason, resource_type });
         }
     }
 }
@@ -312,22 +424,37 @@ const SETTLE_JS: &str = r#"(async () => {
   return JSON.stringify([...document.fonts].map(f => ({ family: f.family.replace(/^["']|["']$/g, ""), style: f.style, weight: String(f.weight), status: f.status })));
 })()"#;
 
-async fn settle(page: &Page, label: &str) -> Result<Vec<FontFace>, RenderError> {
+/// True once the page shows the document at `DOC_URL` (the same test `SETTLE_JS` starts with).
+const NAVIGATED_JS: &str = r#"(() => {
+  const nav = performance.getEntriesByType("navigation")[0];
+  const loaded = nav ? new URL(nav.name) : location;
+  return loaded.origin + loaded.pathname === "https://document.invalid/index.html" ? "yes" : "not-yet";
+})()"#;
+
+/// Waits for the navigation to reach the document, then for it to settle (`SETTLE_JS`).
+/// Returns the state of every `document.fonts` face and when the document was there.
+async fn settle(page: &Page, label: &str) -> Result<(Vec<FontFace>, Instant), RenderError> {
+    let mut navigated = None;
     loop {
-        let value = evaluate_string(page, label, SETTLE_JS).await;
-        match value {
-            Ok(v) if v == "not-yet" => {}
+        let script = if navigated.is_some() { SETTLE_JS } else { NAVIGATED_JS };
+        match evaluate_string(page, label, script).await {
+            Ok(v) if v == "not-yet" => navigated = None,
+            Ok(v) if v == "yes" && navigated.is_none() => {
+                navigated = Some(Instant::now());
+                continue;
+            }
             Ok(v) => {
-                return serde_json::from_str(&v).map_err(|e| RenderError::Browser {
+                let faces = serde_json::from_str(&v).map_err(|e| RenderError::Browser {
                     label: label.to_string(),
                     detail: format!("reading document.fonts: {e}"),
-                })
+                })?;
+                return Ok((faces, navigated.unwrap_or_else(Instant::now)));
             }
             // The navigation replaced the context while we were evaluating: try again.
-            Err(e) if is_navigation_race(&e.to_string()) => {}
+            Err(e) if is_navigation_race(&e.to_string()) => navigated = None,
             Err(e) => return Err(e),
         }
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }
 
@@ -399,8 +526,9 @@ async fn print_pdf(page: &Page, label: &str, params: PrintToPdfParams) -> Result
     Ok(pdf)
 }
 
-/// Finds one element per distinct `font-family` list that has its own text, and returns
-/// them as an array (by reference) plus, per element, the first family asked for.
+/// Finds one element per distinct `font-family` list that has its own text, keeps them in
+/// `window.__pixelproofProbe` and returns, as JSON, per element the first family asked for
+/// and a sample of its text.
 const FONT_PROBE_JS: &str = r#"(() => {
   const seen = new Map();
   const walker = document.createTreeWalker(document.body || document.documentElement, NodeFilter.SHOW_TEXT);
@@ -417,8 +545,8 @@ const FONT_PROBE_JS: &str = r#"(() => {
     seen.set(key, { el, first, sample: t.textContent.trim().slice(0, 40) });
   }
   const items = [...seen.values()];
-  window.__pixelproofProbe = items.map(i => ({ requested: i.first, sample: i.sample }));
-  return items.map(i => i.el);
+  window.__pixelproofProbe = items.map(i => i.el);
+  return JSON.stringify(items.map(i => ({ requested: i.first, sample: i.sample })));
 })()"#;
 
 #[derive(Deserialize)]
@@ -427,35 +555,52 @@ struct ProbeItem {
     sample: String,
 }
 
-async fn font_usage(page: &Page, label: &str) -> Result<Vec<FontUsage>, RenderError> {
+/// The families the text asks for (one Runtime call). Only for a family that needs
+/// explaining (`explain`: not generic, bundled or loaded, or its face failed) does it ask
+/// Chromium which platform fonts drew that text: `CSS.enable` re-sends every stylesheet
+/// (inline fonts included) and each element costs two round trips, so a document that asks
+/// only for available fonts pays neither.
+async fn font_usage(page: &Page, label: &str, explain: impl Fn(&str) -> bool) -> Result<Vec<FontUsage>, RenderError> {
     let err = |step: &'static str| cdp_err(label, step);
-    page.execute(DomEnable::default()).await.map_err(err("enabling DOM"))?;
-    page.execute(CssEnable::default()).await.map_err(err("enabling CSS"))?;
-    page.execute(GetDocumentParams::default()).await.map_err(err("reading the DOM"))?;
-    let mut probe = EvaluateParams::new(FONT_PROBE_JS);
-    probe.return_by_value = Some(false);
-    let res = page.execute(probe).await.map_err(err("probing fonts"))?;
-    let Some(array_id) = res.result.result.object_id.clone() else { return Ok(Vec::new()) };
     let items: Vec<ProbeItem> =
-        serde_json::from_str(&evaluate_string(page, label, "JSON.stringify(window.__pixelproofProbe || [])").await?)
-            .unwrap_or_default();
-    let mut props = GetPropertiesParams::new(array_id);
-    props.own_properties = Some(true);
-    let props = page.execute(props).await.map_err(err("reading probe elements"))?;
-    let mut out = Vec::new();
-    for prop in &props.result.result {
-        let Ok(index) = prop.name.parse::<usize>() else { continue };
-        let (Some(item), Some(obj)) = (items.get(index), prop.value.as_ref().and_then(|v| v.object_id.clone())) else {
-            continue;
-        };
-        let node = page.execute(RequestNodeParams::new(obj)).await.map_err(err("resolving a text node"))?;
+        serde_json::from_str(&evaluate_string(page, label, FONT_PROBE_JS).await?).map_err(|e| {
+            RenderError::Browser { label: label.to_string(), detail: format!("reading the font probe: {e}") }
+        })?;
+    let mut out: Vec<FontUsage> = items
+        .iter()
+        .map(|i| FontUsage {
+            requested: i.requested.clone(),
+            used: Vec::new(),
+            custom_used: false,
+            sample: i.sample.clone(),
+        })
+        .collect();
+    let wanted: Vec<usize> = (0..out.len()).filter(|&i| explain(&out[i].requested)).collect();
+    if wanted.is_empty() {
+        return Ok(out);
+    }
+    // Independent calls go out together; each batch waits only for its slowest answer.
+    tokio::try_join!(async { page.execute(DomEnable::default()).await.map_err(err("enabling DOM")) }, async {
+        page.execute(CssEnable::default()).await.map_err(err("enabling CSS"))
+    },)?;
+    page.execute(GetDocumentParams::default()).await.map_err(err("reading the DOM"))?;
+    let lookups = wanted.iter().map(|&i| async move {
+        let mut element = EvaluateParams::new(format!("window.__pixelproofProbe[{i}]"));
+        element.return_by_value = Some(false);
+        let element = page.execute(element).await.map_err(err("finding a probe element"))?;
+        let Some(object) = element.result.result.object_id.clone() else { return Ok((i, None)) };
+        let node = page.execute(RequestNodeParams::new(object)).await.map_err(err("resolving a text node"))?;
         let fonts = page
             .execute(GetPlatformFontsForNodeParams::new(node.result.node_id))
             .await
             .map_err(err("asking which fonts drew the text"))?;
-        let used = fonts.result.fonts.iter().map(|f| f.family_name.clone()).collect();
-        let custom_used = fonts.result.fonts.iter().any(|f| f.is_custom_font);
-        out.push(FontUsage { requested: item.requested.clone(), used, custom_used, sample: item.sample.clone() });
+        Ok::<_, RenderError>((i, Some(fonts.result.fonts.clone())))
+    });
+    for (i, fonts) in futures::future::try_join_all(lookups).await? {
+        if let (Some(usage), Some(fonts)) = (out.get_mut(i), fonts) {
+            usage.used = fonts.iter().map(|f| f.family_name.clone()).collect();
+            usage.custom_used = fonts.iter().any(|f| f.is_custom_font);
+        }
     }
     Ok(out)
 }

@@ -255,6 +255,15 @@ fn pixels(proof: &Proof, expect: &Expectations<'_>) -> PixelOutcome {
         }
         BaselineInput::Loaded { key, baseline } => (key, *baseline),
     };
+    if !proof.drawn {
+        // The worker draws the pages whenever the job names a baseline; a proof that reaches
+        // this rule undrawn would compare empty images, so it fails instead.
+        return (
+            Some(fail("pixels", format!("the pages were not drawn, so nothing was compared with {key}"))),
+            None,
+            Vec::new(),
+        );
+    }
     let drift = expect.environment.drift_from(&baseline.manifest.environment);
     if !drift.is_empty() {
         let why = format!(

@@ -475,6 +475,12 @@ impl<'a> Job<'a> {
         Ok(Job { doc, template, baseline, fallback_baseline: None })
     }
 
+    /// True when the job names a baseline: its Chromium pages are drawn to be compared. Without
+    /// one, no rule looks at pixels, so the pages are only read (count, text, fonts).
+    fn compares_pixels(&self) -> bool {
+        self.baseline.is_some()
+    }
+
     /// Loads the fallback's baseline of the job's key, before the fallback's proof is checked.
     async fn load_fallback_baseline(&mut self, service: &Service, request: &JobRequest) -> Result<(), Interrupt> {
         self.fallback_baseline = load_baseline(service, request, Renderer::Fallback).await?;
@@ -542,7 +548,7 @@ async fn run_job(service: &Service, record: &mut JobRecord, last_delivery: bool)
     let mut chromium: Option<(Proof, Checked)> = None;
     if renderer == Renderer::Chromium {
         let started = Instant::now();
-        let proof = match service.engine.prove(&job.doc).await {
+        let proof = match service.engine.prove_with(&job.doc, job.compares_pixels()).await {
             Ok(proof) => Some(proof),
             // A crash or timeout is retried on a fresh browser; on the last delivery the
             // fallback prints the document instead, under the fallback's rules.
@@ -560,8 +566,12 @@ async fn run_job(service: &Service, record: &mut JobRecord, last_delivery: bool)
         };
         if let Some(proof) = proof {
             add_stage(service, record, "rendering", started.elapsed());
+            for (stage, elapsed) in proof_stages(&proof) {
+                add_stage(service, record, stage, elapsed);
+            }
+            // Not saved on its own: verifying takes milliseconds, and the record is saved with
+            // its outcome (the history keeps the step). One fsync less per job.
             moved(record, JobState::Verifying, None)?;
-            save(service, record).await?;
             let started = Instant::now();
             let checked = job.check(service, &proof, Renderer::Chromium).await;
             add_stage(service, record, "verifying", started.elapsed());
@@ -582,6 +592,7 @@ async fn run_job(service: &Service, record: &mut JobRecord, last_delivery: bool)
             return Err(Interrupt::fatal(why));
         }
         moved(record, JobState::Verifying, Some(why))?;
+        draw_for_review(service, &mut chromium).await?;
         return hold(service, record, &job, chromium.as_ref(), None, &attempts).await;
     };
     let started = Instant::now();
@@ -600,7 +611,31 @@ async fn run_job(service: &Service, record: &mut JobRecord, last_delivery: bool)
     if checked.passed {
         return settle(service, record, JobState::Fallback, &proof, &attempts).await;
     }
+    draw_for_review(service, &mut chromium).await?;
     hold(service, record, &job, chromium.as_ref(), Some((&proof, &checked)), &attempts).await
+}
+
+/// The steps of one Chromium proof as job stages: `context`, `navigate`, `settle`, `print`,
+/// `fonts` (from the renderer) and `raster` (reading, and drawing when pixels are compared).
+fn proof_stages(proof: &Proof) -> [(&'static str, Duration); 6] {
+    let t = proof.rendered.timings;
+    [
+        ("context", t.context),
+        ("navigate", t.navigate),
+        ("settle", t.settle),
+        ("print", t.print),
+        ("fonts", t.fonts),
+        ("raster", proof.raster),
+    ]
+}
+
+/// A held job's Chromium pages are shown to the operator: draw them if the proof compared no
+/// pixels and so did not.
+async fn draw_for_review(service: &Service, chromium: &mut Option<(Proof, Checked)>) -> Result<(), Interrupt> {
+    if let Some((proof, _)) = chromium.as_mut() {
+        service.engine.draw(proof).await.map_err(engine_interrupt)?;
+    }
+    Ok(())
 }
 
 /// The verdict JSON: the shipped (or held) attempt's numbers first, every attempt below.
@@ -724,11 +759,10 @@ pub(super) async fn render_now(service: &Service, request: &JobRequest) -> Resul
         let started = Instant::now();
         let rendered = engine.renderer.render(&job.doc).await.map_err(EngineError::from)?;
         service.metrics.stage("render", started.elapsed());
-        let started = Instant::now();
-        let pages = engine.rasterize(&rendered.pdf).await?;
-        service.metrics.stage("raster", started.elapsed());
-        let fonts = crate::fontcheck::check(&rendered, &pages, &engine.fonts, job.doc.fonts_are_strict());
-        let proof = Proof { rendered, pages, fonts };
+        let proof = engine.proof_of(rendered, &job.doc, job.compares_pixels()).await?;
+        for (stage, elapsed) in proof_stages(&proof) {
+            service.metrics.stage(stage, elapsed);
+        }
         let started = Instant::now();
         let checked = job.check(service, &proof, Renderer::Chromium).await;
         service.metrics.stage("verify", started.elapsed());
