@@ -8,7 +8,7 @@
 //! another submitter's job exactly as an unknown one (404, never 403, so ids cannot be
 //! probed); operators see every job (`auth::Caller::may_see`).
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
@@ -175,15 +175,61 @@ async fn load(state: &AppState, caller: &Caller, id: &str) -> Result<JobRecord, 
     }
 }
 
-#[utoipa::path(get, path = "/v1/jobs/{id}", tag = "jobs", params(("id" = String, Path, description = "The job id")),
-    responses((status = 200, body = JobStatus), (status = 404, body = Problem)),
+/// The longest `?wait=` a status request may ask for, in seconds.
+pub const MAX_WAIT_SECS: u64 = 60;
+
+/// `GET /v1/jobs/{id}?wait=SECONDS`.
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+pub struct StatusQuery {
+    /// Answer as soon as the job has settled or is held, waiting at most this many seconds
+    /// (0 to 60; default 0: answer at once). Saves polling: the answer is the same either way.
+    #[serde(default)]
+    pub wait: Option<u64>,
+}
+
+#[utoipa::path(get, path = "/v1/jobs/{id}", tag = "jobs",
+    params(("id" = String, Path, description = "The job id"), StatusQuery),
+    responses((status = 200, body = JobStatus), (status = 404, body = Problem), (status = 422, body = Problem)),
     security(("bearer" = [])))]
 pub async fn status(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
+    query: Result<Query<StatusQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<JobStatus>, Problem> {
-    let record = load(&state, &caller, &id).await?;
+    let Query(query) = query.map_err(|e| {
+        Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "wait",
+            "wait is not a number of seconds",
+            format!("{}; write ?wait=SECONDS, 0 to {MAX_WAIT_SECS}", e.body_text()),
+        )
+    })?;
+    let mut record = load(&state, &caller, &id).await?;
+    match query.wait.unwrap_or(0) {
+        0 => {}
+        wait if wait > MAX_WAIT_SECS => {
+            return Err(Problem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "wait",
+                "wait is too long",
+                format!("?wait={wait} asks for more than {MAX_WAIT_SECS} seconds; ask again after an answer instead"),
+            ))
+        }
+        wait => match state.service.jobs.wait_settled(record.id, std::time::Duration::from_secs(wait)).await {
+            Ok(Some(r)) => record = r,
+            Ok(None) => return Err(not_found(&id)),
+            Err(e) => {
+                tracing::error!(job = %record.id, error = %e, "could not read a job record");
+                return Err(Problem::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "store",
+                    "The job could not be read",
+                    e.to_string(),
+                ));
+            }
+        },
+    }
     let base = state.service.status_url(record.id);
     let pdf_url = matches!(record.state, JobState::Done | JobState::Fallback).then(|| format!("{base}/pdf"));
     let artifacts = if caller.role >= Role::Operator {

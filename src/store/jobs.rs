@@ -44,6 +44,17 @@ pub enum Claimed {
 #[derive(Debug, Clone)]
 pub struct JobStore {
     objects: Arc<dyn ObjectStore>,
+    /// Ids of jobs this process saw settle or be held, for `wait_settled`.
+    settled: tokio::sync::broadcast::Sender<JobId>,
+}
+
+/// How often `wait_settled` looks at the record again when no notice comes (the job may
+/// settle in another process: a `pixelproof worker`).
+const WAIT_POLL: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// True for a record no worker will move again by itself.
+fn is_final(record: &JobRecord) -> bool {
+    record.state.is_settled() || record.state == crate::jobs::JobState::Held
 }
 
 fn key(text: String) -> Result<ObjectKey, StoreError> {
@@ -52,7 +63,7 @@ fn key(text: String) -> Result<ObjectKey, StoreError> {
 
 impl JobStore {
     pub fn new(objects: Arc<dyn ObjectStore>) -> JobStore {
-        JobStore { objects }
+        JobStore { objects, settled: tokio::sync::broadcast::channel(256).0 }
     }
 
     pub fn objects(&self) -> &Arc<dyn ObjectStore> {
@@ -74,7 +85,40 @@ impl JobStore {
             what: "JSON",
             detail: e.to_string(),
         })?;
-        self.objects.put(&Self::record_key(record.id), bytes).await
+        self.objects.put(&Self::record_key(record.id), bytes).await?;
+        if is_final(record) {
+            // Nobody waiting is fine: the send fails and no one needed it.
+            let _ = self.settled.send(record.id);
+        }
+        Ok(())
+    }
+
+    /// The job's record once it has settled or is held, or as it is after `limit`; `None` for
+    /// an unknown job. Wakes as soon as this process saves the job's outcome, and looks at the
+    /// record every 250 ms meanwhile (for outcomes saved by other processes).
+    pub async fn wait_settled(&self, id: JobId, limit: std::time::Duration) -> Result<Option<JobRecord>, StoreError> {
+        let mut notices = self.settled.subscribe();
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let record = self.load(id).await?;
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            match &record {
+                Some(r) if !is_final(r) && !left.is_zero() => {}
+                _ => return Ok(record),
+            }
+            let notice = async {
+                loop {
+                    match notices.recv().await {
+                        Ok(settled) if settled == id => return,
+                        Ok(_) => {}
+                        // Missed notices: look at the record.
+                        Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => return,
+                        Err(tokio::sync::broadcast::error::RecvError::Closed) => std::future::pending().await,
+                    }
+                }
+            };
+            let _ = tokio::time::timeout(left.min(WAIT_POLL), notice).await;
+        }
     }
 
     /// The job's record, or `None` for an unknown job.
