@@ -30,8 +30,15 @@ pub struct Args {
     #[arg(long, conflicts_with = "template")]
     pub html: Option<PathBuf>,
     /// Where to write the PDF.
-    #[arg(short, long)]
-    pub output: PathBuf,
+    #[arg(short, long, required_unless_present = "save_document")]
+    pub output: Option<PathBuf>,
+    /// Write the document instead of printing it: DIR/index.html (the HTML as Chromium gets
+    /// it), the assets it may load under their paths, DIR/print.json (the exact
+    /// `Page.printToPDF` parameters) and DIR/fonts.conf (a fontconfig file that lists only
+    /// the bundled fonts). For comparing with another tool on the same document
+    /// (`scripts/bench`); nothing is printed.
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["output", "json"])]
+    pub save_document: Option<PathBuf>,
     /// Templates directory.
     #[arg(long, env = "PIXELPROOF_TEMPLATES")]
     pub templates: Option<PathBuf>,
@@ -129,6 +136,12 @@ fn document(args: &Args) -> anyhow::Result<Document> {
 
 pub fn run(args: Args) -> super::CliResult {
     let doc = document(&args)?;
+    if let Some(dir) = &args.save_document {
+        save_document(&doc, dir)?;
+        eprintln!("wrote {} (index.html, assets, print.json, fonts.conf)", dir.display());
+        return Ok(ExitCode::SUCCESS);
+    }
+    let output = args.output.clone().context("give --output FILE.pdf (or --save-document DIR)")?;
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async {
         let (proof, renderer) = match args.renderer {
@@ -144,11 +157,10 @@ pub fn run(args: Args) -> super::CliResult {
         if proof.fonts.fails() {
             bail!("{} font problem(s) in {}; no PDF written", proof.fonts.problems.len(), doc.label);
         }
-        std::fs::write(&args.output, &proof.rendered.pdf)
-            .with_context(|| format!("writing {}", args.output.display()))?;
+        std::fs::write(&output, &proof.rendered.pdf).with_context(|| format!("writing {}", output.display()))?;
         if args.json {
             let summary = serde_json::json!({
-                "output": args.output,
+                "output": output,
                 "pages": proof.pages.len(),
                 "bytes": proof.rendered.pdf.len(),
                 "elapsed_ms": proof.rendered.elapsed.as_millis() as u64,
@@ -162,7 +174,7 @@ pub fn run(args: Args) -> super::CliResult {
         }
         eprintln!(
             "wrote {}: {} page(s), {} bytes, {:.2} s ({renderer})",
-            args.output.display(),
+            output.display(),
             proof.pages.len(),
             proof.rendered.pdf.len(),
             proof.rendered.elapsed.as_secs_f64()
@@ -190,4 +202,50 @@ async fn prove_with_fallback(doc: &Document, timeout: u64, max_pages: usize) -> 
     let fallback = FallbackRenderer::new(config)?;
     let proof = fallback.prove(doc, &rasterizer, crate::raster::DEFAULT_DPI).await?;
     Ok((proof, fallback.version().to_string()))
+}
+
+/// Writes `doc` as files another tool can print: see `Args::save_document`.
+fn save_document(doc: &Document, dir: &std::path::Path) -> anyhow::Result<()> {
+    let write = |rel: &std::path::Path, bytes: &[u8]| -> anyhow::Result<()> {
+        let path = dir.join(rel);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+        }
+        std::fs::write(&path, bytes).with_context(|| format!("writing {}", path.display()))
+    };
+    write(std::path::Path::new("index.html"), doc.html.as_bytes())?;
+    for rel in asset_paths(&doc.assets) {
+        if let Some(bytes) = doc.assets.read(&rel) {
+            write(std::path::Path::new(&rel), &bytes)?;
+        }
+    }
+    let params = crate::render::print::print_params(&doc.options)?;
+    write(std::path::Path::new("print.json"), &serde_json::to_vec_pretty(&params)?)?;
+    let fonts = crate::fonts::BundledFonts::load(&crate::fonts::default_fonts_dir())?;
+    fonts.write_fontconfig(dir)?;
+    Ok(())
+}
+
+/// Every file an asset root holds, as relative paths (`Assets::read` still decides which of
+/// them the document may load).
+fn asset_paths(assets: &crate::job::Assets) -> Vec<String> {
+    use crate::job::Assets;
+    fn walk(root: &std::path::Path, dir: &std::path::Path, out: &mut Vec<String>) {
+        let Ok(entries) = std::fs::read_dir(dir) else { return };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                walk(root, &path, out);
+            } else if let Ok(rel) = path.strip_prefix(root) {
+                out.push(rel.to_string_lossy().into_owned());
+            }
+        }
+    }
+    let mut out = Vec::new();
+    match assets {
+        Assets::Dir(root) | Assets::Template(root) => walk(root, root, &mut out),
+        Assets::Memory(map) => out.extend(map.keys().cloned()),
+        Assets::None => {}
+    }
+    out
 }
