@@ -100,7 +100,9 @@ fn the_job_path_end_to_end() {
     let pages = pdfinfo_pages(&pdf);
     assert_eq!(pages as u64, invoice_status["verdict"]["pages"].as_u64().unwrap_or(0));
     assert!((1..=10).contains(&pages), "invoice pages {pages}");
-    for stage in ["queued", "rendering", "verifying", "storing"] {
+    for stage in
+        ["queued", "rendering", "context", "navigate", "settle", "print", "fonts", "raster", "verifying", "storing"]
+    {
         assert!(invoice_status["timings_ms"][stage].is_u64(), "no {stage} timing: {invoice_status}");
     }
     assert!(invoice_status["artifacts"].is_null(), "artifacts are for operators only");
@@ -111,6 +113,16 @@ fn the_job_path_end_to_end() {
     assert_eq!(blocked.len(), 1, "the refused image is listed: {html_status}");
     assert!(blocked[0]["url"].as_str().unwrap_or_default().contains("example.com"));
 
+    // A long poll answers once, when the job has settled (or after the wait).
+    let cert_status = |query: &str| {
+        c.get(server.url(&format!("/v1/jobs/{certificate_id}{query}"))).bearer_auth(SUBMIT).send().expect("GET status")
+    };
+    let waited = cert_status("?wait=60");
+    assert_eq!(waited.status(), StatusCode::OK);
+    let waited: Value = waited.json().expect("JSON");
+    assert!(["done", "fallback", "held", "failed"].contains(&waited["state"].as_str().unwrap_or_default()), "{waited}");
+    assert_problem(cert_status("?wait=61"), StatusCode::UNPROCESSABLE_ENTITY, "60 seconds");
+    assert_problem(cert_status("?wait=soon"), StatusCode::UNPROCESSABLE_ENTITY, "?wait=SECONDS");
     let cert = wait_settled(&server, SUBMIT, &certificate_id, SETTLE);
     assert_eq!(cert["state"], "fallback", "{cert}");
     assert!(cert["renderer"].as_str().unwrap_or_default().starts_with("WeasyPrint"), "{cert}");
