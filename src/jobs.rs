@@ -185,6 +185,22 @@ pub enum JobError {
     BadDecision { id: JobId, to: JobState },
 }
 
+/// What the render cache (`service::cache`) did for a job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum CacheOutcome {
+    /// The PDF and verdict came from the cache: an earlier job proved the same document in
+    /// the same environment against the same baseline and rules; nothing was rendered.
+    Hit,
+    /// Nothing was cached for these inputs: the job rendered (and, if it shipped, was stored).
+    Miss,
+    /// The cache could not be used for this job (its key could not be computed, or the
+    /// document prints the date in a header or footer): it rendered and was not stored.
+    Bypass,
+    /// The cache is turned off (`--render-cache off`).
+    Off,
+}
+
 /// A job as the service stores it (`jobs/{id}/job.json`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JobRecord {
@@ -225,6 +241,9 @@ pub struct JobRecord {
     /// What happened to the webhook sent when the job settled (when it has a `callback_url`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub webhook: Option<serde_json::Value>,
+    /// Whether the render cache answered the job (absent on records made before the cache).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache: Option<CacheOutcome>,
 }
 
 impl JobRecord {
@@ -248,6 +267,7 @@ impl JobRecord {
             history: Vec::new(),
             stages_ms: BTreeMap::new(),
             webhook: None,
+            cache: None,
         }
     }
 
@@ -341,6 +361,17 @@ mod tests {
         assert_eq!(json["state"], "done");
         assert!(json["timings_ms"]["queued"].is_u64());
         assert_eq!(serde_json::from_value::<JobRecord>(json).unwrap(), job);
+    }
+
+    #[test]
+    fn the_cache_outcome_is_lowercase_and_optional() {
+        let mut job = JobRecord::new(JobId::new(), serde_json::json!({}), None);
+        let json = serde_json::to_value(&job).unwrap();
+        assert!(json.get("cache").is_none(), "absent when unset: {json}");
+        job.cache = Some(CacheOutcome::Hit);
+        let json = serde_json::to_value(&job).unwrap();
+        assert_eq!(json["cache"], "hit");
+        assert_eq!(serde_json::from_value::<JobRecord>(json).unwrap().cache, Some(CacheOutcome::Hit));
     }
 
     #[test]

@@ -21,6 +21,7 @@ pub mod fonts;
 pub mod idempotency;
 pub mod job;
 pub mod jobs;
+pub mod pdf_bytes;
 pub mod pins;
 pub mod pipeline;
 pub mod queue;

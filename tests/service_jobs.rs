@@ -459,41 +459,71 @@ fn cli(args: &[&str]) {
     );
 }
 
+/// A probe template whose Chromium baseline is a red page and whose fallback baseline is the
+/// same words in blue, as WeasyPrint prints them; `templates` holds the blue probe.
+struct Probe {
+    work: tempfile::TempDir,
+    red: String,
+    blue: String,
+}
+
+impl Probe {
+    fn new() -> Probe {
+        let page = |colour: &str| {
+            format!(
+                "<!doctype html><html><body style=\"font-family: 'DejaVu Serif'; font-size: 30px; color: {colour}\">\
+                 <h1>Certificate of proof</h1><p>Printed by either engine, the same words.</p></body></html>"
+            )
+        };
+        let probe = Probe { work: tempfile::tempdir().expect("work dir"), red: page("#c00000"), blue: page("#0030c0") };
+        let red_templates = probe.work.path().join("red");
+        probe_template(&red_templates, &probe.red);
+        probe_template(&probe.work.path().join("templates"), &probe.blue);
+        let (old_t, t, b) = (red_templates.to_string_lossy(), probe.templates(), probe.baselines());
+        let report = probe.report();
+        cli(&["check", "--update", "--templates", &old_t, "--baselines", &b, "--report", &report]);
+        cli(&["baseline", "approve", "--all", "--baselines", &b, "--reason", "red", "--by", "test"]);
+        cli(&[
+            "check",
+            "--update",
+            "--renderer",
+            "fallback",
+            "--templates",
+            &t,
+            "--baselines",
+            &b,
+            "--report",
+            &report,
+        ]);
+        let approve = ["baseline", "approve", "--all", "--renderer", "fallback", "--baselines", &b];
+        cli(&[&approve[..], &["--reason", "blue", "--by", "test"]].concat());
+        probe
+    }
+
+    fn path(&self, name: &str) -> String {
+        self.work.path().join(name).to_string_lossy().into_owned()
+    }
+
+    fn templates(&self) -> String {
+        self.path("templates")
+    }
+
+    fn baselines(&self) -> String {
+        self.path("baselines")
+    }
+
+    fn report(&self) -> String {
+        self.path("report")
+    }
+}
+
 #[test]
 fn the_fallback_ships_what_its_own_baseline_proves() {
-    let page = |colour: &str| {
-        format!(
-            "<!doctype html><html><body style=\"font-family: 'DejaVu Serif'; font-size: 30px; color: {colour}\">\
-             <h1>Certificate of proof</h1><p>Printed by either engine, the same words.</p></body></html>"
-        )
-    };
-    let (red, blue) = (page("#c00000"), page("#0030c0"));
-    let work = tempfile::tempdir().expect("work dir");
-    let (old_templates, templates, baselines) =
-        (work.path().join("old"), work.path().join("templates"), work.path().join("baselines"));
-    probe_template(&old_templates, &red);
-    probe_template(&templates, &blue);
-    let (old_t, t, b) = (old_templates.to_string_lossy(), templates.to_string_lossy(), baselines.to_string_lossy());
-    let report = work.path().join("report");
-    let report = report.to_string_lossy();
-    // Chromium's baseline is the red page; the fallback's is the blue page, as WeasyPrint prints it.
-    cli(&["check", "--update", "--templates", &old_t, "--baselines", &b, "--report", &report]);
-    cli(&["baseline", "approve", "--all", "--baselines", &b, "--reason", "red", "--by", "test"]);
-    cli(&["check", "--update", "--renderer", "fallback", "--templates", &t, "--baselines", &b, "--report", &report]);
-    cli(&[
-        "baseline",
-        "approve",
-        "--all",
-        "--renderer",
-        "fallback",
-        "--baselines",
-        &b,
-        "--reason",
-        "blue",
-        "--by",
-        "test",
-    ]);
-    let manifest = std::fs::read_to_string(baselines.join(".fallback/probe/default/manifest.json")).expect("manifest");
+    let probe = Probe::new();
+    let blue = probe.blue.clone();
+    let (t, b) = (probe.templates(), probe.baselines());
+    let manifest = std::fs::read_to_string(probe.work.path().join("baselines/.fallback/probe/default/manifest.json"))
+        .expect("manifest");
     assert!(manifest.contains("\"engine\": \"fallback\"") && manifest.contains("WeasyPrint"), "{manifest}");
 
     let data = tempfile::tempdir().expect("data dir");
@@ -505,7 +535,7 @@ fn the_fallback_ships_what_its_own_baseline_proves() {
     let other = submit(
         &server,
         SUBMIT,
-        &json!({"html": page("#0030c0").replace("same words", "other words"),
+        &json!({"html": blue.replace("same words", "other words"),
                                                 "baseline": "probe/default"}),
     );
 
@@ -525,4 +555,161 @@ fn the_fallback_ships_what_its_own_baseline_proves() {
     assert_eq!(s["state"], "held", "{s}");
     let fallback = s["verdict"]["attempts"][1]["rules"].to_string();
     assert!(fallback.contains("text differs from Chromium's baseline probe/default"), "{fallback}");
+}
+
+/// Milliseconds from submission to settling, by the server's clock (the record's timestamps).
+fn settle_ms(status: &Value) -> i64 {
+    let at = |field: &str| {
+        chrono::DateTime::parse_from_rfc3339(status[field].as_str().unwrap_or_default()).expect("a timestamp")
+    };
+    (at("updated_at") - at("created_at")).num_milliseconds()
+}
+
+/// The job's record as stored (`objects/jobs/ID/job.json`).
+fn record_of(data: &std::path::Path, id: &str) -> Value {
+    let bytes = std::fs::read(data.join(format!("objects/jobs/{id}/job.json"))).expect("record");
+    serde_json::from_slice(&bytes).expect("JSON")
+}
+
+fn pdf_of(server: &Server, id: &str) -> Vec<u8> {
+    let pdf = client().get(server.url(&format!("/v1/jobs/{id}/pdf"))).bearer_auth(SUBMIT).send().expect("GET pdf");
+    assert_eq!(pdf.status(), StatusCode::OK);
+    pdf.bytes().expect("bytes").to_vec()
+}
+
+/// Submits `body` and waits for it to settle.
+fn run(server: &Server, body: &Value) -> (String, Value) {
+    let id = submit(server, SUBMIT, body);
+    let s = wait_settled(server, SUBMIT, &id, SETTLE);
+    (id, s)
+}
+
+/// An invoice of about 1 MB of HTML (4 pages): a 750 KB bundled font inlined as a data: URL, and rows.
+fn one_megabyte_invoice() -> Value {
+    use base64::Engine as _;
+    let font = std::fs::read(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fonts/dejavu/DejaVuSans.ttf"))
+        .expect("font");
+    let font = base64::engine::general_purpose::STANDARD.encode(font);
+    let rows: String = (1..=120)
+        .map(|i| format!("<tr><td>{i}</td><td>Item number {i}, proved once</td><td>{}.00</td></tr>", i * 7))
+        .collect();
+    let html = format!(
+        "<!doctype html><html><head><style>@font-face {{ font-family: InvoiceSans; src: \
+         url(data:font/ttf;base64,{font}) }} body {{ font-family: InvoiceSans; font-size: 14px }} td {{ padding: 4px }}\
+         </style></head><body><h1>Invoice 2026-001</h1><table>{rows}</table></body></html>"
+    );
+    json!({"html": html})
+}
+
+#[test]
+fn the_render_cache_answers_an_identical_job_with_the_same_bytes() {
+    let data = tempfile::tempdir().expect("data dir");
+    let server = Server::start(data.path(), &[]);
+    let invoice = json!({"template": "invoice", "data": fixture("invoice", "basic"), "baseline": "invoice/basic"});
+
+    let (first, s) = run(&server, &invoice);
+    assert_eq!((s["state"].as_str(), s["cache"].as_str()), (Some("done"), Some("miss")), "{s}");
+    let miss_ms = settle_ms(&s);
+    let (second, s) = run(&server, &invoice);
+    assert_eq!((s["state"].as_str(), s["cache"].as_str()), (Some("done"), Some("hit")), "{s}");
+    let hit_ms = settle_ms(&s);
+    assert!(s["timings_ms"]["cache"].is_u64(), "the lookup is a stage: {s}");
+    assert!(s["timings_ms"]["rendering"].is_null(), "nothing rendered: {s}");
+    assert_eq!(pdf_of(&server, &first), pdf_of(&server, &second), "a hit is the same PDF, byte for byte");
+    let history = record_of(data.path(), &second)["history"].to_string();
+    assert!(history.contains(&format!("from the render cache: job {first} proved")), "{history}");
+    eprintln!("template invoice/basic with its baseline: miss {miss_ms} ms, hit {hit_ms} ms (submit to settled)");
+
+    // One byte of data more: another document, rendered. The first one still hits.
+    let plain = json!({"template": "invoice", "data": fixture("invoice", "basic")});
+    let mut changed = plain.clone();
+    let po = changed["data"]["invoice"]["po_number"].as_str().expect("a PO number").replace("77120", "77121");
+    changed["data"]["invoice"]["po_number"] = json!(po);
+    let (_, s) = run(&server, &plain);
+    assert_eq!(s["cache"], "miss", "no baseline is another key: {s}");
+    let (_, s) = run(&server, &changed);
+    assert_eq!((s["state"].as_str(), s["cache"].as_str()), (Some("done"), Some("miss")), "{s}");
+    let (_, s) = run(&server, &plain);
+    assert_eq!(s["cache"], "hit", "{s}");
+
+    // A job that ends held is not cached: the same job renders (and is held) again.
+    let (_, s) = run(&server, &oversized_invoice());
+    assert_eq!((s["state"].as_str(), s["cache"].as_str()), (Some("held"), Some("miss")), "{s}");
+    let (held_again, s) = run(&server, &oversized_invoice());
+    assert_eq!((s["state"].as_str(), s["cache"].as_str()), (Some("held"), Some("miss")), "{s}");
+    assert!(s["timings_ms"]["rendering"].is_u64(), "rendered again: {s}");
+    let refused = client().get(server.url(&format!("/v1/jobs/{held_again}/pdf"))).send().expect("pdf");
+    assert_problem(refused, StatusCode::CONFLICT, "held");
+
+    // The 1 MB document: one render, then hits.
+    let big = one_megabyte_invoice();
+    let (big_first, s) = run(&server, &big);
+    assert_eq!((s["state"].as_str(), s["cache"].as_str()), (Some("done"), Some("miss")), "{s}");
+    let big_miss = settle_ms(&s);
+    let big_pdf = pdf_of(&server, &big_first);
+    let mut hits = Vec::new();
+    for _ in 0..5 {
+        let (id, s) = run(&server, &big);
+        assert_eq!(s["cache"], "hit", "{s}");
+        assert_eq!(pdf_of(&server, &id), big_pdf);
+        hits.push(settle_ms(&s));
+    }
+    eprintln!(
+        "1 MB invoice ({} bytes of PDF, {} pages): miss {big_miss} ms, hits {hits:?} ms (submit to settled)",
+        big_pdf.len(),
+        pdfinfo_pages(&big_pdf)
+    );
+    assert_eq!(metric(&server, "pixelproof_render_cache_total{outcome=\"hit\"}"), 7.0);
+    assert_eq!(metric(&server, "pixelproof_render_cache_total{outcome=\"store\"}"), 4.0);
+    assert_eq!(metric(&server, "pixelproof_render_cache_total{outcome=\"miss\"}"), 6.0);
+    assert!(metric(&server, "pixelproof_stage_seconds_count{stage=\"cache\"}") >= 13.0);
+}
+
+#[test]
+fn the_render_cache_can_be_turned_off() {
+    let data = tempfile::tempdir().expect("data dir");
+    let server = Server::start(data.path(), &["--render-cache", "off"]);
+    let page = json!({"html": "<!doctype html><p style='font-family: DejaVu Sans'>Twice</p>"});
+    for _ in 0..2 {
+        let (_, s) = run(&server, &page);
+        assert_eq!((s["state"].as_str(), s["cache"].as_str()), (Some("done"), Some("off")), "{s}");
+        assert!(s["timings_ms"]["rendering"].is_u64() && s["timings_ms"]["cache"].is_null(), "{s}");
+    }
+    assert!(!data.path().join("objects/cache").exists(), "nothing is stored with the cache off");
+    assert_eq!(metric(&server, "pixelproof_render_cache_total{outcome=\"hit\"}"), 0.0);
+}
+
+#[test]
+fn the_render_cache_misses_when_the_baseline_changes() {
+    let probe = Probe::new();
+    let (red, blue) = (probe.red.clone(), probe.blue.clone());
+    let (t, b, report) = (probe.templates(), probe.baselines(), probe.report());
+
+    let data = tempfile::tempdir().expect("data dir");
+    let server = Server::start(data.path(), &["--baselines", &b, "--templates", &t]);
+    let red_job = json!({"html": red, "baseline": "probe/default"});
+    let blue_job = json!({"html": blue, "baseline": "probe/default"});
+    let (_, s) = run(&server, &red_job);
+    assert_eq!((s["state"].as_str(), s["cache"].as_str()), (Some("done"), Some("miss")), "{s}");
+    let (_, s) = run(&server, &red_job);
+    assert_eq!((s["state"].as_str(), s["cache"].as_str()), (Some("done"), Some("hit")), "{s}");
+    // What the fallback shipped is cached as the fallback's.
+    let (first, s) = run(&server, &blue_job);
+    assert_eq!((s["state"].as_str(), s["cache"].as_str()), (Some("fallback"), Some("miss")), "{s}");
+    let (again, s) = run(&server, &blue_job);
+    assert_eq!((s["state"].as_str(), s["cache"].as_str()), (Some("fallback"), Some("hit")), "{s}");
+    assert!(s["renderer"].as_str().unwrap_or_default().starts_with("WeasyPrint"), "{s}");
+    assert_eq!(pdf_of(&server, &first), pdf_of(&server, &again));
+
+    // Chromium's baseline of the key becomes the blue page: the red job misses, renders, and
+    // is judged against it (held: neither engine's red page matches a blue baseline).
+    cli(&["check", "--update", "--templates", &t, "--baselines", &b, "--report", &report]);
+    cli(&["baseline", "approve", "--all", "--baselines", &b, "--reason", "blue now", "--by", "test"]);
+    let (_, s) = run(&server, &red_job);
+    assert_eq!((s["state"].as_str(), s["cache"].as_str()), (Some("held"), Some("miss")), "{s}");
+    let (_, s) = run(&server, &red_job);
+    assert_eq!((s["state"].as_str(), s["cache"].as_str()), (Some("held"), Some("miss")), "held is never cached: {s}");
+    // And the blue job now ships from Chromium: another key (Chromium's baseline changed).
+    let (_, s) = run(&server, &blue_job);
+    assert_eq!((s["state"].as_str(), s["cache"].as_str()), (Some("done"), Some("miss")), "{s}");
 }

@@ -67,6 +67,10 @@ pub struct JobStatus {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
     pub webhook: Option<serde_json::Value>,
+    /// `hit` when the PDF came from the render cache (an earlier identical job proved it),
+    /// `miss`, `bypass` (not cacheable) or `off` (`--render-cache off`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cache: Option<crate::jobs::CacheOutcome>,
 }
 
 fn submit_problem(e: SubmitError, state: &AppState) -> Response {
@@ -258,6 +262,7 @@ pub async fn status(
         pdf_url,
         artifacts,
         webhook: record.webhook,
+        cache: record.cache,
     }))
 }
 

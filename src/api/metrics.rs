@@ -1,7 +1,7 @@
 //! `GET /metrics`: Prometheus/OpenMetrics text. Jobs and renders by outcome, stage
 //! latency histograms (render, raster, verify), Chromium restarts, and the queue depth
 //! (a gauge the queue feeds through [`Metrics::queue_depth`]); submissions per submitter
-//! (the token's name, never its secret).
+//! (the token's name, never its secret); the render cache's lookups and stores.
 
 use axum::extract::State;
 use axum::http::header;
@@ -55,6 +55,10 @@ pub struct Metrics {
     pub queue_jobs: Family<QueueLabel, Gauge>,
     /// Submissions by submitter (token name) and outcome (`accepted`, `over_quota`, `key_reused`).
     pub submitter_jobs: Family<SubmitterLabel, Counter>,
+    /// The render cache (`service::cache`), exposed as `pixelproof_render_cache_total`: `hit`,
+    /// `miss`, `bypass` (a job it cannot answer), `store` (a shipped job stored), `error` (a
+    /// read or write that failed: the job rendered, or stayed uncached).
+    pub render_cache: Family<OutcomeLabel, Counter>,
 }
 
 impl Default for Metrics {
@@ -86,7 +90,19 @@ impl Metrics {
         registry.register("queue_jobs", "Jobs in the queue by state", queue_jobs.clone());
         let submitter_jobs = Family::<SubmitterLabel, Counter>::default();
         registry.register("submitter_jobs", "Job submissions by submitter and outcome", submitter_jobs.clone());
-        Metrics { registry, jobs, renders, stage_seconds, chromium_restarts, queue_depth, queue_jobs, submitter_jobs }
+        let render_cache = Family::<OutcomeLabel, Counter>::default();
+        registry.register("render_cache", "Render cache lookups and stores by outcome", render_cache.clone());
+        Metrics {
+            registry,
+            jobs,
+            renders,
+            stage_seconds,
+            chromium_restarts,
+            queue_depth,
+            queue_jobs,
+            submitter_jobs,
+            render_cache,
+        }
     }
 
     pub fn job(&self, outcome: &'static str) {
@@ -95,6 +111,11 @@ impl Metrics {
 
     pub fn submitter_job(&self, submitter: &str, outcome: &'static str) {
         self.submitter_jobs.get_or_create(&SubmitterLabel { submitter: submitter.to_string(), outcome }).inc();
+    }
+
+    /// One render cache event (`hit`, `miss`, `bypass`, `store`, `error`).
+    pub fn render_cache(&self, outcome: &'static str) {
+        self.render_cache.get_or_create(&OutcomeLabel { outcome }).inc();
     }
 
     pub fn render(&self, outcome: &'static str) {

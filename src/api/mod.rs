@@ -88,6 +88,8 @@ pub struct ServeConfig {
     pub api_only: bool,
     /// Header-read timeout, idle timeout and connection cap (`api::conn`).
     pub connections: conn::ConnLimits,
+    /// Answer jobs identical to one that shipped from the render cache (`--render-cache`).
+    pub render_cache: bool,
 }
 
 /// What a process runs.
@@ -130,6 +132,7 @@ impl Default for ServeConfig {
             api_only: false,
             store: crate::data::StoreBackend::Local,
             connections: conn::ConnLimits::default(),
+            render_cache: true,
         }
     }
 }
@@ -416,6 +419,7 @@ async fn start_service(
         max_queue_per_submitter: config.max_queue_per_submitter,
         webhook_secrets: config.webhook_secrets.clone(),
         default_submitter: config.default_submitter.clone(),
+        render_cache: config.render_cache,
         ..crate::service::ServiceConfig::default()
     };
     let (service, recovery) = crate::service::Service::new(

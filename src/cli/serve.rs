@@ -108,8 +108,21 @@ pub struct Args {
     /// `http://` + the listening address).
     #[arg(long, env = "PIXELPROOF_PUBLIC_URL")]
     pub public_url: Option<url::Url>,
+    /// The render cache: `on` answers a job whose document (HTML, assets, options, data),
+    /// environment (Chromium, PDFium, fonts), baseline and rules match a job that already
+    /// shipped with that job's proved PDF, without rendering (the record says `"cache": "hit"`);
+    /// `off` renders every job. Entries are kept in the job store under `cache/`.
+    #[arg(long, env = "PIXELPROOF_RENDER_CACHE", value_enum, default_value_t = Switch::On)]
+    pub render_cache: Switch,
     #[command(flatten)]
     pub connections: crate::api::conn::ConnArgs,
+}
+
+/// `on` or `off`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Switch {
+    On,
+    Off,
 }
 
 impl Args {
@@ -177,6 +190,7 @@ impl Args {
             retry_backoff: defaults.retry_backoff,
             public_url: self.public_url.map(|u| u.as_str().trim_end_matches('/').to_string()),
             connections,
+            render_cache: self.render_cache == Switch::On,
         })
     }
 }

@@ -149,6 +149,10 @@ impl FallbackRenderer {
             .env("HOME", work.path())
             .env("FONTCONFIG_FILE", &self.fontconfig)
             .env("PYTHONDONTWRITEBYTECODE", "1")
+            // fontTools stamps each subset font's `head.modified` with the clock unless this is
+            // set: inside a compressed font stream, the one difference between two prints of a
+            // document (see `pdf_bytes`).
+            .env("SOURCE_DATE_EPOCH", crate::pdf_bytes::FIXED_EPOCH)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -212,7 +216,8 @@ impl FallbackRenderer {
 
     /// Render + rasterize + font check: the same [`Proof`] as `Engine::prove`.
     pub async fn prove(&self, doc: &Document, rasterizer: &Arc<Rasterizer>, dpi: u32) -> Result<Proof, FallbackError> {
-        let rendered = self.render(doc).await?;
+        let mut rendered = self.render(doc).await?;
+        rendered.pdf = crate::pdf_bytes::normalize(std::mem::take(&mut rendered.pdf));
         let r = rasterizer.clone();
         let (pdf, max_pages) = (rendered.pdf.clone(), self.config.max_pages);
         let started = std::time::Instant::now();

@@ -206,7 +206,7 @@ impl Renderer {
                 Attempt::Done(printed) => {
                     self.give_back(browser).await;
                     return Ok(Rendered {
-                        pdf: printed.pdf,
+                        pdf: crate::pdf_bytes::normalize(printed.pdf),
                         blocked: printed.blocked,
                         font_faces: printed.font_faces,
                         font_usage: printed.font_usage,

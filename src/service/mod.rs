@@ -11,9 +11,12 @@
 //!   start-up (crash between save and enqueue); a redelivered settled job is acked without
 //!   rendering again (delivery is at-least-once);
 //! * a held PDF is never served to the submitter: it is stored as the artifact `held.pdf`,
-//!   never as `jobs/{id}/document.pdf`, which only `done`/`fallback` jobs have.
+//!   never as `jobs/{id}/document.pdf`, which only `done`/`fallback` jobs have;
+//! * a cached PDF ships only for the same document, environment, baseline and rules
+//!   (`cache`: the key covers them all; only shipped jobs are stored).
 
 pub mod artifacts;
+pub mod cache;
 mod notify;
 pub mod quota;
 mod sizes;
@@ -65,6 +68,8 @@ pub struct ServiceConfig {
     pub webhook_secrets: crate::webhook::signature::Secrets,
     /// The submitter of jobs apps publish to RabbitMQ without a `submitter` field.
     pub default_submitter: String,
+    /// Answer a job identical to one that shipped from the render cache (`--render-cache`).
+    pub render_cache: bool,
 }
 
 impl Default for ServiceConfig {
@@ -82,6 +87,7 @@ impl Default for ServiceConfig {
             max_queue_per_submitter: None,
             webhook_secrets: crate::webhook::signature::Secrets::default(),
             default_submitter: "queue".to_string(),
+            render_cache: true,
         }
     }
 }
@@ -133,6 +139,8 @@ pub struct Service {
     pub verification: Arc<Verification>,
     pub metrics: Arc<Metrics>,
     pub baselines: crate::baseline::Store,
+    /// Shipped jobs' PDFs and verdicts by everything that decided them (`cache`), in the job store.
+    pub cache: cache::RenderCache,
     accepting: AtomicBool,
     /// Serialises keyed submissions so two requests with one key cannot both create the job.
     keyed: tokio::sync::Mutex<()>,
@@ -154,6 +162,7 @@ impl Service {
         metrics: Arc<Metrics>,
     ) -> (Service, Recovery) {
         let quota = quota::Quota::new(config.max_queue_per_submitter);
+        let cache = cache::RenderCache::new(data.jobs.objects().clone(), config.render_cache);
         let service = Service {
             config,
             engine,
@@ -165,6 +174,7 @@ impl Service {
             verification,
             metrics,
             baselines,
+            cache,
             accepting: AtomicBool::new(true),
             keyed: tokio::sync::Mutex::new(()),
             sizes: sizes::Sizes::default(),

@@ -11,6 +11,7 @@ use serde::Serialize;
 use tokio::sync::watch;
 
 use super::artifacts::{self, Pages};
+use super::cache::{self, CacheKey, Lookup};
 use super::verify::{verify, BaselineInput, Checked, Expectations};
 use super::Service;
 use crate::baseline::Baseline;
@@ -541,6 +542,11 @@ async fn run_job(service: &Service, record: &mut JobRecord, last_delivery: bool)
     let waited = (chrono::Utc::now() - record.updated_at).to_std().unwrap_or_default();
     add_stage(service, record, "queued", waited);
     let (renderer, reason) = route(service, &job.doc, template);
+    let cache_key = match look_up(service, record, &request, &job, renderer).await {
+        Lookup::Hit(hit) => return settle_cached(service, record, *hit, reason.as_deref()).await,
+        Lookup::Miss(key) => Some(key),
+        Lookup::Off | Lookup::Bypass => None,
+    };
     moved(record, JobState::Rendering, reason.as_deref())?;
     save(service, record).await?;
 
@@ -577,7 +583,7 @@ async fn run_job(service: &Service, record: &mut JobRecord, last_delivery: bool)
             add_stage(service, record, "verifying", started.elapsed());
             attempts.push(Attempt::new(service.engine.renderer.chromium_version(), &proof, checked.clone()));
             if checked.passed {
-                return settle(service, record, JobState::Done, &proof, &attempts).await;
+                return settle(service, record, JobState::Done, &proof, &attempts, cache_key.as_ref()).await;
             }
             let note = format!("verification failed, re-rendering with the fallback: {}", checked.reasons().join("; "));
             moved(record, JobState::Rendering, Some(&note))?;
@@ -609,7 +615,9 @@ async fn run_job(service: &Service, record: &mut JobRecord, last_delivery: bool)
     add_stage(service, record, "verifying", started.elapsed());
     attempts.push(Attempt::new(fallback.version(), &proof, checked.clone()));
     if checked.passed {
-        return settle(service, record, JobState::Fallback, &proof, &attempts).await;
+        // Not cached when the fallback printed only because Chromium crashed on the last delivery.
+        let cache_key = cache_key.filter(|_| renderer == Renderer::Fallback || chromium.is_some());
+        return settle(service, record, JobState::Fallback, &proof, &attempts, cache_key.as_ref()).await;
     }
     draw_for_review(service, &mut chromium).await?;
     hold(service, record, &job, chromium.as_ref(), Some((&proof, &checked)), &attempts).await
@@ -663,6 +671,7 @@ async fn settle(
     to: JobState,
     proof: &Proof,
     attempts: &[Attempt],
+    cache_key: Option<&CacheKey>,
 ) -> Result<(), Interrupt> {
     let started = Instant::now();
     let id = record.id;
@@ -678,6 +687,60 @@ async fn settle(
     record.verdict = Some(verdict);
     add_stage(service, record, "storing", started.elapsed());
     moved(record, to, None)?;
+    save(service, record).await?;
+    if let Some(cache_key) = cache_key {
+        service.cache.store(service, cache_key, record, &proof.rendered.pdf).await;
+    }
+    Ok(())
+}
+
+/// Asks the render cache for the job (recording the outcome and the `cache` stage).
+async fn look_up(
+    service: &Service,
+    record: &mut JobRecord,
+    request: &JobRequest,
+    job: &Job<'_>,
+    route: Renderer,
+) -> Lookup {
+    let started = Instant::now();
+    let inputs = cache::Inputs {
+        submitter: record.submitter.as_deref().unwrap_or_default(),
+        doc: &job.doc,
+        template: job.template,
+        route,
+        baseline_key: request.baseline_key().ok().flatten(),
+        chromium_baseline: job.baseline.as_ref().map(|(_, b)| b.as_ref().map_err(String::as_str)),
+    };
+    let lookup = service.cache.lookup(service, record.id, inputs).await;
+    record.cache = Some(lookup.outcome());
+    if service.cache.is_enabled() {
+        add_stage(service, record, "cache", started.elapsed());
+    }
+    lookup
+}
+
+/// Settles the job with the PDF and verdict an earlier job proved for the same inputs.
+async fn settle_cached(
+    service: &Service,
+    record: &mut JobRecord,
+    hit: cache::Hit,
+    route_note: Option<&str>,
+) -> Result<(), Interrupt> {
+    let started = Instant::now();
+    let (key, _) = service.jobs.put_pdf(record.id, hit.pdf).await.map_err(Interrupt::store)?;
+    let bytes = serde_json::to_vec_pretty(&hit.entry.verdict).unwrap_or_default();
+    service.jobs.put_artifact(record.id, artifacts::VERDICT, bytes).await.map_err(Interrupt::store)?;
+    record.pdf = Some(key);
+    record.renderer = Some(hit.entry.renderer);
+    record.verdict = Some(hit.entry.verdict);
+    add_stage(service, record, "storing", started.elapsed());
+    let note = format!(
+        "from the render cache: job {} proved this document in this environment against the same baseline and rules",
+        hit.entry.job
+    );
+    moved(record, JobState::Rendering, route_note)?;
+    moved(record, JobState::Verifying, None)?;
+    moved(record, hit.entry.state, Some(&note))?;
     save(service, record).await
 }
 
