@@ -565,6 +565,10 @@ function cellSummary(loop) {
 // Index ranges: every document of a run is distinct, and the same for every peer.
 const IDX = { warm: 90000, render: 80000, cell: (c) => c * 10000 };
 
+// Job-record stages in the pipeline's order; the job states (time in each state) come last.
+const STAGE_ORDER = ['queued', 'context', 'navigate', 'settle', 'print', 'fonts', 'raster', 'verify', 'store'];
+const STATE_STAGES = ['rendering', 'verifying', 'fallback', 'storing'];
+
 function stagesOf(rec) {
   const s = rec?.stages_ms && Object.keys(rec.stages_ms).length ? rec.stages_ms : rec?.timings_ms;
   return s && typeof s === 'object' ? s : {};
@@ -834,8 +838,17 @@ async function run(o) {
   for (const [peer, byKind] of Object.entries(stageRecords)) {
     stages[peer] = {};
     for (const [kind, recs] of Object.entries(byKind)) {
-      const keys = [];
-      for (const r of recs) for (const k of Object.keys(r)) if (!keys.includes(k)) keys.push(k);
+      const seen = [];
+      for (const r of recs) for (const k of Object.keys(r)) if (!seen.includes(k)) seen.push(k);
+      // The pipeline's order first, then any other stage as it appeared, then the job states
+      // (which contain the stages above them).
+      const rank = (k) => {
+        const i = STAGE_ORDER.indexOf(k);
+        if (i >= 0) return i;
+        const j = STATE_STAGES.indexOf(k);
+        return j >= 0 ? 1000 + j : 500 + seen.indexOf(k);
+      };
+      const keys = [...seen].sort((a, b) => rank(a) - rank(b));
       stages[peer][kind] = keys.map((k) => {
         const v = recs.map((r) => r[k]).filter((x) => typeof x === 'number');
         return { stage: k, n: v.length, meanMs: mean(v), p50Ms: quantile(v, 0.5) };
@@ -870,13 +883,14 @@ function print(res, o, script) {
     const names = [];
     for (const k of kinds) for (const s of byKind[k]) if (!names.includes(s.stage)) names.push(s.stage);
     const head = ['stage (ms, C=1)', ...kinds.flatMap((k) => [`${k} mean`, 'p50'])];
-    const body = names.map((n) => [n, ...kinds.flatMap((k) => {
+    const body = names.map((n) => [STATE_STAGES.includes(n) ? `state: ${n}` : n, ...kinds.flatMap((k) => {
       const s = byKind[k].find((x) => x.stage === n);
       return [fmt(s?.meanMs, 0), fmt(s?.p50Ms, 0)];
     })]);
-    out.push('', `per-stage breakdown, ${peer} (job records' stages; jobs at C=1):`, table(head, body, ['l']));
+    out.push('', `per-stage breakdown, ${peer} (job records' stages_ms, jobs at C=1; "state:" rows contain the stages above them):`, table(head, body, ['l']));
   }
-  for (const [peer, byKind] of Object.entries(res.metrics)) {
+  const fine = Object.values(res.stages).some((byKind) => Object.values(byKind).some((l) => l.some((s) => STAGE_ORDER.includes(s.stage) && s.stage !== 'queued')));
+  for (const [peer, byKind] of Object.entries(fine ? {} : res.metrics)) {
     const lines = Object.entries(byKind).flatMap(([kind, rows]) => rows.map((r) => [kind, r.family, r.stage, String(r.count), fmt(r.meanMs, 1)]));
     if (lines.length) out.push('', `GET /metrics stage histograms, ${peer} (delta over the C=1 cell):`, table(['kind', 'family', 'stage', 'count', 'mean ms'], lines, ['l', 'l', 'l']));
   }
