@@ -14,7 +14,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { Documents, KINDS } from './docs.mjs';
-import { endTree, killTreeNow, RssSampler, treeRss } from './proc.mjs';
+import { endTree, killTreeNow, RssSampler, treePss, treeRss } from './proc.mjs';
 import { readPins, writeFontconfig } from './puppeteer.mjs';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -31,7 +31,8 @@ Chromium, on the same documents, one peer at a time, and prints one table:
            until settled, next)
   p50/p95  latency of one document, ms (jobs: submit -> settled; script: request -> PDF)
   RSS      peak summed RSS of the peer's process tree (serve + Chromium + WeasyPrint;
-           node + its Chromium), sampled every 100 ms, MiB
+           node + its Chromium), sampled every 100 ms, MiB; PSS: the same with shared
+           pages split between processes (sampled every second)
   ratio    pixelproof docs/s / script docs/s at the same kind and concurrency (> 1: faster);
            render rows: script p50 / pixelproof p50 (> 1: faster)
 then pixelproof's per-stage times (mean, p50 per kind, concurrency 1, from the job records'
@@ -665,7 +666,14 @@ function machine(peers) {
     node: process.version,
     binaries: peers.filter((p) => p.kind === 'pixelproof').map((p) => {
       const st = statSync(p.bin);
-      return { name: p.name, path: p.bin, version: p.version(), built: st.mtime.toISOString().replace(/\.\d+Z$/, 'Z') };
+      // The commit of the tree it was built in, when it is TREE/target/{release,debug}/NAME.
+      const tree = resolve(dirname(p.bin), '../..');
+      const rev = basename(dirname(dirname(p.bin))) === 'target' ? sh('git', ['-C', tree, 'rev-parse', '--short', 'HEAD']) : null;
+      const dirtyBin = rev ? sh('git', ['-C', tree, 'status', '--porcelain', '--untracked-files=no']) : null;
+      return {
+        name: p.name, path: p.bin, version: p.version(), built: st.mtime.toISOString().replace(/\.\d+Z$/, 'Z'),
+        source: rev ? `${tree} @ ${rev}${dirtyBin ? '-dirty' : ''}` : null,
+      };
     }),
   };
 }
@@ -677,7 +685,7 @@ function header(m, o, script) {
     `chromium  ${m.chromium}${script?.puppeteerVersion ? `; puppeteer-core ${script.puppeteerVersion}, node ${m.node}` : ''}`,
     `git       ${m.gitCommit} (${ROOT})`,
   ];
-  for (const b of m.binaries) lines.push(`binary    ${b.name}: ${b.path} (${b.version}, built ${b.built})`);
+  for (const b of m.binaries) lines.push(`binary    ${b.name}: ${b.path} (${b.version}, built ${b.built}${b.source ? ' from ' + b.source : ''})`);
   if (o) lines.push(`run       n=${o.n} per cell, warm-up ${o.warmup} per kind per peer, serve --workers ${o.workers}, kinds ${o.kinds.join(',')}, concurrency ${o.concurrency.join(',')}`);
   return lines.join('\n');
 }
@@ -686,6 +694,7 @@ function header(m, o, script) {
 
 async function run(o) {
   const bins = binaries(o);
+  const runStarted = Date.now();
   tmpRoot = mkdtempSync(join(tmpdir(), 'pixelproof-bench-'));
   keepTmp = o.keep;
   const current = bins[bins.length - 1];
@@ -736,13 +745,13 @@ async function run(o) {
     const parityOut = parity && peer.kind === 'script' ? join(tmpRoot, `parity-${kind}-script.pdf`) : null;
     sampler.reset();
     sampler.watch(peer.name, peer.pid);
-    sampler.sample();
+    sampler.sample(true);
     const loop = await closedLoop(c, indices.length, (j) =>
       peer.kind === 'script'
         ? peer.request(j === 0 && parityOut ? { ...reqs[j], out: parityOut } : reqs[j])
         : peer.job(bodies[j], keepRecords || (parity && j === 0)),
     );
-    sampler.sample();
+    sampler.sample(true);
     const peak = sampler.peak(peer.name);
     sampler.unwatch(peer.name);
     const s = cellSummary(loop);
@@ -761,7 +770,7 @@ async function run(o) {
         log(`bench: parity: could not get ${peer.name}'s ${kind} PDF: ${e.message}`);
       }
     }
-    return { ...s, peakRssMiB: mib(peak?.bytes), peakProcs: peak?.procs ?? null };
+    return { ...s, peakRssMiB: mib(peak?.bytes), peakPssMiB: mib(peak?.pss), peakProcs: peak?.procs ?? null };
   };
 
   for (const p of peers) {
@@ -793,10 +802,12 @@ async function run(o) {
         const bodies = idx.map((i) => corpus.body(kind, i));
         sampler.reset();
         sampler.watch(p.name, p.pid);
+        sampler.sample(true);
         const loop = await closedLoop(1, bodies.length, (j) => p.render(bodies[j]));
+        sampler.sample(true);
         const peak = sampler.peak(p.name);
         sampler.unwatch(p.name);
-        const row = { kind, concurrency: 1, peer: p.name, api: 'render', ...cellSummary(loop), peakRssMiB: mib(peak?.bytes), peakProcs: peak?.procs ?? null };
+        const row = { kind, concurrency: 1, peer: p.name, api: 'render', ...cellSummary(loop), peakRssMiB: mib(peak?.bytes), peakPssMiB: mib(peak?.pss), peakProcs: peak?.procs ?? null };
         rows.push(row);
         render.push(row);
       }
@@ -858,6 +869,7 @@ async function run(o) {
     }
   }
 
+  m.seconds = Math.round((Date.now() - runStarted) / 1000);
   const result = { meta: { ...m, options: { ...o, json: undefined } }, readyz: Object.fromEntries(servePeers.map((p) => [p.name, { seconds: p.readySecs, body: p.readyz }])), rows, stages, metrics, parity };
   print(result, o, script);
   if (o.json) {
@@ -871,9 +883,10 @@ function print(res, o, script) {
   const out = [header(res.meta, o, script), ''];
   const rowsOut = res.rows.map((r) => [
     r.kind, r.api === 'render' ? '1 (render)' : String(r.concurrency), r.peer, fmt(r.docsPerSec, 2), fmt(r.p50, 0), fmt(r.p95, 0),
-    fmt(r.peakRssMiB, 0), r.ratio === null || r.ratio === undefined ? '—' : r.ratio.toFixed(2), `${r.errors}/${r.n}`,
+    fmt(r.peakRssMiB, 0), fmt(r.peakPssMiB, 0), r.ratio === null || r.ratio === undefined ? '—' : r.ratio.toFixed(2), `${r.errors}/${r.n}`,
   ]);
-  out.push(table(['kind', 'C', 'peer', 'docs/s', 'p50 ms', 'p95 ms', 'peak RSS MiB', 'ratio', 'err'], rowsOut, ['l', 'l', 'l']));
+  out.push(table(['kind', 'C', 'peer', 'docs/s', 'p50 ms', 'p95 ms', 'peak RSS MiB', 'PSS', 'ratio', 'err'], rowsOut, ['l', 'l', 'l']));
+  out.push('RSS: summed over the tree every 100 ms (shared pages once per process); PSS: shared pages split, every 1 s.');
   out.push('ratio: jobs rows = pixelproof docs/s / puppeteer docs/s (same kind, same C); render rows = puppeteer p50 (C=1) / render p50.');
   const errs = res.rows.filter((r) => r.errors);
   for (const r of errs) out.push(`errors ${r.kind} c=${r.concurrency} ${r.peer} (${r.api}): ${r.errorSamples.join(' | ')}`);
@@ -902,16 +915,22 @@ function print(res, o, script) {
       out.push(`  ${p.kind.padEnd(10)} puppeteer vs ${p.peer}: same pixels: ${same}${px}${p.notes?.length ? '; ' + p.notes.join('; ') : ''}`);
     }
   }
+  const ready = Object.entries(res.readyz).map(([n, r]) => `${n} ready after ${fmt(r.seconds, 0)} s`).join(', ');
+  out.push('', `run took ${res.meta.seconds} s (${ready}); load ${loadavg().map((x) => x.toFixed(2)).join(' ')} at the end`);
   process.stdout.write(out.join('\n') + '\n');
 }
 
 // ---------- soak ----------
 
 async function soak(o, peer, corpus, sampler) {
+  sampler.stop();
   await peer.start();
   const m = machine([peer]);
   process.stdout.write(header(m, null, null) + `\nsoak      ${o.soak} html-font jobs at concurrency 2 through POST /v1/jobs, serve --workers ${o.workers}\n\n`);
   for (let j = 0; j < o.warmup; j++) await peer.job(corpus.body('html-font', IDX.warm + j));
+  // Checkpoints: job 100 (after warm-up; the window before it is the warm-up), then every 200
+  // jobs and the last one. The window mean (RSS every 100 ms since the previous checkpoint) is
+  // compared with the first window after job 100; instant RSS and PSS with job 100's.
   const every = 200;
   const baseAt = Math.min(100, o.soak);
   const checkpoints = [];
@@ -924,58 +943,63 @@ async function soak(o, peer, corpus, sampler) {
   let lastT = t0;
   let lastDone = 0;
   const rowsOut = [];
-  const printRow = (cp) => {
+  const pct = (a, b) => (a && b ? `${(((a - b) / b) * 100).toFixed(1)} %` : '—');
+  const checkpoint = () => {
+    const t = now();
+    const r = treeRss(peer.pid);
+    const cp = {
+      jobs: done, rss: r.bytes, pss: treePss(peer.pid), procs: r.procs, windowMean: mean(window),
+      windowPeak: window.length ? Math.max(...window) : NaN, docsPerSec: (done - lastDone) / ((t - lastT) / 1000),
+    };
+    window.length = 0;
+    lastT = t;
+    lastDone = done;
+    checkpoints.push(cp);
     const base = checkpoints[0];
-    const line = [String(cp.jobs), fmt(mib(cp.rss), 0), fmt(mib(cp.windowMean), 0), fmt(mib(cp.windowPeak), 0), String(cp.procs), fmt(cp.docsPerSec, 2),
-      base && cp !== base ? `${(((cp.windowMean - base.windowMean) / base.windowMean) * 100).toFixed(1)} %` : 'base'];
+    const firstWindow = checkpoints[1];
+    const line = [
+      String(cp.jobs), fmt(mib(cp.rss), 0), fmt(mib(cp.pss), 0), fmt(mib(cp.windowMean), 0), fmt(mib(cp.windowPeak), 0),
+      String(cp.procs), fmt(cp.docsPerSec, 2),
+      cp === base ? 'base (window: warm-up)' : `${pct(cp.rss, base.rss)} / ${pct(cp.pss, base.pss)} / ${cp === firstWindow ? 'base' : pct(cp.windowMean, firstWindow.windowMean)}`,
+    ];
     rowsOut.push(line);
     log(`bench: soak ${line.join('  ')}`);
   };
-  const bodyOf = (j) => corpus.body('html-font', 100000 + j);
   let next = 0;
   await Promise.all([0, 1].map(async () => {
     while (true) {
       const j = next++;
       if (j >= o.soak) return;
-      const r = await peer.job(bodyOf(j)).catch((e) => ({ ok: false, error: e.message }));
+      const r = await peer.job(corpus.body('html-font', 100000 + j)).catch((e) => ({ ok: false, error: e.message }));
       if (!r.ok) {
         errors++;
         errorSamples.add(r.error);
       }
       done++;
       if (done === baseAt || (done > baseAt && (done - baseAt) % every === 0) || done === o.soak) {
-        const t = now();
-        const r2 = treeRss(peer.pid);
-        const cp = {
-          jobs: done, rss: r2.bytes, procs: r2.procs, windowMean: mean(window), windowPeak: Math.max(...window),
-          docsPerSec: (done - lastDone) / ((t - lastT) / 1000),
-        };
-        window.length = 0;
-        lastT = t;
-        lastDone = done;
-        if (!checkpoints.length || checkpoints[checkpoints.length - 1].jobs !== done) {
-          checkpoints.push(cp);
-          printRow(cp);
-        }
+        if (!checkpoints.length || checkpoints[checkpoints.length - 1].jobs !== done) checkpoint();
       }
     }
   }));
   clearInterval(tick);
-  sampler.stop();
   const base = checkpoints[0];
+  const first = checkpoints[1];
   const last = checkpoints[checkpoints.length - 1];
-  const change = base && last && last !== base ? ((last.windowMean - base.windowMean) / base.windowMean) * 100 : NaN;
-  const changeNow = base && last && last !== base ? ((last.rss - base.rss) / base.rss) * 100 : NaN;
+  const change = (k, from) => (from && last !== from ? ((last[k] - from[k]) / from[k]) * 100 : NaN);
+  const result = {
+    changePercent: { windowMean: change('windowMean', first), rss: change('rss', base), pss: change('pss', base) },
+  };
   const total = (now() - t0) / 1000;
   const lines = [
-    table(['jobs', 'RSS now MiB', 'window mean', 'window peak', 'procs', 'docs/s', 'vs job ' + baseAt], rowsOut, []),
-    '(window = the 100 ms samples since the previous line; "vs" compares window means)',
-    `RSS change, job ${base?.jobs} → ${last?.jobs}: ${fmt(change, 1)} % (window mean), ${fmt(changeNow, 1)} % (instant); target: within ±10 %`,
+    table(['jobs', 'RSS MiB', 'PSS MiB', 'window mean', 'window peak', 'procs', 'docs/s', `vs job ${baseAt}: RSS / PSS / window`], rowsOut, []),
+    '(RSS, PSS: at the checkpoint; window: RSS every 100 ms since the previous line, compared with the first window after job ' + baseAt + ')',
+    `RSS change, job ${base?.jobs} → ${last?.jobs}: ${fmt(result.changePercent.rss, 1)} % (RSS), ${fmt(result.changePercent.pss, 1)} % (PSS), ` +
+      `${fmt(result.changePercent.windowMean, 1)} % (window mean, jobs ${first?.jobs ?? '—'} → ${last?.jobs}); target: within ±10 %`,
     `${done} jobs in ${total.toFixed(0)} s (${(done / total).toFixed(2)} docs/s), ${errors} not done${errorSamples.size ? ': ' + [...errorSamples].slice(0, 3).join(' | ') : ''}`,
   ];
   process.stdout.write(lines.join('\n') + '\n');
   if (o.json) {
-    writeFileSync(o.json, JSON.stringify({ meta: m, soak: { jobs: o.soak, checkpoints, changePercent: change, changePercentInstant: changeNow, errors, seconds: total } }, null, 2) + '\n');
+    writeFileSync(o.json, JSON.stringify({ meta: m, soak: { jobs: o.soak, checkpoints, ...result, errors, seconds: total } }, null, 2) + '\n');
     log(`bench: wrote ${o.json}`);
   }
   await peer.stop();
