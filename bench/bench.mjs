@@ -174,6 +174,12 @@ const running = new Set(); // pids of process-group leaders we started
 let tmpRoot = null;
 let keepTmp = false;
 let cleaning = null;
+let stopping = null; // the signal that asked us to stop
+
+class Interrupted extends Error {}
+function checkStop() {
+  if (stopping) throw new Interrupted(stopping);
+}
 
 async function cleanup() {
   if (!cleaning) {
@@ -196,6 +202,8 @@ process.on('exit', () => {
 });
 for (const [sig, code] of [['SIGINT', 130], ['SIGTERM', 143], ['SIGHUP', 129]]) {
   process.on(sig, () => {
+    if (stopping) return;
+    stopping = sig;
     log(`\nbench: ${sig}: stopping what it started…`);
     cleanup().finally(() => process.exit(code));
   });
@@ -266,6 +274,7 @@ class ServePeer {
     const deadline = started + this.o.readyTimeout * 1000;
     // The address it bound ("listening on http://ADDR" on stdout).
     while (!this.base) {
+      checkStop();
       if (exited !== null) throw new Fatal(`${this.name}: serve exited (${exited}) before listening; its log:\n${tail()}`);
       if (Date.now() > deadline) throw new Fatal(`${this.name}: serve did not print "listening on" within ${this.o.readyTimeout} s; log in ${errPath}`);
       const m = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(readFileSync(outPath, 'utf8'));
@@ -275,6 +284,7 @@ class ServePeer {
     // Start-up verification of every template (Chromium, then the fallback) before measuring.
     let last = null;
     while (true) {
+      checkStop();
       if (exited !== null) throw new Fatal(`${this.name}: serve exited (${exited}) during start-up verification; its log:\n${tail()}`);
       if (Date.now() > deadline) {
         throw new Fatal(`${this.name}: GET /readyz still ${last?.status} after ${this.o.readyTimeout} s (start-up verification of every template); raise --ready-timeout or read ${errPath}. Last answer: ${JSON.stringify(last?.body)}`);
@@ -312,6 +322,7 @@ class ServePeer {
     const until = Date.now() + 180000;
     while (true) {
       await sleep(10);
+      if (stopping) return { ok: false, error: 'stopped' };
       const s = await fetch(url);
       const rec = await s.json().catch(() => null);
       if (s.status === 200 && rec && SETTLED.has(rec.state)) {
@@ -532,7 +543,7 @@ async function closedLoop(c, n, runOne) {
     Array.from({ length: c }, async () => {
       while (true) {
         const j = next++;
-        if (j >= n) return;
+        if (j >= n || stopping) return;
         const t = now();
         let r;
         try {
@@ -715,6 +726,7 @@ async function run(o) {
   const cellIdx = (c) => Array.from({ length: o.n }, (_, j) => IDX.cell(c) + j);
   const warmIdx = Array.from({ length: o.warmup }, (_, j) => IDX.warm + j);
   const scriptKinds = new Set();
+  const notes = [];
   if (script) {
     for (const kind of o.kinds) {
       try {
@@ -723,6 +735,7 @@ async function run(o) {
         scriptKinds.add(kind);
       } catch (e) {
         log(`bench: the script cannot print ${kind} documents: ${e.message}`);
+        notes.push(`no puppeteer rows for ${kind} (so no ratio): ${e.message}`);
       }
     }
   }
@@ -740,6 +753,7 @@ async function run(o) {
 
   const runCell = async (peer, kind, c, indices, { keepRecords = false, parity = false } = {}) => {
     if (peer.kind === 'script' && !scriptKinds.has(kind)) return null;
+    checkStop();
     const bodies = peer.kind === 'pixelproof' ? indices.map((i) => corpus.body(kind, i)) : null;
     const reqs = peer.kind === 'script' ? await Promise.all(indices.map((i) => corpus.scriptDoc(kind, i))) : null;
     const parityOut = parity && peer.kind === 'script' ? join(tmpRoot, `parity-${kind}-script.pdf`) : null;
@@ -754,6 +768,7 @@ async function run(o) {
     sampler.sample(true);
     const peak = sampler.peak(peer.name);
     sampler.unwatch(peer.name);
+    checkStop();
     const s = cellSummary(loop);
     if (keepRecords) {
       stageRecords[peer.name] ??= {};
@@ -795,6 +810,7 @@ async function run(o) {
     }
     if (o.render && (kind === 'html-font' || kind === 'invoice')) {
       for (const p of servePeers) {
+        checkStop();
         log(`bench: ${kind} POST /v1/render c=1 ${p.name}…`);
         const idx = Array.from({ length: o.n }, (_, j) => IDX.render + j);
         const warm = await p.render(corpus.body(kind, IDX.render - 1));
@@ -814,6 +830,7 @@ async function run(o) {
     }
   }
   sampler.stop();
+  checkStop();
 
   // Ratios: pixelproof docs/s over the script's at the same kind and concurrency; for render
   // rows, the script's p50 at concurrency 1 over pixelproof's.
@@ -870,7 +887,8 @@ async function run(o) {
   }
 
   m.seconds = Math.round((Date.now() - runStarted) / 1000);
-  const result = { meta: { ...m, options: { ...o, json: undefined } }, readyz: Object.fromEntries(servePeers.map((p) => [p.name, { seconds: p.readySecs, body: p.readyz }])), rows, stages, metrics, parity };
+  for (const [name, list] of Object.entries(unverified)) notes.push(`${name}: not verified on Chromium at start-up, so these jobs do not measure Chromium: ${list.join('; ')}`);
+  const result = { notes, meta: { ...m, options: { ...o, json: undefined } }, readyz: Object.fromEntries(servePeers.map((p) => [p.name, { seconds: p.readySecs, body: p.readyz }])), rows, stages, metrics, parity };
   print(result, o, script);
   if (o.json) {
     writeFileSync(o.json, JSON.stringify(result, null, 2) + '\n');
@@ -888,6 +906,7 @@ function print(res, o, script) {
   out.push(table(['kind', 'C', 'peer', 'docs/s', 'p50 ms', 'p95 ms', 'peak RSS MiB', 'PSS', 'ratio', 'err'], rowsOut, ['l', 'l', 'l']));
   out.push('RSS: summed over the tree every 100 ms (shared pages once per process); PSS: shared pages split, every 1 s.');
   out.push('ratio: jobs rows = pixelproof docs/s / puppeteer docs/s (same kind, same C); render rows = puppeteer p50 (C=1) / render p50.');
+  for (const n of res.notes) out.push(`NOTE ${n}`);
   const errs = res.rows.filter((r) => r.errors);
   for (const r of errs) out.push(`errors ${r.kind} c=${r.concurrency} ${r.peer} (${r.api}): ${r.errorSamples.join(' | ')}`);
 
@@ -969,7 +988,7 @@ async function soak(o, peer, corpus, sampler) {
   await Promise.all([0, 1].map(async () => {
     while (true) {
       const j = next++;
-      if (j >= o.soak) return;
+      if (j >= o.soak || stopping) return;
       const r = await peer.job(corpus.body('html-font', 100000 + j)).catch((e) => ({ ok: false, error: e.message }));
       if (!r.ok) {
         errors++;
@@ -982,6 +1001,7 @@ async function soak(o, peer, corpus, sampler) {
     }
   }));
   clearInterval(tick);
+  checkStop();
   const base = checkpoints[0];
   const first = checkpoints[1];
   const last = checkpoints[checkpoints.length - 1];
@@ -1015,6 +1035,7 @@ async function main() {
     log(`bench: ${e.message}\n(scripts/bench --help lists the options)`);
     process.exit(2);
   }
+  if (process.env.BENCH_CHECK_ARGS_ONLY) return; // scripts/bench: bad options fail before a build
   if (o.help) {
     process.stdout.write(HELP + '\n');
     return;
@@ -1022,6 +1043,7 @@ async function main() {
   try {
     await run(o);
   } catch (e) {
+    if (stopping) return cleanup(); // the signal handler exits once everything is stopped
     log(`bench: ${e instanceof Fatal ? e.message : e?.stack ?? e}`);
     await cleanup();
     process.exit(1);
