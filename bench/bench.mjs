@@ -27,8 +27,8 @@ and POST /v1/render) against a puppeteer-core script (bench/puppeteer.mjs) on th
 Chromium, on the same documents, one peer at a time, and prints one table:
   rows     kind (html-font: 1 MB HTML with an inline 760 KB font; invoice, report: the
            bundled templates) x concurrency x peer; "render" rows are warm POST /v1/render
-  docs/s   documents / wall time of a closed loop of C clients (submit, poll every 10 ms
-           until settled, next)
+  docs/s   documents / wall time of a closed loop of C clients (submit, wait for the
+           outcome with GET /v1/jobs/ID?wait=30 (older binaries: poll every 10 ms), next)
   p50/p95  latency of one document, ms (jobs: submit -> settled; script: request -> PDF)
   RSS      peak summed RSS of the peer's process tree (serve + Chromium + WeasyPrint;
            node + its Chromium), sampled every 100 ms, MiB; PSS: the same with shared
@@ -307,7 +307,9 @@ class ServePeer {
     return Object.entries(t).filter(([, v]) => v !== 'verified').map(([k, v]) => `${k}: ${v}`);
   }
 
-  /** One job: submit, poll every 10 ms until settled. */
+  /** One job: submit, then GET its status with ?wait=30 (a long poll: it answers when the job
+   *  settles) until settled; a binary without long polls answers at once, so it is polled every
+   *  10 ms. */
   async job(body, keepRecord) {
     const r = await fetch(loopbackOnly(`${this.base}/v1/jobs`), {
       method: 'POST',
@@ -320,10 +322,10 @@ class ServePeer {
     }
     const url = `${this.base}/v1/jobs/${accepted.id}`;
     const until = Date.now() + 180000;
-    while (true) {
-      await sleep(10);
+    for (let first = true; ; first = false) {
+      if (!first) await sleep(10);
       if (stopping) return { ok: false, error: 'stopped' };
-      const s = await fetch(url);
+      const s = await fetch(`${url}?wait=30`);
       const rec = await s.json().catch(() => null);
       if (s.status === 200 && rec && SETTLED.has(rec.state)) {
         const ok = rec.state === 'done';
