@@ -35,7 +35,7 @@ RUN pip download --quiet --no-deps --only-binary=:all: --platform manylinux_2_17
 
 # --- 3. the runtime --------------------------------------------------------------------
 FROM debian:${DEBIAN_RELEASE}-slim
-ARG CHROMIUM_PACKAGE_VERSION=156.0.8078.114-1~deb12u1
+ARG CHROMIUM_PACKAGE_VERSION=156.0.8078.129-1~deb12u1
 # chromium-headless-shell prints; weasyprint is the fallback renderer (run with /usr/bin/python3);
 # fontconfig lets Chromium see only fonts/ (pixelproof writes its own fonts.conf).
 RUN apt-get update \

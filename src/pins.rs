@@ -66,7 +66,7 @@ impl Pins {
         })
     }
 
-    /// The upstream Chromium version the package pin implies (`156.0.8078.114`).
+    /// The upstream Chromium version the package pin implies (`156.0.8078.129`).
     pub fn chromium_version(&self) -> &str {
         self.chromium_package_version.split('-').next().unwrap_or(&self.chromium_package_version)
     }
@@ -147,7 +147,7 @@ impl Pins {
 /// compared before any pixel comparison.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Environment {
-    /// Chromium's upstream version (`156.0.8078.114`).
+    /// Chromium's upstream version (`156.0.8078.129`).
     pub chromium: String,
     /// PDFium build number (`8149`).
     pub pdfium_build: String,

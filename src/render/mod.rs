@@ -368,7 +368,7 @@ impl Renderer {
         }
     }
 
-    /// The product string Chromium reports (`HeadlessChrome/156.0.8078.114`).
+    /// The product string Chromium reports (`HeadlessChrome/156.0.8078.129`).
     pub fn chromium_version(&self) -> &str {
         &self.version
     }
