@@ -14,7 +14,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { Documents, KINDS } from './docs.mjs';
-import { endTree, killTreeNow, RssSampler, treePss, treeRss } from './proc.mjs';
+import { endTree, killTreeNow, machineBusyMs, processCpuMs, RssSampler, treePss, treeRss } from './proc.mjs';
 import { readPins, writeFontconfig } from './puppeteer.mjs';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -33,6 +33,10 @@ Chromium, on the same documents, one peer at a time, and prints one table:
   RSS      peak summed RSS of the peer's process tree (serve + Chromium + WeasyPrint;
            node + its Chromium), sampled every 100 ms, MiB; PSS: the same with shared
            pages split between processes (sampled every second)
+  CPU      CPU time per document, ms: the machine's busy time over the cell (/proc/stat) less
+           the bench client's own, so every Chromium process counts, however short-lived; on
+           a machine doing other work it counts that too. "own": the part the peer's own
+           process used (serve, or the script's node); the rest is its Chromium's
   ratio    pixelproof docs/s / script docs/s at the same kind and concurrency (> 1: faster);
            render rows: script p50 / pixelproof p50 (> 1: faster)
 then pixelproof's per-stage times (mean, p50 per kind, concurrency 1, from the job records'
@@ -753,23 +757,45 @@ async function run(o) {
   const metrics = {};
   const render = [];
 
+  // Runs one cell's loop while watching the peer: peak RSS and PSS of its process tree, and
+  // CPU time per document: the machine's busy time less this client's (see machineBusyMs), and
+  // the part of it the peer's own process used (serve, or the script's node).
+  const measured = async (peer, runLoop) => {
+    sampler.reset();
+    sampler.watch(peer.name, peer.pid);
+    sampler.sample(true);
+    const cpu = () => ({ machine: machineBusyMs(), client: process.cpuUsage(), peer: processCpuMs(peer.pid) });
+    const before = cpu();
+    const loop = await runLoop();
+    const after = cpu();
+    sampler.sample(true);
+    const peak = sampler.peak(peer.name);
+    sampler.unwatch(peer.name);
+    const docs = Math.max(loop.results.length, 1);
+    const clientMs = (after.client.user + after.client.system - before.client.user - before.client.system) / 1000;
+    const usage = {
+      peakRssMiB: mib(peak?.bytes),
+      peakPssMiB: mib(peak?.pss),
+      peakProcs: peak?.procs ?? null,
+      cpuMsPerDoc: after.machine === null || before.machine === null ? null : (after.machine - before.machine - clientMs) / docs,
+      peerProcessCpuMsPerDoc: after.peer === null || before.peer === null ? null : (after.peer - before.peer) / docs,
+    };
+    return { loop, usage };
+  };
+
   const runCell = async (peer, kind, c, indices, { keepRecords = false, parity = false } = {}) => {
     if (peer.kind === 'script' && !scriptKinds.has(kind)) return null;
     checkStop();
     const bodies = peer.kind === 'pixelproof' ? indices.map((i) => corpus.body(kind, i)) : null;
     const reqs = peer.kind === 'script' ? await Promise.all(indices.map((i) => corpus.scriptDoc(kind, i))) : null;
     const parityOut = parity && peer.kind === 'script' ? join(tmpRoot, `parity-${kind}-script.pdf`) : null;
-    sampler.reset();
-    sampler.watch(peer.name, peer.pid);
-    sampler.sample(true);
-    const loop = await closedLoop(c, indices.length, (j) =>
-      peer.kind === 'script'
-        ? peer.request(j === 0 && parityOut ? { ...reqs[j], out: parityOut } : reqs[j])
-        : peer.job(bodies[j], keepRecords || (parity && j === 0)),
+    const { loop, usage } = await measured(peer, () =>
+      closedLoop(c, indices.length, (j) =>
+        peer.kind === 'script'
+          ? peer.request(j === 0 && parityOut ? { ...reqs[j], out: parityOut } : reqs[j])
+          : peer.job(bodies[j], keepRecords || (parity && j === 0)),
+      ),
     );
-    sampler.sample(true);
-    const peak = sampler.peak(peer.name);
-    sampler.unwatch(peer.name);
     checkStop();
     const s = cellSummary(loop);
     if (keepRecords) {
@@ -787,7 +813,7 @@ async function run(o) {
         log(`bench: parity: could not get ${peer.name}'s ${kind} PDF: ${e.message}`);
       }
     }
-    return { ...s, peakRssMiB: mib(peak?.bytes), peakPssMiB: mib(peak?.pss), peakProcs: peak?.procs ?? null };
+    return { ...s, ...usage };
   };
 
   for (const p of peers) {
@@ -818,14 +844,8 @@ async function run(o) {
         const warm = await p.render(corpus.body(kind, IDX.render - 1));
         if (!warm.ok) log(`bench: warm-up render failed: ${warm.error}`);
         const bodies = idx.map((i) => corpus.body(kind, i));
-        sampler.reset();
-        sampler.watch(p.name, p.pid);
-        sampler.sample(true);
-        const loop = await closedLoop(1, bodies.length, (j) => p.render(bodies[j]));
-        sampler.sample(true);
-        const peak = sampler.peak(p.name);
-        sampler.unwatch(p.name);
-        const row = { kind, concurrency: 1, peer: p.name, api: 'render', ...cellSummary(loop), peakRssMiB: mib(peak?.bytes), peakPssMiB: mib(peak?.pss), peakProcs: peak?.procs ?? null };
+        const { loop, usage } = await measured(p, () => closedLoop(1, bodies.length, (j) => p.render(bodies[j])));
+        const row = { kind, concurrency: 1, peer: p.name, api: 'render', ...cellSummary(loop), ...usage };
         rows.push(row);
         render.push(row);
       }
@@ -903,10 +923,12 @@ function print(res, o, script) {
   const out = [header(res.meta, o, script), ''];
   const rowsOut = res.rows.map((r) => [
     r.kind, r.api === 'render' ? '1 (render)' : String(r.concurrency), r.peer, fmt(r.docsPerSec, 2), fmt(r.p50, 0), fmt(r.p95, 0),
-    fmt(r.peakRssMiB, 0), fmt(r.peakPssMiB, 0), r.ratio === null || r.ratio === undefined ? '—' : r.ratio.toFixed(2), `${r.errors}/${r.n}`,
+    fmt(r.peakRssMiB, 0), fmt(r.peakPssMiB, 0), fmt(r.cpuMsPerDoc, 0), fmt(r.peerProcessCpuMsPerDoc, 0),
+    r.ratio === null || r.ratio === undefined ? '—' : r.ratio.toFixed(2), `${r.errors}/${r.n}`,
   ]);
-  out.push(table(['kind', 'C', 'peer', 'docs/s', 'p50 ms', 'p95 ms', 'peak RSS MiB', 'PSS', 'ratio', 'err'], rowsOut, ['l', 'l', 'l']));
+  out.push(table(['kind', 'C', 'peer', 'docs/s', 'p50 ms', 'p95 ms', 'peak RSS MiB', 'PSS', 'CPU ms/doc', 'own', 'ratio', 'err'], rowsOut, ['l', 'l', 'l']));
   out.push('RSS: summed over the tree every 100 ms (shared pages once per process); PSS: shared pages split, every 1 s.');
+  out.push("CPU ms/doc: the machine's busy time over the cell less the bench client's, / documents; own: the part the peer's own process used (serve; the script's node), the rest is Chromium's (and WeasyPrint's).");
   out.push('ratio: jobs rows = pixelproof docs/s / puppeteer docs/s (same kind, same C); render rows = puppeteer p50 (C=1) / render p50.');
   for (const n of res.notes) out.push(`NOTE ${n}`);
   const errs = res.rows.filter((r) => r.errors);

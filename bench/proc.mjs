@@ -1,4 +1,4 @@
-// Process trees under test: their summed RSS, and ending them (only what bench.mjs started).
+// Process trees under test: their summed RSS and CPU time, and ending them (only what bench.mjs started).
 
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 
@@ -69,6 +69,35 @@ export function treeRss(root) {
   let bytes = 0;
   for (const p of pids) bytes += rssBytes(p);
   return { bytes, procs: pids.length };
+}
+
+/** Clock ticks a second in /proc (USER_HZ: 100 on Linux x86-64 and arm64). */
+const TICKS = 100;
+
+/** User + system CPU time one process has used so far, ms (its children not included). */
+export function processCpuMs(pid) {
+  const s = read(`/proc/${pid}/stat`);
+  if (!s) return null;
+  // Fields 14 and 15 (utime, stime); field 3 (state) is rest[0].
+  const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
+  return ((Number(f[11]) + Number(f[12])) * 1000) / TICKS;
+}
+
+/**
+ * CPU time the whole machine has spent busy so far, ms, summed over its cores (/proc/stat:
+ * user, nice, system, irq, softirq, steal).
+ *
+ * Why not the peer's process tree: Chromium's processes come and go (a renderer per document,
+ * a browser replaced after so many documents), and a process that is not reaped inside the
+ * tree takes its CPU time with it. While one peer runs and the machine is otherwise quiet, the
+ * machine's busy time less the bench's own is that peer's.
+ */
+export function machineBusyMs() {
+  const line = read('/proc/stat')?.split('\n', 1)[0] ?? '';
+  const f = line.trim().split(/\s+/).slice(1).map(Number);
+  if (f.length < 8) return null;
+  const [user, nice, system, , , irq, softirq, steal] = f;
+  return ((user + nice + system + irq + softirq + steal) * 1000) / TICKS;
 }
 
 /** Proportional set size of a tree (shared pages split between the processes that map them).
