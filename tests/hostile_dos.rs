@@ -244,6 +244,26 @@ async fn a_lazy_image_below_the_fold_is_loaded_and_printed() {
     engine.renderer.shutdown().await;
 }
 
+/// Chromium draws no frames for a screen (`render::browser::FLAGS`): pixelproof begins them
+/// itself while the document loads. A document that draws in animation frames, and one that
+/// waits for an IntersectionObserver, still prints what they drew.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_a_document_draws_in_animation_frames_and_observers_is_printed() {
+    let engine = common::engine(1, LIMIT).await;
+    let html = "<p>frames</p><canvas id=c width=120 height=120></canvas><div id=d>observed</div><script>\
+        requestAnimationFrame(() => requestAnimationFrame(() => { const x = c.getContext('2d'); \
+        x.fillStyle = 'red'; x.fillRect(0, 0, 120, 120); document.body.append('drawn-in-a-frame'); }));\
+        new IntersectionObserver(es => { if (es[0].isIntersecting) d.append(' and-seen'); }).observe(d);\
+        </script>";
+    let proof = engine.prove(&html_doc("frames", html, &[])).await.expect("prints");
+    let text: String = proof.pages.iter().map(|p| p.text.as_str()).collect();
+    assert!(text.contains("drawn-in-a-frame"), "the animation frame's text is missing: {text:?}");
+    assert!(text.contains("and-seen"), "the observer's text is missing: {text:?}");
+    let red: usize = proof.pages.iter().map(|p| red_pixels(&p.image)).sum();
+    assert!(red > 1000, "the canvas drawn in a frame is not printed ({red} red pixels)");
+    engine.renderer.shutdown().await;
+}
+
 /// The fallback renderer: a document too long for the page limit ends within the fallback
 /// timeout with an error naming a limit, and WeasyPrint prints the next document normally.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -4,7 +4,8 @@
 //! every request through the Fetch domain (`seal`) before anything loads, with the viewport
 //! locked (the pool does this for the next document while the current one prints); `print`:
 //! navigate to the synthetic document URL; wait for `load`, `document.fonts.ready` and every
-//! image; print with `Page.printToPDF` streamed back over `IO.read`; ask Chromium which
+//! image, beginning the page's frames meanwhile (`drive_frames`: nothing is drawn for a
+//! screen); print with `Page.printToPDF` streamed back over `IO.read`; ask Chromium which
 //! platform fonts drew the text; then `discard` the page and its context (the pool does this
 //! while the next document loads). Every CDP call here is bounded by the caller's timeout
 //! (see `Renderer::render`).
@@ -25,6 +26,7 @@ use chromiumoxide::cdp::browser_protocol::fetch::{
     EnableParams as FetchEnable, EventRequestPaused, FailRequestParams, FulfillRequestParams, HeaderEntry,
     RequestPattern, RequestStage,
 };
+use chromiumoxide::cdp::browser_protocol::headless_experimental::BeginFrameParams;
 use chromiumoxide::cdp::browser_protocol::inspector::{EnableParams as InspectorEnable, EventTargetCrashed};
 use chromiumoxide::cdp::browser_protocol::io::{CloseParams, ReadParams};
 use chromiumoxide::cdp::browser_protocol::log::{EnableParams as LogEnable, EventEntryAdded};
@@ -107,10 +109,13 @@ pub async fn prepare(browser: &chromiumoxide::Browser, label: &str) -> Result<Wa
         .map_err(cdp_err(label, "creating a browser context"))?
         .result
         .browser_context_id;
-    let target =
-        CreateTargetParams::builder().url("about:blank").browser_context_id(ctx.clone()).build().map_err(|e| {
-            RenderError::Browser { label: label.to_string(), detail: format!("target parameters: {e}") }
-        })?;
+    // Its frames come from `drive_frames`, not from a display clock (see `browser::FLAGS`).
+    let target = CreateTargetParams::builder()
+        .url("about:blank")
+        .browser_context_id(ctx.clone())
+        .enable_begin_frame_control(true)
+        .build()
+        .map_err(|e| RenderError::Browser { label: label.to_string(), detail: format!("target parameters: {e}") })?;
     let page = match browser.new_page(target).await {
         Ok(page) => page,
         Err(e) => {
@@ -281,7 +286,11 @@ pub async fn print(
         nav.return_by_value = Some(true);
         page.execute(nav).await.map_err(cdp_err(label, "navigating"))?;
         tracing::debug!(label, "navigation started; waiting for the document to settle");
-        let (font_faces, navigated) = settle(page, label).await?;
+        // Frames only while the document loads and settles: nothing needs them to print.
+        let (font_faces, navigated) = tokio::select! {
+            settled = settle(page, label) => settled?,
+            Err(e) = drive_frames(page, label) => return Err(e),
+        };
         timings.navigate = navigated.saturating_duration_since(started);
         timings.settle = navigated.elapsed();
 
@@ -455,6 +464,29 @@ async fn settle(page: &Page, label: &str) -> Result<(Vec<FontFace>, Instant), Re
             Err(e) => return Err(e),
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// How often `drive_frames` begins a frame: a 60 Hz display's.
+const FRAME_INTERVAL: Duration = Duration::from_micros(16_667);
+
+/// Plays the display's part for a page whose frames are under our control (its target was
+/// made with `enableBeginFrameControl`): begins a frame every `FRAME_INTERVAL`, each one
+/// awaited before the next, so animation frames, observers, animations and layout run as
+/// they would on a screen. Without display updates: nothing is rastered or composited, which
+/// is the point. Runs until dropped; ends only with an error (the browser refused a frame).
+async fn drive_frames(page: &Page, label: &str) -> Result<(), RenderError> {
+    let mut ticks = tokio::time::interval(FRAME_INTERVAL);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        let frame = BeginFrameParams { no_display_updates: Some(true), ..Default::default() };
+        match page.execute(frame).await {
+            Ok(_) => {}
+            // A frame asked for while the page was between documents; the next tick asks again.
+            Err(e) if is_navigation_race(&e.to_string()) => {}
+            Err(e) => return Err(cdp_err(label, "beginning a frame")(e)),
+        }
     }
 }
 
