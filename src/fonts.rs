@@ -226,17 +226,10 @@ fn xml_escape(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
-/// The repository's `fonts/` directory: `PIXELPROOF_FONTS` if set, else `./fonts` if it
-/// exists, else the one beside the source tree this binary was built from.
+/// The bundled `fonts/` directory, found as the templates and baselines are
+/// (`bundled::Bundled::default_dir`).
 pub fn default_fonts_dir() -> PathBuf {
-    if let Some(p) = std::env::var_os("PIXELPROOF_FONTS") {
-        return PathBuf::from(p);
-    }
-    let local = PathBuf::from("fonts");
-    if local.is_dir() {
-        return local;
-    }
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("fonts")
+    crate::bundled::Bundled::Fonts.default_dir()
 }
 
 #[cfg(test)]

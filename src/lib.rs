@@ -10,6 +10,7 @@
 
 pub mod api;
 pub mod baseline;
+pub mod bundled;
 pub mod check;
 pub mod cli;
 pub mod compare;

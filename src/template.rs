@@ -196,17 +196,10 @@ impl Catalog {
     }
 }
 
-/// The repository's `templates/`: `PIXELPROOF_TEMPLATES`, else `./templates`, else the
-/// one beside the source tree.
+/// The bundled `templates/` directory, found as the fonts and baselines are
+/// (`bundled::Bundled::default_dir`).
 pub fn default_templates_dir() -> PathBuf {
-    if let Some(p) = std::env::var_os("PIXELPROOF_TEMPLATES") {
-        return PathBuf::from(p);
-    }
-    let local = PathBuf::from("templates");
-    if local.is_dir() {
-        return local;
-    }
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("templates")
+    crate::bundled::Bundled::Templates.default_dir()
 }
 
 #[cfg(test)]

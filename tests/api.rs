@@ -284,6 +284,25 @@ fn no_token_no_access_and_refusals_are_logged_without_the_token() {
     }
 }
 
+/// A baselines directory that is not there would make every template fail its start-up check
+/// and every template job ship the fallback's PDF: the log says so at start-up, naming it.
+#[test]
+fn a_missing_baselines_directory_is_named_at_start_up() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let log = tmp.path().join("serve.log");
+    let missing = tmp.path().join("no-such-baselines");
+    let missing_arg = missing.to_str().expect("UTF-8 path");
+    let mut server =
+        service_support::Server::start_logged(&tmp.path().join("data"), &["--baselines", missing_arg], &log);
+    server.terminate(Duration::from_secs(60));
+    let text = std::fs::read_to_string(&log).expect("the server's log");
+    let warning = text.lines().find(|l| l.contains("no baselines directory there")).unwrap_or_else(|| panic!("{text}"));
+    assert!(
+        warning.contains("WARN") && warning.contains(missing_arg) && warning.contains("--baselines DIR"),
+        "{warning}"
+    );
+}
+
 #[test]
 fn refuses_to_listen_openly_without_tokens() {
     let out = Command::new(env!("CARGO_BIN_EXE_pixelproof"))

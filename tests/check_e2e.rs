@@ -67,6 +67,37 @@ fn check_passes_on_the_committed_baselines() {
     assert!(shown(&out).contains("passed, 0 failed, 0 errors"), "{}", shown(&out));
 }
 
+/// Started from a directory with no templates/, fonts/ or baselines/, `check` finds all three
+/// beside the source tree. (It used to find the templates there but look for ./baselines, and
+/// failed every fixture with "no baseline yet"; `serve` then shipped the fallback for them.)
+#[test]
+fn check_from_another_directory_finds_the_baselines_as_it_finds_the_templates() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let elsewhere = tempfile::tempdir().expect("tempdir");
+    let out = Command::new(env!("CARGO_BIN_EXE_pixelproof"))
+        .arg("check")
+        .current_dir(elsewhere.path())
+        .env_remove("PIXELPROOF_BASELINES")
+        .env_remove("PIXELPROOF_TEMPLATES")
+        .env_remove("PIXELPROOF_FONTS")
+        .output()
+        .expect("run pixelproof");
+    assert_eq!(out.status.code(), Some(0), "{}", shown(&out));
+    let totals = &summary(&elsewhere.path().join("check-report"))["totals"];
+    assert_eq!(totals["passed"], totals["fixtures"], "{totals}");
+
+    // A baselines directory that is not there is named, with what to do.
+    let missing = elsewhere.path().join("no-such-baselines");
+    let out = pixelproof(&["check", "--baselines", s(&missing), "--report", s(&elsewhere.path().join("r2"))]);
+    assert_eq!(out.status.code(), Some(1), "{}", shown(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("no baselines directory at {}", missing.display()))
+            && stderr.contains("--baselines DIR"),
+        "{stderr}"
+    );
+}
+
 #[test]
 fn a_one_line_css_change_fails_and_junit_names_the_failing_page() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());

@@ -108,7 +108,7 @@ impl Default for ServeConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             data_dir: PathBuf::from("data"),
             templates_dir: crate::template::default_templates_dir(),
-            baselines_dir: PathBuf::from("baselines"),
+            baselines_dir: crate::bundled::Bundled::Baselines.default_dir(),
             fonts_dir: crate::fonts::default_fonts_dir(),
             workers: 2,
             tokens: Tokens::default(),
@@ -277,6 +277,13 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
     let baselines = crate::baseline::Store::open(&config.baselines_dir)?;
     if baselines.is_shared() {
         tracing::info!(baselines = %baselines.location(), "baselines are kept in the bucket");
+    } else if !config.baselines_dir.is_dir() {
+        tracing::warn!(
+            baselines = %config.baselines_dir.display(),
+            "no baselines directory there: every template will fail its start-up check and its jobs \
+             will ship the fallback's PDF; pass --baselines DIR (or PIXELPROOF_BASELINES) naming the \
+             approved baselines"
+        );
     }
     if let crate::data::StoreBackend::S3(s3) = &config.store {
         tracing::info!(bucket = %s3.bucket, prefix = %s3.prefix, endpoint = %s3.endpoint(), "jobs are stored in S3");

@@ -71,7 +71,7 @@ impl Default for CheckOptions {
         let engine = EngineConfig::default();
         CheckOptions {
             templates_dir: PathBuf::from("templates"),
-            baselines_dir: PathBuf::from("baselines"),
+            baselines_dir: crate::bundled::Bundled::Baselines.default_dir(),
             report_dir: PathBuf::from("check-report"),
             update: false,
             templates: Vec::new(),

@@ -11,6 +11,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 
 use crate::baseline::{BaselineError, Decision, Key, Store};
+use crate::bundled::Bundled;
 
 /// `pixelproof baseline` subcommands.
 #[derive(Debug, clap::Subcommand)]
@@ -66,8 +67,9 @@ impl EngineArg {
 #[derive(Debug, clap::Args)]
 pub struct ListArgs {
     /// The baselines directory, or a bucket: s3://BUCKET/PREFIX (with the AWS_* variables).
-    #[arg(long, value_name = "DIR|s3://BUCKET/PREFIX", default_value = "baselines", env = "PIXELPROOF_BASELINES")]
-    pub baselines: PathBuf,
+    /// Default: ./baselines, else the bundled one (found as the templates are).
+    #[arg(long, value_name = "DIR|s3://BUCKET/PREFIX", env = "PIXELPROOF_BASELINES")]
+    pub baselines: Option<PathBuf>,
     #[command(flatten)]
     pub engine: EngineArg,
 }
@@ -88,15 +90,16 @@ pub struct DecideArgs {
     #[arg(long, value_name = "NAME")]
     pub by: Option<String>,
     /// The baselines directory, or a bucket: s3://BUCKET/PREFIX (with the AWS_* variables).
-    #[arg(long, value_name = "DIR|s3://BUCKET/PREFIX", default_value = "baselines", env = "PIXELPROOF_BASELINES")]
-    pub baselines: PathBuf,
+    /// Default: ./baselines, else the bundled one (found as the templates are).
+    #[arg(long, value_name = "DIR|s3://BUCKET/PREFIX", env = "PIXELPROOF_BASELINES")]
+    pub baselines: Option<PathBuf>,
     #[command(flatten)]
     pub engine: EngineArg,
 }
 
 pub fn run(cmd: Command) -> super::CliResult {
     match cmd {
-        Command::List(args) => list(&args.engine.open(&args.baselines)?),
+        Command::List(args) => list(&args.engine.open(&Bundled::Baselines.resolve(args.baselines))?),
         Command::Approve(args) => decide(args, true),
         Command::Reject(args) => decide(args, false),
         Command::Copy(args) => copy(args),
@@ -191,7 +194,7 @@ fn list(store: &Store) -> super::CliResult {
 
 fn decide(args: DecideArgs, approve: bool) -> super::CliResult {
     let action = if approve { "approve" } else { "reject" };
-    let store = args.engine.open(&args.baselines)?;
+    let store = args.engine.open(&Bundled::Baselines.resolve(args.baselines.clone()))?;
     let reason = args.reason.filter(|r| !r.trim().is_empty()).ok_or(BaselineError::NoReason { action })?;
     let by = match args.by {
         Some(by) => by,

@@ -13,12 +13,13 @@ use crate::compare::verdict::Limits;
 /// Arguments of `pixelproof check`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The templates directory. Default: $PIXELPROOF_TEMPLATES, else ./templates.
+    /// The templates directory. Default: $PIXELPROOF_TEMPLATES, else ./templates, else the bundled one.
     #[arg(long = "templates", value_name = "DIR")]
     pub templates_dir: Option<PathBuf>,
     /// The baselines directory, or a bucket: s3://BUCKET/PREFIX (with the AWS_* variables).
-    #[arg(long, value_name = "DIR|s3://BUCKET/PREFIX", default_value = "baselines", env = "PIXELPROOF_BASELINES")]
-    pub baselines: PathBuf,
+    /// Default: ./baselines, else the bundled one (found as the templates are).
+    #[arg(long, value_name = "DIR|s3://BUCKET/PREFIX", env = "PIXELPROOF_BASELINES")]
+    pub baselines: Option<PathBuf>,
     /// Where to write index.html, junit.xml and summary.json (recreated on every run).
     #[arg(long, value_name = "DIR", default_value = "check-report")]
     pub report: PathBuf,
@@ -70,7 +71,7 @@ impl Args {
         anyhow::ensure!((36..=1200).contains(&self.dpi), "--dpi must be from 36 to 1200, not {}", self.dpi);
         Ok(CheckOptions {
             templates_dir: self.templates_dir.unwrap_or_else(crate::template::default_templates_dir),
-            baselines_dir: self.baselines,
+            baselines_dir: crate::bundled::Bundled::Baselines.resolve(self.baselines),
             report_dir: self.report,
             update: self.update,
             templates: self.templates,
@@ -86,6 +87,14 @@ impl Args {
 
 pub fn run(args: Args) -> super::CliResult {
     let options = args.options()?;
+    let local = options.baselines_dir.to_str().is_none_or(|s| !crate::baseline::bucket::is_bucket_url(s));
+    if local && !options.update && !options.baselines_dir.is_dir() {
+        eprintln!(
+            "warning: no baselines directory at {}: every fixture will fail with \"no baseline yet\". \
+             Pass --baselines DIR (or PIXELPROOF_BASELINES), or run with --update to make candidates there.",
+            options.baselines_dir.display()
+        );
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

@@ -47,8 +47,9 @@ pub struct Args {
     #[arg(long, env = "PIXELPROOF_TEMPLATES")]
     pub templates: Option<PathBuf>,
     /// Baselines directory, or a bucket shared by a fleet: s3://BUCKET/PREFIX (with the AWS_* variables).
-    #[arg(long, env = "PIXELPROOF_BASELINES", default_value = "baselines", value_name = "DIR|s3://BUCKET/PREFIX")]
-    pub baselines: PathBuf,
+    /// Default: ./baselines, else the bundled one (found as the templates are).
+    #[arg(long, env = "PIXELPROOF_BASELINES", value_name = "DIR|s3://BUCKET/PREFIX")]
+    pub baselines: Option<PathBuf>,
     /// Bundled fonts directory.
     #[arg(long, env = "PIXELPROOF_FONTS")]
     pub fonts: Option<PathBuf>,
@@ -167,7 +168,7 @@ impl Args {
             api_only: self.api_only && mode == Mode::Api,
             data_dir: self.data,
             templates_dir: self.templates.unwrap_or(defaults.templates_dir),
-            baselines_dir: self.baselines,
+            baselines_dir: self.baselines.unwrap_or(defaults.baselines_dir),
             fonts_dir: self.fonts.unwrap_or(defaults.fonts_dir),
             workers: self.workers,
             tokens: Tokens::new(self.tokens)?,

@@ -82,7 +82,7 @@ impl Default for ServiceConfig {
             shutdown_grace: Duration::from_secs(30),
             webhook: WebhookPolicy::default(),
             public_url: "http://127.0.0.1:8080".to_string(),
-            baselines_dir: std::path::PathBuf::from("baselines"),
+            baselines_dir: crate::bundled::Bundled::Baselines.default_dir(),
             reload_routing: false,
             max_queue_per_submitter: None,
             webhook_secrets: crate::webhook::signature::Secrets::default(),
