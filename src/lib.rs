@@ -16,6 +16,7 @@ pub mod cli;
 pub mod compare;
 pub mod data;
 pub mod durable;
+pub mod error_chain;
 pub mod fallback;
 pub mod fontcheck;
 pub mod fonts;

@@ -56,7 +56,8 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            // Each cause once: many messages already say their cause (`error_chain`).
+            eprintln!("error: {}", pixelproof::error_chain::chain(e.as_ref()));
             ExitCode::from(cli::EXIT_ERROR)
         }
     }

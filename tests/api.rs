@@ -284,6 +284,54 @@ fn no_token_no_access_and_refusals_are_logged_without_the_token() {
     }
 }
 
+/// The CLI says each cause of an error once: many messages already contain their cause, which
+/// is also their `source()`, and printing the chain as is said it twice ("could not listen on
+/// ADDR: Address already in use. Is another server using it?: Address already in use").
+#[test]
+fn cli_errors_say_each_cause_once() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let run = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_pixelproof"))
+            .args(args)
+            .current_dir(tmp.path())
+            .env_remove("PIXELPROOF_TOKENS")
+            .env("PIXELPROOF_LOG", "error")
+            .output()
+            .expect("run pixelproof");
+        (out.status.code(), String::from_utf8_lossy(&out.stderr).to_string())
+    };
+    let once = |stderr: &str, needle: &str| {
+        let line =
+            stderr.lines().find(|l| l.starts_with("error: ")).unwrap_or_else(|| panic!("no error line: {stderr}"));
+        assert_eq!(line.matches(needle).count(), 1, "{needle:?} must appear once in: {line}");
+    };
+
+    // A port another program holds.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = taken.local_addr().expect("addr").to_string();
+    let data = tmp.path().join("data-a");
+    let (code, stderr) = run(&["serve", "--listen", &addr, "--data", data.to_str().expect("UTF-8")]);
+    assert_eq!(code, Some(2), "{stderr}");
+    once(&stderr, &format!("could not listen on {addr}"));
+    once(&stderr, "Address already in use");
+
+    // A data directory another serve holds.
+    let held = tmp.path().join("data-held");
+    let mut first = service_support::Server::start(&held, &[]);
+    let (code, stderr) = run(&["serve", "--listen", "127.0.0.1:0", "--data", held.to_str().expect("UTF-8")]);
+    first.terminate(Duration::from_secs(60));
+    assert_eq!(code, Some(2), "{stderr}");
+    once(&stderr, "is already in use by another pixelproof process");
+
+    // Input that is not there.
+    let (code, stderr) = run(&["check", "--templates", "no-such-templates"]);
+    assert_eq!(code, Some(2), "{stderr}");
+    once(&stderr, "no-such-templates");
+    let (code, stderr) = run(&["diff", "missing-a.png", "missing-b.png"]);
+    assert_eq!(code, Some(2), "{stderr}");
+    once(&stderr, "No such file or directory");
+}
+
 /// A baselines directory that is not there would make every template fail its start-up check
 /// and every template job ship the fallback's PDF: the log says so at start-up, naming it.
 #[test]

@@ -34,6 +34,7 @@ use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::Client;
 
 use super::{ObjectKey, ObjectStore, PutOutcome, StoreError};
+use crate::error_chain::chain;
 
 /// The region used when `AWS_REGION` is not set.
 pub const DEFAULT_REGION: &str = "us-east-1";
@@ -64,20 +65,6 @@ impl fmt::Debug for S3Credentials {
             .field("session_token", &self.session_token.as_ref().map(|_| "<redacted>"))
             .finish()
     }
-}
-
-/// An error and its sources, one after the other ("a: b: c"), each said once.
-fn chain(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    let mut next = Some(err);
-    while let Some(e) = next {
-        let text = e.to_string();
-        if !parts.iter().any(|p| p.contains(&text)) {
-            parts.push(text);
-        }
-        next = e.source();
-    }
-    parts.join(": ")
 }
 
 /// Where and how to reach the bucket.
