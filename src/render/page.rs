@@ -5,7 +5,7 @@
 //! locked (the pool does this for the next document while the current one prints); `print`:
 //! navigate to the synthetic document URL; wait for `load`, `document.fonts.ready` and every
 //! image, beginning the page's frames meanwhile (`drive_frames`: nothing is drawn for a
-//! screen); print with `Page.printToPDF` streamed back over `IO.read`; ask Chromium which
+//! screen), then two frames more; print with `Page.printToPDF` streamed back over `IO.read`; ask Chromium which
 //! platform fonts drew the text; then `discard` the page and its context (the pool does this
 //! while the next document loads). Every CDP call here is bounded by the caller's timeout
 //! (see `Renderer::render`).
@@ -287,10 +287,7 @@ pub async fn print(
         page.execute(nav).await.map_err(cdp_err(label, "navigating"))?;
         tracing::debug!(label, "navigation started; waiting for the document to settle");
         // Frames only while the document loads and settles: nothing needs them to print.
-        let (font_faces, navigated) = tokio::select! {
-            settled = settle(page, label) => settled?,
-            Err(e) = drive_frames(page, label) => return Err(e),
-        };
+        let (font_faces, navigated) = settle(page, label).await?;
         timings.navigate = navigated.saturating_duration_since(started);
         timings.settle = navigated.elapsed();
 
@@ -399,8 +396,7 @@ fn record(slot: &Mutex<Slot>, url: String, reason: String, resource_type: String
 }
 
 /// Waits for the document at `DOC_URL` to load, for the promise in `window.pixelproofReady` if
-/// the document set one, for its fonts to be ready and every image to be decoded, then two
-/// animation frames. Returns the state of every `document.fonts` face.
+/// the document set one, for its fonts to be ready and every image to be decoded.
 const SETTLE_JS: &str = r#"(async () => {
   // The document, not the blank page before it: the URL it was navigated to, which neither a
   // #fragment nor history.pushState changes (`location` would wait out the timeout after those).
@@ -429,7 +425,13 @@ const SETTLE_JS: &str = r#"(async () => {
     new Promise(r => { img.addEventListener("load", r, { once: true }); img.addEventListener("error", r, { once: true }); })));
   await Promise.all([...document.images].map(img => img.decode ? img.decode().catch(() => null) : null));
   await document.fonts.ready;
-  await new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)));
+  return "loaded";
+})()"#;
+
+/// After the two frames that follow `SETTLE_JS` (see `settle`): the state of every
+/// `document.fonts` face, once any font those frames asked for has loaded.
+const FACES_JS: &str = r#"(async () => {
+  await document.fonts.ready;
   return JSON.stringify([...document.fonts].map(f => ({ family: f.family.replace(/^["']|["']$/g, ""), style: f.style, weight: String(f.weight), status: f.status })));
 })()"#;
 
@@ -440,9 +442,44 @@ const NAVIGATED_JS: &str = r#"(() => {
   return loaded.origin + loaded.pathname === "https://document.invalid/index.html" ? "yes" : "not-yet";
 })()"#;
 
-/// Waits for the navigation to reach the document, then for it to settle (`SETTLE_JS`).
-/// Returns the state of every `document.fonts` face and when the document was there.
+/// Waits for the navigation to reach the document and for it to load (`SETTLE_JS`), beginning
+/// its frames at 60 Hz meanwhile (`drive_frames`), then begins two more frames at once, one
+/// after the other, so that what the document does in animation frames is done, and reads
+/// `document.fonts` (`FACES_JS`). Returns the faces and when the document was there.
+///
+/// The two frames are begun back to back rather than on the 60 Hz clock: a display would take
+/// up to two frame intervals (33 ms) for them, and nothing needs the wait.
 async fn settle(page: &Page, label: &str) -> Result<(Vec<FontFace>, Instant), RenderError> {
+    let loaded = tokio::sync::watch::channel(false);
+    let (navigated, ()) = tokio::try_join!(
+        async {
+            let navigated = load(page, label).await;
+            // Stop the clock whatever happened (an error ends `try_join!` anyway).
+            let _ = loaded.0.send(true);
+            navigated
+        },
+        drive_frames(page, label, loaded.1),
+    )?;
+    for _ in 0..2 {
+        begin_frame(page, label).await?;
+    }
+    let faces = loop {
+        match evaluate_string(page, label, FACES_JS).await {
+            Ok(v) => break v,
+            Err(e) if is_navigation_race(&e.to_string()) => tokio::time::sleep(Duration::from_millis(5)).await,
+            Err(e) => return Err(e),
+        }
+    };
+    let faces = serde_json::from_str(&faces).map_err(|e| RenderError::Browser {
+        label: label.to_string(),
+        detail: format!("reading document.fonts: {e}"),
+    })?;
+    Ok((faces, navigated))
+}
+
+/// Waits for the navigation to reach the document, then for it to load (`SETTLE_JS`).
+/// Returns when the document was there.
+async fn load(page: &Page, label: &str) -> Result<Instant, RenderError> {
     let mut navigated = None;
     loop {
         let script = if navigated.is_some() { SETTLE_JS } else { NAVIGATED_JS };
@@ -452,13 +489,7 @@ async fn settle(page: &Page, label: &str) -> Result<(Vec<FontFace>, Instant), Re
                 navigated = Some(Instant::now());
                 continue;
             }
-            Ok(v) => {
-                let faces = serde_json::from_str(&v).map_err(|e| RenderError::Browser {
-                    label: label.to_string(),
-                    detail: format!("reading document.fonts: {e}"),
-                })?;
-                return Ok((faces, navigated.unwrap_or_else(Instant::now)));
-            }
+            Ok(_) => return Ok(navigated.unwrap_or_else(Instant::now)),
             // The navigation replaced the context while we were evaluating: try again.
             Err(e) if is_navigation_race(&e.to_string()) => navigated = None,
             Err(e) => return Err(e),
@@ -473,20 +504,35 @@ const FRAME_INTERVAL: Duration = Duration::from_micros(16_667);
 /// Plays the display's part for a page whose frames are under our control (its target was
 /// made with `enableBeginFrameControl`): begins a frame every `FRAME_INTERVAL`, each one
 /// awaited before the next, so animation frames, observers, animations and layout run as
-/// they would on a screen. Without display updates: nothing is rastered or composited, which
-/// is the point. Runs until dropped; ends only with an error (the browser refused a frame).
-async fn drive_frames(page: &Page, label: &str) -> Result<(), RenderError> {
+/// they would on a screen, until `stop` turns true (after the frame in flight). Without
+/// display updates: nothing is rastered or composited, which is the point.
+async fn drive_frames(
+    page: &Page,
+    label: &str,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> Result<(), RenderError> {
     let mut ticks = tokio::time::interval(FRAME_INTERVAL);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        ticks.tick().await;
-        let frame = BeginFrameParams { no_display_updates: Some(true), ..Default::default() };
-        match page.execute(frame).await {
-            Ok(_) => {}
-            // A frame asked for while the page was between documents; the next tick asks again.
-            Err(e) if is_navigation_race(&e.to_string()) => {}
-            Err(e) => return Err(cdp_err(label, "beginning a frame")(e)),
+        tokio::select! {
+            _ = ticks.tick() => {}
+            _ = stop.wait_for(|stop| *stop) => return Ok(()),
         }
+        if *stop.borrow() {
+            return Ok(());
+        }
+        begin_frame(page, label).await?;
+    }
+}
+
+/// Begins one frame without display updates and waits for it to finish.
+async fn begin_frame(page: &Page, label: &str) -> Result<(), RenderError> {
+    let frame = BeginFrameParams { no_display_updates: Some(true), ..Default::default() };
+    match page.execute(frame).await {
+        Ok(_) => Ok(()),
+        // Asked while the page was between documents: the next frame will do.
+        Err(e) if is_navigation_race(&e.to_string()) => Ok(()),
+        Err(e) => Err(cdp_err(label, "beginning a frame")(e)),
     }
 }
 
