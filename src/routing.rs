@@ -140,6 +140,20 @@ enum Place {
     },
 }
 
+/// Where a routing table is kept, to read it again (`RoutingTable::source`).
+#[derive(Debug, Clone)]
+pub struct Source(Place);
+
+impl Source {
+    /// The table as its file or object holds it now. Blocks: call it where blocking is allowed.
+    pub fn read(&self) -> Result<RoutingTable, RoutingError> {
+        match &self.0 {
+            Place::File(path) => RoutingTable::load(path.clone()),
+            Place::Object { objects, location } => RoutingTable::load_object(objects.clone(), location.clone()),
+        }
+    }
+}
+
 /// The rules, loaded from and saved to one JSON file or object.
 #[derive(Debug)]
 pub struct RoutingTable {
@@ -188,11 +202,14 @@ impl RoutingTable {
     /// edits the rules, or on other machines with the same bucket) see each other's changes.
     /// On an error the rules stay.
     pub fn reload(&mut self) -> Result<(), RoutingError> {
-        *self = match &self.place {
-            Place::File(path) => RoutingTable::load(path.clone())?,
-            Place::Object { objects, location } => RoutingTable::load_object(objects.clone(), location.clone())?,
-        };
+        *self = self.source().read()?;
         Ok(())
+    }
+
+    /// Where this table was read from, to read it again without holding the table (a worker
+    /// reads with no lock held, so workers never wait behind each other's reads).
+    pub fn source(&self) -> Source {
+        Source(self.place.clone())
     }
 
     pub fn rules(&self) -> &[Rule] {

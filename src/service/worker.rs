@@ -382,16 +382,31 @@ fn route(service: &Service, doc: &Document, template: Option<&Template>) -> (Ren
     let options = serde_json::to_string(&doc.options).unwrap_or_default();
     let fingerprint = crate::routing::fingerprint(&doc.html, &options);
     let name = template.map(|t| t.name.as_str());
-    if service.config.reload_routing {
-        if let Ok(mut table) = service.routing.write() {
-            if let Err(e) = table.reload() {
+    let kept = || service.routing.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+    // Sharing the table with other processes: read it again for every job, with no lock held
+    // while reading (workers used to queue behind one another's read under the write lock),
+    // route by what was read, and keep it for the next job should a read fail.
+    let fresh = if service.config.reload_routing {
+        let source = kept().source();
+        match source.read() {
+            Ok(table) => Some(table),
+            Err(e) => {
                 tracing::warn!(error = %e, "could not re-read the routing table; using the rules read before");
+                None
             }
         }
-    }
-    let rule = match service.routing.read() {
-        Ok(table) => table.route(name, &fingerprint),
-        Err(poisoned) => poisoned.into_inner().route(name, &fingerprint),
+    } else {
+        None
+    };
+    let rule = match fresh {
+        Some(table) => {
+            let rule = table.route(name, &fingerprint);
+            if let Ok(mut shared) = service.routing.write() {
+                *shared = table;
+            }
+            rule
+        }
+        None => kept().route(name, &fingerprint),
     };
     if rule.renderer == Renderer::Fallback {
         return (Renderer::Fallback, Some(format!("routing rule {}", rule.rule.unwrap_or_default())));
