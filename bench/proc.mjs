@@ -12,12 +12,13 @@ function read(path) {
   }
 }
 
-/** {ppid, start} of a process (start = field 22 of /proc/PID/stat, to tell a reused PID). */
+/** {state, ppid, cpuTicks, start} of a process (start = field 22 of /proc/PID/stat, to tell a reused PID). */
 export function procStat(pid) {
   const s = read(`/proc/${pid}/stat`);
   if (!s) return null;
   const rest = s.slice(s.lastIndexOf(')') + 2).split(' ');
-  return { state: rest[0], ppid: Number(rest[1]), start: rest[19] };
+  // Fields 3, 4, 14 + 15 (utime + stime, in clock ticks) and 22.
+  return { state: rest[0], ppid: Number(rest[1]), cpuTicks: Number(rest[11]) + Number(rest[12]), start: rest[19] };
 }
 
 // /proc/PID/task/TID/children exists with CONFIG_PROC_CHILDREN (Debian's kernels have it);
@@ -76,11 +77,8 @@ const TICKS = 100;
 
 /** User + system CPU time one process has used so far, ms (its children not included). */
 export function processCpuMs(pid) {
-  const s = read(`/proc/${pid}/stat`);
-  if (!s) return null;
-  // Fields 14 and 15 (utime, stime); field 3 (state) is rest[0].
-  const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
-  return ((Number(f[11]) + Number(f[12])) * 1000) / TICKS;
+  const st = procStat(pid);
+  return st ? (st.cpuTicks * 1000) / TICKS : null;
 }
 
 /**

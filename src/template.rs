@@ -129,13 +129,7 @@ impl Template {
     }
 
     fn render_error(&self, e: minijinja::Error) -> TemplateError {
-        let mut detail = e.to_string();
-        let mut source = std::error::Error::source(&e);
-        while let Some(s) = source {
-            detail.push_str(&format!(": {s}"));
-            source = s.source();
-        }
-        TemplateError::Render { template: self.name.clone(), detail }
+        TemplateError::Render { template: self.name.clone(), detail: crate::error_chain::chain(&e) }
     }
 
     /// Renders the template with `data` into a printable document.

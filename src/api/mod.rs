@@ -277,7 +277,7 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
     let baselines = crate::baseline::Store::open(&config.baselines_dir)?;
     if baselines.is_shared() {
         tracing::info!(baselines = %baselines.location(), "baselines are kept in the bucket");
-    } else if !config.baselines_dir.is_dir() {
+    } else if crate::baseline::Store::is_missing_directory(&config.baselines_dir) {
         tracing::warn!(
             baselines = %config.baselines_dir.display(),
             "no baselines directory there: every template will fail its start-up check and its jobs \

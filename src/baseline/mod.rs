@@ -246,6 +246,12 @@ impl Store {
         }
     }
 
+    /// True when `location` (as `open` takes it) names a directory that is not there: every
+    /// fixture would then have no baseline. A bucket is never "missing" here.
+    pub fn is_missing_directory(location: &Path) -> bool {
+        !location.to_str().is_some_and(bucket::is_bucket_url) && !location.is_dir()
+    }
+
     /// The same directory or bucket, for the baselines of `engine`: Chromium's are the
     /// default; the fallback's live beside them (`ROOT/.fallback/…`, `PREFIX/fallback/…`),
     /// made and approved the same way, and their manifests name the engine.

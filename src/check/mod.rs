@@ -70,7 +70,7 @@ impl Default for CheckOptions {
     fn default() -> Self {
         let engine = EngineConfig::default();
         CheckOptions {
-            templates_dir: PathBuf::from("templates"),
+            templates_dir: crate::bundled::Bundled::Templates.default_dir(),
             baselines_dir: crate::bundled::Bundled::Baselines.default_dir(),
             report_dir: PathBuf::from("check-report"),
             update: false,

@@ -87,8 +87,7 @@ impl Args {
 
 pub fn run(args: Args) -> super::CliResult {
     let options = args.options()?;
-    let local = options.baselines_dir.to_str().is_none_or(|s| !crate::baseline::bucket::is_bucket_url(s));
-    if local && !options.update && !options.baselines_dir.is_dir() {
+    if !options.update && crate::baseline::Store::is_missing_directory(&options.baselines_dir) {
         eprintln!(
             "warning: no baselines directory at {}: every fixture will fail with \"no baseline yet\". \
              Pass --baselines DIR (or PIXELPROOF_BASELINES), or run with --update to make candidates there.",
