@@ -5,8 +5,8 @@
 //! locked (the pool does this for the next document while the current one prints); `print`:
 //! navigate to the synthetic document URL; wait for `load`, `document.fonts.ready` and every
 //! image, beginning the page's frames meanwhile (`drive_frames`: nothing is drawn for a
-//! screen), then two frames more; print with `Page.printToPDF` streamed back over `IO.read`; ask Chromium which
-//! platform fonts drew the text; then `discard` the page and its context (the pool does this
+//! screen), then two frames more; print with `Page.printToPDF` streamed back over `IO.read`;
+//! ask Chromium which platform fonts drew the text; then `discard` the page and its context (the pool does this
 //! while the next document loads). Every CDP call here is bounded by the caller's timeout
 //! (see `Renderer::render`).
 //!
@@ -515,11 +515,10 @@ async fn drive_frames(
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
-            _ = ticks.tick() => {}
+            // Stop first: when both are ready, no frame is begun after `stop`.
+            biased;
             _ = stop.wait_for(|stop| *stop) => return Ok(()),
-        }
-        if *stop.borrow() {
-            return Ok(());
+            _ = ticks.tick() => {}
         }
         begin_frame(page, label).await?;
     }

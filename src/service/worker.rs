@@ -386,27 +386,24 @@ fn route(service: &Service, doc: &Document, template: Option<&Template>) -> (Ren
     // Sharing the table with other processes: read it again for every job, with no lock held
     // while reading (workers used to queue behind one another's read under the write lock),
     // route by what was read, and keep it for the next job should a read fail.
-    let fresh = if service.config.reload_routing {
+    let rule = if service.config.reload_routing {
+        // Its own statement: the read lock is released before reading.
         let source = kept().source();
         match source.read() {
-            Ok(table) => Some(table),
+            Ok(table) => {
+                let rule = table.route(name, &fingerprint);
+                if let Ok(mut shared) = service.routing.write() {
+                    *shared = table;
+                }
+                rule
+            }
             Err(e) => {
                 tracing::warn!(error = %e, "could not re-read the routing table; using the rules read before");
-                None
+                kept().route(name, &fingerprint)
             }
         }
     } else {
-        None
-    };
-    let rule = match fresh {
-        Some(table) => {
-            let rule = table.route(name, &fingerprint);
-            if let Ok(mut shared) = service.routing.write() {
-                *shared = table;
-            }
-            rule
-        }
-        None => kept().route(name, &fingerprint),
+        kept().route(name, &fingerprint)
     };
     if rule.renderer == Renderer::Fallback {
         return (Renderer::Fallback, Some(format!("routing rule {}", rule.rule.unwrap_or_default())));
