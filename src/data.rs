@@ -14,10 +14,11 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use crate::jobs::JobStore;
 use crate::queue::{AmqpConfig, AmqpQueue, EmbeddedQueue, Queue, QueueConfig, QueueError, Recovery};
 use crate::review::audit::AuditLog;
 use crate::routing::{RoutingError, RoutingTable};
-use crate::store::{blocking, JobStore, LocalStore, ObjectStore, S3Config, S3Store, StoreError};
+use crate::store::{blocking, LocalStore, ObjectStore, S3Config, S3Store, StoreError};
 
 /// The default data directory, relative to the working directory.
 pub const DEFAULT_DATA_DIR: &str = "data";

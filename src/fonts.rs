@@ -175,13 +175,17 @@ pub fn is_generic(family: &str) -> bool {
     GENERIC_FAMILIES.contains(&f.as_str()) || f.is_empty()
 }
 
+/// `ABCDEF+DejaVuSans` → `DejaVuSans`.
+pub fn strip_subset_prefix(name: &str) -> &str {
+    match name.split_once('+') {
+        Some((prefix, rest)) if prefix.len() == 6 && prefix.chars().all(|c| c.is_ascii_uppercase()) => rest,
+        _ => name,
+    }
+}
+
 /// Lower-cases and strips spaces, hyphens and a PDF subset prefix (`ABCDEF+`).
 pub fn normalize_font_name(name: &str) -> String {
-    crate::raster::strip_subset_prefix(name)
-        .chars()
-        .filter(|c| !matches!(c, ' ' | '-' | '_'))
-        .flat_map(char::to_lowercase)
-        .collect()
+    strip_subset_prefix(name).chars().filter(|c| !matches!(c, ' ' | '-' | '_')).flat_map(char::to_lowercase).collect()
 }
 
 fn is_font_file(p: &Path) -> bool {
@@ -235,6 +239,13 @@ pub fn default_fonts_dir() -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn subset_prefix_is_stripped_only_when_it_is_one() {
+        assert_eq!(strip_subset_prefix("ABCDEF+DejaVuSans"), "DejaVuSans");
+        assert_eq!(strip_subset_prefix("DejaVuSans"), "DejaVuSans");
+        assert_eq!(strip_subset_prefix("Ab+C"), "Ab+C");
+    }
 
     #[test]
     fn bundled_fonts_are_named_and_hashed() {

@@ -3,7 +3,7 @@
 //! submitter and bound to a [`BodyFingerprint`] of the request it first came with. The same key
 //! and body give the same job; the same key with another body is refused; the same key
 //! from another submitter is that submitter's own key. This module is the one place a key
-//! is checked and a body fingerprinted; `store::JobStore::claim_idempotency_key` keeps the
+//! is checked and a body fingerprinted; `jobs::JobStore::claim_idempotency_key` keeps the
 //! claims.
 
 use sha2::{Digest, Sha256};

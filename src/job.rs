@@ -178,6 +178,9 @@ pub enum Origin {
     Html,
 }
 
+/// Pages a document may print unless the server is told otherwise (`--max-pages`).
+pub const DEFAULT_MAX_PAGES: usize = 200;
+
 /// A document ready to print: HTML, the assets it may load, and print options.
 #[derive(Debug, Clone)]
 pub struct Document {

@@ -9,6 +9,8 @@
 //! for operators and `webhook` for notifying apps.
 
 pub mod api;
+pub mod app;
+pub mod audit;
 pub mod baseline;
 pub mod bundled;
 pub mod check;
@@ -32,6 +34,7 @@ pub mod render;
 pub mod request;
 pub mod review;
 pub mod routing;
+pub mod rules;
 pub mod service;
 pub mod store;
 pub mod template;

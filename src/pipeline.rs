@@ -53,7 +53,7 @@ impl Default for EngineConfig {
             jobs_per_browser: 50,
             render_timeout: Duration::from_secs(30),
             memory_ceiling_mib: 1024,
-            max_pages: crate::request::Limits::default().max_pages,
+            max_pages: crate::job::DEFAULT_MAX_PAGES,
         }
     }
 }

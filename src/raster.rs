@@ -112,7 +112,7 @@ impl Rasterizer {
             let mut fonts: Vec<String> = page
                 .fonts()
                 .iter()
-                .map(|f| strip_subset_prefix(&f.name()).to_string())
+                .map(|f| crate::fonts::strip_subset_prefix(&f.name()).to_string())
                 .filter(|n| !n.is_empty())
                 .collect();
             fonts.sort();
@@ -120,25 +120,5 @@ impl Rasterizer {
             out.push(RasterPage { number, image, text, fonts });
         }
         Ok(out)
-    }
-}
-
-/// `ABCDEF+DejaVuSans` → `DejaVuSans`.
-pub fn strip_subset_prefix(name: &str) -> &str {
-    match name.split_once('+') {
-        Some((prefix, rest)) if prefix.len() == 6 && prefix.chars().all(|c| c.is_ascii_uppercase()) => rest,
-        _ => name,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn subset_prefix_is_stripped_only_when_it_is_one() {
-        assert_eq!(strip_subset_prefix("ABCDEF+DejaVuSans"), "DejaVuSans");
-        assert_eq!(strip_subset_prefix("DejaVuSans"), "DejaVuSans");
-        assert_eq!(strip_subset_prefix("Ab+C"), "Ab+C");
     }
 }

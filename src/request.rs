@@ -38,7 +38,7 @@ impl Default for Limits {
             max_data_bytes: 1024 * 1024,
             max_data_depth: 32,
             max_asset_bytes: 8 * 1024 * 1024,
-            max_pages: 200,
+            max_pages: crate::job::DEFAULT_MAX_PAGES,
         }
     }
 }

@@ -113,7 +113,7 @@ fn renders_validates_and_reports() {
     let ok_jobs = "pixelproof_jobs_total{outcome=\"ok\"}";
     assert_eq!(metric(&metrics, ok_jobs) - metric(&metrics_before, ok_jobs), 2.0, "{metrics}");
     assert!(metric(&metrics, "pixelproof_renders_total{outcome=\"ok\"}") >= 2.0);
-    for stage in ["render", "raster", "verify"] {
+    for stage in ["rendering", "raster", "verifying"] {
         assert_eq!(metric(&metrics, &format!("pixelproof_stage_seconds_count{{stage=\"{stage}\"}}")), 2.0, "{stage}");
     }
     assert!(metrics.contains("pixelproof_chromium_restarts_total 0"), "{metrics}");

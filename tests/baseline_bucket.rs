@@ -13,9 +13,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use image::{Rgba, RgbaImage};
+use pixelproof::audit::Action;
 use pixelproof::baseline::{
-    Action, Area, BaselineError, BaselineInfo, BucketStore, CandidateVerdict, Comparison, Decision, DirStore, Key,
-    Manifest, NewCandidate, Store,
+    Area, BaselineError, BaselineInfo, BucketStore, CandidateVerdict, Comparison, Decision, DirStore, Key, Manifest,
+    NewCandidate, Store,
 };
 use pixelproof::compare::verdict::{PageInput, PageVerdict, Verdict};
 use pixelproof::pins::Environment;
@@ -130,7 +131,7 @@ fn a_bucket_keeps_the_same_files_manifest_and_flow_as_a_directory() {
 
     // Approve: the baseline is the candidate's pages, with the decision in its manifest.
     let entry = store.approve(&key, &decision("first baseline")).unwrap();
-    assert_eq!((entry.action, entry.pages, entry.by.as_str()), (Action::Approve, 2, "alice"));
+    assert_eq!((entry.action, entry.details.pages, entry.by.as_str()), (Action::ApproveCandidate, Some(2), "alice"));
     assert!(store.candidates().unwrap().is_empty());
     assert!(!store.has_candidate(&key));
     let baseline = store.load_baseline(&key).unwrap().expect("approved");
@@ -198,7 +199,7 @@ fn a_bucket_keeps_the_same_files_manifest_and_flow_as_a_directory() {
     assert!(store.read_file(Area::Candidate, &key, "diff-001.png").unwrap().is_none());
     assert!(matches!(store.read_file(Area::Candidate, &key, "../current"), Err(BaselineError::BadName { .. })));
     let rejected = store.reject(&key, &decision("not intended")).unwrap();
-    assert_eq!((rejected.action, rejected.pages), (Action::Reject, 2));
+    assert_eq!((rejected.action, rejected.details.pages), (Action::RejectCandidate, Some(2)));
     assert_eq!(store.load_baseline(&key).unwrap().unwrap().pages[1].image, page(2), "a reject keeps the baseline");
 
     // Written again and approved: the new generation replaces the old, which is removed.
@@ -214,9 +215,9 @@ fn a_bucket_keeps_the_same_files_manifest_and_flow_as_a_directory() {
     assert_eq!(
         actions,
         [
-            (Action::Approve, "first baseline".to_string()),
-            (Action::Reject, "not intended".to_string()),
-            (Action::Approve, "new layout".to_string())
+            (Action::ApproveCandidate, "first baseline".to_string()),
+            (Action::RejectCandidate, "not intended".to_string()),
+            (Action::ApproveCandidate, "new layout".to_string())
         ]
     );
 
@@ -410,7 +411,7 @@ fn an_operator_checks_reviews_and_approves_baselines_in_a_bucket() {
         assert_eq!(ours.pages, theirs.pages, "{key}: the bucket's pages are the committed ones");
         assert_eq!(ours.approved_by.as_deref(), Some("operator-1"));
     }
-    assert!(store.audit_log().unwrap().iter().all(|e| e.action == Action::Approve && e.by == "operator-1"));
+    assert!(store.audit_log().unwrap().iter().all(|e| e.action == Action::ApproveCandidate && e.by == "operator-1"));
 
     // A store URL that cannot work is refused before any rendering.
     let out = pixelproof(&["baseline", "list", "--baselines", "s3://Bad_Bucket/x"]);

@@ -4,9 +4,10 @@
 use std::path::Path;
 
 use image::{Rgba, RgbaImage};
+use pixelproof::audit::Action;
 use pixelproof::baseline::{
-    page_image_name, Action, BaselineError, BaselineInfo, CandidateVerdict, Comparison, Decision, DirStore as Store,
-    Key, Manifest, NewCandidate,
+    page_image_name, BaselineError, BaselineInfo, CandidateVerdict, Comparison, Decision, DirStore as Store, Key,
+    Manifest, NewCandidate,
 };
 use pixelproof::compare::verdict::{PageInput, PageVerdict, Verdict};
 use pixelproof::pins::Environment;
@@ -83,7 +84,10 @@ fn a_new_candidate_is_listed_approved_and_loaded_back() {
     assert!(manifest.approved_by.is_none());
 
     let entry = store.approve(&key, &decision("first baseline")).unwrap();
-    assert_eq!((entry.action, entry.pages, entry.key.as_str()), (Action::Approve, 2, "invoice/basic"));
+    assert_eq!(
+        (entry.action, entry.details.pages, entry.subject.as_str()),
+        (Action::ApproveCandidate, Some(2), "invoice/basic")
+    );
     assert!(store.candidates().unwrap().is_empty());
     assert!(!tmp.path().join(".candidates").exists(), "an empty candidates dir is tidied away");
 
@@ -181,7 +185,7 @@ fn approving_replaces_the_whole_baseline_and_rejecting_keeps_it() {
 
     // Reject: the candidate goes, the baseline stays.
     let rejected = store.reject(&key, &decision("not intended")).unwrap();
-    assert_eq!((rejected.action, rejected.pages), (Action::Reject, 2));
+    assert_eq!((rejected.action, rejected.details.pages), (Action::RejectCandidate, Some(2)));
     assert!(!cand_dir.exists());
     assert_eq!(store.load_baseline(&key).unwrap().unwrap().pages.len(), 3);
 
@@ -200,9 +204,9 @@ fn approving_replaces_the_whole_baseline_and_rejecting_keeps_it() {
     assert_eq!(
         actions,
         [
-            (Action::Approve, "v1".into()),
-            (Action::Reject, "not intended".into()),
-            (Action::Approve, "new layout".into())
+            (Action::ApproveCandidate, "v1".into()),
+            (Action::RejectCandidate, "not intended".into()),
+            (Action::ApproveCandidate, "new layout".into())
         ]
     );
 }

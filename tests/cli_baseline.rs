@@ -5,7 +5,8 @@ use std::path::Path;
 use std::process::Output;
 
 use image::{Rgba, RgbaImage};
-use pixelproof::baseline::{Action, Key, NewCandidate, Store};
+use pixelproof::audit::Action;
+use pixelproof::baseline::{Key, NewCandidate, Store};
 use pixelproof::compare::verdict::PageInput;
 use pixelproof::pins::Environment;
 
@@ -90,13 +91,13 @@ fn approve_and_reject_need_a_reason_and_a_known_key() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(store.candidates().unwrap().is_empty());
 
-    let log: Vec<_> = store.audit_log().unwrap().into_iter().map(|e| (e.action, e.key, e.by)).collect();
+    let log: Vec<_> = store.audit_log().unwrap().into_iter().map(|e| (e.action, e.subject, e.by)).collect();
     assert_eq!(
         log,
         [
-            (Action::Approve, "invoice/basic".into(), "operator-1".into()),
-            (Action::Reject, "letter/short".into(), "bob".into()),
-            (Action::Reject, "report/q".into(), "bob".into()),
+            (Action::ApproveCandidate, "invoice/basic".into(), "operator-1".into()),
+            (Action::RejectCandidate, "letter/short".into(), "bob".into()),
+            (Action::RejectCandidate, "report/q".into(), "bob".into()),
         ]
     );
     let manifest = store.read_manifest(&Key::parse("invoice/basic").unwrap()).unwrap().unwrap();

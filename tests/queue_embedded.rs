@@ -9,8 +9,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use pixelproof::jobs::{JobId, JobRecord, JobState};
+use pixelproof::jobs::{JobStore, Stored};
 use pixelproof::queue::{EmbeddedQueue, Queue, QueueConfig, QueueDepth, QueueError, Retried};
-use pixelproof::store::{JobStore, LocalStore, ObjectKey, ObjectStore, Stored};
+use pixelproof::store::{LocalStore, ObjectKey, ObjectStore};
 
 const CHILD_DIR: &str = "PIXELPROOF_TEST_QUEUE_DIR";
 const WAIT: Duration = Duration::from_millis(200);

@@ -15,8 +15,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use pixelproof::jobs::JobStore;
 use pixelproof::jobs::{JobId, JobRecord, JobState};
-use pixelproof::store::{JobStore, LocalStore};
+use pixelproof::store::LocalStore;
 use reqwest::blocking::{Client, RequestBuilder};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -362,10 +363,16 @@ fn operator_reviews_candidates_and_held_jobs() {
         (&entries[0]["action"], &entries[0]["subject"], &entries[0]["by"], &entries[0]["reason"]),
         (&json!("approve_candidate"), &json!("certificate/default"), &json!("ops"), &json!(reason))
     );
-    // Listed once, though the baselines' own log has it too; the CLI's old decisions are there.
+    // Recorded once, with the baselines; the decisions of the committed log (written in its
+    // older shape) are listed too.
     assert_eq!(entries.iter().filter(|e| e["reason"] == json!(reason)).count(), 1);
-    assert!(entries.iter().any(|e| e["details"]["source"] == "baselines" && e["by"] == "check engineer"));
-    assert!(std::fs::read_to_string(ws.data.join("audit.jsonl")).expect("service audit log").contains(reason));
+    let old = |e: &&serde_json::Value| e["by"] == "check engineer" && e["action"] == "approve_candidate";
+    assert!(entries.iter().filter(old).all(|e| e["details"]["engine"] == "chromium" && e["details"]["pages"].is_u64()));
+    assert!(entries.iter().any(|e| old(&e)), "{entries:?}");
+    let baselines_log = std::fs::read_to_string(ws.baselines.join("audit.jsonl")).expect("baselines' audit log");
+    assert!(baselines_log.lines().last().is_some_and(|l| l.contains(reason)), "{baselines_log}");
+    let service_log = std::fs::read_to_string(ws.data.join("audit.jsonl")).unwrap_or_default();
+    assert!(!service_log.contains(reason), "a candidate decision is written once, with the baselines");
 
     // Reject: an empty reason is refused; a real one removes the candidate, keeps the baseline.
     let (status, body) = decide(&c, &server, "/v1/review/candidates/certificate/long_name/reject", "  ");

@@ -249,8 +249,9 @@ fn a_full_queue_is_429_and_private_webhooks_need_the_flag() {
 
 /// Writes a `queued` record without enqueueing it: what a crash between save and enqueue leaves.
 fn unqueued_record(data: &std::path::Path, body: Value) -> String {
+    use pixelproof::jobs::JobStore;
     use pixelproof::jobs::{JobId, JobRecord};
-    use pixelproof::store::{JobStore, LocalStore};
+    use pixelproof::store::LocalStore;
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     runtime.block_on(async {
         let store = JobStore::new(std::sync::Arc::new(LocalStore::open(data.join("objects")).expect("store")));

@@ -11,9 +11,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use pixelproof::idempotency::{BodyFingerprint, IdempotencyKey};
+use pixelproof::jobs::{Claim, Claimed, JobStore};
 use pixelproof::jobs::{JobId, JobRecord, JobState};
 use pixelproof::routing::{fingerprint, Match, NewRule, Renderer, RoutingError, RoutingTable};
-use pixelproof::store::{Claim, Claimed, JobStore, LocalStore, ObjectKey, ObjectStore, StoreError};
+use pixelproof::store::{LocalStore, ObjectKey, ObjectStore, StoreError};
 
 const CHILD_DIR: &str = "PIXELPROOF_TEST_STORE_DIR";
 

@@ -13,10 +13,8 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_s3::primitives::ByteStream;
 use pixelproof::idempotency::{BodyFingerprint, IdempotencyKey};
-use pixelproof::jobs::JobId;
-use pixelproof::store::{
-    Claim, Claimed, JobStore, ObjectKey, ObjectStore, PutOutcome, S3Credentials, S3Store, StoreError,
-};
+use pixelproof::jobs::{Claim, Claimed, JobId, JobStore};
+use pixelproof::store::{ObjectKey, ObjectStore, PutOutcome, S3Credentials, S3Store, StoreError};
 use s3_support::S3Server;
 
 fn key(k: &str) -> ObjectKey {

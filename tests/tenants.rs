@@ -369,8 +369,9 @@ fn a_token_name_given_twice_is_refused_at_start_up() {
 /// A claim and a record as the version before owners left them: `idempotency/{sha256(key)}`
 /// holding a bare job id, and a record without a submitter.
 fn legacy_job(data: &std::path::Path, key: &str, body: Value) -> String {
+    use pixelproof::jobs::JobStore;
     use pixelproof::jobs::{JobId, JobRecord};
-    use pixelproof::store::{JobStore, LocalStore, ObjectKey, ObjectStore};
+    use pixelproof::store::{LocalStore, ObjectKey, ObjectStore};
     use sha2::Digest as _;
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     runtime.block_on(async {

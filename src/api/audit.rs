@@ -9,7 +9,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::problem::Problem;
 use super::AppState;
-use crate::review::audit::AuditRecord;
+use crate::audit::Record;
 
 /// Entries returned when no `limit` is given.
 pub const DEFAULT_LIMIT: usize = 100;
@@ -24,7 +24,7 @@ pub struct AuditQuery {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AuditList {
-    pub entries: Vec<AuditRecord>,
+    pub entries: Vec<Record>,
 }
 
 /// The audit log, newest first.

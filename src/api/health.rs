@@ -10,8 +10,8 @@ use axum::Json;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::verify::{TemplateStatus, VerificationState};
 use super::AppState;
+use crate::service::verification::{TemplateStatus, VerificationState};
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Health {
@@ -51,9 +51,9 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Readines
     } else {
         "Chromium did not answer within 2 s".to_string()
     };
-    let data_dir = match writable(&state.config.data_dir).await {
+    let data_dir = match writable(&state.config.app.data_dir).await {
         Ok(()) => "ok".to_string(),
-        Err(e) => format!("cannot write to {}: {e}", state.config.data_dir.display()),
+        Err(e) => format!("cannot write to {}: {e}", state.config.app.data_dir.display()),
     };
     let (verification, templates, fallback) = match state.verification.state() {
         VerificationState::Running => ("running", Default::default(), Default::default()),

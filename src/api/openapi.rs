@@ -45,8 +45,8 @@ use utoipa::{Modify, OpenApi};
         super::audit::AuditList,
         super::routing::RuleRequest,
         super::routing::RuleList,
-        crate::review::audit::AuditRecord,
-        crate::review::audit::AuditAction,
+        crate::audit::Record,
+        crate::audit::Action,
     )),
     modifiers(&BearerAuth)
 )]

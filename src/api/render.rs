@@ -47,7 +47,7 @@ impl From<RequestError> for Problem {
     }
 }
 
-fn engine_problem(e: EngineError, metrics: &super::metrics::Metrics) -> Problem {
+fn engine_problem(e: EngineError, metrics: &crate::service::metrics::Metrics) -> Problem {
     tracing::warn!(error = %e, "the document could not be proved");
     match e {
         EngineError::Render(RenderError::Timeout { .. }) => {
@@ -93,7 +93,7 @@ fn engine_problem(e: EngineError, metrics: &super::metrics::Metrics) -> Problem 
     security(("bearer" = [])))]
 pub async fn render(State(state): State<AppState>, ApiJson(job): ApiJson<JobRequest>) -> Result<Response, Problem> {
     // Validated here first so a bad request is a 4xx without touching the engines.
-    let doc = job.document(&state.catalog, &state.config.limits).inspect_err(|_| state.metrics.job("invalid"))?;
+    let doc = job.document(&state.catalog, &state.config.app.limits).inspect_err(|_| state.metrics.job("invalid"))?;
     let outcome = state.service.render_now(&job).await.map_err(|e| render_problem(e, &state.metrics))?;
     let (job_state, renderer, proof) = match outcome {
         RenderedNow::Shipped { state, renderer, proof } => (state, renderer, proof),
@@ -125,7 +125,7 @@ pub async fn render(State(state): State<AppState>, ApiJson(job): ApiJson<JobRequ
     Ok(response)
 }
 
-fn render_problem(e: RenderNowError, metrics: &super::metrics::Metrics) -> Problem {
+fn render_problem(e: RenderNowError, metrics: &crate::service::metrics::Metrics) -> Problem {
     match e {
         RenderNowError::Request(e) => {
             metrics.job("invalid");

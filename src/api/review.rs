@@ -13,9 +13,10 @@ use utoipa::ToSchema;
 use super::auth::Caller;
 use super::problem::{ApiJson, Problem};
 use super::AppState;
+use crate::audit::Record;
 use crate::baseline::{BaselineError, Key};
 use crate::jobs::{JobError, JobId};
-use crate::review::audit::{AuditError, AuditRecord};
+use crate::review::audit::AuditError;
 use crate::review::files::{self, FileError, Source};
 use crate::review::{page, ReviewError};
 
@@ -32,7 +33,7 @@ pub struct DecisionRequest {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct DecisionResponse {
     pub message: String,
-    pub decision: AuditRecord,
+    pub decision: Record,
 }
 
 /// The review page: held jobs and candidates with their images and decision buttons.

@@ -13,7 +13,7 @@ use utoipa::ToSchema;
 use super::auth::Caller;
 use super::problem::{ApiJson, Problem};
 use super::AppState;
-use crate::review::audit::{AuditAction, AuditRecord};
+use crate::audit::{Action, Details, Record};
 use crate::routing::{Match, NewRule, Renderer, RoutingError, Rule};
 
 /// A rule as an operator sends it.
@@ -78,13 +78,13 @@ pub async fn add(
     let new =
         NewRule { matches: body.matches, renderer: body.renderer, note: note.clone(), created_by: caller.name.clone() };
     let rule = write(&state).add(new).map_err(problem)?;
-    let record = AuditRecord {
+    let record = Record {
         at: Utc::now(),
         by: caller.name.clone(),
-        action: AuditAction::AddRoute,
+        action: Action::AddRoute,
         subject: rule.id.clone(),
         reason: note,
-        details: serde_json::json!({ "rule": rule }),
+        details: Details { rule: Some(rule.clone()), ..Details::default() },
     };
     if let Err(e) = state.review.append(record).await {
         // Not recorded, so not made.
@@ -119,13 +119,13 @@ pub async fn remove(
         return Err(problem(missing.unwrap_or(RoutingError::NoSuchRule { id, known: String::new() })));
     };
     // Recorded first: a failure after this leaves the rule in place, never an unrecorded removal.
-    let record = AuditRecord {
+    let record = Record {
         at: Utc::now(),
         by: caller.name.clone(),
-        action: AuditAction::RemoveRoute,
+        action: Action::RemoveRoute,
         subject: rule.id.clone(),
         reason,
-        details: serde_json::json!({ "rule": rule }),
+        details: Details { rule: Some(rule.clone()), ..Details::default() },
     };
     state.review.append(record).await.map_err(super::review::problem)?;
     let removed = write(&state).remove(&rule.id).map_err(problem)?;

@@ -28,9 +28,10 @@ use ulid::Ulid;
 
 use super::{
     approval_entry, approved_files, candidate_files, check_decision, load_pages, no_candidate, read_candidate_verdict,
-    read_manifest, rejection_entry, Area, AuditEntry, Baseline, BaselineError, Candidate, CandidateSummary, Decision,
-    Files, Key, Manifest, NewCandidate, Staged, MANIFEST_FILE,
+    read_manifest, rejection_entry, Area, Baseline, BaselineError, Candidate, CandidateSummary, Decision, Files, Key,
+    Manifest, NewCandidate, Staged, MANIFEST_FILE,
 };
+use crate::audit::Record;
 use crate::routing::Renderer;
 use crate::store::blocking::{self, connect_s3, wait};
 use crate::store::{ObjectKey, ObjectStore, S3Config, StoreError};
@@ -185,7 +186,7 @@ impl BucketStore {
 
     /// Copies the verified candidate into a new baseline generation, checks the copy, points the
     /// baseline at it, records the decision, then removes the candidate and the old generation.
-    pub fn approve(&self, key: &Key, decision: &Decision) -> Result<AuditEntry, BaselineError> {
+    pub fn approve(&self, key: &Key, decision: &Decision) -> Result<Record, BaselineError> {
         check_decision(decision, "approve")?;
         let candidate = self.existing_candidate(key)?;
         let (staged, at) = approved_files(&candidate, key, self.engine, decision)?;
@@ -198,7 +199,7 @@ impl BucketStore {
     }
 
     /// Records the decision first, then removes the candidate (a damaged one too).
-    pub fn reject(&self, key: &Key, decision: &Decision) -> Result<AuditEntry, BaselineError> {
+    pub fn reject(&self, key: &Key, decision: &Decision) -> Result<Record, BaselineError> {
         check_decision(decision, "reject")?;
         let candidate = self.existing_candidate(key)?;
         let manifest = read_manifest(&candidate, key, self.engine).ok();
@@ -210,12 +211,12 @@ impl BucketStore {
     }
 
     /// Every decision, oldest first.
-    pub fn audit_log(&self) -> Result<Vec<AuditEntry>, BaselineError> {
+    pub fn audit_log(&self) -> Result<Vec<Record>, BaselineError> {
         let entries = blocking::get_all(&self.objects, format!("{AUDIT}/")).map_err(|e| self.store_error(e))?;
         let mut log = entries
             .into_iter()
             .map(|(key, bytes)| {
-                serde_json::from_slice::<AuditEntry>(&bytes).map_err(|e| BaselineError::Invalid {
+                serde_json::from_slice::<Record>(&bytes).map_err(|e| BaselineError::Invalid {
                     path: PathBuf::from(format!("{}/{key}", self.location)),
                     detail: e.to_string(),
                 })
@@ -326,7 +327,7 @@ impl BucketStore {
         Ok(())
     }
 
-    fn append_audit(&self, entry: &AuditEntry) -> Result<(), BaselineError> {
+    fn append_audit(&self, entry: &Record) -> Result<(), BaselineError> {
         let key = self.object_key(&format!("{AUDIT}/{}.json", Ulid::new()))?;
         let bytes = serde_json::to_vec(entry)
             .map_err(|e| BaselineError::Io { path: PathBuf::from(key.as_str()), source: e.into() })?;

@@ -8,10 +8,10 @@ use tempfile::TempDir;
 
 use super::{
     approval_entry, approved_files, audit, candidate_files, check_decision, io_err, load_pages, no_candidate,
-    read_candidate_verdict, read_manifest, rejection_entry, Area, AuditEntry, Baseline, BaselineError, Candidate,
-    CandidateSummary, Decision, Files, Key, Manifest, NewCandidate, Staged, AUDIT_FILE, CANDIDATES_DIR, FALLBACK_DIR,
-    MANIFEST_FILE,
+    read_candidate_verdict, read_manifest, rejection_entry, Area, Baseline, BaselineError, Candidate, CandidateSummary,
+    Decision, Files, Key, Manifest, NewCandidate, Staged, AUDIT_FILE, CANDIDATES_DIR, FALLBACK_DIR, MANIFEST_FILE,
 };
+use crate::audit::Record;
 use crate::routing::Renderer;
 
 /// The files of one baseline or candidate directory.
@@ -182,7 +182,7 @@ impl DirStore {
 
     /// Promotes the candidate for `key` to its baseline, then removes the candidate and
     /// records the decision. The candidate's files are verified first.
-    pub fn approve(&self, key: &Key, decision: &Decision) -> Result<AuditEntry, BaselineError> {
+    pub fn approve(&self, key: &Key, decision: &Decision) -> Result<Record, BaselineError> {
         check_decision(decision, "approve")?;
         let cand_dir = self.existing_candidate_dir(key)?;
         let (staged, at) = approved_files(&DirFiles(&cand_dir), key, self.engine, decision)?;
@@ -196,7 +196,7 @@ impl DirStore {
 
     /// Removes the candidate for `key` and records the decision. A candidate whose files
     /// are damaged can still be rejected.
-    pub fn reject(&self, key: &Key, decision: &Decision) -> Result<AuditEntry, BaselineError> {
+    pub fn reject(&self, key: &Key, decision: &Decision) -> Result<Record, BaselineError> {
         check_decision(decision, "reject")?;
         let dir = self.existing_candidate_dir(key)?;
         let manifest = read_manifest(&DirFiles(&dir), key, self.engine).ok();
@@ -209,7 +209,7 @@ impl DirStore {
     }
 
     /// Every decision recorded in `audit.jsonl`, oldest first.
-    pub fn audit_log(&self) -> Result<Vec<AuditEntry>, BaselineError> {
+    pub fn audit_log(&self) -> Result<Vec<Record>, BaselineError> {
         audit::read(&self.audit_path())
     }
 

@@ -38,12 +38,12 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Utc};
 use image::RgbaImage;
 
+use crate::audit::{Action, Details, Record};
 use crate::compare::verdict::PageInput;
 use crate::pins::Environment;
 use crate::routing::Renderer;
 use crate::store::StoreError;
 
-pub use audit::{Action, AuditEntry};
 pub use bucket::BucketStore;
 pub use dir::DirStore;
 pub use key::{is_valid_name, Key};
@@ -344,7 +344,7 @@ impl Store {
 
     /// Promotes the candidate for `key` to its baseline, then removes the candidate and
     /// records the decision. The candidate's files are verified first.
-    pub fn approve(&self, key: &Key, decision: &Decision) -> Result<AuditEntry, BaselineError> {
+    pub fn approve(&self, key: &Key, decision: &Decision) -> Result<Record, BaselineError> {
         match self {
             Store::Dir(s) => s.approve(key, decision),
             Store::Bucket(s) => s.approve(key, decision),
@@ -352,7 +352,7 @@ impl Store {
     }
 
     /// Removes the candidate for `key` and records the decision.
-    pub fn reject(&self, key: &Key, decision: &Decision) -> Result<AuditEntry, BaselineError> {
+    pub fn reject(&self, key: &Key, decision: &Decision) -> Result<Record, BaselineError> {
         match self {
             Store::Dir(s) => s.reject(key, decision),
             Store::Bucket(s) => s.reject(key, decision),
@@ -360,7 +360,7 @@ impl Store {
     }
 
     /// Every decision recorded, oldest first.
-    pub fn audit_log(&self) -> Result<Vec<AuditEntry>, BaselineError> {
+    pub fn audit_log(&self) -> Result<Vec<Record>, BaselineError> {
         match self {
             Store::Dir(s) => s.audit_log(),
             Store::Bucket(s) => s.audit_log(),
@@ -652,30 +652,36 @@ fn approved_files(
     Ok((Staged { files, manifest }, at))
 }
 
-fn approval_entry(key: &Key, decision: &Decision, manifest: &Manifest, at: DateTime<Utc>) -> AuditEntry {
-    AuditEntry {
+fn approval_entry(key: &Key, decision: &Decision, manifest: &Manifest, at: DateTime<Utc>) -> Record {
+    Record {
         at,
         by: decision.by.clone(),
-        action: Action::Approve,
-        key: key.to_string(),
-        engine: manifest.engine,
+        action: Action::ApproveCandidate,
+        subject: key.to_string(),
         reason: decision.reason.clone(),
-        environment: Some(manifest.environment.clone()),
-        pages: manifest.pages.len(),
+        details: Details {
+            engine: Some(manifest.engine),
+            environment: Some(manifest.environment.clone()),
+            pages: Some(manifest.pages.len()),
+            ..Details::default()
+        },
     }
 }
 
 /// The record of a rejection; `manifest` is `None` when the candidate's could not be read.
-fn rejection_entry(key: &Key, engine: Renderer, decision: &Decision, manifest: Option<&Manifest>) -> AuditEntry {
-    AuditEntry {
+fn rejection_entry(key: &Key, engine: Renderer, decision: &Decision, manifest: Option<&Manifest>) -> Record {
+    Record {
         at: now(),
         by: decision.by.clone(),
-        action: Action::Reject,
-        key: key.to_string(),
-        engine,
+        action: Action::RejectCandidate,
+        subject: key.to_string(),
         reason: decision.reason.clone(),
-        environment: manifest.map(|m| m.environment.clone()),
-        pages: manifest.map_or(0, |m| m.pages.len()),
+        details: Details {
+            engine: Some(engine),
+            environment: manifest.map(|m| m.environment.clone()),
+            pages: Some(manifest.map_or(0, |m| m.pages.len())),
+            ..Details::default()
+        },
     }
 }
 

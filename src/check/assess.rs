@@ -1,5 +1,6 @@
 //! Judging one fixture: its proof against its baseline, plus the checks no baseline is
-//! needed for (blocked requests, fonts, page count). With `--update`, writes the candidate.
+//! needed for (blocked requests, fonts, page count: `rules`, the same rules a job is held to).
+//! With `--update`, writes the candidate.
 
 use std::time::Instant;
 
@@ -8,11 +9,12 @@ use image::RgbaImage;
 use super::summary::{FixtureOutcome, Reason, Status, TextChange};
 use super::textdiff::line_diff;
 use crate::baseline::{BaselineInfo, CandidateVerdict, Comparison, Key, NewCandidate, Store, StoredPage};
-use crate::compare::verdict::{judge, Limits, PageInput, PageVerdict, Verdict};
+use crate::compare::verdict::{Limits, PageInput, PageVerdict, Verdict};
+use crate::job::Origin;
 use crate::pins::Environment;
 use crate::pipeline::{EngineError, Proof};
-use crate::render::BlockedRequest;
 use crate::routing::Renderer;
+use crate::rules::{self, Rule};
 use crate::template::{PageRange, TemplateError};
 
 /// What a fixture without a baseline is told.
@@ -96,32 +98,21 @@ pub(crate) fn assess(
     out.font_problems = proof.fonts.problems.clone();
     out.fonts = proof.fonts.embedded.clone();
 
-    // Problems of the document itself: approving a new baseline cannot fix them.
+    // Problems of the document itself (the service's rules, worded the same): approving a new
+    // baseline cannot fix them. A fixture is a template's document, so they are strict.
+    let document_rules = [
+        rules::blocked_requests(&proof.rendered.blocked, Origin::Template),
+        rules::fonts(&proof.fonts),
+        rules::page_count(out.pages, Some(expected_pages), usize::MAX),
+    ];
     let mut document_ok = true;
-    if !out.blocked.is_empty() {
-        out.reasons.push(Reason::fixture(blocked_reason(&out.blocked)));
-        document_ok = false;
-    }
-    for p in &proof.fonts.problems {
-        let text = format!("font {:?} was replaced by {:?}: {}", p.requested, p.used, p.detail);
-        if proof.fonts.fails() {
-            out.reasons.push(Reason::fixture(text));
+    for rule in document_rules {
+        if !rule.passed {
+            out.reasons.push(Reason::fixture(rule.to_string()));
             document_ok = false;
-        } else {
-            out.notes.push(text);
+        } else if rule.rule == Rule::Fonts && !proof.fonts.problems.is_empty() {
+            out.notes.push(rule.to_string());
         }
-    }
-    if out.pages == 0 {
-        out.reasons.push(Reason::fixture("the document printed no pages"));
-        document_ok = false;
-    } else if out.pages < expected_pages.min || out.pages > expected_pages.max {
-        out.reasons.push(Reason::fixture(format!(
-            "{} printed, but template.json expects {} to {}",
-            super::summary::plural(out.pages, "page"),
-            expected_pages.min,
-            expected_pages.max
-        )));
-        document_ok = false;
     }
 
     let mut differs;
@@ -136,12 +127,9 @@ pub(crate) fn assess(
             out.reasons.push(Reason::fixture(if ctx.update { "new: no baseline yet" } else { missing }));
         }
     } else {
-        let base: Vec<PageInput<'_>> = baseline_pages.iter().map(StoredPage::input).collect();
-        let cand: Vec<PageInput<'_>> =
-            proof.pages.iter().map(|p| PageInput { image: &p.image, text: &p.text }).collect();
-        let (verdict, d) = judge(&base, &cand, ctx.limits, true);
+        let (verdict, d) = rules::compare(&proof, &baseline_pages, ctx.limits);
         diffs = d;
-        explain_verdict(&verdict, &base, &cand, &mut out);
+        explain_verdict(&verdict, &baseline_pages, &proof, &mut out);
         differs = !verdict.passed;
         out.verdict = Some(verdict);
         if !out.drift.is_empty() {
@@ -204,14 +192,15 @@ pub(crate) fn assess(
 
 /// Reasons and notes from a verdict. The verdict's own reasons are used as they are
 /// (the same words as `pixelproof diff`); a `page N: ` prefix attributes one to its page.
-fn explain_verdict(verdict: &Verdict, base: &[PageInput<'_>], cand: &[PageInput<'_>], out: &mut FixtureOutcome) {
+fn explain_verdict(verdict: &Verdict, base: &[StoredPage], cand: &Proof, out: &mut FixtureOutcome) {
+    let cand = &cand.pages;
     let before = out.reasons.len();
     out.reasons.extend(verdict.reasons.iter().map(|r| parse_reason(r)));
     for pv in &verdict.pages {
         let Some(i) = pv.page.checked_sub(1) else { continue };
         let (Some(b), Some(c)) = (base.get(i), cand.get(i)) else { continue };
         if pv.text_changed {
-            out.text_changes.push(TextChange { page: pv.page, diff: line_diff(b.text, c.text) });
+            out.text_changes.push(TextChange { page: pv.page, diff: line_diff(&b.text, &c.text) });
         }
         if pv.passed && pv.diff_pixels > 0 {
             out.notes.push(format!(
@@ -249,19 +238,6 @@ fn parse_reason(text: &str) -> Reason {
 /// `0.030 %`
 pub fn percent(ratio: f64) -> String {
     format!("{:.3} %", ratio * 100.0)
-}
-
-fn blocked_reason(blocked: &[BlockedRequest]) -> String {
-    const SHOWN: usize = 5;
-    let mut urls = blocked.iter().take(SHOWN).map(|b| b.url.as_str()).collect::<Vec<_>>().join(", ");
-    if blocked.len() > SHOWN {
-        urls.push_str(&format!(" and {} more", blocked.len() - SHOWN));
-    }
-    format!(
-        "{} outside the template's assets {} blocked (a template must not reach anything else): {urls}",
-        super::summary::plural(blocked.len(), "request"),
-        if blocked.len() == 1 { "was" } else { "were" }
-    )
 }
 
 fn report_pages(

@@ -230,14 +230,19 @@ pub struct CheckSummary {
     pub fixtures: Vec<FixtureOutcome>,
 }
 
+/// Exit code for "something differs / regressed" (every command uses the same codes).
+pub const EXIT_DIFFERENT: u8 = 1;
+/// Exit code for bad usage, bad input or a broken environment.
+pub const EXIT_ERROR: u8 = 2;
+
 impl CheckSummary {
     /// 0 when everything passed (or, with `--update`, became a candidate); 1 for any
     /// failure; 2 when any fixture could not be checked.
     pub fn exit_code(&self) -> u8 {
         if self.totals.errors > 0 {
-            crate::cli::EXIT_ERROR
+            EXIT_ERROR
         } else if self.totals.failed > 0 {
-            crate::cli::EXIT_DIFFERENT
+            EXIT_DIFFERENT
         } else {
             0
         }

@@ -222,8 +222,9 @@ fn decide(args: DecideArgs, approve: bool) -> super::CliResult {
         let entry = if approve { store.approve(key, &decision) } else { store.reject(key, &decision) }
             .with_context(|| format!("could not {action} {key}"))?;
         let done = if approve { "approved" } else { "rejected" };
-        let s = if entry.pages == 1 { "" } else { "s" };
-        println!("{done} {key} ({} page{s}) by {}: {}", entry.pages, entry.by, entry.reason);
+        let pages = entry.details.pages.unwrap_or_default();
+        let s = if pages == 1 { "" } else { "s" };
+        println!("{done} {key} ({pages} page{s}) by {}: {}", entry.by, entry.reason);
     }
     Ok(ExitCode::SUCCESS)
 }

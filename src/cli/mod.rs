@@ -30,10 +30,8 @@ impl From<RendererChoice> for crate::routing::Renderer {
     }
 }
 
-/// Exit code for "something differs / regressed".
-pub const EXIT_DIFFERENT: u8 = 1;
-/// Exit code for bad usage, bad input or a broken environment.
-pub const EXIT_ERROR: u8 = 2;
+/// The exit codes every command shares (defined where `check` decides them).
+pub use crate::check::summary::{EXIT_DIFFERENT, EXIT_ERROR};
 
 /// Result of a subcommand: an exit code, or an error that becomes exit 2 with its message.
 pub type CliResult = anyhow::Result<ExitCode>;

@@ -1,5 +1,5 @@
-//! `pixelproof serve`: run the HTTP service (see `api`). Flags map one-to-one onto
-//! [`ServeConfig`]; each has a `PIXELPROOF_*` environment variable. `pixelproof worker`
+//! `pixelproof serve`: run the HTTP service (`app` builds it, `api` serves it). Flags map
+//! one-to-one onto [`ServeConfig`] and its `AppConfig`; each has a `PIXELPROOF_*` environment variable. `pixelproof worker`
 //! (`cli::worker`) takes the same flags.
 
 use std::net::SocketAddr;
@@ -10,7 +10,8 @@ use std::time::Duration;
 use anyhow::Context;
 
 use crate::api::auth::{Token, Tokens};
-use crate::api::{Mode, ServeConfig};
+use crate::api::ServeConfig;
+use crate::app::{AppConfig, Mode};
 use crate::data::QueueBackend;
 
 /// Arguments of `pixelproof serve`.
@@ -160,19 +161,16 @@ impl Args {
             Mode::Api => defaults.listen,
             Mode::Worker => SocketAddr::from(([127, 0, 0, 1], 0)),
         });
-        Ok(ServeConfig {
-            listen,
+        let app = AppConfig {
             queue,
             store,
             mode,
             api_only: self.api_only && mode == Mode::Api,
             data_dir: self.data,
-            templates_dir: self.templates.unwrap_or(defaults.templates_dir),
-            baselines_dir: self.baselines.unwrap_or(defaults.baselines_dir),
-            fonts_dir: self.fonts.unwrap_or(defaults.fonts_dir),
+            templates_dir: self.templates.unwrap_or(defaults.app.templates_dir),
+            baselines_dir: self.baselines.unwrap_or(defaults.app.baselines_dir),
+            fonts_dir: self.fonts.unwrap_or(defaults.app.fonts_dir),
             workers: self.workers,
-            tokens: Tokens::new(self.tokens)?,
-            max_body_bytes: self.max_body_bytes,
             limits: crate::request::Limits {
                 max_pages: self.max_pages,
                 max_html_bytes: self.max_html_bytes,
@@ -182,16 +180,21 @@ impl Args {
             },
             render_timeout: Duration::from_secs(self.render_timeout_secs),
             fallback_timeout: self.fallback_timeout_secs.map(Duration::from_secs),
-            max_queue: self.max_queue,
             max_queue_per_submitter: self.max_queue_per_submitter,
             webhook_secrets,
             default_submitter: self.default_submitter,
             shutdown_grace: Duration::from_secs(self.shutdown_grace_secs),
             webhook_allow_private: self.webhook_allow_private,
-            retry_backoff: defaults.retry_backoff,
+            retry_backoff: defaults.app.retry_backoff,
             public_url: self.public_url.map(|u| u.as_str().trim_end_matches('/').to_string()),
-            connections,
             render_cache: self.render_cache == Switch::On,
+        };
+        Ok(ServeConfig {
+            app,
+            listen,
+            tokens: Tokens::new(self.tokens)?,
+            max_body_bytes: self.max_body_bytes,
+            connections,
         })
     }
 }

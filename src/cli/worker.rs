@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 
-use crate::api::Mode;
+use crate::app::Mode;
 
 /// Arguments of `pixelproof worker`: those of `serve`.
 pub type Args = super::serve::Args;

@@ -52,7 +52,7 @@ impl FallbackConfig {
             fonts,
             timeout: Duration::from_secs(60),
             python: PathBuf::from("/usr/bin/python3"),
-            max_pages: crate::request::Limits::default().max_pages,
+            max_pages: crate::job::DEFAULT_MAX_PAGES,
         }
     }
 }

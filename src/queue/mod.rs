@@ -4,7 +4,7 @@
 //! themselves; its module doc is the message format).
 //!
 //! Delivery is at-least-once: a job whose worker died is delivered again, so whoever
-//! processes a delivery must do it idempotently (the [`crate::store::JobStore`] stores each
+//! processes a delivery must do it idempotently (the [`crate::jobs::JobStore`] stores each
 //! PDF once and settled jobs never move). The embedded queue ignores a second `enqueue` of a
 //! job it holds; the AMQP queue does not deduplicate, so a job may also be delivered twice.
 

@@ -1,18 +1,14 @@
-//! The service's audit log, `DATA/audit.jsonl`: one JSON object per operator decision made
-//! through the API (candidates, held jobs, routing rules), appended and synced before the
-//! decision is answered. With an S3 store it is kept in the bucket instead, one object per
-//! decision (`PREFIX/review-audit/ULID.json`), so it outlives the API's machine. [`merged`]
-//! joins it with the baselines' own audit log (decisions made with the CLI) into one history,
-//! newest first.
+//! The service's audit log, `DATA/audit.jsonl`: one `audit::Record` per decision on a held
+//! job or a routing rule, appended and synced before the decision is answered. With an S3
+//! store it is kept in the bucket instead, one object per decision
+//! (`PREFIX/review-audit/ULID.json`), so it outlives the API's machine. Candidate decisions
+//! are recorded with the baselines (`baseline::Store`); `audit::merged` joins the two.
 
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
-
+use crate::audit::Record;
 use crate::baseline;
 use crate::store::{blocking, ObjectKey, ObjectStore, StoreError};
 
@@ -21,34 +17,6 @@ pub const AUDIT_OBJECTS: &str = "review-audit/";
 
 /// The service audit log's file name under the data directory.
 pub const AUDIT_FILE: &str = "audit.jsonl";
-
-/// What an operator decided.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum AuditAction {
-    ApproveCandidate,
-    RejectCandidate,
-    ReleaseJob,
-    RejectJob,
-    AddRoute,
-    RemoveRoute,
-}
-
-/// One decision: who, when, what, on which subject, and why.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
-pub struct AuditRecord {
-    pub at: DateTime<Utc>,
-    /// The token's name (or the `--by` name of a CLI decision).
-    pub by: String,
-    pub action: AuditAction,
-    /// `TEMPLATE/FIXTURE`, a job id or a routing rule id.
-    pub subject: String,
-    pub reason: String,
-    /// What else is worth keeping (the rule, the job's previous state, the baseline's environment).
-    #[serde(default)]
-    #[schema(value_type = Object)]
-    pub details: serde_json::Value,
-}
 
 /// Why the audit log could not be written or read.
 #[derive(Debug, thiserror::Error)]
@@ -102,7 +70,7 @@ impl AuditLog {
     }
 
     /// Appends `record` (one line synced to disk, or one object); refuses an empty reason.
-    pub fn append(&self, record: &AuditRecord) -> Result<(), AuditError> {
+    pub fn append(&self, record: &Record) -> Result<(), AuditError> {
         if record.reason.trim().is_empty() {
             return Err(AuditError::NoReason);
         }
@@ -127,7 +95,7 @@ impl AuditLog {
     }
 
     /// Every record, oldest first (a missing log is empty).
-    pub fn read(&self) -> Result<Vec<AuditRecord>, AuditError> {
+    pub fn read(&self) -> Result<Vec<Record>, AuditError> {
         match &self.place {
             Place::File(path) => {
                 let _guard = self.lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
@@ -155,7 +123,7 @@ impl AuditLog {
                     .into_iter()
                     .enumerate()
                     .map(|(i, (key, bytes))| {
-                        serde_json::from_slice::<AuditRecord>(&bytes).map_err(|e| AuditError::Invalid {
+                        serde_json::from_slice::<Record>(&bytes).map_err(|e| AuditError::Invalid {
                             path: PathBuf::from(format!("{location}/{key}")),
                             line: i + 1,
                             detail: e.to_string(),
@@ -169,113 +137,28 @@ impl AuditLog {
     }
 }
 
-/// The details of a candidate decision: the baselines' own entry (its time links the two logs).
-pub fn candidate_details(entry: &baseline::AuditEntry) -> serde_json::Value {
-    serde_json::json!({
-        "source": "api",
-        "baseline_entry_at": entry.at,
-        "engine": entry.engine,
-        "pages": entry.pages,
-        "environment": entry.environment,
-    })
-}
-
-/// The service's records and the baselines' entries as one history, newest first, at most
-/// `limit`. A baselines entry the service already recorded (same key and time, see
-/// [`candidate_details`]) appears once.
-pub fn merged(service: Vec<AuditRecord>, baselines: Vec<baseline::AuditEntry>, limit: usize) -> Vec<AuditRecord> {
-    let recorded: std::collections::HashSet<(String, String)> = service
-        .iter()
-        .filter_map(|r| Some((r.subject.clone(), r.details.get("baseline_entry_at")?.as_str()?.to_string())))
-        .collect();
-    let mut all = service;
-    for entry in baselines {
-        let at = serde_json::to_value(entry.at).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
-        if recorded.contains(&(entry.key.clone(), at)) {
-            continue;
-        }
-        all.push(AuditRecord {
-            at: entry.at,
-            by: entry.by,
-            action: match entry.action {
-                baseline::Action::Approve => AuditAction::ApproveCandidate,
-                baseline::Action::Reject => AuditAction::RejectCandidate,
-            },
-            subject: entry.key,
-            reason: entry.reason,
-            details: serde_json::json!({
-                "source": "baselines",
-                "engine": entry.engine,
-                "pages": entry.pages,
-                "environment": entry.environment,
-            }),
-        });
-    }
-    // Stable: records made at the same instant keep the order they were written in, reversed.
-    all.reverse();
-    all.sort_by_key(|r| std::cmp::Reverse(r.at));
-    all.truncate(limit);
-    all
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn record(at: &str, action: AuditAction, subject: &str, details: serde_json::Value) -> AuditRecord {
-        AuditRecord {
-            at: at.parse().unwrap(),
-            by: "ops".into(),
-            action,
-            subject: subject.into(),
-            reason: "because".into(),
-            details,
-        }
-    }
+    use crate::audit::{Action, Details};
 
     #[test]
     fn appends_reads_and_refuses_an_empty_reason() {
         let dir = tempfile::tempdir().unwrap();
         let log = AuditLog::new(dir.path().join(AUDIT_FILE));
         assert!(log.read().unwrap().is_empty());
-        let r = record("2026-01-01T00:00:00Z", AuditAction::AddRoute, "rule-1", serde_json::json!({}));
+        let r = Record {
+            at: "2026-01-01T00:00:00Z".parse().unwrap(),
+            by: "ops".into(),
+            action: Action::AddRoute,
+            subject: "rule-1".into(),
+            reason: "because".into(),
+            details: Details::default(),
+        };
         log.append(&r).unwrap();
-        log.append(&AuditRecord { reason: "  ".into(), ..r.clone() }).unwrap_err();
+        log.append(&Record { reason: "  ".into(), ..r.clone() }).unwrap_err();
         assert_eq!(log.read().unwrap(), vec![r]);
         let line = std::fs::read_to_string(log.location()).unwrap();
         assert!(line.contains("\"action\":\"add_route\"") && line.ends_with('\n'), "{line}");
-    }
-
-    #[test]
-    fn merges_newest_first_without_the_mirrored_baseline_entry() {
-        let cli = baseline::AuditEntry {
-            at: "2026-01-02T00:00:00Z".parse().unwrap(),
-            by: "alice".into(),
-            action: baseline::Action::Reject,
-            key: "invoice/basic".into(),
-            engine: crate::routing::Renderer::Chromium,
-            reason: "cli".into(),
-            environment: None,
-            pages: 1,
-        };
-        let mirrored = baseline::AuditEntry { at: "2026-01-03T00:00:00Z".parse().unwrap(), ..cli.clone() };
-        let api = record(
-            "2026-01-03T00:00:00Z",
-            AuditAction::ApproveCandidate,
-            "invoice/basic",
-            candidate_details(&mirrored),
-        );
-        let old = record("2026-01-01T00:00:00Z", AuditAction::AddRoute, "rule-1", serde_json::json!({}));
-        let all = merged(vec![old.clone(), api.clone()], vec![cli, mirrored], 10);
-        let order: Vec<_> = all.iter().map(|r| (r.action, r.by.as_str())).collect();
-        assert_eq!(
-            order,
-            [
-                (AuditAction::ApproveCandidate, "ops"),
-                (AuditAction::RejectCandidate, "alice"),
-                (AuditAction::AddRoute, "ops")
-            ]
-        );
-        assert_eq!(merged(vec![old, api], vec![], 1).len(), 1);
     }
 }

@@ -5,7 +5,7 @@
 
 use crate::baseline::{self, Key};
 use crate::jobs::JobId;
-use crate::store::JobStore;
+use crate::jobs::JobStore;
 
 /// Why a review file is not served.
 #[derive(Debug, thiserror::Error)]

@@ -10,10 +10,12 @@ pub mod page;
 use chrono::Utc;
 use serde::Serialize;
 
+use crate::audit::{Action, Details, Record};
 use crate::baseline::{self, BaselineError, Decision, Key};
+use crate::jobs::JobStore;
 use crate::jobs::{JobError, JobId, JobRecord, JobState};
-use crate::store::{JobStore, StoreError};
-use audit::{AuditAction, AuditError, AuditLog, AuditRecord};
+use crate::store::StoreError;
+use audit::{AuditError, AuditLog};
 
 /// Why a decision or a listing failed.
 #[derive(Debug, thiserror::Error)]
@@ -77,49 +79,34 @@ impl Review {
     }
 
     /// Approves (`approve = true`) or rejects the candidate for `key` with `baseline::Store`,
-    /// then records the decision in the service audit log.
+    /// which records the decision with the baselines.
     pub async fn decide_candidate(
         &self,
         key: Key,
         approve: bool,
         by: &str,
         reason: &str,
-    ) -> Result<AuditRecord, ReviewError> {
+    ) -> Result<Record, ReviewError> {
         let reason = checked_reason(reason)?;
         let _one = self.decisions.lock().await;
         let store = self.baselines.clone();
-        let decision = Decision { by: by.to_string(), reason: reason.clone() };
-        let for_task = key.clone();
-        let entry = tokio::task::spawn_blocking(move || {
+        let decision = Decision { by: by.to_string(), reason };
+        let record = tokio::task::spawn_blocking(move || {
             if approve {
-                store.approve(&for_task, &decision)
+                store.approve(&key, &decision)
             } else {
-                store.reject(&for_task, &decision)
+                store.reject(&key, &decision)
             }
         })
         .await
         .map_err(|e| ReviewError::Task(e.to_string()))??;
-        let record = AuditRecord {
-            at: entry.at,
-            by: by.to_string(),
-            action: if approve { AuditAction::ApproveCandidate } else { AuditAction::RejectCandidate },
-            subject: key.to_string(),
-            reason,
-            details: audit::candidate_details(&entry),
-        };
-        self.append(record).await
+        Ok(record)
     }
 
     /// Releases (`release = true`: `done`, its held PDF stored as the job's PDF) or rejects
     /// (`failed`) a held job. The decision is recorded before the job moves, so a crash in
     /// between leaves the job held, never moved without a record.
-    pub async fn decide_job(
-        &self,
-        id: JobId,
-        release: bool,
-        by: &str,
-        reason: &str,
-    ) -> Result<AuditRecord, ReviewError> {
+    pub async fn decide_job(&self, id: JobId, release: bool, by: &str, reason: &str) -> Result<Record, ReviewError> {
         let reason = checked_reason(reason)?;
         let _one = self.decisions.lock().await;
         let mut record = self.jobs.load(id).await?.ok_or(ReviewError::NoJob(id))?;
@@ -129,18 +116,19 @@ impl Review {
         // Checks the move before anything is written (409 when the job is not held).
         record.clone().decide(to, Some(&note))?;
         let pdf = if release { Some(self.held_pdf(id).await?) } else { None };
-        let audit = AuditRecord {
+        let audit = Record {
             at: Utc::now(),
             by: by.to_string(),
-            action: if release { AuditAction::ReleaseJob } else { AuditAction::RejectJob },
+            action: if release { Action::ReleaseJob } else { Action::RejectJob },
             subject: id.to_string(),
             reason: reason.clone(),
-            details: serde_json::json!({
-                "from": from,
-                "to": to,
-                "submitter": record.submitter,
-                "pdf_artifact": pdf.as_ref().map(|(name, _)| name),
-            }),
+            details: Details {
+                from: Some(from),
+                to: Some(to),
+                submitter: record.submitter.clone(),
+                pdf_artifact: pdf.as_ref().map(|(name, _)| name.to_string()),
+                ..Details::default()
+            },
         };
         let audit = self.append(audit).await?;
         record.decide(to, Some(&note))?;
@@ -160,7 +148,7 @@ impl Review {
     }
 
     /// Records a decision made elsewhere (routing rules) in the service audit log.
-    pub async fn append(&self, record: AuditRecord) -> Result<AuditRecord, ReviewError> {
+    pub async fn append(&self, record: Record) -> Result<Record, ReviewError> {
         let log = self.audit.clone();
         let written = record.clone();
         tokio::task::spawn_blocking(move || log.append(&written))
@@ -169,10 +157,10 @@ impl Review {
         Ok(record)
     }
 
-    /// The merged history (service + baselines' CLI decisions), newest first.
-    pub async fn history(&self, limit: usize) -> Result<Vec<AuditRecord>, ReviewError> {
+    /// The merged history (the service's decisions and the baselines'), newest first.
+    pub async fn history(&self, limit: usize) -> Result<Vec<Record>, ReviewError> {
         let (log, store) = (self.audit.clone(), self.baselines.clone());
-        tokio::task::spawn_blocking(move || Ok(audit::merged(log.read()?, store.audit_log()?, limit)))
+        tokio::task::spawn_blocking(move || Ok(crate::audit::merged(log.read()?, store.audit_log()?, limit)))
             .await
             .map_err(|e| ReviewError::Task(e.to_string()))?
     }

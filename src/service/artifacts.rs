@@ -18,8 +18,9 @@ use image::RgbaImage;
 
 use crate::baseline::Baseline;
 use crate::jobs::JobId;
+use crate::jobs::JobStore;
 use crate::routing::Renderer;
-use crate::store::{JobStore, StoreError};
+use crate::store::StoreError;
 
 /// Name of the verdict artifact.
 pub const VERDICT: &str = "verdict.json";

@@ -366,7 +366,7 @@ async fn key(service: &Service, inputs: &Inputs<'_>) -> Result<CacheKey, String>
     }
     e.field("rules.max_pages", service.config.limits.max_pages.to_string().as_bytes());
     e.field("rules.verdict_limits", format!("{:?}", service.config.verdict_limits).as_bytes());
-    e.field("rules.size_tolerance", super::verify::SIZE_TOLERANCE.to_string().as_bytes());
+    e.field("rules.size_tolerance", crate::rules::SIZE_TOLERANCE.to_string().as_bytes());
     Ok(e.finish())
 }
 

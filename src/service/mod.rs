@@ -16,31 +16,34 @@
 //!   (`cache`: the key covers them all; only shipped jobs are stored).
 
 pub mod artifacts;
+mod attempt;
 pub mod cache;
+pub mod metrics;
 mod notify;
 pub mod quota;
 mod sizes;
-pub mod verify;
+pub mod verification;
 mod worker;
 
-pub use worker::{RenderNowError, RenderedNow};
+pub use attempt::{RenderNowError, RenderedNow};
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use crate::api::metrics::Metrics;
-use crate::api::verify::Verification;
 use crate::fallback::FallbackRenderer;
 use crate::idempotency::{BodyFingerprint, IdempotencyKey};
+use crate::jobs::{Claim, Claimed, JobStore};
 use crate::jobs::{JobId, JobRecord, JobState};
 use crate::pipeline::Engine;
 use crate::queue::{Queue, QueueError, Recovery};
 use crate::request::{JobRequest, RequestError};
 use crate::routing::RoutingTable;
-use crate::store::{Claim, Claimed, JobStore, StoreError};
+use crate::store::StoreError;
 use crate::template::Catalog;
 use crate::webhook::{WebhookError, WebhookPolicy};
+use metrics::Metrics;
+use verification::Verification;
 
 /// How the job path runs (part of `ServeConfig`).
 #[derive(Debug, Clone)]
@@ -149,30 +152,38 @@ pub struct Service {
     webhooks_running: Arc<AtomicUsize>,
 }
 
+/// What a [`Service`] is made of (`app` opens and starts each).
+pub struct Parts {
+    pub config: ServiceConfig,
+    pub engine: Arc<Engine>,
+    pub catalog: Arc<Catalog>,
+    /// `None` when WeasyPrint is not installed: a document Chromium's proof failed is held.
+    pub fallback: Option<FallbackRenderer>,
+    pub queue: Arc<dyn Queue>,
+    /// What the queue recovered from an earlier process (see [`Service::recover`]).
+    pub recovery: Recovery,
+    pub jobs: JobStore,
+    pub routing: RoutingTable,
+    pub baselines: crate::baseline::Store,
+}
+
 impl Service {
-    #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        config: ServiceConfig,
-        engine: Arc<Engine>,
-        catalog: Arc<Catalog>,
-        fallback: Option<FallbackRenderer>,
-        data: crate::data::Opened,
-        baselines: crate::baseline::Store,
-        verification: Arc<Verification>,
-        metrics: Arc<Metrics>,
-    ) -> (Service, Recovery) {
+    /// The service, and what its queue recovered (for [`Service::recover`]). Its metrics and
+    /// start-up verification start empty.
+    pub fn new(parts: Parts) -> (Service, Recovery) {
+        let Parts { config, engine, catalog, fallback, queue, recovery, jobs, routing, baselines } = parts;
         let quota = quota::Quota::new(config.max_queue_per_submitter);
-        let cache = cache::RenderCache::new(data.jobs.objects().clone(), config.render_cache);
+        let cache = cache::RenderCache::new(jobs.objects().clone(), config.render_cache);
         let service = Service {
             config,
             engine,
             catalog,
             fallback,
-            queue: data.queue,
-            jobs: data.jobs,
-            routing: Arc::new(RwLock::new(data.routing)),
-            verification,
-            metrics,
+            queue,
+            jobs,
+            routing: Arc::new(RwLock::new(routing)),
+            verification: Arc::new(Verification::default()),
+            metrics: Arc::new(Metrics::new()),
             baselines,
             cache,
             accepting: AtomicBool::new(true),
@@ -181,7 +192,7 @@ impl Service {
             quota,
             webhooks_running: Arc::new(AtomicUsize::new(0)),
         };
-        (service, data.recovery)
+        (service, recovery)
     }
 
     /// Whether new jobs are taken (false once shutdown began).
@@ -401,7 +412,7 @@ impl Service {
     /// `POST /v1/render`: the job path without the queue — the same routing, verification
     /// and fallback; a document that fails on both engines is not shipped.
     pub async fn render_now(&self, request: &crate::request::JobRequest) -> Result<RenderedNow, RenderNowError> {
-        worker::render_now(self, request).await
+        attempt::render_now(self, request).await
     }
 
     pub fn stop_accepting(&self) {

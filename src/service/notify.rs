@@ -30,7 +30,7 @@ impl Service {
     /// settled (or is held) and its record is saved.
     pub async fn announce(&self, record: &JobRecord) -> bool {
         let object_key = matches!(record.state, JobState::Done | JobState::Fallback)
-            .then(|| crate::store::JobStore::pdf_key(record.id).as_str().to_string());
+            .then(|| crate::jobs::JobStore::pdf_key(record.id).as_str().to_string());
         let event = crate::queue::ResultEvent {
             id: record.id,
             state: record.state.as_str().to_string(),

@@ -10,8 +10,9 @@
 
 use std::collections::{BTreeSet, HashMap};
 
+use crate::jobs::JobStore;
 use crate::jobs::{JobId, JobState};
-use crate::store::{JobStore, StoreError};
+use crate::store::StoreError;
 
 /// Why a job was not admitted.
 #[derive(Debug, thiserror::Error)]

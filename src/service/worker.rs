@@ -1,99 +1,29 @@
-//! One worker task: dequeue → `rendering` → route → prove → `verifying` → verify → (pass)
-//! store → `done`; (fail) re-render with the fallback → verify → `fallback` or `held`. A
-//! render error goes back to the queue with backoff until the queue's attempt limit, then
+//! One worker task: dequeue → `queued` → the render cache → `rendering` → `attempt` (route →
+//! prove → `verifying` → verify → (fail) the fallback → verify) → store → `done`, `fallback`
+//! or `held`. A render error goes back to the queue with backoff until the queue's attempt limit, then
 //! `failed`. A delivery whose job has already settled (at-least-once delivery) is acked
 //! without rendering again.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
 use tokio::sync::watch;
 
 use super::artifacts::{self, Pages};
+use super::attempt::{
+    add_stage, attempt, draw_for_review, moved, route, Attempt, Interrupt, Job, Outcome, Recorded, Stopped,
+};
 use super::cache::{self, CacheKey, Lookup};
-use super::verify::{verify, BaselineInput, Checked, Expectations};
 use super::Service;
-use crate::baseline::Baseline;
-use crate::job::Document;
 use crate::jobs::{JobRecord, JobState};
-use crate::pipeline::{EngineError, Proof};
+use crate::pipeline::Proof;
 use crate::queue::{Delivery, Retried};
-use crate::raster::RasterError;
-use crate::render::{BlockedRequest, RenderError};
 use crate::request::JobRequest;
 use crate::routing::Renderer;
-use crate::template::Template;
-
-/// Why a job did not settle on this delivery.
-struct Interrupt {
-    error: String,
-    /// Worth another delivery (a render crash or timeout, a disk hiccup) or not (bad options).
-    retryable: bool,
-    /// The object store is unavailable (S3 down, a disk hiccup): the job is not at fault, so
-    /// it costs no attempt; the worker keeps the delivery unacknowledged and tries again.
-    outage: bool,
-}
-
-impl Interrupt {
-    fn retry(error: impl ToString) -> Interrupt {
-        Interrupt { error: error.to_string(), retryable: true, outage: false }
-    }
-    fn fatal(error: impl ToString) -> Interrupt {
-        Interrupt { error: error.to_string(), retryable: false, outage: false }
-    }
-    fn store(e: crate::store::StoreError) -> Interrupt {
-        Interrupt { outage: e.is_retryable(), ..Interrupt::retry(e) }
-    }
-}
+use crate::rules::Checked;
 
 /// First and longest pause between tries of a job while the object store is unavailable.
 const OUTAGE_PAUSE: (Duration, Duration) = (Duration::from_millis(500), Duration::from_secs(10));
-
-fn engine_interrupt(e: EngineError) -> Interrupt {
-    match e {
-        // The document's own fault: trying again (or on the fallback) prints it the same way.
-        EngineError::Render(RenderError::Options(_)) | EngineError::Raster(RasterError::TooManyPages { .. }) => {
-            Interrupt::fatal(e)
-        }
-        other => Interrupt::retry(other),
-    }
-}
-
-fn fallback_interrupt(e: crate::fallback::FallbackError) -> Interrupt {
-    match e {
-        crate::fallback::FallbackError::Options(_)
-        | crate::fallback::FallbackError::Raster(RasterError::TooManyPages { .. }) => {
-            Interrupt::fatal(format!("fallback renderer: {e}"))
-        }
-        other => Interrupt::retry(format!("fallback renderer: {other}")),
-    }
-}
-
-/// One printed attempt as the verdict shows it.
-#[derive(Debug, Clone, Serialize)]
-struct Attempt {
-    renderer: String,
-    pages: usize,
-    bytes: usize,
-    blocked_requests: Vec<BlockedRequest>,
-    fonts: Vec<String>,
-    #[serde(flatten)]
-    checked: Checked,
-}
-
-impl Attempt {
-    fn new(renderer: &str, proof: &Proof, checked: Checked) -> Attempt {
-        Attempt {
-            renderer: renderer.to_string(),
-            pages: proof.pages.len(),
-            bytes: proof.rendered.pdf.len(),
-            blocked_requests: proof.rendered.blocked.clone(),
-            fonts: proof.fonts.embedded.clone(),
-            checked,
-        }
-    }
-}
 
 /// Runs until `stop` is set; an in-flight job gets `shutdown_grace` to finish, then goes back
 /// to the queue.
@@ -361,182 +291,8 @@ async fn fail(service: &Service, id: crate::jobs::JobId, record: Option<JobRecor
     service.notify(&record);
 }
 
-fn add_stage(service: &Service, record: &mut JobRecord, stage: &'static str, elapsed: Duration) {
-    *record.stages_ms.entry(stage.to_string()).or_insert(0) += elapsed.as_millis() as u64;
-    service.metrics.stage(stage, elapsed);
-}
-
 async fn save(service: &Service, record: &JobRecord) -> Result<(), Interrupt> {
     service.jobs.save(record).await.map_err(Interrupt::store)
-}
-
-fn moved(record: &mut JobRecord, to: JobState, note: Option<&str>) -> Result<(), Interrupt> {
-    record.transition(to, note).map_err(Interrupt::fatal)
-}
-
-/// The job's route: a routing rule, or the template failed start-up verification on Chromium
-/// here and was proved on the fallback instead. A template verified on neither engine goes to
-/// Chromium: both engines' `engine-verified` rule then fails and the job is held with the
-/// pages of both.
-fn route(service: &Service, doc: &Document, template: Option<&Template>) -> (Renderer, Option<String>) {
-    let options = serde_json::to_string(&doc.options).unwrap_or_default();
-    let fingerprint = crate::routing::fingerprint(&doc.html, &options);
-    let name = template.map(|t| t.name.as_str());
-    let kept = || service.routing.read().unwrap_or_else(|poisoned| poisoned.into_inner());
-    // Sharing the table with other processes: read it again for every job, with no lock held
-    // while reading (workers used to queue behind one another's read under the write lock),
-    // route by what was read, and keep it for the next job should a read fail.
-    let rule = if service.config.reload_routing {
-        // Its own statement: the read lock is released before reading.
-        let source = kept().source();
-        match source.read() {
-            Ok(table) => {
-                let rule = table.route(name, &fingerprint);
-                if let Ok(mut shared) = service.routing.write() {
-                    *shared = table;
-                }
-                rule
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "could not re-read the routing table; using the rules read before");
-                kept().route(name, &fingerprint)
-            }
-        }
-    } else {
-        kept().route(name, &fingerprint)
-    };
-    if rule.renderer == Renderer::Fallback {
-        return (Renderer::Fallback, Some(format!("routing rule {}", rule.rule.unwrap_or_default())));
-    }
-    if let Some(t) = name {
-        let chromium = service.verification.on(Renderer::Chromium, t);
-        let fallback = service.verification.on(Renderer::Fallback, t);
-        if matches!(chromium, Some(Err(_))) && matches!(fallback, Some(Ok(()))) {
-            let why = format!(
-                "template {t} failed start-up verification on Chromium on this machine and passed it on the fallback"
-            );
-            return (Renderer::Fallback, Some(why));
-        }
-    }
-    (Renderer::Chromium, None)
-}
-
-/// The job's baseline made by `engine`, when the job names one: loaded and verified, or why
-/// it cannot be used.
-async fn load_baseline(
-    service: &Service,
-    request: &JobRequest,
-    engine: Renderer,
-) -> Result<Option<(String, Result<Baseline, String>)>, Interrupt> {
-    let Some(key) = request.baseline_key().map_err(Interrupt::fatal)? else { return Ok(None) };
-    let store = service.baselines.for_engine(engine);
-    let k = key.clone();
-    let (loaded, store) = tokio::task::spawn_blocking(move || (store.load_baseline(&k), store))
-        .await
-        .map_err(|e| Interrupt::retry(format!("the baseline loading task stopped: {e}")))?;
-    let result = match loaded {
-        Ok(Some(b)) => Ok(b),
-        Ok(None) => Err(match engine {
-            Renderer::Chromium => format!("there is no approved baseline {key} in {}", store.location()),
-            Renderer::Fallback => format!(
-                "there is no approved fallback baseline {key} in {}: the fallback's pixels are only judged against \
-                 its own (`pixelproof check --update --renderer fallback`, then `pixelproof baseline approve \
-                 --renderer fallback {key}`)",
-                store.location()
-            ),
-        }),
-        // The bucket is unreachable: the job waits for it like for the job store.
-        Err(e) if e.is_retryable() => return Err(Interrupt { outage: true, ..Interrupt::retry(e) }),
-        Err(e) => Err(e.to_string()),
-    };
-    Ok(Some((key.to_string(), result)))
-}
-
-type LoadedBaseline = Option<(String, Result<Baseline, String>)>;
-
-fn baseline_input(loaded: &LoadedBaseline) -> BaselineInput<'_> {
-    match loaded {
-        None => BaselineInput::None,
-        Some((key, Ok(b))) => BaselineInput::Loaded { key: key.clone(), baseline: b },
-        Some((key, Err(why))) => BaselineInput::Unusable { key: key.clone(), why: why.clone() },
-    }
-}
-
-/// Everything needed to verify one proof of the job.
-struct Job<'a> {
-    doc: Document,
-    template: Option<&'a Template>,
-    /// Chromium's baseline of the job's key.
-    baseline: LoadedBaseline,
-    /// The fallback's baseline of the same key (loaded when the fallback runs).
-    fallback_baseline: LoadedBaseline,
-}
-
-impl<'a> Job<'a> {
-    /// `doc` is `request`'s document (each caller reports its own way that it cannot be made).
-    async fn new(
-        service: &Service,
-        request: &JobRequest,
-        doc: Document,
-        template: Option<&'a Template>,
-    ) -> Result<Job<'a>, Interrupt> {
-        if template.is_some() && !service.verification.is_finished() {
-            tracing::info!(label = %doc.label, "a template job waits for start-up verification to finish");
-            service.verification.finished().await;
-        }
-        let baseline = load_baseline(service, request, Renderer::Chromium).await?;
-        Ok(Job { doc, template, baseline, fallback_baseline: None })
-    }
-
-    /// True when the job names a baseline: its Chromium pages are drawn to be compared. Without
-    /// one, no rule looks at pixels, so the pages are only read (count, text, fonts).
-    fn compares_pixels(&self) -> bool {
-        self.baseline.is_some()
-    }
-
-    /// Loads the fallback's baseline of the job's key, before the fallback's proof is checked.
-    async fn load_fallback_baseline(&mut self, service: &Service, request: &JobRequest) -> Result<(), Interrupt> {
-        self.fallback_baseline = load_baseline(service, request, Renderer::Fallback).await?;
-        Ok(())
-    }
-
-    async fn check(&self, service: &Service, proof: &Proof, engine: Renderer) -> Checked {
-        let bytes_per_page = match self.template {
-            Some(t) => service.bytes_per_page(t, engine.as_str()).await,
-            None => None,
-        };
-        let (baseline, reference, environment) = match engine {
-            Renderer::Chromium => {
-                (baseline_input(&self.baseline), BaselineInput::None, service.engine.environment.clone())
-            }
-            Renderer::Fallback => {
-                let version = service.fallback.as_ref().map(|f| f.version()).unwrap_or_default();
-                let environment = service.engine.environment.for_fallback(version);
-                (baseline_input(&self.fallback_baseline), baseline_input(&self.baseline), environment)
-            }
-        };
-        let expect = Expectations {
-            pages: self.template.map(|t| t.config.pages),
-            max_pages: service.config.limits.max_pages,
-            bytes_per_page,
-            engine,
-            baseline,
-            reference,
-            engine_verified: self.template.and_then(|t| service.verification.on(engine, &t.name)),
-            environment: &environment,
-            limits: &service.config.verdict_limits,
-        };
-        verify(proof, &self.doc, &expect)
-    }
-
-    /// The baseline `engine`'s pixels were compared with, if it loaded.
-    fn loaded_baseline(&self, engine: Renderer) -> Option<&Baseline> {
-        let loaded = match engine {
-            Renderer::Chromium => &self.baseline,
-            Renderer::Fallback => &self.fallback_baseline,
-        };
-        loaded.as_ref().and_then(|(_, b)| b.as_ref().ok())
-    }
 }
 
 /// Renders, verifies and settles (or holds) one job; `Err` when it must be retried or failed.
@@ -561,101 +317,18 @@ async fn run_job(service: &Service, record: &mut JobRecord, last_delivery: bool)
     };
     moved(record, JobState::Rendering, reason.as_deref())?;
     save(service, record).await?;
-
-    let mut attempts: Vec<Attempt> = Vec::new();
-    let mut chromium: Option<(Proof, Checked)> = None;
-    if renderer == Renderer::Chromium {
-        let started = Instant::now();
-        let proof = match service.engine.prove_with(&job.doc, job.compares_pixels()).await {
-            Ok(proof) => Some(proof),
-            // A crash or timeout is retried on a fresh browser; on the last delivery the
-            // fallback prints the document instead, under the fallback's rules.
-            Err(e) => match engine_interrupt(e) {
-                why if why.retryable && last_delivery && service.fallback.is_some() => {
-                    add_stage(service, record, "rendering", started.elapsed());
-                    let note = format!("Chromium failed on the last delivery: {}", why.error);
-                    moved(record, JobState::Verifying, Some(&note))?;
-                    moved(record, JobState::Rendering, Some("printing with the fallback instead"))?;
-                    save(service, record).await?;
-                    None
-                }
-                why => return Err(why),
-            },
-        };
-        if let Some(proof) = proof {
-            add_stage(service, record, "rendering", started.elapsed());
-            for (stage, elapsed) in proof_stages(&proof) {
-                add_stage(service, record, stage, elapsed);
-            }
-            // Not saved on its own: verifying takes milliseconds, and the record is saved with
-            // its outcome (the history keeps the step). One fsync less per job.
-            moved(record, JobState::Verifying, None)?;
-            let started = Instant::now();
-            let checked = job.check(service, &proof, Renderer::Chromium).await;
-            add_stage(service, record, "verifying", started.elapsed());
-            attempts.push(Attempt::new(service.engine.renderer.chromium_version(), &proof, checked.clone()));
-            if checked.passed {
-                return settle(service, record, JobState::Done, &proof, &attempts, cache_key.as_ref()).await;
-            }
-            let note = format!("verification failed, re-rendering with the fallback: {}", checked.reasons().join("; "));
-            moved(record, JobState::Rendering, Some(&note))?;
-            save(service, record).await?;
-            chromium = Some((proof, checked));
+    let mut progress = Recorded { service, record };
+    let outcome = attempt(service, &mut job, &request, renderer, last_delivery, &mut progress).await;
+    match outcome.map_err(Stopped::interrupt)? {
+        Outcome::Shipped { state, proof, attempts, cacheable } => {
+            let cache_key = cache_key.filter(|_| cacheable);
+            settle(service, record, state, &proof, &attempts, cache_key.as_ref()).await
+        }
+        Outcome::Held { mut chromium, fallback, attempts } => {
+            draw_for_review(service, &mut chromium).await?;
+            hold(service, record, &job, chromium.as_deref(), fallback.as_deref(), &attempts).await
         }
     }
-
-    let Some(fallback) = &service.fallback else {
-        let why = "no fallback renderer is available (WeasyPrint is not installed: run scripts/setup)";
-        if chromium.is_none() {
-            return Err(Interrupt::fatal(why));
-        }
-        moved(record, JobState::Verifying, Some(why))?;
-        draw_for_review(service, &mut chromium).await?;
-        return hold(service, record, &job, chromium.as_ref(), None, &attempts).await;
-    };
-    let started = Instant::now();
-    let proof = fallback
-        .prove(&job.doc, &service.engine.rasterizer, service.engine.environment.dpi)
-        .await
-        .map_err(fallback_interrupt)?;
-    add_stage(service, record, "fallback", started.elapsed());
-    moved(record, JobState::Verifying, None)?;
-    save(service, record).await?;
-    let started = Instant::now();
-    job.load_fallback_baseline(service, &request).await?;
-    let checked = job.check(service, &proof, Renderer::Fallback).await;
-    add_stage(service, record, "verifying", started.elapsed());
-    attempts.push(Attempt::new(fallback.version(), &proof, checked.clone()));
-    if checked.passed {
-        // Not cached when the fallback printed only because Chromium crashed on the last delivery.
-        let cache_key = cache_key.filter(|_| renderer == Renderer::Fallback || chromium.is_some());
-        return settle(service, record, JobState::Fallback, &proof, &attempts, cache_key.as_ref()).await;
-    }
-    draw_for_review(service, &mut chromium).await?;
-    hold(service, record, &job, chromium.as_ref(), Some((&proof, &checked)), &attempts).await
-}
-
-/// The steps of one Chromium proof as job stages: `context`, `navigate`, `settle`, `print`,
-/// `fonts` (from the renderer) and `raster` (reading, and drawing when pixels are compared).
-fn proof_stages(proof: &Proof) -> [(&'static str, Duration); 6] {
-    let t = proof.rendered.timings;
-    [
-        ("context", t.context),
-        ("navigate", t.navigate),
-        ("settle", t.settle),
-        ("print", t.print),
-        ("fonts", t.fonts),
-        ("raster", proof.raster),
-    ]
-}
-
-/// A held job's Chromium pages are shown to the operator: draw them if the proof compared no
-/// pixels and so did not.
-async fn draw_for_review(service: &Service, chromium: &mut Option<(Proof, Checked)>) -> Result<(), Interrupt> {
-    if let Some((proof, _)) = chromium.as_mut() {
-        service.engine.draw(proof).await.map_err(engine_interrupt)?;
-    }
-    Ok(())
 }
 
 /// The verdict JSON: the shipped (or held) attempt's numbers first, every attempt below.
@@ -689,7 +362,7 @@ async fn settle(
     let id = record.id;
     let verdict = verdict_json(attempts);
     let (key, stored) = service.jobs.put_pdf(id, proof.rendered.pdf.clone()).await.map_err(Interrupt::store)?;
-    if stored == crate::store::Stored::AlreadyExisted {
+    if stored == crate::jobs::Stored::AlreadyExisted {
         tracing::info!(job = %id, "the PDF was stored by an earlier delivery: kept");
     }
     let bytes = serde_json::to_vec_pretty(&verdict).unwrap_or_default();
@@ -761,7 +434,7 @@ async fn hold(
     record: &mut JobRecord,
     job: &Job<'_>,
     chromium: Option<&(Proof, Checked)>,
-    fallback: Option<(&Proof, &Checked)>,
+    fallback: Option<&(Proof, Checked)>,
     attempts: &[Attempt],
 ) -> Result<(), Interrupt> {
     let started = Instant::now();
@@ -797,72 +470,4 @@ async fn hold(
     add_stage(service, record, "storing", started.elapsed());
     moved(record, JobState::Held, Some(&format!("held for review: {reasons}")))?;
     save(service, record).await
-}
-
-/// What a synchronous render (`POST /v1/render`) ended with: the same route, verification and
-/// fallback as a queued job, without a record, the queue or the store.
-pub enum RenderedNow {
-    /// A PDF that passed every rule: Chromium's (`state` = `done`) or the fallback's (`fallback`).
-    Shipped { state: JobState, renderer: String, proof: Box<Proof> },
-    /// Both engines failed verification (or Chromium did and no fallback is installed): the
-    /// PDF is not shipped; the reasons of the last attempt.
-    Held { reasons: Vec<String> },
-}
-
-/// Why a synchronous render could not decide.
-#[derive(Debug, thiserror::Error)]
-pub enum RenderNowError {
-    #[error(transparent)]
-    Request(#[from] crate::request::RequestError),
-    #[error(transparent)]
-    Engine(#[from] EngineError),
-    #[error("fallback renderer: {0}")]
-    Fallback(#[from] crate::fallback::FallbackError),
-    #[error("{0}")]
-    Baseline(String),
-}
-
-/// Renders `request` now: route → prove → verify → (fail) fallback → verify.
-pub(super) async fn render_now(service: &Service, request: &JobRequest) -> Result<RenderedNow, RenderNowError> {
-    let template = request.template.as_deref().and_then(|n| service.catalog.get(n).ok());
-    let doc = request.document(&service.catalog, &service.config.limits)?;
-    let mut job = Job::new(service, request, doc, template).await.map_err(|i| RenderNowError::Baseline(i.error))?;
-    let (renderer, _) = route(service, &job.doc, template);
-    let mut reasons = Vec::new();
-    if renderer == Renderer::Chromium {
-        let engine = &service.engine;
-        let started = Instant::now();
-        let rendered = engine.renderer.render(&job.doc).await.map_err(EngineError::from)?;
-        service.metrics.stage("render", started.elapsed());
-        let proof = engine.proof_of(rendered, &job.doc, job.compares_pixels()).await?;
-        for (stage, elapsed) in proof_stages(&proof) {
-            service.metrics.stage(stage, elapsed);
-        }
-        let started = Instant::now();
-        let checked = job.check(service, &proof, Renderer::Chromium).await;
-        service.metrics.stage("verify", started.elapsed());
-        if checked.passed {
-            let renderer = service.engine.renderer.chromium_version().to_string();
-            return Ok(RenderedNow::Shipped { state: JobState::Done, renderer, proof: Box::new(proof) });
-        }
-        reasons = checked.reasons();
-    }
-    let Some(fallback) = &service.fallback else {
-        if reasons.is_empty() {
-            reasons.push("routed to the fallback renderer, which is not installed (run scripts/setup)".into());
-        }
-        return Ok(RenderedNow::Held { reasons });
-    };
-    let started = Instant::now();
-    let proof = fallback.prove(&job.doc, &service.engine.rasterizer, service.engine.environment.dpi).await?;
-    service.metrics.stage("fallback", started.elapsed());
-    job.load_fallback_baseline(service, request).await.map_err(|i| RenderNowError::Baseline(i.error))?;
-    let checked = job.check(service, &proof, Renderer::Fallback).await;
-    if checked.passed {
-        let renderer = fallback.version().to_string();
-        return Ok(RenderedNow::Shipped { state: JobState::Fallback, renderer, proof: Box::new(proof) });
-    }
-    let mut all = reasons.into_iter().map(|r| format!("chromium: {r}")).collect::<Vec<_>>();
-    all.extend(checked.reasons().into_iter().map(|r| format!("fallback: {r}")));
-    Ok(RenderedNow::Held { reasons: all })
 }

@@ -45,8 +45,8 @@ impl ObjectKey {
         Ok(ObjectKey(key.to_string()))
     }
 
-    /// `jobs/{id}/{leaf}` for a fixed, valid `leaf`: a job id is a ULID, always a valid segment.
-    pub(crate) fn for_job(id: crate::jobs::JobId, leaf: &'static str) -> ObjectKey {
+    /// `jobs/{id}/{leaf}` for a fixed, valid `leaf` and a job id (a ULID: always a valid segment).
+    pub(crate) fn for_job(id: impl fmt::Display, leaf: &'static str) -> ObjectKey {
         ObjectKey(format!("jobs/{id}/{leaf}"))
     }
 

@@ -1,17 +1,14 @@
 //! Object storage for everything a job leaves behind: the [`ObjectStore`] trait (a local
-//! directory, [`LocalStore`], or an S3 bucket, [`S3Store`]), validated [`ObjectKey`]s, and
-//! [`JobStore`], the one place that knows where a job's record, PDF, artifacts and idempotency
-//! claims live.
+//! directory, [`LocalStore`], or an S3 bucket, [`S3Store`]) and validated [`ObjectKey`]s.
+//! Where a job's things live is `jobs::JobStore`'s to know.
 
 pub mod blocking;
-mod jobs;
 mod key;
 pub mod local;
 pub mod s3;
 
 use async_trait::async_trait;
 
-pub use jobs::{Claim, Claimed, JobStore, Stored};
 pub use key::ObjectKey;
 pub use local::LocalStore;
 pub use s3::{S3Config, S3Credentials, S3Store};

@@ -5,7 +5,8 @@
 use std::sync::Arc;
 
 use pixelproof::jobs::{JobId, JobRecord, JobState};
-use pixelproof::store::{JobStore, ObjectKey, ObjectStore, PutOutcome, Stored};
+use pixelproof::jobs::{JobStore, Stored};
+use pixelproof::store::{ObjectKey, ObjectStore, PutOutcome};
 
 pub async fn put_if_absent_race(store: Arc<dyn ObjectStore>, rounds: usize, tasks: usize) {
     for round in 0..rounds {

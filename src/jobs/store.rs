@@ -12,9 +12,9 @@ use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 
-use super::{ObjectKey, ObjectStore, PutOutcome, StoreError};
+use super::{JobId, JobRecord};
 use crate::idempotency::{BodyFingerprint, IdempotencyKey};
-use crate::jobs::{JobId, JobRecord};
+use crate::store::{ObjectKey, ObjectStore, PutOutcome, StoreError};
 
 /// Whether a PDF was stored now or had been stored before (by an earlier attempt).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

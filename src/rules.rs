@@ -1,9 +1,11 @@
-//! The service's verification of one proved *document*: one function per rule, each failure
-//! a sentence that names the rule and the numbers. [`verify`] runs them all and returns a
-//! [`Checked`] (the rules' results, the pixel *verdict* when a *baseline* was compared, and
-//! the diff images for the held artifacts).
+//! The proof rules: whether a proved *document* may ship, one function per rule, each
+//! failure a sentence that names the rule and the numbers. There is one set: `check` judges
+//! each fixture with these functions and the service each job ([`verify`] runs them all and
+//! returns a [`Checked`]: the rules' results, the pixel *verdict* when a *baseline* was
+//! compared, and the diff images for the held artifacts), so a failure reads the same in a
+//! report, a job's verdict and the review page.
 //!
-//! Rules: `blocked-requests` (template jobs only; HTML jobs list them, not a failure),
+//! Rules: `blocked-requests` (template documents only; HTML jobs list them, not a failure),
 //! `fonts` (`fontcheck`), `page-count` (the template's range and `--max-pages`), `pdf-size`
 //! (≤ expected bytes-per-page × pages + 30 %), `pixels` (only when the job names a baseline:
 //! against that engine's own baseline, since a Chromium baseline cannot judge the fallback's
@@ -15,24 +17,66 @@
 use image::RgbaImage;
 use serde::Serialize;
 
-use crate::baseline::Baseline;
-use crate::compare::verdict::{judge, PageInput, Verdict};
+use crate::baseline::{Baseline, StoredPage};
+use crate::compare::verdict::{judge, Limits, PageInput, Verdict};
+use crate::fontcheck::FontReport;
 use crate::job::{Document, Origin};
 use crate::pins::Environment;
 use crate::pipeline::Proof;
+use crate::render::BlockedRequest;
 use crate::routing::Renderer;
 use crate::template::PageRange;
 
 /// How much bigger than expected a PDF may be (0.30 = 30 %).
 pub const SIZE_TOLERANCE: f64 = 0.30;
 
+/// The rules, by the name they have in verdicts, reports and metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Rule {
+    BlockedRequests,
+    Fonts,
+    PageCount,
+    PdfSize,
+    EngineVerified,
+    TextLayer,
+    Pixels,
+}
+
+impl Rule {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Rule::BlockedRequests => "blocked-requests",
+            Rule::Fonts => "fonts",
+            Rule::PageCount => "page-count",
+            Rule::PdfSize => "pdf-size",
+            Rule::EngineVerified => "engine-verified",
+            Rule::TextLayer => "text-layer",
+            Rule::Pixels => "pixels",
+        }
+    }
+}
+
+impl std::fmt::Display for Rule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// One rule's result.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RuleResult {
-    pub rule: &'static str,
+    pub rule: Rule,
     pub passed: bool,
     /// Why it failed, or what it measured.
     pub detail: String,
+}
+
+/// `rule: detail`, the way a failure reads in a verdict, a report and the review page.
+impl std::fmt::Display for RuleResult {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.rule, self.detail)
+    }
 }
 
 /// The baseline a job is compared with, or why it cannot be.
@@ -72,7 +116,7 @@ pub struct Expectations<'a> {
     /// prove the template on the fallback here (the `engine-verified` rule).
     pub engine_verified: Option<Result<(), String>>,
     pub environment: &'a Environment,
-    pub limits: &'a crate::compare::verdict::Limits,
+    pub limits: &'a Limits,
 }
 
 /// The outcome of every rule for one proof.
@@ -91,7 +135,7 @@ pub struct Checked {
 impl Checked {
     /// The failing rules' details, for the job's error and the fallback note.
     pub fn reasons(&self) -> Vec<String> {
-        self.rules.iter().filter(|r| !r.passed).map(|r| format!("{}: {}", r.rule, r.detail)).collect()
+        self.rules.iter().filter(|r| !r.passed).map(RuleResult::to_string).collect()
     }
 
     /// Changed pixels over all compared pages.
@@ -103,8 +147,8 @@ impl Checked {
 /// Runs every rule on `proof`.
 pub fn verify(proof: &Proof, doc: &Document, expect: &Expectations<'_>) -> Checked {
     let mut rules = vec![
-        blocked_requests(proof, doc.origin),
-        fonts(proof),
+        blocked_requests(&proof.rendered.blocked, doc.origin),
+        fonts(&proof.fonts),
         page_count(proof.pages.len(), expect.pages, expect.max_pages),
     ];
     if let Some(per_page) = expect.bytes_per_page {
@@ -122,59 +166,75 @@ pub fn verify(proof: &Proof, doc: &Document, expect: &Expectations<'_>) -> Check
     Checked { passed, rules, pixels, diffs }
 }
 
-fn pass(rule: &'static str, detail: impl Into<String>) -> RuleResult {
+fn pass(rule: Rule, detail: impl Into<String>) -> RuleResult {
     RuleResult { rule, passed: true, detail: detail.into() }
 }
 
-fn fail(rule: &'static str, detail: impl Into<String>) -> RuleResult {
+fn fail(rule: Rule, detail: impl Into<String>) -> RuleResult {
     RuleResult { rule, passed: false, detail: detail.into() }
 }
 
-/// Template jobs may not ask for anything outside their assets; HTML jobs are only told.
-pub fn blocked_requests(proof: &Proof, origin: Origin) -> RuleResult {
-    let blocked = &proof.rendered.blocked;
+/// How many blocked requests a failure names (the rest are counted).
+const BLOCKED_SHOWN: usize = 5;
+
+/// Template documents may not ask for anything outside their assets; HTML jobs are only told.
+pub fn blocked_requests(blocked: &[BlockedRequest], origin: Origin) -> RuleResult {
     if blocked.is_empty() {
-        return pass("blocked-requests", "no request was refused");
+        return pass(Rule::BlockedRequests, "no request was blocked");
     }
-    let first: Vec<String> = blocked.iter().take(3).map(|b| format!("{} ({})", b.url, b.reason)).collect();
-    let text = format!("{} request(s) refused, e.g. {}", blocked.len(), first.join(", "));
+    let mut list = blocked.iter().take(BLOCKED_SHOWN).map(|b| format!("{} ({})", b.url, b.reason)).collect::<Vec<_>>();
+    if blocked.len() > BLOCKED_SHOWN {
+        list.push(format!("and {} more", blocked.len() - BLOCKED_SHOWN));
+    }
+    let (count, was) = match blocked.len() {
+        1 => ("1 request".to_string(), "was"),
+        n => (format!("{n} requests"), "were"),
+    };
+    let list = list.join(", ");
     match origin {
-        Origin::Template => fail("blocked-requests", format!("{text}: a template may only load its own assets")),
-        Origin::Html => pass("blocked-requests", format!("{text} (listed, not a failure for HTML jobs)")),
+        Origin::Template => fail(
+            Rule::BlockedRequests,
+            format!(
+                "{count} outside the template's assets {was} blocked (a template may only load its own assets): {list}"
+            ),
+        ),
+        Origin::Html => {
+            pass(Rule::BlockedRequests, format!("{count} {was} blocked (listed, not a failure for HTML jobs): {list}"))
+        }
     }
 }
 
-/// Only bundled or declared fonts (`fontcheck`; strict for template jobs).
-pub fn fonts(proof: &Proof) -> RuleResult {
-    let report = &proof.fonts;
-    let problems: Vec<String> = report.problems.iter().map(|p| p.detail.clone()).collect();
+/// Only bundled or declared fonts (`fontcheck`; strict for template documents). A problem
+/// that does not fail the document is still named in the detail.
+pub fn fonts(report: &FontReport) -> RuleResult {
+    let problems: Vec<&str> = report.problems.iter().map(|p| p.detail.as_str()).collect();
     if report.fails() {
-        return fail("fonts", problems.join("; "));
+        return fail(Rule::Fonts, problems.join("; "));
     }
     let mut detail = format!("embedded: {}", report.embedded.join(", "));
     if !problems.is_empty() {
         detail.push_str(&format!(" (not strict, noted: {})", problems.join("; ")));
     }
-    pass("fonts", detail)
+    pass(Rule::Fonts, detail)
 }
 
 /// Within the template's declared range and the server's `--max-pages`.
 pub fn page_count(pages: usize, range: Option<PageRange>, max_pages: usize) -> RuleResult {
     if pages == 0 {
-        return fail("page-count", "the document printed no pages");
+        return fail(Rule::PageCount, "the document printed no pages");
     }
     if pages > max_pages {
-        return fail("page-count", format!("{pages} pages; the server's limit is {max_pages} (--max-pages)"));
+        return fail(Rule::PageCount, format!("{pages} pages; the server's limit is {max_pages} (--max-pages)"));
     }
     if let Some(r) = range {
         if pages < r.min || pages > r.max {
             return fail(
-                "page-count",
+                Rule::PageCount,
                 format!("{pages} pages; the template declares {} to {} (template.json \"pages\")", r.min, r.max),
             );
         }
     }
-    pass("page-count", format!("{pages} pages"))
+    pass(Rule::PageCount, format!("{pages} pages"))
 }
 
 /// At most the expected size (largest bytes-per-page of the template's fixtures × pages) + 30 %.
@@ -187,9 +247,9 @@ pub fn pdf_size(bytes: u64, pages: usize, bytes_per_page: u64) -> RuleResult {
         SIZE_TOLERANCE * 100.0
     );
     if bytes > limit {
-        fail("pdf-size", text)
+        fail(Rule::PdfSize, text)
     } else {
-        pass("pdf-size", text)
+        pass(Rule::PdfSize, text)
     }
 }
 
@@ -197,10 +257,10 @@ pub fn pdf_size(bytes: u64, pages: usize, bytes_per_page: u64) -> RuleResult {
 pub fn engine_verified(engine: Renderer, verified: &Result<(), String>) -> RuleResult {
     match verified {
         Ok(()) => {
-            pass("engine-verified", format!("the template's fixtures matched their {engine} baselines at start-up"))
+            pass(Rule::EngineVerified, format!("the template's fixtures matched their {engine} baselines at start-up"))
         }
         Err(why) => fail(
-            "engine-verified",
+            Rule::EngineVerified,
             format!(
                 "the template is not verified on the {engine} engine here, so its output cannot ship unreviewed: {why}"
             ),
@@ -220,7 +280,7 @@ pub fn normalise_text(text: &str) -> String {
 pub fn text_layer(proof: &Proof, key: &str, reference: &Baseline) -> RuleResult {
     let (ours, theirs) = (proof.pages.len(), reference.pages.len());
     if ours != theirs {
-        return fail("text-layer", format!("{ours} page(s), but Chromium's baseline {key} has {theirs}"));
+        return fail(Rule::TextLayer, format!("{ours} page(s), but Chromium's baseline {key} has {theirs}"));
     }
     for (page, base) in proof.pages.iter().zip(&reference.pages) {
         let (a, b) = (normalise_text(&page.text), normalise_text(&base.text));
@@ -228,7 +288,7 @@ pub fn text_layer(proof: &Proof, key: &str, reference: &Baseline) -> RuleResult 
             let at = a.chars().zip(b.chars()).take_while(|(x, y)| x == y).count();
             let excerpt = |t: &str| t.chars().skip(at.saturating_sub(10)).take(40).collect::<String>();
             return fail(
-                "text-layer",
+                Rule::TextLayer,
                 format!(
                     "page {}'s text differs from Chromium's baseline {key} (whitespace ignored) from character {} \
                      on: {:?} where the baseline has {:?}",
@@ -240,7 +300,15 @@ pub fn text_layer(proof: &Proof, key: &str, reference: &Baseline) -> RuleResult 
             );
         }
     }
-    pass("text-layer", format!("{ours} page(s) with the same text as Chromium's baseline {key}"))
+    pass(Rule::TextLayer, format!("{ours} page(s) with the same text as Chromium's baseline {key}"))
+}
+
+/// The proof's pages judged against a baseline's (`compare::verdict::judge`, with diff
+/// images): what the `pixels` rule and `check` compare.
+pub fn compare(proof: &Proof, baseline: &[StoredPage], limits: &Limits) -> (Verdict, Vec<Option<RgbaImage>>) {
+    let base: Vec<PageInput<'_>> = baseline.iter().map(StoredPage::input).collect();
+    let cand: Vec<PageInput<'_>> = proof.pages.iter().map(|p| PageInput { image: &p.image, text: &p.text }).collect();
+    judge(&base, &cand, limits, true)
 }
 
 type PixelOutcome = (Option<RuleResult>, Option<Verdict>, Vec<Option<RgbaImage>>);
@@ -251,7 +319,11 @@ fn pixels(proof: &Proof, expect: &Expectations<'_>) -> PixelOutcome {
     let (key, baseline) = match &expect.baseline {
         BaselineInput::None => return (None, None, Vec::new()),
         BaselineInput::Unusable { key, why } => {
-            return (Some(fail("pixels", format!("{engine} baseline {key} cannot be used: {why}"))), None, Vec::new())
+            return (
+                Some(fail(Rule::Pixels, format!("{engine} baseline {key} cannot be used: {why}"))),
+                None,
+                Vec::new(),
+            )
         }
         BaselineInput::Loaded { key, baseline } => (key, *baseline),
     };
@@ -259,7 +331,7 @@ fn pixels(proof: &Proof, expect: &Expectations<'_>) -> PixelOutcome {
         // The worker draws the pages whenever the job names a baseline; a proof that reaches
         // this rule undrawn would compare empty images, so it fails instead.
         return (
-            Some(fail("pixels", format!("the pages were not drawn, so nothing was compared with {key}"))),
+            Some(fail(Rule::Pixels, format!("the pages were not drawn, so nothing was compared with {key}"))),
             None,
             Vec::new(),
         );
@@ -270,16 +342,14 @@ fn pixels(proof: &Proof, expect: &Expectations<'_>) -> PixelOutcome {
             "environment drift: baseline {key} was made in another environment ({}); re-approve it in this one",
             drift.join("; ")
         );
-        return (Some(fail("pixels", why)), None, Vec::new());
+        return (Some(fail(Rule::Pixels, why)), None, Vec::new());
     }
-    let base: Vec<PageInput<'_>> = baseline.pages.iter().map(|p| p.input()).collect();
-    let cand: Vec<PageInput<'_>> = proof.pages.iter().map(|p| PageInput { image: &p.image, text: &p.text }).collect();
-    let (verdict, diffs) = judge(&base, &cand, expect.limits, true);
+    let (verdict, diffs) = compare(proof, &baseline.pages, expect.limits);
     let changed: u64 = verdict.pages.iter().map(|p| p.diff_pixels).sum();
     let rule = if verdict.passed {
-        pass("pixels", format!("{changed} pixel(s) changed against {engine} baseline {key}, within the limits"))
+        pass(Rule::Pixels, format!("{changed} pixel(s) changed against {engine} baseline {key}, within the limits"))
     } else {
-        fail("pixels", format!("against {engine} baseline {key}: {}", verdict.reasons.join("; ")))
+        fail(Rule::Pixels, format!("against {engine} baseline {key}: {}", verdict.reasons.join("; ")))
     };
     (Some(rule), Some(verdict), diffs)
 }

@@ -27,6 +27,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::store::ObjectKey;
 
+mod store;
+pub use store::{Claim, Claimed, JobStore, Stored};
+
 /// A job's id: a ULID (26 Crockford base32 characters, sortable by creation time).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]

@@ -201,17 +201,3 @@ async fn verify_on<P: check::Prover>(
     }
     templates
 }
-
-/// The verification for a server: check options from its configuration, the report under
-/// `DATA/startup-check/`.
-pub async fn run_for(state: super::AppState) {
-    let options = CheckOptions {
-        templates_dir: state.config.templates_dir.clone(),
-        baselines_dir: state.config.baselines_dir.clone(),
-        report_dir: state.config.data_dir.join("startup-check"),
-        jobs: state.config.workers.max(1),
-        user: "pixelproof-serve".to_string(),
-        ..CheckOptions::default()
-    };
-    run(&state.engine, state.service.fallback.as_ref(), options, &state.verification).await;
-}
