@@ -297,3 +297,112 @@ fn class(s: Status) -> &'static str {
         Status::Candidate => "candidate",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::baseline::{BaselineInfo, Key};
+    use crate::check::summary::{LimitsRecord, Reason, TextChange, Totals};
+    use crate::fontcheck::FontProblem;
+    use crate::pins::Environment;
+    use crate::render::BlockedRequest;
+    use crate::ui::hostile::{assert_only_escaped, payload};
+
+    fn environment(label: &str) -> Environment {
+        Environment {
+            chromium: payload(&format!("{label}chromium")),
+            pdfium_build: payload(&format!("{label}pdfium")),
+            fonts_hash: "c0ffee".repeat(10),
+            dpi: 150,
+            fallback: None,
+        }
+    }
+
+    fn page(number: usize, full_size: bool, src: &str) -> HtmlPage {
+        let image = Some(Embedded { src: payload(src), width: 120, height: 170 });
+        HtmlPage {
+            page: ReportPageInfo { number, verdict: None, files: vec![payload("file")] },
+            baseline: image.clone(),
+            candidate: image,
+            diff: None,
+            full_size,
+        }
+    }
+
+    #[test]
+    fn every_field_of_a_report_is_escaped() {
+        let at = "2026-01-02T03:04:05Z".parse().expect("a date");
+        let mut failing = FixtureOutcome::new(Key::parse("invoice/basic").expect("a valid key"));
+        failing.status = Status::Fail;
+        failing.pages = 2;
+        failing.reasons = vec![Reason::fixture(payload("reason")), Reason::page(1, payload("page-reason"))];
+        failing.notes = vec![payload("note")];
+        failing.blocked =
+            vec![BlockedRequest { url: payload("url"), reason: payload("why"), resource_type: payload("type") }];
+        failing.font_problems =
+            vec![FontProblem { requested: payload("asked"), used: payload("used"), detail: payload("detail") }];
+        failing.fonts = vec![payload("font")];
+        failing.baseline = Some(BaselineInfo {
+            created_at: at,
+            created_by: payload("created-by"),
+            approved_at: Some(at),
+            approved_by: Some(payload("approved-by")),
+            environment: environment("baseline-"),
+            pages: 2,
+        });
+        failing.drift = vec![payload("drift")];
+        failing.candidate = Some(payload("candidate").into());
+        failing.text_changes = vec![TextChange { page: 1, diff: format!("- old\n+ {}", payload("diff")) }];
+        let mut passing = FixtureOutcome::new(Key::parse("letter/short").expect("a valid key"));
+        passing.notes = vec![payload("pass-note")];
+        passing.drift = vec![payload("pass-drift")];
+        let fixtures = vec![failing, passing];
+        let summary = CheckSummary {
+            environment: environment(""),
+            started_at: at,
+            duration_ms: 1000,
+            update: false,
+            limits: LimitsRecord::from(&crate::compare::verdict::Limits::default()),
+            baselines: payload("baselines").into(),
+            totals: Totals::count(&fixtures),
+            fixtures: fixtures.clone(),
+        };
+        let pages = [
+            HtmlFixture { outcome: fixtures[0].clone(), pages: vec![page(1, true, "src"), page(2, false, "thumb")] },
+            HtmlFixture { outcome: fixtures[1].clone(), pages: vec![page(1, false, "pass-thumb")] },
+        ];
+
+        let html = render(&summary, &pages).expect("the report renders");
+        assert_only_escaped(
+            &html,
+            &[
+                "chromium",
+                "pdfium",
+                "baselines",
+                "reason",
+                "page-reason",
+                "note",
+                "url",
+                "why",
+                "type",
+                "asked",
+                "used",
+                "detail",
+                "font",
+                "created-by",
+                "approved-by",
+                "baseline-chromium",
+                "baseline-pdfium",
+                "drift",
+                "candidate",
+                "diff",
+                "file",
+                "src",
+                "thumb",
+                "pass-thumb",
+                "pass-note",
+                "pass-drift",
+            ],
+        );
+    }
+}

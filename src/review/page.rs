@@ -214,4 +214,55 @@ mod tests {
         let item = job_item(&held("differs on both engines", verdict));
         assert!(item.changes.iter().any(|c| c == "held: differs on both engines"), "{:?}", item.changes);
     }
+
+    #[test]
+    fn every_field_of_a_held_job_and_a_candidate_is_escaped() {
+        use crate::ui::hostile::{assert_only_escaped, payload};
+        let verdict = serde_json::json!({
+            "reasons": [payload("reason")],
+            "attempts": [{"renderer": payload("first-engine")}, {"renderer": payload("second-engine")}],
+            "pixels": {
+                "passed": false, "baseline_pages": 1, "candidate_pages": 1, "reasons": [payload("pixels")],
+                "pages": [{"page": 1, "diff_pixels": 5, "total_pixels": 100, "ratio": 0.05, "regions": [],
+                           "text_changed": true, "size_changed": false, "passed": false}],
+            },
+        });
+        let mut job = held(&format!("held for review: {}", payload("note")), verdict);
+        job.record.request = serde_json::json!({"template": payload("template")});
+        job.record.submitter = Some(payload("submitter"));
+        job.record.error = Some(payload("error"));
+        let artifact = format!("{}.json", payload("artifact"));
+        job.artifacts = vec!["candidate-001.png".into(), artifact];
+        job.sizes.insert("candidate-001.png".into(), (100, 140));
+        // Without attempts, the page names the record's renderer.
+        let mut older = held("held for review: differs", serde_json::json!({"reasons": ["differs"]}));
+        older.record.renderer = Some(payload("renderer"));
+        let unreadable = CandidateSummary {
+            key: crate::baseline::Key::parse("invoice/basic").expect("a valid key"),
+            manifest: None,
+            verdict: None,
+            problem: Some(payload("problem")),
+        };
+        let store = baseline::Store::open(std::path::Path::new("/nonexistent/pixelproof-baselines"))
+            .expect("a directory store opens without reading");
+
+        let html = render(&[job_item(&job), job_item(&older)], &[candidate_item(&store, &unreadable)])
+            .expect("the page renders");
+        assert_only_escaped(
+            &html,
+            &[
+                "reason",
+                "first-engine",
+                "second-engine",
+                "pixels",
+                "note",
+                "template",
+                "submitter",
+                "error",
+                "artifact",
+                "renderer",
+                "problem",
+            ],
+        );
+    }
 }

@@ -307,3 +307,64 @@ document.addEventListener('click', (e) => {
 });
 document.addEventListener('keydown', (e) => { if (e.key === 'Escape') box.hidden = true; });
 "#;
+
+/// For the pages' tests: a payload that breaks out of text (`<script>`) or of a quoted
+/// attribute (`" onmouseover=`), and checks that a page shows it only escaped.
+#[cfg(test)]
+pub(crate) mod hostile {
+    /// The payload, after `label` so each field's copy can be found.
+    pub fn payload(label: &str) -> String {
+        format!("{label}:<script>alert(1)</script>\" onmouseover=\"x'")
+    }
+
+    /// Panics if `html` holds the payload unescaped anywhere, or lacks the escaped payload
+    /// of one of `labels` (a field that was dropped cannot pass for one that was escaped).
+    pub fn assert_only_escaped(html: &str, labels: &[&str]) {
+        for raw in ["<script>alert", "\" onmouseover="] {
+            assert!(!html.contains(raw), "{raw:?} is in the page unescaped");
+        }
+        let missing: Vec<&&str> = labels
+            .iter()
+            .filter(|label| {
+                !html
+                    .contains(&format!("{label}:&lt;script&gt;alert(1)&lt;/script&gt;&quot; onmouseover=&quot;x&apos;"))
+            })
+            .collect();
+        assert!(missing.is_empty(), "the page does not show these fields escaped: {missing:?}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_are_escaped_unless_marked_safe_and_controls_are_replaced() {
+        let mut out = String::new();
+        escape_html(&mut out, "<a href=\"x\">Tom & 'Jerry'</a> a/b\u{c}\u{0}\t\n").expect("a String takes it");
+        assert_eq!(out, "&lt;a href=&quot;x&quot;&gt;Tom &amp; &apos;Jerry&apos;&lt;/a&gt; a/b\u{FFFD}\u{FFFD}\t\n");
+
+        let env = environment().as_ref().expect("the templates compile");
+        let render = |source: &str| env.render_str(source, minijinja::context! { v => "<b>\"'" }).expect("renders");
+        assert_eq!(render("{{ v }}"), "&lt;b&gt;&quot;&apos;");
+        // Escaping fails closed: a template cannot turn it off.
+        assert_eq!(render("{% autoescape false %}{{ v }}{% endautoescape %}"), "&lt;b&gt;&quot;&apos;");
+        // What a template marks safe is not escaped: the pages' tests would catch it.
+        assert_eq!(render("{{ v|safe }}"), "<b>\"'");
+    }
+
+    #[test]
+    fn figures_give_ids_in_order_and_outline_regions_in_percent() {
+        let mut ids = Ids::default();
+        let image = Embedded { src: "data:image/png;base64,ab/c+".into(), width: 200, height: 400 };
+        let region = Region { x: 10, y: 20, width: 0, height: 40, pixels: 7 };
+        let b = Figure::new("Baseline", Some(&image), "none", &[region], &mut ids);
+        let missing = Figure::new("Diff", None, "no diff", &[], &mut ids);
+        let c = Figure::new("Candidate", Some(&image), "none", &[], &mut ids);
+        let boxes = &b.image.as_ref().expect("an image").regions;
+        assert_eq!((boxes[0].left.as_str(), boxes[0].top.as_str(), boxes[0].width.as_str()), ("5.00", "5.00", "0.50"));
+        assert!(Overlay::between(&b, &missing, 1).is_none());
+        let o = Overlay::between(&b, &c, 1).expect("both have images");
+        assert_eq!((o.baseline.as_str(), o.candidate.as_str()), ("i1", "i2"));
+    }
+}

@@ -212,3 +212,59 @@ for (const form of document.querySelectorAll('form.decide')) {
   }
 }
 "#;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ui::hostile::{assert_only_escaped, payload};
+
+    #[test]
+    fn every_field_of_an_item_is_escaped_and_the_script_is_the_hashed_one() {
+        let image = |label: &str| Some(Embedded { src: payload(label), width: 100, height: 140 });
+        let item = Item {
+            anchor: payload("anchor"),
+            title: payload("title"),
+            subtitle: payload("subtitle"),
+            changes: vec![payload("change")],
+            pages: vec![PageView {
+                number: 1,
+                baseline: image("baseline"),
+                candidate: image("candidate"),
+                diff: image("diff"),
+                fallback: image("fallback"),
+                fallback_baseline: image("fallback-baseline"),
+                fallback_diff: image("fallback-diff"),
+                regions: vec![Region { x: 1, y: 2, width: 3, height: 4, pixels: 5 }],
+                note: payload("page-note"),
+            }],
+            decide_url: payload("decide"),
+            actions: [("approve", "Approve"), ("reject", "Reject")],
+            links: vec![(payload("href"), payload("link"))],
+        };
+        let html = render(std::slice::from_ref(&item), std::slice::from_ref(&item)).expect("the page renders");
+        assert_only_escaped(
+            &html,
+            &[
+                "anchor",
+                "title",
+                "subtitle",
+                "change",
+                "baseline",
+                "candidate",
+                "diff",
+                "fallback",
+                "fallback-baseline",
+                "fallback-diff",
+                "page-note",
+                "decide",
+                "href",
+                "link",
+            ],
+        );
+        // The Content-Security-Policy allows the page's inline script by this hash.
+        let inline = html.split("<script>").nth(1).and_then(|s| s.split("</script>").next()).expect("a script");
+        assert_eq!(inline, script());
+        assert_eq!(script_sha256(), crate::ui::sha256_base64(inline));
+        assert_eq!(html.matches("<script>").count(), 1, "one script, the hashed one");
+    }
+}
