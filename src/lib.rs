@@ -6,7 +6,7 @@
 //! with `check` driving every fixture through that path and `cli` as the thin command-line edge.
 //! The service wraps the path: `api` (HTTP edge, with `request`) → `service` (submit, workers,
 //! verification, `fallback`) over `jobs`, `queue`, `store`, `routing` and `data`, with `review`
-//! for operators and `webhook` for notifying apps.
+//! for operators (its page and the check report are `ui`'s templates) and `webhook` for notifying apps.
 
 pub mod api;
 pub mod app;
@@ -38,4 +38,5 @@ pub mod rules;
 pub mod service;
 pub mod store;
 pub mod template;
+pub mod ui;
 pub mod webhook;

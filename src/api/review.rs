@@ -48,7 +48,8 @@ pub async fn review_page(State(state): State<AppState>) -> Result<Response, Prob
     .map_err(|e| problem(ReviewError::Task(e.to_string())))?
     .map_err(|e| problem(e.into()))?;
     let jobs: Vec<_> = jobs.iter().map(page::job_item).collect();
-    Ok((super::headers::page(&page::script_sha256()), Html(page::render(&jobs, &candidates))).into_response())
+    let html = page::render(&jobs, &candidates).map_err(|e| problem(e.into()))?;
+    Ok((super::headers::page(page::script_sha256()), Html(html)).into_response())
 }
 
 /// `GET /review/files/{baselines|candidates}/{template}/{fixture}/{name}`
@@ -187,6 +188,9 @@ pub(crate) fn problem(e: ReviewError) -> Problem {
             (StatusCode::CONFLICT, "not-held", "The job does not wait for a decision")
         }
         ReviewError::Job(_) => (StatusCode::CONFLICT, "bad-move", "The job cannot move that way"),
+        ReviewError::Page(_) => {
+            (StatusCode::INTERNAL_SERVER_ERROR, "page-failed", "The review page could not be rendered")
+        }
         ReviewError::Store(s) if s.is_retryable() => {
             (StatusCode::SERVICE_UNAVAILABLE, "store-unavailable", "The job store is unavailable")
         }

@@ -4,19 +4,55 @@
 //! Fixtures that did not pass come first, expanded, each page with baseline, candidate and
 //! diff side by side and an overlay slider (candidate over baseline); passing fixtures
 //! follow, collapsed, with downscaled images. Clicking an image shows it at full size.
-
-use std::fmt::Write;
+//!
+//! This module decides what the page says (the data the report writer collects, turned
+//! into a `ui::report::ReportView`); the page itself is the template in `ui`, which
+//! escapes every value.
 
 use super::assess::percent;
-use super::report::{Embedded, HtmlFixture, HtmlPage};
 use super::summary::{plural, seconds, CheckSummary, FixtureOutcome, Status};
-use super::xml::escape as esc;
+use crate::ui::report::{
+    Chip, DiffLine, Field, FixtureView, PageBlock, ReportView, Table, Thumb, ThumbImage, TocEntry,
+};
+use crate::ui::{Embedded, Figure, Ids, Overlay, UiError};
+
+/// One page as the HTML shows it.
+#[derive(Debug, Clone)]
+pub struct HtmlPage {
+    pub page: ReportPageInfo,
+    pub baseline: Option<Embedded>,
+    pub candidate: Option<Embedded>,
+    pub diff: Option<Embedded>,
+    /// Embedded at full size (a page that needs attention) or downscaled.
+    pub full_size: bool,
+}
+
+/// The parts of a [`super::ReportPage`] the HTML needs besides its images.
+#[derive(Debug, Clone)]
+pub struct ReportPageInfo {
+    pub number: usize,
+    pub verdict: Option<crate::compare::verdict::PageVerdict>,
+    /// Paths of the page's PNG files, relative to the report directory.
+    pub files: Vec<String>,
+}
+
+/// A fixture as the HTML shows it.
+#[derive(Debug, Clone)]
+pub struct HtmlFixture {
+    pub outcome: FixtureOutcome,
+    pub pages: Vec<HtmlPage>,
+}
 
 /// The report page for a run.
-pub fn render(summary: &CheckSummary, fixtures: &[HtmlFixture]) -> String {
+pub fn render(summary: &CheckSummary, fixtures: &[HtmlFixture]) -> Result<String, UiError> {
+    crate::ui::report::render(&view(summary, fixtures))
+}
+
+/// What the report page shows for a run.
+fn view(summary: &CheckSummary, fixtures: &[HtmlFixture]) -> ReportView {
     let mut ids = Ids::default();
     let t = &summary.totals;
-    let headline = if t.errors > 0 {
+    let (status, headline) = if t.errors > 0 {
         (Status::Error, format!("{} could not be checked", plural(t.errors, "fixture")))
     } else if t.failed > 0 {
         (Status::Fail, format!("{} of {} failed", t.failed, plural(t.fixtures, "fixture")))
@@ -26,85 +62,42 @@ pub fn render(summary: &CheckSummary, fixtures: &[HtmlFixture]) -> String {
         (Status::Pass, format!("all {} passed", plural(t.fixtures, "fixture")))
     };
 
-    let mut html = String::with_capacity(1 << 20);
-    let _ = write!(
-        html,
-        r#"<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>pixelproof check: {title}</title>
-<style>{CSS}</style>
-</head>
-<body>
-<header class="top">
-<div class="title"><span class="brand">pixelproof check</span><span class="headline {cls}">{title}</span></div>
-<div class="counts">{counts}</div>
-<dl class="env">{env}</dl>
-</header>
-"#,
-        title = esc(&headline.1),
-        cls = class(headline.0),
-        counts = counts(summary),
-        env = environment(summary),
-    );
-
-    let (attention, passed): (Vec<&HtmlFixture>, Vec<&HtmlFixture>) =
+    let (mut attention, passed): (Vec<&HtmlFixture>, Vec<&HtmlFixture>) =
         fixtures.iter().partition(|f| f.outcome.status != Status::Pass);
-    let mut attention = attention;
     attention.sort_by_key(|f| match f.outcome.status {
         Status::Error => 0,
         Status::Fail => 1,
         Status::Candidate => 2,
         Status::Pass => 3,
     });
-
-    html.push_str("<nav class=\"toc\">");
-    for f in attention.iter().chain(&passed) {
-        let o = &f.outcome;
-        let _ = write!(
-            html,
-            r##"<a class="{}" href="#{}"><b>{}</b> {}</a>"##,
-            class(o.status),
-            anchor(o),
-            o.status.label(),
-            esc(&o.key.to_string())
-        );
+    let toc = attention
+        .iter()
+        .chain(&passed)
+        .map(|f| {
+            let o = &f.outcome;
+            TocEntry { class: class(o.status), anchor: anchor(o), label: o.status.label(), key: o.key.to_string() }
+        })
+        .collect();
+    // Ids are given in the order the page shows the images.
+    let attention = attention.iter().map(|f| fixture_view(f, &mut ids)).collect();
+    let passed = passed.iter().map(|f| passed_view(f, &mut ids)).collect();
+    ReportView {
+        headline,
+        status: class(status),
+        counts: counts(summary),
+        environment: environment(summary),
+        toc,
+        attention,
+        passed,
+        version: env!("CARGO_PKG_VERSION"),
+        baselines: summary.baselines.display().to_string(),
+        started: summary.started_at.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
     }
-    html.push_str("</nav>\n<main>\n");
-
-    if !attention.is_empty() {
-        let _ = writeln!(html, "<h2 class=\"group\">Needs attention ({})</h2>", attention.len());
-    }
-    for f in &attention {
-        fixture_section(&mut html, f, &mut ids);
-    }
-    if !passed.is_empty() {
-        let _ = writeln!(html, "<h2 class=\"group\">Passed ({})</h2>", passed.len());
-    }
-    for f in &passed {
-        passed_section(&mut html, f, &mut ids);
-    }
-    let _ = write!(
-        html,
-        r#"</main>
-<footer>Generated by pixelproof {} · baselines in <code>{}</code> · started {}</footer>
-{LIGHTBOX}
-<script>{JS}</script>
-</body>
-</html>
-"#,
-        env!("CARGO_PKG_VERSION"),
-        esc(&summary.baselines.display().to_string()),
-        summary.started_at.format("%Y-%m-%d %H:%M:%S UTC"),
-    );
-    html
 }
 
-fn counts(s: &CheckSummary) -> String {
+fn counts(s: &CheckSummary) -> Vec<Chip> {
     let t = &s.totals;
-    let mut out = String::new();
+    let mut out = Vec::new();
     for (n, what, cls) in [
         (t.failed, "failed", "fail"),
         (t.errors, "error", "error"),
@@ -113,140 +106,122 @@ fn counts(s: &CheckSummary) -> String {
     ] {
         let text = if cls == "error" || cls == "candidate" { plural(n, what) } else { format!("{n} {what}") };
         if n > 0 || cls == "pass" || cls == "fail" {
-            let cls = if n == 0 { "zero" } else { cls };
-            let _ = write!(out, r#"<span class="chip {cls}">{text}</span>"#);
+            out.push(Chip { class: if n == 0 { "zero" } else { cls }, text });
         }
     }
     out
 }
 
-fn environment(s: &CheckSummary) -> String {
+fn environment(s: &CheckSummary) -> Vec<Field> {
     let e = &s.environment;
     let l = &s.limits;
-    let items = [
-        ("Chromium", e.chromium.clone()),
-        ("PDFium", e.pdfium_build.clone()),
-        ("Fonts", e.fonts_hash.get(..12).unwrap_or(&e.fonts_hash).to_string()),
-        ("DPI", e.dpi.to_string()),
-        ("Limits", format!("{} px and {} per page, threshold {}", l.max_pixels, percent(l.max_ratio), l.threshold)),
-        ("Started", s.started_at.format("%Y-%m-%d %H:%M:%S UTC").to_string()),
-        ("Took", seconds(s.duration_ms)),
-        ("Mode", if s.update { "--update (candidates written)".to_string() } else { "check".to_string() }),
+    let field = |name, value| Field { name, value };
+    vec![
+        field("Chromium", e.chromium.clone()),
+        field("PDFium", e.pdfium_build.clone()),
+        field("Fonts", e.fonts_hash.get(..12).unwrap_or(&e.fonts_hash).to_string()),
+        field("DPI", e.dpi.to_string()),
+        field(
+            "Limits",
+            format!("{} px and {} per page, threshold {}", l.max_pixels, percent(l.max_ratio), l.threshold),
+        ),
+        field("Started", s.started_at.format("%Y-%m-%d %H:%M:%S UTC").to_string()),
+        field("Took", seconds(s.duration_ms)),
+        field("Mode", if s.update { "--update (candidates written)".to_string() } else { "check".to_string() }),
+    ]
+}
+
+/// A section for a fixture that did not pass: reasons, tables, and its pages (those that
+/// need attention at full size, the others as thumbnails).
+fn fixture_view(f: &HtmlFixture, ids: &mut Ids) -> FixtureView {
+    let o = &f.outcome;
+    let tables = [
+        Table {
+            title: "Blocked requests",
+            head: ["Type", "URL", "Why"],
+            rows: o.blocked.iter().map(|b| [b.resource_type.clone(), b.url.clone(), b.reason.clone()]).collect(),
+        },
+        Table {
+            title: "Font problems",
+            head: ["Asked for", "Used", "Detail"],
+            rows: o.font_problems.iter().map(|p| [p.requested.clone(), p.used.clone(), p.detail.clone()]).collect(),
+        },
     ];
-    items.iter().map(|(k, v)| format!("<div><dt>{k}</dt><dd>{}</dd></div>", esc(v))).collect()
-}
-
-fn fixture_section(html: &mut String, f: &HtmlFixture, ids: &mut Ids) {
-    let o = &f.outcome;
-    let _ = write!(
-        html,
-        r#"<section class="fixture {cls}" id="{id}">
-<h2><span class="badge {cls}">{label}</span> {key} <small>{pages} · {time}</small></h2>
-"#,
-        cls = class(o.status),
-        id = anchor(o),
-        label = o.status.label(),
-        key = esc(&o.key.to_string()),
-        pages = plural(o.pages, "page"),
-        time = seconds(o.duration_ms),
-    );
-    list(html, "reasons", o.reasons.iter().map(|r| r.to_string()));
-    list(html, "notes", o.notes.iter().cloned());
-    table(
-        html,
-        "Blocked requests",
-        ["Type", "URL", "Why"],
-        o.blocked.iter().map(|b| [b.resource_type.as_str(), b.url.as_str(), b.reason.as_str()]),
-    );
-    table(
-        html,
-        "Font problems",
-        ["Asked for", "Used", "Detail"],
-        o.font_problems.iter().map(|p| [p.requested.as_str(), p.used.as_str(), p.detail.as_str()]),
-    );
-    details(html, o);
-
     let (focus, others): (Vec<&HtmlPage>, Vec<&HtmlPage>) = f.pages.iter().partition(|p| p.full_size);
-    for page in focus {
-        page_block(html, o, page, ids);
+    let shown = focus.into_iter().map(|page| page_block(o, page, ids)).collect();
+    let thumbs = others.into_iter().map(|page| thumb(page, ids)).collect();
+    FixtureView {
+        reasons: o.reasons.iter().map(|r| r.to_string()).collect(),
+        tables: tables.into_iter().filter(|t| !t.rows.is_empty()).collect(),
+        shown,
+        thumbs,
+        ..section(o)
     }
-    if !others.is_empty() {
-        html.push_str(
-            "<details class=\"others\"><summary>Other pages (no problems found)</summary><div class=\"thumbs\">",
-        );
-        for page in others {
-            thumbs(html, page, ids);
-        }
-        html.push_str("</div></details>\n");
-    }
-    html.push_str("</section>\n");
 }
 
-fn passed_section(html: &mut String, f: &HtmlFixture, ids: &mut Ids) {
-    let o = &f.outcome;
-    let _ = writeln!(
-        html,
-        r#"<details class="fixture pass" id="{}"><summary><span class="badge pass">PASS</span> {} <small>{} · {}</small></summary>"#,
-        anchor(o),
-        esc(&o.key.to_string()),
-        plural(o.pages, "page"),
-        seconds(o.duration_ms)
-    );
-    list(html, "notes", o.notes.iter().cloned());
-    details(html, o);
-    html.push_str("<div class=\"thumbs\">");
-    for page in &f.pages {
-        thumbs(html, page, ids);
-    }
-    html.push_str("</div></details>\n");
+/// A collapsed section for a fixture that passed: notes, details and thumbnails.
+fn passed_view(f: &HtmlFixture, ids: &mut Ids) -> FixtureView {
+    FixtureView { thumbs: f.pages.iter().map(|page| thumb(page, ids)).collect(), ..section(&f.outcome) }
 }
 
-fn details(html: &mut String, o: &FixtureOutcome) {
-    let mut rows: Vec<(&str, String)> = vec![
-        (
-            "Timings",
-            format!(
+/// What every fixture's section shows: its name, size, time, notes and details.
+fn section(o: &FixtureOutcome) -> FixtureView {
+    FixtureView {
+        class: class(o.status),
+        label: o.status.label(),
+        anchor: anchor(o),
+        key: o.key.to_string(),
+        pages: plural(o.pages, "page"),
+        time: seconds(o.duration_ms),
+        reasons: Vec::new(),
+        notes: o.notes.clone(),
+        tables: Vec::new(),
+        meta: details(o),
+        shown: Vec::new(),
+        thumbs: Vec::new(),
+    }
+}
+
+fn details(o: &FixtureOutcome) -> Vec<Field> {
+    let mut rows = vec![
+        Field {
+            name: "Timings",
+            value: format!(
                 "render {} ms · prove {} ms · compare {} ms · total {} ms",
                 o.timings.render_ms, o.timings.prove_ms, o.timings.compare_ms, o.duration_ms
             ),
-        ),
-        ("Fonts embedded", if o.fonts.is_empty() { "none".into() } else { o.fonts.join(", ") }),
+        },
+        Field { name: "Fonts embedded", value: if o.fonts.is_empty() { "none".into() } else { o.fonts.join(", ") } },
     ];
-    match &o.baseline {
+    let baseline = match &o.baseline {
         Some(b) => {
             let approved = match (&b.approved_by, b.approved_at) {
                 (Some(by), Some(at)) => format!(", approved by {by} on {}", at.format("%Y-%m-%d %H:%M UTC")),
                 _ => String::new(),
             };
-            rows.push((
-                "Baseline",
-                format!(
-                    "{}, made {} by {}{approved}; Chromium {}, PDFium {}, {} DPI",
-                    plural(b.pages, "page"),
-                    b.created_at.format("%Y-%m-%d %H:%M UTC"),
-                    b.created_by,
-                    b.environment.chromium,
-                    b.environment.pdfium_build,
-                    b.environment.dpi
-                ),
-            ));
+            format!(
+                "{}, made {} by {}{approved}; Chromium {}, PDFium {}, {} DPI",
+                plural(b.pages, "page"),
+                b.created_at.format("%Y-%m-%d %H:%M UTC"),
+                b.created_by,
+                b.environment.chromium,
+                b.environment.pdfium_build,
+                b.environment.dpi
+            )
         }
-        None => rows.push(("Baseline", "none".into())),
-    }
+        None => "none".into(),
+    };
+    rows.push(Field { name: "Baseline", value: baseline });
     if !o.drift.is_empty() {
-        rows.push(("Environment drift", o.drift.join("; ")));
+        rows.push(Field { name: "Environment drift", value: o.drift.join("; ") });
     }
     if let Some(c) = &o.candidate {
-        rows.push(("Candidate", c.display().to_string()));
+        rows.push(Field { name: "Candidate", value: c.display().to_string() });
     }
-    html.push_str("<dl class=\"meta\">");
-    for (k, v) in rows {
-        let _ = write!(html, "<div><dt>{k}</dt><dd>{}</dd></div>", esc(&v));
-    }
-    html.push_str("</dl>\n");
+    rows
 }
 
-fn page_block(html: &mut String, o: &FixtureOutcome, page: &HtmlPage, ids: &mut Ids) {
+fn page_block(o: &FixtureOutcome, page: &HtmlPage, ids: &mut Ids) -> PageBlock {
     let n = page.page.number;
     let mut summary: Vec<String> = o.page_reasons(n).map(|r| r.message.clone()).collect();
     if summary.is_empty() {
@@ -254,156 +229,59 @@ fn page_block(html: &mut String, o: &FixtureOutcome, page: &HtmlPage, ids: &mut 
             summary.push(format!("{} pixels changed ({})", v.diff_pixels, percent(v.ratio)));
         }
     }
-    let _ = write!(
-        html,
-        r#"<div class="page" id="{}-p{n}"><h3>Page {n} <span>{}</span></h3>
-<div class="trio">"#,
-        anchor(o),
-        esc(&summary.join(" · "))
-    );
     // A fixture without any baseline: its reasons say so; show the candidate alone.
     let new_fixture = o.baseline.is_none() && page.baseline.is_none();
-    let b = if new_fixture {
-        None
-    } else {
-        figure(html, "Baseline", page.baseline.as_ref(), "no baseline page", None, ids)
-    };
-    let c = figure(html, "Candidate", page.candidate.as_ref(), "not printed by this run", None, ids);
+    let mut figures = Vec::new();
+    let baseline =
+        (!new_fixture).then(|| Figure::new("Baseline", page.baseline.as_ref(), "no baseline page", &[], ids));
+    let candidate = Figure::new("Candidate", page.candidate.as_ref(), "not printed by this run", &[], ids);
+    let overlay = baseline.as_ref().and_then(|b| Overlay::between(b, &candidate, n));
+    figures.extend(baseline);
+    figures.push(candidate);
     if !new_fixture {
         let regions = page.page.verdict.as_ref().map(|v| v.regions.as_slice()).unwrap_or_default();
-        figure(html, "Diff", page.diff.as_ref(), "no diff", Some(regions), ids);
+        figures.push(Figure::new("Diff", page.diff.as_ref(), "no diff", regions, ids));
     }
-    html.push_str("</div>\n");
-    if let (Some(b), Some(c)) = (b, c) {
-        overlay(html, &b, &c, n);
+    let text_diff = o.text_changes.iter().find(|t| t.page == n).map(|tc| {
+        tc.diff
+            .lines()
+            .map(|line| {
+                let class = if line.starts_with('+') {
+                    "add"
+                } else if line.starts_with('-') {
+                    "del"
+                } else {
+                    ""
+                };
+                DiffLine { class, text: line.to_string() }
+            })
+            .collect()
+    });
+    PageBlock {
+        anchor: format!("{}-p{n}", anchor(o)),
+        number: n,
+        summary: summary.join(" · "),
+        figures,
+        overlay,
+        text_diff,
+        files: page.page.files.clone(),
     }
-    if let Some(tc) = o.text_changes.iter().find(|t| t.page == n) {
-        let _ = write!(html, "<h4>Text layer changes</h4><pre class=\"textdiff\">");
-        for line in tc.diff.lines() {
-            let cls = if line.starts_with('+') {
-                "add"
-            } else if line.starts_with('-') {
-                "del"
-            } else {
-                ""
-            };
-            let _ = writeln!(html, "<span class=\"{cls}\">{}</span>", esc(line));
-        }
-        html.push_str("</pre>\n");
-    }
-    if !page.page.files.is_empty() {
-        let links: Vec<String> = page.page.files.iter().map(|f| format!("<a href=\"{0}\">{0}</a>", esc(f))).collect();
-        let _ = writeln!(html, "<p class=\"files\">Files: {}</p>", links.join(" · "));
-    }
-    html.push_str("</div>\n");
 }
 
-/// The overlay slider: the candidate image (id `c`) over the baseline image (id `b`) of page `n`.
-pub(crate) fn overlay(html: &mut String, b: &str, c: &str, n: usize) {
-    let _ = write!(
-        html,
-        r#"<div class="compare"><div class="compare-head"><span>◀ baseline</span><input class="slide" type="range" min="0" max="100" value="50" aria-label="overlay position"><span>candidate ▶</span></div>
-<div class="stack"><img class="under" data-from="{b}" alt="baseline page {n}"><img class="over" data-from="{c}" alt="candidate page {n}"><div class="divider"></div></div></div>
-"#
-    );
-}
-
-/// The full-size image viewer the page's `JS` opens when an image is clicked.
-pub(crate) const LIGHTBOX: &str =
-    r#"<div id="lightbox" hidden><img alt="full size"><p>Click or press Esc to close</p></div>"#;
-
-/// A figure with one image; returns the image's id for the overlay.
-pub(crate) fn figure(
-    html: &mut String,
-    caption: &str,
-    image: Option<&Embedded>,
-    missing: &str,
-    regions: Option<&[crate::compare::regions::Region]>,
-    ids: &mut Ids,
-) -> Option<String> {
-    let Some(image) = image else {
-        let _ = write!(
-            html,
-            "<figure class=\"missing\"><figcaption>{caption}</figcaption><div class=\"none\">{missing}</div></figure>"
-        );
-        return None;
-    };
-    let id = ids.next();
-    let _ = write!(
-        html,
-        r#"<figure><figcaption>{caption} <small>{}×{}</small></figcaption><div class="frame"><img id="{id}" class="zoom" src="{}" alt="{caption}">"#,
-        image.width, image.height, image.src
-    );
-    for r in regions.unwrap_or_default().iter().take(100) {
-        let pct = |v: u32, of: u32| v as f64 * 100.0 / of.max(1) as f64;
-        let _ = write!(
-            html,
-            r#"<div class="region" style="left:{:.2}%;top:{:.2}%;width:{:.2}%;height:{:.2}%" title="{} pixels"></div>"#,
-            pct(r.x, image.width),
-            pct(r.y, image.height),
-            pct(r.width.max(1), image.width),
-            pct(r.height.max(1), image.height),
-            r.pixels
-        );
-    }
-    html.push_str("</div></figure>");
-    Some(id)
-}
-
-fn thumbs(html: &mut String, page: &HtmlPage, ids: &mut Ids) {
-    let n = page.page.number;
+fn thumb(page: &HtmlPage, ids: &mut Ids) -> Thumb {
     let note = match &page.page.verdict {
         Some(v) if v.diff_pixels > 0 => format!("{} px changed", v.diff_pixels),
         Some(_) => "identical".to_string(),
         None => String::new(),
     };
-    let _ = write!(
-        html,
-        "<div class=\"thumb\"><div class=\"thumb-head\">Page {n} <small>{note}</small></div><div class=\"thumb-row\">"
-    );
-    for (caption, image) in [("Baseline", &page.baseline), ("Candidate", &page.candidate), ("Diff", &page.diff)] {
-        if let Some(image) = image {
-            let _ = write!(
-                html,
-                r#"<figure><figcaption>{caption}</figcaption><img id="{}" class="zoom" src="{}" alt="{caption} page {n}" loading="lazy"></figure>"#,
-                ids.next(),
-                image.src
-            );
-        }
-    }
-    html.push_str("</div></div>");
-}
-
-/// A titled table; nothing when there are no rows.
-fn table<'a>(html: &mut String, title: &str, head: [&str; 3], rows: impl Iterator<Item = [&'a str; 3]>) {
-    let rows: String = rows
-        .map(|r| format!("<tr><td>{}</td><td class=\"url\">{}</td><td>{}</td></tr>", esc(r[0]), esc(r[1]), esc(r[2])))
+    let images = [("Baseline", &page.baseline), ("Candidate", &page.candidate), ("Diff", &page.diff)]
+        .into_iter()
+        .filter_map(|(caption, image)| {
+            let image = image.as_ref()?;
+            Some(ThumbImage { caption, id: ids.next_id(), src: image.src.clone() })
+        })
         .collect();
-    if !rows.is_empty() {
-        let _ = writeln!(
-            html,
-            "<h4>{title}</h4><table><tr><th>{}</th><th>{}</th><th>{}</th></tr>{rows}</table>",
-            head[0], head[1], head[2]
-        );
-    }
-}
-
-fn list(html: &mut String, cls: &str, items: impl Iterator<Item = String>) {
-    let items: Vec<String> = items.map(|i| format!("<li>{}</li>", esc(&i))).collect();
-    if !items.is_empty() {
-        let _ = writeln!(html, "<ul class=\"{cls}\">{}</ul>", items.join(""));
-    }
-}
-
-/// Element ids for images, unique within one page.
-#[derive(Default)]
-pub(crate) struct Ids(usize);
-
-impl Ids {
-    pub(crate) fn next(&mut self) -> String {
-        self.0 += 1;
-        format!("i{}", self.0)
-    }
+    Thumb { number: page.page.number, note, images }
 }
 
 fn anchor(o: &FixtureOutcome) -> String {
@@ -420,91 +298,111 @@ fn class(s: Status) -> &'static str {
     }
 }
 
-pub(crate) const CSS: &str = r#"
-:root { --pass:#1a7f37; --fail:#cf222e; --error:#9a3412; --candidate:#0969da; --ink:#1f2328; --muted:#59636e;
-  --line:#d1d9e0; --bg:#f6f8fa; --card:#fff; }
-* { box-sizing: border-box; }
-body { margin:0; font:14px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; color:var(--ink); background:var(--bg); }
-header.top { background:var(--card); border-bottom:1px solid var(--line); padding:16px 24px; position:sticky; top:0; z-index:5; }
-.title { display:flex; align-items:baseline; gap:16px; flex-wrap:wrap; }
-.brand { font-weight:700; font-size:18px; }
-.headline { font-weight:600; font-size:18px; }
-.headline.pass { color:var(--pass); } .headline.fail { color:var(--fail); }
-.headline.error { color:var(--error); } .headline.candidate { color:var(--candidate); }
-.counts { margin-top:8px; display:flex; gap:8px; flex-wrap:wrap; }
-.chip { border-radius:999px; padding:2px 10px; font-weight:600; font-size:12px; color:#fff; }
-.chip.pass, .badge.pass { background:var(--pass); } .chip.fail, .badge.fail { background:var(--fail); }
-.chip.error, .badge.error { background:var(--error); } .chip.candidate, .badge.candidate { background:var(--candidate); }
-.chip.zero { background:var(--line); color:var(--muted); }
-dl.env { display:flex; flex-wrap:wrap; gap:4px 20px; margin:10px 0 0; font-size:12px; color:var(--muted); }
-dl.env div, dl.meta div { display:flex; gap:6px; } dt { font-weight:600; } dd { margin:0; }
-nav.toc { display:flex; flex-wrap:wrap; gap:6px; padding:12px 24px; background:var(--card); border-bottom:1px solid var(--line); }
-nav.toc a { text-decoration:none; color:var(--ink); border:1px solid var(--line); border-radius:6px; padding:2px 8px; font-size:12px; }
-nav.toc a b { font-size:10px; margin-right:4px; } nav.toc a.pass b { color:var(--pass); } nav.toc a.fail b { color:var(--fail); }
-nav.toc a.error b { color:var(--error); } nav.toc a.candidate b { color:var(--candidate); }
-main { padding:8px 24px 40px; max-width:1600px; margin:0 auto; }
-h2.group { font-size:13px; text-transform:uppercase; letter-spacing:.06em; color:var(--muted); margin:24px 0 8px; }
-.fixture { background:var(--card); border:1px solid var(--line); border-left:4px solid var(--line); border-radius:8px;
-  padding:12px 18px; margin:12px 0; scroll-margin-top:140px; }
-.fixture.fail { border-left-color:var(--fail); } .fixture.error { border-left-color:var(--error); }
-.fixture.candidate { border-left-color:var(--candidate); } .fixture.pass { border-left-color:var(--pass); }
-.fixture h2 { font-size:17px; margin:4px 0 8px; } .fixture small, h3 span, figcaption small { color:var(--muted); font-weight:400; }
-details.fixture > summary { cursor:pointer; font-weight:600; font-size:15px; }
-.badge { color:#fff; font-size:11px; font-weight:700; border-radius:4px; padding:2px 6px; vertical-align:2px; }
-ul.reasons { margin:6px 0; padding-left:20px; color:var(--fail); font-weight:500; }
-.fixture.candidate ul.reasons { color:var(--candidate); } .fixture.error ul.reasons { color:var(--error); }
-ul.notes { margin:6px 0; padding-left:20px; color:var(--muted); }
-dl.meta { display:grid; gap:2px; font-size:12px; color:var(--muted); margin:8px 0; }
-table { border-collapse:collapse; margin:4px 0 10px; font-size:13px; } th, td { border:1px solid var(--line); padding:3px 8px; text-align:left; }
-td.url { font-family:ui-monospace, monospace; word-break:break-all; }
-h4 { margin:12px 0 4px; font-size:13px; }
-.page { border-top:1px solid var(--line); margin-top:14px; padding-top:10px; scroll-margin-top:140px; }
-.page h3 { font-size:15px; margin:0 0 8px; } .page h3 span { margin-left:8px; font-size:13px; }
-.trio { display:grid; grid-template-columns:repeat(3, minmax(0, 1fr)); gap:12px; }
-figure { margin:0; } figcaption { font-size:12px; font-weight:600; margin-bottom:4px; }
-.frame { position:relative; border:1px solid var(--line); background:#fff; line-height:0; }
-.frame img, .thumb img { width:100%; height:auto; display:block; cursor:zoom-in; }
-.region { position:absolute; outline:2px solid rgba(207,34,46,.9); outline-offset:1px; pointer-events:none; }
-.none { border:1px dashed var(--line); color:var(--muted); padding:40px 8px; text-align:center; }
-.compare { margin:14px auto 0; max-width:900px; }
-.compare-head { display:flex; align-items:center; gap:10px; font-size:12px; color:var(--muted); }
-.compare-head input { flex:1; }
-.stack { position:relative; border:1px solid var(--line); background:#fff; line-height:0; --pos:50%; }
-.stack img { width:100%; height:auto; display:block; }
-.stack img.over { position:absolute; inset:0; clip-path:inset(0 0 0 var(--pos)); }
-.divider { position:absolute; top:0; bottom:0; left:var(--pos); width:2px; background:var(--candidate); pointer-events:none; }
-pre.textdiff { background:var(--bg); border:1px solid var(--line); padding:8px; font-size:12px; overflow:auto; max-height:300px; }
-pre.textdiff .add { color:var(--pass); } pre.textdiff .del { color:var(--fail); }
-p.files { font-size:12px; color:var(--muted); }
-.thumbs { display:flex; flex-wrap:wrap; gap:14px; margin-top:10px; }
-.thumb { border:1px solid var(--line); border-radius:6px; padding:6px; background:var(--bg); }
-.thumb-head { font-size:12px; font-weight:600; margin-bottom:4px; }
-.thumb-row { display:flex; gap:6px; } .thumb figure { width:180px; } .thumb img { border:1px solid var(--line); background:#fff; }
-details.others { margin-top:12px; } details.others > summary { cursor:pointer; color:var(--muted); }
-footer { text-align:center; color:var(--muted); font-size:12px; padding:20px; }
-#lightbox { position:fixed; inset:0; background:rgba(0,0,0,.82); z-index:10; overflow:auto; text-align:center; cursor:zoom-out; }
-#lightbox img { margin:24px auto 4px; background:#fff; max-width:none; }
-#lightbox p { color:#ddd; font-size:12px; }
-#lightbox[hidden] { display:none; }
-"#;
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::baseline::{BaselineInfo, Key};
+    use crate::check::summary::{LimitsRecord, Reason, TextChange, Totals};
+    use crate::fontcheck::FontProblem;
+    use crate::pins::Environment;
+    use crate::render::BlockedRequest;
+    use crate::ui::hostile::{assert_only_escaped, payload};
 
-pub(crate) const JS: &str = r#"
-for (const img of document.querySelectorAll('img[data-from]')) {
-  const from = document.getElementById(img.dataset.from);
-  if (from) img.src = from.src;
+    fn environment(label: &str) -> Environment {
+        Environment {
+            chromium: payload(&format!("{label}chromium")),
+            pdfium_build: payload(&format!("{label}pdfium")),
+            fonts_hash: "c0ffee".repeat(10),
+            dpi: 150,
+            fallback: None,
+        }
+    }
+
+    fn page(number: usize, full_size: bool, src: &str) -> HtmlPage {
+        let image = Some(Embedded { src: payload(src), width: 120, height: 170 });
+        HtmlPage {
+            page: ReportPageInfo { number, verdict: None, files: vec![payload("file")] },
+            baseline: image.clone(),
+            candidate: image,
+            diff: None,
+            full_size,
+        }
+    }
+
+    #[test]
+    fn every_field_of_a_report_is_escaped() {
+        let at = "2026-01-02T03:04:05Z".parse().expect("a date");
+        let mut failing = FixtureOutcome::new(Key::parse("invoice/basic").expect("a valid key"));
+        failing.status = Status::Fail;
+        failing.pages = 2;
+        failing.reasons = vec![Reason::fixture(payload("reason")), Reason::page(1, payload("page-reason"))];
+        failing.notes = vec![payload("note")];
+        failing.blocked =
+            vec![BlockedRequest { url: payload("url"), reason: payload("why"), resource_type: payload("type") }];
+        failing.font_problems =
+            vec![FontProblem { requested: payload("asked"), used: payload("used"), detail: payload("detail") }];
+        failing.fonts = vec![payload("font")];
+        failing.baseline = Some(BaselineInfo {
+            created_at: at,
+            created_by: payload("created-by"),
+            approved_at: Some(at),
+            approved_by: Some(payload("approved-by")),
+            environment: environment("baseline-"),
+            pages: 2,
+        });
+        failing.drift = vec![payload("drift")];
+        failing.candidate = Some(payload("candidate").into());
+        failing.text_changes = vec![TextChange { page: 1, diff: format!("- old\n+ {}", payload("diff")) }];
+        let mut passing = FixtureOutcome::new(Key::parse("letter/short").expect("a valid key"));
+        passing.notes = vec![payload("pass-note")];
+        passing.drift = vec![payload("pass-drift")];
+        let fixtures = vec![failing, passing];
+        let summary = CheckSummary {
+            environment: environment(""),
+            started_at: at,
+            duration_ms: 1000,
+            update: false,
+            limits: LimitsRecord::from(&crate::compare::verdict::Limits::default()),
+            baselines: payload("baselines").into(),
+            totals: Totals::count(&fixtures),
+            fixtures: fixtures.clone(),
+        };
+        let pages = [
+            HtmlFixture { outcome: fixtures[0].clone(), pages: vec![page(1, true, "src"), page(2, false, "thumb")] },
+            HtmlFixture { outcome: fixtures[1].clone(), pages: vec![page(1, false, "pass-thumb")] },
+        ];
+
+        let html = render(&summary, &pages).expect("the report renders");
+        assert_only_escaped(
+            &html,
+            &[
+                "chromium",
+                "pdfium",
+                "baselines",
+                "reason",
+                "page-reason",
+                "note",
+                "url",
+                "why",
+                "type",
+                "asked",
+                "used",
+                "detail",
+                "font",
+                "created-by",
+                "approved-by",
+                "baseline-chromium",
+                "baseline-pdfium",
+                "drift",
+                "candidate",
+                "diff",
+                "file",
+                "src",
+                "thumb",
+                "pass-thumb",
+                "pass-note",
+                "pass-drift",
+            ],
+        );
+    }
 }
-for (const range of document.querySelectorAll('input.slide')) {
-  const stack = range.closest('.compare').querySelector('.stack');
-  const update = () => stack.style.setProperty('--pos', range.value + '%');
-  range.addEventListener('input', update);
-  update();
-}
-const box = document.getElementById('lightbox');
-const big = box.querySelector('img');
-document.addEventListener('click', (e) => {
-  const img = e.target.closest('img.zoom');
-  if (img) { big.src = img.src; box.hidden = false; }
-  else if (e.target.closest('#lightbox')) { box.hidden = true; }
-});
-document.addEventListener('keydown', (e) => { if (e.key === 'Escape') box.hidden = true; });
-"#;

@@ -18,9 +18,10 @@ use base64::Engine as _;
 use image::RgbaImage;
 
 use super::assess::ReportPage;
-use super::html;
+use super::html::{self, HtmlFixture, HtmlPage, ReportPageInfo};
 use super::summary::{CheckSummary, FixtureOutcome, Status};
 use crate::baseline::png;
+use crate::ui::{Embedded, UiError};
 
 /// Written first into a new report directory, so an interrupted run's directory is
 /// still recognised as a report.
@@ -41,6 +42,8 @@ pub enum ReportError {
     Io { path: PathBuf, source: std::io::Error },
     #[error("could not encode {what} as PNG: {detail}")]
     Encode { what: String, detail: String },
+    #[error("could not write {path}: {source}")]
+    Page { path: PathBuf, source: UiError },
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> ReportError + '_ {
@@ -68,43 +71,6 @@ fn looks_like_summary(path: &Path) -> bool {
     let Ok(text) = std::fs::read_to_string(path) else { return false };
     let Ok(value) = serde_json::from_str::<serde_json::Value>(&text) else { return false };
     value.get("totals").is_some() && value.get("fixtures").is_some()
-}
-
-/// An embedded image: a `data:` URI and the size of the page it shows.
-#[derive(Debug, Clone)]
-pub struct Embedded {
-    /// The image's `src`: a `data:` URI in the self-contained report, a URL on the review page.
-    pub src: String,
-    /// Size of the full page in pixels (the embedded image may be downscaled).
-    pub width: u32,
-    pub height: u32,
-}
-
-/// One page as the HTML shows it.
-#[derive(Debug, Clone)]
-pub struct HtmlPage {
-    pub page: ReportPageInfo,
-    pub baseline: Option<Embedded>,
-    pub candidate: Option<Embedded>,
-    pub diff: Option<Embedded>,
-    /// Embedded at full size (a page that needs attention) or downscaled.
-    pub full_size: bool,
-}
-
-/// The parts of a [`ReportPage`] the HTML needs besides its images.
-#[derive(Debug, Clone)]
-pub struct ReportPageInfo {
-    pub number: usize,
-    pub verdict: Option<crate::compare::verdict::PageVerdict>,
-    /// Paths of the page's PNG files, relative to the report directory.
-    pub files: Vec<String>,
-}
-
-/// A fixture as the HTML shows it.
-#[derive(Debug, Clone)]
-pub struct HtmlFixture {
-    pub outcome: FixtureOutcome,
-    pub pages: Vec<HtmlPage>,
 }
 
 /// Writes a report as the run goes: page images per fixture, then the index, JUnit XML
@@ -191,7 +157,9 @@ impl ReportWriter {
         let path = self.dir.join(JUNIT_FILE);
         std::fs::write(&path, super::junit::render(summary)).map_err(io_err(&path))?;
         let path = self.dir.join(INDEX_FILE);
-        std::fs::write(&path, html::render(summary, &self.fixtures)).map_err(io_err(&path))?;
+        let page =
+            html::render(summary, &self.fixtures).map_err(|source| ReportError::Page { path: path.clone(), source })?;
+        std::fs::write(&path, page).map_err(io_err(&path))?;
         Ok(path)
     }
 }

@@ -1,6 +1,6 @@
-//! Escaping for the report's markup. One function serves both the HTML report and the
-//! JUnit XML: XML's escapes are valid HTML, and characters XML 1.0 cannot hold (a PDF text
-//! layer's form feeds, NULs) are replaced in both.
+//! Escaping for the JUnit XML (`junit`): markup characters, and characters XML 1.0 cannot
+//! hold (a PDF text layer's form feeds, NULs) replaced. HTML is escaped by the templates'
+//! autoescape (`ui`), never here.
 
 /// Escapes text for an XML attribute value: as [`escape`], with line breaks and tabs as
 /// character references (a parser would turn them into spaces otherwise).
@@ -8,7 +8,7 @@ pub fn attr(text: &str) -> String {
     escape(text).replace('\n', "&#10;").replace('\r', "&#13;").replace('\t', "&#9;")
 }
 
-/// Escapes text for XML (and HTML) content, replacing characters XML 1.0 cannot hold
+/// Escapes text for XML content, replacing characters XML 1.0 cannot hold
 /// (control characters such as a PDF text layer's form feeds).
 pub fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());

@@ -36,6 +36,8 @@ pub enum ReviewError {
     Audit(#[from] AuditError),
     #[error("the decision could not finish: {0}")]
     Task(String),
+    #[error("{0}")]
+    Page(#[from] crate::ui::UiError),
 }
 
 /// A held job as the review page shows it.

@@ -1,56 +1,20 @@
 //! `GET /review`: the operator's page. Held jobs and baseline candidates, each page with
-//! baseline / candidate / diff side by side and the overlay slider (the check report's own
-//! pieces, `check::html`), what changed, a reason field and the decision buttons, which POST
-//! to the decision routes and show the answer in place. Images are URLs under
+//! baseline / candidate / diff side by side and the overlay slider, what changed, a reason
+//! field and the decision buttons. This module turns held jobs and candidates into the
+//! page's [`Item`]s; the page itself is `ui::review`'s template (the same figure, overlay,
+//! CSS and script as the check report), which escapes every value. Images are URLs under
 //! `/review/files/…` (see `files`), never copied into the page.
 
-use std::fmt::Write;
-
 use crate::baseline::{self, diff_image_name, page_image_name, CandidateSummary, Manifest};
-use crate::check::html::{figure, overlay, Ids, CSS, JS, LIGHTBOX};
 use crate::check::percent;
-use crate::check::report::Embedded;
-use crate::check::xml::escape as esc;
-use crate::compare::regions::Region;
 use crate::compare::verdict::Verdict;
+use crate::ui::Embedded;
 
 use super::HeldJob;
 use crate::routing::Renderer;
 use crate::service::artifacts::{page_name, PageImage};
 
-/// One page of an item: its three images and the changed regions.
-#[derive(Debug, Clone, Default)]
-pub struct PageView {
-    pub number: usize,
-    pub baseline: Option<Embedded>,
-    pub candidate: Option<Embedded>,
-    pub diff: Option<Embedded>,
-    /// A held job's page as the fallback renderer printed it.
-    pub fallback: Option<Embedded>,
-    /// The fallback baseline's page and its diff, when the fallback's pixels were compared.
-    pub fallback_baseline: Option<Embedded>,
-    pub fallback_diff: Option<Embedded>,
-    pub regions: Vec<Region>,
-    pub note: String,
-}
-
-/// One thing waiting for a decision.
-#[derive(Debug, Clone)]
-pub struct Item {
-    /// The element id (`job-ID` or `candidate-TEMPLATE-FIXTURE`).
-    pub anchor: String,
-    pub title: String,
-    pub subtitle: String,
-    /// What changed, one line each.
-    pub changes: Vec<String>,
-    pub pages: Vec<PageView>,
-    /// The decision route without its last segment (`/v1/review/jobs/ID`).
-    pub decide_url: String,
-    /// `(last segment, button label)`: approve/reject or release/reject.
-    pub actions: [(&'static str, &'static str); 2],
-    /// Links shown under the item (the held PDF, the verdict).
-    pub links: Vec<(String, String)>,
-}
+pub use crate::ui::review::{render, script_sha256, Item, PageView};
 
 /// The item for a candidate, reading the baseline's manifest (for its page sizes).
 pub fn candidate_item(store: &baseline::Store, summary: &CandidateSummary) -> Item {
@@ -218,156 +182,6 @@ fn reasons_in(value: Option<&serde_json::Value>) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// The whole page.
-pub fn render(jobs: &[Item], candidates: &[Item]) -> String {
-    let mut ids = Ids::default();
-    let mut html = String::with_capacity(64 * 1024);
-    let waiting = jobs.len() + candidates.len();
-    let (class, headline) = if waiting == 0 {
-        ("pass", "nothing waits for review".to_string())
-    } else {
-        ("candidate", format!("{} held job(s), {} candidate(s) waiting for review", jobs.len(), candidates.len()))
-    };
-    let _ = write!(
-        html,
-        r#"<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>pixelproof review</title><style>{CSS}{REVIEW_CSS}</style></head>
-<body><header class="top"><div class="title"><span class="brand">pixelproof review</span><span class="headline {class}" id="headline">{headline}</span></div>
-<p class="hint">Decisions are recorded with your token's name and the reason you give (<a href="/v1/audit">audit log</a>).</p></header>
-<main>
-"#
-    );
-    for (title, items, empty) in
-        [("Held jobs", jobs, "No held jobs."), ("Baseline candidates", candidates, "No candidates.")]
-    {
-        let _ = writeln!(html, "<h2 class=\"group\">{title}</h2>");
-        if items.is_empty() {
-            let _ = writeln!(html, "<p class=\"empty\">{empty}</p>");
-        }
-        for item in items {
-            item_section(&mut html, item, &mut ids);
-        }
-    }
-    let _ = write!(html, "</main>\n{LIGHTBOX}\n<script>{}</script>\n</body></html>\n", script());
-    html
-}
-
-/// The page's one script (the check report's, then the decisions'): the CSP allows it by hash.
-fn script() -> String {
-    format!("{JS}{DECIDE_JS}")
-}
-
-/// The base64 SHA-256 of [`script`], as `Content-Security-Policy` names it (`'sha256-…'`).
-pub fn script_sha256() -> String {
-    use base64::Engine as _;
-    use sha2::Digest as _;
-    static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    HASH.get_or_init(|| base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(script().as_bytes())))
-        .clone()
-}
-
-fn item_section(html: &mut String, item: &Item, ids: &mut Ids) {
-    let _ = write!(
-        html,
-        r#"<section class="fixture candidate item" id="{}"><h2>{} <small>{}</small></h2>"#,
-        esc(&item.anchor),
-        esc(&item.title),
-        esc(&item.subtitle)
-    );
-    let changes: Vec<String> = item.changes.iter().map(|c| format!("<li>{}</li>", esc(c))).collect();
-    if !changes.is_empty() {
-        let _ = write!(html, "<ul class=\"reasons\">{}</ul>", changes.join(""));
-    }
-    let _ = write!(
-        html,
-        r#"<form class="decide" data-url="{}"><input name="reason" type="text" placeholder="Reason (required): why?" aria-label="reason" autocomplete="off">"#,
-        esc(&item.decide_url)
-    );
-    for (action, label) in item.actions {
-        let _ = write!(html, r#"<button type="button" data-action="{action}" class="{action}">{label}</button>"#);
-    }
-    html.push_str("<output class=\"result\" aria-live=\"polite\"></output></form>\n");
-    for page in &item.pages {
-        let n = page.number;
-        let _ =
-            write!(html, r#"<div class="page"><h3>Page {n} <span>{}</span></h3><div class="trio">"#, esc(&page.note));
-        let b = figure(html, "Baseline", page.baseline.as_ref(), "no baseline page", None, ids);
-        let c = figure(html, "Candidate", page.candidate.as_ref(), "no candidate page", None, ids);
-        figure(html, "Diff", page.diff.as_ref(), "no diff", Some(&page.regions), ids);
-        if page.fallback.is_some() {
-            figure(html, "Fallback renderer", page.fallback.as_ref(), "", None, ids);
-        }
-        if page.fallback_baseline.is_some() {
-            figure(html, "Fallback baseline", page.fallback_baseline.as_ref(), "", None, ids);
-            figure(html, "Fallback diff", page.fallback_diff.as_ref(), "no diff", None, ids);
-        }
-        html.push_str("</div>\n");
-        if let (Some(b), Some(c)) = (b, c) {
-            overlay(html, &b, &c, n);
-        }
-        html.push_str("</div>\n");
-    }
-    if !item.links.is_empty() {
-        let links: Vec<String> =
-            item.links.iter().map(|(href, text)| format!("<a href=\"{}\">{}</a>", esc(href), esc(text))).collect();
-        let _ = write!(html, "<p class=\"files\">Files: {}</p>", links.join(" · "));
-    }
-    html.push_str("</section>\n");
-}
-
-const REVIEW_CSS: &str = r#"
-.hint { margin:6px 0 0; font-size:12px; color:var(--muted); }
-p.empty { color:var(--muted); }
-form.decide { display:flex; flex-wrap:wrap; gap:8px; align-items:center; margin:8px 0; }
-form.decide input { flex:1; min-width:240px; padding:5px 8px; border:1px solid var(--line); border-radius:6px; font:inherit; }
-form.decide button { padding:5px 14px; border-radius:6px; border:1px solid var(--line); font-weight:600; cursor:pointer; color:#fff; }
-form.decide button.approve, form.decide button.release { background:var(--pass); }
-form.decide button.reject { background:var(--fail); }
-form.decide button:disabled { opacity:.5; cursor:default; }
-output.result { flex-basis:100%; font-weight:600; }
-output.result.ok { color:var(--pass); } output.result.error { color:var(--fail); }
-section.decided { opacity:.65; border-left-color:var(--pass); }
-"#;
-
-/// Sends a decision with the reason and shows the answer. Fetches go to this origin, so the
-/// browser sends the credentials it was given for the page (HTTP Basic) with them.
-const DECIDE_JS: &str = r#"
-for (const form of document.querySelectorAll('form.decide')) {
-  const out = form.querySelector('output.result');
-  const buttons = [...form.querySelectorAll('button[data-action]')];
-  form.addEventListener('submit', (e) => e.preventDefault());
-  for (const button of buttons) {
-    button.addEventListener('click', async () => {
-      const reason = form.querySelector('input[name=reason]').value.trim();
-      if (!reason) { out.className = 'result error'; out.textContent = 'Give a reason first.'; return; }
-      buttons.forEach((b) => b.disabled = true);
-      out.className = 'result'; out.textContent = 'Sending…';
-      try {
-        const r = await fetch(location.origin + form.dataset.url + '/' + button.dataset.action, {
-          method: 'POST', credentials: 'same-origin',
-          headers: { 'Content-Type': 'application/json', 'Accept': 'application/json' },
-          body: JSON.stringify({ reason }),
-        });
-        const body = await r.json().catch(() => ({}));
-        if (r.ok) {
-          out.className = 'result ok';
-          out.textContent = 'Done: ' + (body.message || button.dataset.action);
-          form.closest('section').classList.add('decided');
-        } else {
-          out.className = 'result error';
-          out.textContent = 'Refused (' + r.status + '): ' + (body.detail || body.title || r.statusText);
-          buttons.forEach((b) => b.disabled = false);
-        }
-      } catch (err) {
-        out.className = 'result error'; out.textContent = 'Could not send: ' + err;
-        buttons.forEach((b) => b.disabled = false);
-      }
-    });
-  }
-}
-"#;
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -399,5 +213,56 @@ mod tests {
         // A note that says something the reasons do not is kept.
         let item = job_item(&held("differs on both engines", verdict));
         assert!(item.changes.iter().any(|c| c == "held: differs on both engines"), "{:?}", item.changes);
+    }
+
+    #[test]
+    fn every_field_of_a_held_job_and_a_candidate_is_escaped() {
+        use crate::ui::hostile::{assert_only_escaped, payload};
+        let verdict = serde_json::json!({
+            "reasons": [payload("reason")],
+            "attempts": [{"renderer": payload("first-engine")}, {"renderer": payload("second-engine")}],
+            "pixels": {
+                "passed": false, "baseline_pages": 1, "candidate_pages": 1, "reasons": [payload("pixels")],
+                "pages": [{"page": 1, "diff_pixels": 5, "total_pixels": 100, "ratio": 0.05, "regions": [],
+                           "text_changed": true, "size_changed": false, "passed": false}],
+            },
+        });
+        let mut job = held(&format!("held for review: {}", payload("note")), verdict);
+        job.record.request = serde_json::json!({"template": payload("template")});
+        job.record.submitter = Some(payload("submitter"));
+        job.record.error = Some(payload("error"));
+        let artifact = format!("{}.json", payload("artifact"));
+        job.artifacts = vec!["candidate-001.png".into(), artifact];
+        job.sizes.insert("candidate-001.png".into(), (100, 140));
+        // Without attempts, the page names the record's renderer.
+        let mut older = held("held for review: differs", serde_json::json!({"reasons": ["differs"]}));
+        older.record.renderer = Some(payload("renderer"));
+        let unreadable = CandidateSummary {
+            key: crate::baseline::Key::parse("invoice/basic").expect("a valid key"),
+            manifest: None,
+            verdict: None,
+            problem: Some(payload("problem")),
+        };
+        let store = baseline::Store::open(std::path::Path::new("/nonexistent/pixelproof-baselines"))
+            .expect("a directory store opens without reading");
+
+        let html = render(&[job_item(&job), job_item(&older)], &[candidate_item(&store, &unreadable)])
+            .expect("the page renders");
+        assert_only_escaped(
+            &html,
+            &[
+                "reason",
+                "first-engine",
+                "second-engine",
+                "pixels",
+                "note",
+                "template",
+                "submitter",
+                "error",
+                "artifact",
+                "renderer",
+                "problem",
+            ],
+        );
     }
 }
