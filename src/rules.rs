@@ -15,7 +15,7 @@
 //! job ships from the fallback only where start-up verification proved the template on it).
 
 use image::RgbaImage;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::baseline::{Baseline, StoredPage};
 use crate::compare::verdict::{judge, Limits, PageInput, Verdict};
@@ -31,7 +31,7 @@ use crate::template::PageRange;
 pub const SIZE_TOLERANCE: f64 = 0.30;
 
 /// The rules, by the name they have in verdicts, reports and metrics.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Rule {
     BlockedRequests,
@@ -64,7 +64,7 @@ impl std::fmt::Display for Rule {
 }
 
 /// One rule's result.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RuleResult {
     pub rule: Rule,
     pub passed: bool,
@@ -120,7 +120,8 @@ pub struct Expectations<'a> {
 }
 
 /// The outcome of every rule for one proof.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Checked {
     pub passed: bool,
     pub rules: Vec<RuleResult>,
@@ -141,6 +142,113 @@ impl Checked {
     /// Changed pixels over all compared pages.
     pub fn changed_pixels(&self) -> Option<u64> {
         self.pixels.as_ref().map(|v| v.pages.iter().map(|p| p.diff_pixels).sum())
+    }
+}
+
+/// One engine's printed document as a job's verdict shows it: what it printed and how
+/// every rule judged it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(from = "AttemptWire")]
+pub struct Attempt {
+    /// The engine that printed it.
+    pub engine: Renderer,
+    /// Its version (`HeadlessChrome/…`, `WeasyPrint …`).
+    pub renderer: String,
+    pub pages: usize,
+    pub bytes: usize,
+    pub blocked_requests: Vec<BlockedRequest>,
+    pub fonts: Vec<String>,
+    #[serde(flatten)]
+    pub checked: Checked,
+}
+
+impl Attempt {
+    pub fn new(engine: Renderer, renderer: &str, proof: &Proof, checked: Checked) -> Attempt {
+        Attempt {
+            engine,
+            renderer: renderer.to_string(),
+            pages: proof.pages.len(),
+            bytes: proof.rendered.pdf.len(),
+            blocked_requests: proof.rendered.blocked.clone(),
+            fonts: proof.fonts.embedded.clone(),
+            checked,
+        }
+    }
+}
+
+/// An attempt as stored, before `engine` was (it is then read from the version string).
+#[derive(Deserialize)]
+struct AttemptWire {
+    #[serde(default)]
+    engine: Option<Renderer>,
+    #[serde(default)]
+    renderer: String,
+    #[serde(default)]
+    pages: usize,
+    #[serde(default)]
+    bytes: usize,
+    #[serde(default)]
+    blocked_requests: Vec<BlockedRequest>,
+    #[serde(default)]
+    fonts: Vec<String>,
+    #[serde(flatten)]
+    checked: Checked,
+}
+
+impl From<AttemptWire> for Attempt {
+    fn from(w: AttemptWire) -> Attempt {
+        let engine = w.engine.unwrap_or(if w.renderer.starts_with("WeasyPrint") {
+            Renderer::Fallback
+        } else {
+            Renderer::Chromium
+        });
+        let AttemptWire { renderer, pages, bytes, blocked_requests, fonts, checked, .. } = w;
+        Attempt { engine, renderer, pages, bytes, blocked_requests, fonts, checked }
+    }
+}
+
+/// A job's verdict (`verdict.json`, and the record's `verdict`): the shipped (or held)
+/// attempt's numbers first, every attempt below.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct JobVerdict {
+    pub passed: bool,
+    /// The last attempt's engine version.
+    pub renderer: String,
+    pub pages: usize,
+    pub bytes: usize,
+    /// Changed pixels against the baseline, over all compared pages (the first attempt that compared).
+    pub changed_pixels: Option<u64>,
+    pub blocked_requests: Vec<BlockedRequest>,
+    pub fonts: Vec<String>,
+    /// The last attempt's failed rules, `rule: detail`.
+    pub reasons: Vec<String>,
+    /// The pixel verdict of the first attempt that compared pages.
+    pub pixels: Option<Verdict>,
+    pub attempts: Vec<Attempt>,
+}
+
+impl JobVerdict {
+    /// The verdict of a job's attempts (the last one decided).
+    pub fn of(attempts: &[Attempt]) -> JobVerdict {
+        let Some(last) = attempts.last() else { return JobVerdict::default() };
+        JobVerdict {
+            passed: last.checked.passed,
+            renderer: last.renderer.clone(),
+            pages: last.pages,
+            bytes: last.bytes,
+            changed_pixels: attempts.iter().find_map(|a| a.checked.changed_pixels()),
+            blocked_requests: last.blocked_requests.clone(),
+            fonts: last.fonts.clone(),
+            reasons: last.checked.reasons(),
+            pixels: attempts.iter().find_map(|a| a.checked.pixels.clone()),
+            attempts: attempts.to_vec(),
+        }
+    }
+
+    /// The attempt `engine` made, if it printed.
+    pub fn attempt(&self, engine: Renderer) -> Option<&Attempt> {
+        self.attempts.iter().find(|a| a.engine == engine)
     }
 }
 

@@ -58,7 +58,7 @@ pub struct JobStatus {
     /// Pages, changed pixels, blocked requests, fonts used, renderer, the rules' results.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
-    pub verdict: Option<serde_json::Value>,
+    pub verdict: Option<crate::rules::JobVerdict>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pdf_url: Option<String>,
     /// Artifact URLs (operators only; held jobs keep their candidate, baseline and diff pages).

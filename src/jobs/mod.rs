@@ -227,7 +227,7 @@ pub struct JobRecord {
     #[serde(default)]
     pub timings_ms: BTreeMap<JobState, u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub verdict: Option<serde_json::Value>,
+    pub verdict: Option<crate::rules::JobVerdict>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub renderer: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -14,6 +14,7 @@ use crate::audit::{Action, Details, Record};
 use crate::baseline::{self, BaselineError, Decision, Key};
 use crate::jobs::JobStore;
 use crate::jobs::{JobError, JobId, JobRecord, JobState};
+use crate::rules::JobVerdict;
 use crate::store::StoreError;
 use audit::{AuditError, AuditLog};
 
@@ -46,8 +47,8 @@ pub struct HeldJob {
     pub record: JobRecord,
     /// Artifact names under `jobs/{id}/artifacts/`.
     pub artifacts: Vec<String>,
-    /// `verdict.json` among the artifacts, if it is JSON.
-    pub verdict: Option<serde_json::Value>,
+    /// The job's verdict (its record's, or else its `verdict.json` artifact's).
+    pub verdict: Option<JobVerdict>,
     /// Width and height of each PNG artifact.
     pub sizes: std::collections::BTreeMap<String, (u32, u32)>,
 }
@@ -176,9 +177,12 @@ impl Review {
                 continue;
             }
             let artifacts = self.jobs.artifacts(id).await?;
-            let verdict = match self.jobs.get_artifact(id, "verdict.json").await? {
-                Some(bytes) => serde_json::from_slice(&bytes).ok(),
-                None => None,
+            let verdict = match &record.verdict {
+                Some(v) => Some(v.clone()),
+                None => match self.jobs.get_artifact(id, crate::service::artifacts::VERDICT).await? {
+                    Some(bytes) => serde_json::from_slice(&bytes).ok(),
+                    None => None,
+                },
             };
             let mut sizes = std::collections::BTreeMap::new();
             for name in artifacts.iter().filter(|a| a.ends_with(".png")) {

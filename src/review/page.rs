@@ -72,38 +72,34 @@ pub fn candidate_item(store: &baseline::Store, summary: &CandidateSummary) -> It
     }
 }
 
-/// The item for a held job, from its artifacts (`candidate-NNN.png`, `baseline-NNN.png`,
-/// `diff-NNN.png`, `fallback-NNN.png`, `verdict.json`, `held.pdf`).
+/// The item for a held job, from its verdict and artifacts (`candidate-NNN.png`,
+/// `baseline-NNN.png`, `diff-NNN.png`, `fallback-NNN.png`, `verdict.json`, `held.pdf`).
 pub fn job_item(job: &HeldJob) -> Item {
     let id = job.record.id;
-    // The job path's verdict.json: `reasons` (every rule) and `pixels` (the pixel verdict).
-    let verdict: Option<Verdict> = job
-        .verdict
-        .as_ref()
-        .and_then(|v| ["pixels", "verdict"].iter().find_map(|k| serde_json::from_value(v.get(*k)?.clone()).ok()));
+    let verdict = job.verdict.as_ref();
+    let pixels: Option<&Verdict> = verdict.and_then(|v| v.pixels.as_ref());
     let mut changes: Vec<String> = Vec::new();
-    let pixel_reasons = verdict.iter().flat_map(|v| v.reasons.iter().cloned());
-    for reason in reasons_in(job.verdict.as_ref()).into_iter().chain(pixel_reasons) {
-        if !changes.contains(&reason) {
-            changes.push(reason);
+    let mut say = |text: String| {
+        if !changes.contains(&text) {
+            changes.push(text);
+        }
+    };
+    // Each engine's failed rules; a verdict without attempts has only its reasons.
+    let attempts = verdict.map(|v| v.attempts.as_slice()).unwrap_or_default();
+    for attempt in attempts {
+        for reason in attempt.checked.reasons() {
+            say(if attempts.len() > 1 { format!("{}: {reason}", attempt.engine) } else { reason });
         }
     }
-    if let Some(v) = &verdict {
-        if v.baseline_pages != v.candidate_pages {
-            changes.push(format!("{} → {} pages", v.baseline_pages, v.candidate_pages));
-        }
+    if attempts.is_empty() {
+        verdict.into_iter().flat_map(|v| v.reasons.iter().cloned()).for_each(&mut say);
+    }
+    pixels.into_iter().flat_map(|v| v.reasons.iter().cloned()).for_each(&mut say);
+    if let Some(v) = pixels.filter(|v| v.baseline_pages != v.candidate_pages) {
+        say(format!("{} → {} pages", v.baseline_pages, v.candidate_pages));
     }
     if let Some(error) = &job.record.error {
-        changes.push(error.clone());
-    }
-    // The move to `held` is noted "held for review: REASON; REASON…": show it only for what
-    // the reasons above do not already say.
-    if let Some(note) = job.record.history.last().and_then(|t| t.note.clone()) {
-        let note = note.strip_prefix("held for review: ").unwrap_or(&note);
-        let unsaid = changes.iter().fold(note.to_string(), |rest, c| rest.replace(c.as_str(), ""));
-        if !unsaid.trim_matches(|ch: char| ch == ';' || ch.is_whitespace()).is_empty() {
-            changes.push(format!("held: {note}"));
-        }
+        say(error.clone());
     }
     let image = |name: &str| {
         let (width, height) = job.sizes.get(name).copied()?;
@@ -111,7 +107,7 @@ pub fn job_item(job: &HeldJob) -> Item {
     };
     let pages = (1..=job.pages())
         .map(|n| {
-            let pv = verdict.as_ref().and_then(|v| v.pages.iter().find(|pv| pv.page == n));
+            let pv = pixels.and_then(|v| v.pages.iter().find(|pv| pv.page == n));
             PageView {
                 number: n,
                 baseline: image(&page_name(Renderer::Chromium, PageImage::Baseline, n)),
@@ -149,16 +145,16 @@ pub fn job_item(job: &HeldJob) -> Item {
     }
 }
 
-/// Which engine printed what the page shows: the candidate column is the first attempt's
-/// (Chromium's), the fallback column the second's. From `verdict.json`'s `attempts`.
+/// Which engine printed what the page shows: the candidate column is Chromium's attempt, the
+/// fallback column the fallback's.
 fn printed_by(job: &HeldJob) -> String {
-    let attempts = job.verdict.as_ref().and_then(|v| v.get("attempts")).and_then(|a| a.as_array());
-    let renderers: Vec<&str> =
-        attempts.into_iter().flatten().filter_map(|a| a.get("renderer").and_then(|r| r.as_str())).collect();
-    match renderers.as_slice() {
-        [first, second, ..] => format!("candidate by {first}, fallback by {second}"),
-        [only] => format!("candidate by {only}"),
-        [] => format!("renderer {}", job.record.renderer.as_deref().unwrap_or("?")),
+    let attempts = job.verdict.as_ref().map(|v| v.attempts.as_slice()).unwrap_or_default();
+    let by = |engine| attempts.iter().find(|a| a.engine == engine).map(|a| a.renderer.as_str());
+    match (by(Renderer::Chromium), by(Renderer::Fallback)) {
+        (Some(c), Some(f)) => format!("candidate by {c}, fallback by {f}"),
+        (Some(c), None) => format!("candidate by {c}"),
+        (None, Some(f)) => format!("fallback by {f}"),
+        (None, None) => format!("renderer {}", job.record.renderer.as_deref().unwrap_or("?")),
     }
 }
 
@@ -173,46 +169,51 @@ fn page_note(v: &crate::compare::verdict::PageVerdict) -> String {
     parts.join(" · ")
 }
 
-/// `reasons` (an array of strings) at the top of a JSON value or under its `verdict`.
-fn reasons_in(value: Option<&serde_json::Value>) -> Vec<String> {
-    let Some(value) = value else { return Vec::new() };
-    let list = value.get("reasons").or_else(|| value.get("verdict")?.get("reasons"));
-    list.and_then(|l| l.as_array())
-        .map(|l| l.iter().filter_map(|r| r.as_str().map(str::to_string)).collect())
-        .unwrap_or_default()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::jobs::{JobId, JobRecord, JobState};
 
-    fn held(note: &str, verdict: serde_json::Value) -> HeldJob {
+    /// A held job whose verdict is `verdict` as stored (read the way records are read).
+    fn held(verdict: serde_json::Value) -> HeldJob {
         let mut record = JobRecord::new(JobId::new(), serde_json::json!({"template": "invoice"}), None);
-        for (state, n) in [(JobState::Rendering, None), (JobState::Verifying, None), (JobState::Held, Some(note))] {
+        for (state, n) in [(JobState::Rendering, None), (JobState::Verifying, None), (JobState::Held, Some("held"))] {
             record.transition(state, n).expect("a legal move");
         }
         record.renderer = Some("WeasyPrint 57.2".into());
+        let verdict = serde_json::from_value(verdict).expect("a stored verdict");
         HeldJob { record, artifacts: Vec::new(), verdict: Some(verdict), sizes: Default::default() }
+    }
+
+    /// An attempt as stored before attempts named their engine.
+    fn attempt(renderer: &str, detail: &str) -> serde_json::Value {
+        serde_json::json!({"renderer": renderer, "pages": 12, "passed": false,
+            "rules": [{"rule": "page-count", "passed": false, "detail": detail}]})
     }
 
     #[test]
     fn a_held_job_names_both_engines_and_each_reason_once() {
+        let detail = "12 pages; the template declares 1 to 10";
         let verdict = serde_json::json!({
-            "reasons": ["chromium: 12 pages; the template allows 1 to 10", "fallback: 12 pages; the template allows 1 to 10"],
-            "attempts": [{"renderer": "HeadlessChrome/156.0.8078.114"}, {"renderer": "WeasyPrint 57.2"}],
+            "reasons": [format!("page-count: {detail}")],
+            "attempts": [attempt("HeadlessChrome/156.0.8078.114", detail), attempt("WeasyPrint 57.2", detail)],
         });
-        let note = "held for review: chromium: 12 pages; the template allows 1 to 10; fallback: 12 pages; the template allows 1 to 10";
-        let item = job_item(&held(note, verdict.clone()));
-        assert_eq!(item.changes.len(), 2, "{:?}", item.changes);
+        let item = job_item(&held(verdict));
+        assert_eq!(
+            item.changes,
+            [format!("chromium: page-count: {detail}"), format!("fallback: page-count: {detail}")],
+            "{:?}",
+            item.changes
+        );
         assert!(
             item.subtitle.contains("candidate by HeadlessChrome/156.0.8078.114, fallback by WeasyPrint 57.2"),
             "{}",
             item.subtitle
         );
-        // A note that says something the reasons do not is kept.
-        let item = job_item(&held("differs on both engines", verdict));
-        assert!(item.changes.iter().any(|c| c == "held: differs on both engines"), "{:?}", item.changes);
+        // Routed to the fallback alone: its column, not the candidate's.
+        let item = job_item(&held(serde_json::json!({"attempts": [attempt("WeasyPrint 57.2", detail)]})));
+        assert!(item.subtitle.contains("fallback by WeasyPrint 57.2"), "{}", item.subtitle);
+        assert_eq!(item.changes, [format!("page-count: {detail}")]);
     }
 
     #[test]
@@ -220,14 +221,18 @@ mod tests {
         use crate::ui::hostile::{assert_only_escaped, payload};
         let verdict = serde_json::json!({
             "reasons": [payload("reason")],
-            "attempts": [{"renderer": payload("first-engine")}, {"renderer": payload("second-engine")}],
+            "attempts": [
+                {"engine": "chromium", "renderer": payload("first-engine"), "passed": false,
+                 "rules": [{"rule": "fonts", "passed": false, "detail": payload("reason")}]},
+                {"engine": "fallback", "renderer": payload("second-engine")},
+            ],
             "pixels": {
                 "passed": false, "baseline_pages": 1, "candidate_pages": 1, "reasons": [payload("pixels")],
                 "pages": [{"page": 1, "diff_pixels": 5, "total_pixels": 100, "ratio": 0.05, "regions": [],
                            "text_changed": true, "size_changed": false, "passed": false}],
             },
         });
-        let mut job = held(&format!("held for review: {}", payload("note")), verdict);
+        let mut job = held(verdict);
         job.record.request = serde_json::json!({"template": payload("template")});
         job.record.submitter = Some(payload("submitter"));
         job.record.error = Some(payload("error"));
@@ -235,7 +240,7 @@ mod tests {
         job.artifacts = vec!["candidate-001.png".into(), artifact];
         job.sizes.insert("candidate-001.png".into(), (100, 140));
         // Without attempts, the page names the record's renderer.
-        let mut older = held("held for review: differs", serde_json::json!({"reasons": ["differs"]}));
+        let mut older = held(serde_json::json!({"reasons": [payload("older-reason")]}));
         older.record.renderer = Some(payload("renderer"));
         let unreadable = CandidateSummary {
             key: crate::baseline::Key::parse("invoice/basic").expect("a valid key"),
@@ -255,7 +260,7 @@ mod tests {
                 "first-engine",
                 "second-engine",
                 "pixels",
-                "note",
+                "older-reason",
                 "template",
                 "submitter",
                 "error",

@@ -11,8 +11,6 @@
 
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
-
 use super::Service;
 use crate::baseline::Baseline;
 use crate::fallback::FallbackError;
@@ -20,10 +18,10 @@ use crate::job::Document;
 use crate::jobs::{JobRecord, JobState};
 use crate::pipeline::{EngineError, Proof};
 use crate::raster::RasterError;
-use crate::render::{BlockedRequest, RenderError};
+use crate::render::RenderError;
 use crate::request::JobRequest;
 use crate::routing::Renderer;
-use crate::rules::{verify, BaselineInput, Checked, Expectations};
+use crate::rules::{verify, Attempt, BaselineInput, Checked, Expectations};
 use crate::template::Template;
 
 /// Why a job did not settle on this delivery.
@@ -64,35 +62,6 @@ fn fallback_interrupt(e: FallbackError) -> Interrupt {
             Interrupt::fatal(format!("fallback renderer: {e}"))
         }
         other => Interrupt::retry(format!("fallback renderer: {other}")),
-    }
-}
-
-/// One printed attempt as the verdict shows it.
-#[derive(Debug, Clone, Serialize)]
-pub(super) struct Attempt {
-    /// The engine that printed it.
-    pub(super) engine: Renderer,
-    /// Its version (`HeadlessChrome/…`, `WeasyPrint …`).
-    pub(super) renderer: String,
-    pub(super) pages: usize,
-    pub(super) bytes: usize,
-    pub(super) blocked_requests: Vec<BlockedRequest>,
-    pub(super) fonts: Vec<String>,
-    #[serde(flatten)]
-    pub(super) checked: Checked,
-}
-
-impl Attempt {
-    fn new(engine: Renderer, renderer: &str, proof: &Proof, checked: Checked) -> Attempt {
-        Attempt {
-            engine,
-            renderer: renderer.to_string(),
-            pages: proof.pages.len(),
-            bytes: proof.rendered.pdf.len(),
-            blocked_requests: proof.rendered.blocked.clone(),
-            fonts: proof.fonts.embedded.clone(),
-            checked,
-        }
     }
 }
 

@@ -91,7 +91,7 @@ pub struct Entry {
     pub job: JobId,
     pub state: JobState,
     pub renderer: String,
-    pub verdict: serde_json::Value,
+    pub verdict: crate::rules::JobVerdict,
     /// The PDF's object key and sha256.
     pub pdf: ObjectKey,
     pub pdf_sha256: String,
@@ -197,7 +197,7 @@ impl RenderCache {
         if entry.format != KEY_FORMAT || !matches!(entry.state, JobState::Done | JobState::Fallback) {
             return Err(format!("entry.json is of format {} and state {}: not usable", entry.format, entry.state));
         }
-        if entry.verdict.get("passed") != Some(&serde_json::Value::Bool(true)) {
+        if !entry.verdict.passed {
             return Err("entry.json holds a verdict that did not pass".into());
         }
         let pdf = self
@@ -238,7 +238,7 @@ impl RenderCache {
         &self,
         key: &CacheKey,
         record: &JobRecord,
-        verdict: &serde_json::Value,
+        verdict: &crate::rules::JobVerdict,
         renderer: &str,
         pdf: &[u8],
     ) -> Result<bool, crate::store::StoreError> {
@@ -444,11 +444,14 @@ mod tests {
         let mut record = JobRecord::new(JobId::new(), serde_json::json!({}), None);
         record.state = JobState::Done;
         record.renderer = Some("HeadlessChrome/156".into());
-        record.verdict = Some(serde_json::json!({"passed": true}));
+        record.verdict = Some(crate::rules::JobVerdict { passed: true, ..Default::default() });
         assert!(cache.read(&key).await.expect("read").is_none());
-        assert!(cache.write(&key, &record, &serde_json::json!({"passed": true}), "r", b"%PDF-1").await.expect("write"));
+        assert!(cache
+            .write(&key, &record, &crate::rules::JobVerdict { passed: true, ..Default::default() }, "r", b"%PDF-1")
+            .await
+            .expect("write"));
         assert!(!cache
-            .write(&key, &record, &serde_json::json!({"passed": true}), "r", b"%PDF-2")
+            .write(&key, &record, &crate::rules::JobVerdict { passed: true, ..Default::default() }, "r", b"%PDF-2")
             .await
             .expect("again"));
         let hit = cache.read(&key).await.expect("read").expect("a hit");

@@ -10,9 +10,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
 use super::artifacts::{self, Pages};
-use super::attempt::{
-    add_stage, attempt, draw_for_review, moved, route, Attempt, Interrupt, Job, Outcome, Recorded, Stopped,
-};
+use super::attempt::{add_stage, attempt, draw_for_review, moved, route, Interrupt, Job, Outcome, Recorded, Stopped};
 use super::cache::{self, CacheKey, Lookup};
 use super::Service;
 use crate::jobs::{JobRecord, JobState};
@@ -20,7 +18,7 @@ use crate::pipeline::Proof;
 use crate::queue::{Delivery, Retried};
 use crate::request::JobRequest;
 use crate::routing::Renderer;
-use crate::rules::Checked;
+use crate::rules::{Attempt, Checked, JobVerdict};
 
 /// First and longest pause between tries of a job while the object store is unavailable.
 const OUTAGE_PAUSE: (Duration, Duration) = (Duration::from_millis(500), Duration::from_secs(10));
@@ -331,25 +329,6 @@ async fn run_job(service: &Service, record: &mut JobRecord, last_delivery: bool)
     }
 }
 
-/// The verdict JSON: the shipped (or held) attempt's numbers first, every attempt below.
-fn verdict_json(attempts: &[Attempt]) -> serde_json::Value {
-    let Some(last) = attempts.last() else { return serde_json::json!({}) };
-    let pixels = attempts.iter().find_map(|a| a.checked.pixels.as_ref());
-    let changed: Option<u64> = attempts.iter().find_map(|a| a.checked.changed_pixels());
-    serde_json::json!({
-        "passed": last.checked.passed,
-        "renderer": last.renderer,
-        "pages": last.pages,
-        "bytes": last.bytes,
-        "changed_pixels": changed,
-        "blocked_requests": last.blocked_requests,
-        "fonts": last.fonts,
-        "reasons": last.checked.reasons(),
-        "pixels": pixels,
-        "attempts": attempts,
-    })
-}
-
 async fn settle(
     service: &Service,
     record: &mut JobRecord,
@@ -360,7 +339,7 @@ async fn settle(
 ) -> Result<(), Interrupt> {
     let started = Instant::now();
     let id = record.id;
-    let verdict = verdict_json(attempts);
+    let verdict = JobVerdict::of(attempts);
     let (key, stored) = service.jobs.put_pdf(id, proof.rendered.pdf.clone()).await.map_err(Interrupt::store)?;
     if stored == crate::jobs::Stored::AlreadyExisted {
         tracing::info!(job = %id, "the PDF was stored by an earlier delivery: kept");
@@ -439,7 +418,7 @@ async fn hold(
 ) -> Result<(), Interrupt> {
     let started = Instant::now();
     let id = record.id;
-    let verdict = verdict_json(attempts);
+    let verdict = JobVerdict::of(attempts);
     if let Some((proof, checked)) = chromium {
         let pages = Pages {
             engine: Renderer::Chromium,
