@@ -8,6 +8,7 @@
 //! attempt lost) until it ends.
 
 use crate::support;
+use crate::support::broker::{self, URL as AMQP};
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -21,21 +22,8 @@ use lapin::{Connection, ConnectionProperties};
 use serde_json::{json, Value};
 use support::service::*;
 
-const AMQP: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
-/// One broker for the whole machine: these tests restart it or load it, so one at a time.
-static BROKER: Mutex<()> = Mutex::new(());
-
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime")
-}
-
-fn broker_answers() -> bool {
-    std::net::TcpStream::connect_timeout(&"127.0.0.1:5672".parse().expect("addr"), Duration::from_millis(500)).is_ok()
-}
-
-fn rabbitmqctl(args: &[&str]) {
-    let out = Command::new("rabbitmqctl").args(args).output().expect("run rabbitmqctl (scripts/setup installs it)");
-    assert!(out.status.success(), "rabbitmqctl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
 }
 
 /// A queue of the test's own bound to the fleet's results exchange, read at the end.
@@ -175,7 +163,7 @@ fn assert_all_done_with_events(data: &Path, ids: &[String], events: &Events) -> 
 
 #[test]
 fn a_hundred_jobs_survive_a_broker_restart() {
-    let _broker = BROKER.lock().unwrap_or_else(|e| e.into_inner());
+    let _broker = broker::exclusive_blocking();
     let data = tempfile::tempdir().expect("data dir");
     let fleet = Fleet::start(data.path());
     let events = Events::bind(&fleet.name);
@@ -186,10 +174,10 @@ fn a_hundred_jobs_survive_a_broker_restart() {
     let settled_before = count(&records(data.path()), &SETTLED);
 
     let outage = Instant::now();
-    rabbitmqctl(&["stop_app"]);
+    broker::rabbitmqctl(&["stop_app"]);
     std::thread::sleep(Duration::from_secs(3));
-    rabbitmqctl(&["start_app"]);
-    while !broker_answers() {
+    broker::rabbitmqctl(&["start_app"]);
+    while !broker::answers() {
         assert!(outage.elapsed() < Duration::from_secs(60), "RabbitMQ did not come back");
         std::thread::sleep(Duration::from_millis(200));
     }
@@ -232,7 +220,7 @@ fn chromium_of(pid: u32) -> Vec<String> {
 
 #[test]
 fn jobs_finish_after_a_workers_chromium_and_then_a_whole_worker_are_killed() {
-    let _broker = BROKER.lock().unwrap_or_else(|e| e.into_inner());
+    let _broker = broker::exclusive_blocking();
     let data = tempfile::tempdir().expect("data dir");
     let mut fleet = Fleet::start(data.path());
     let events = Events::bind(&fleet.name);
@@ -288,7 +276,7 @@ fn a_worker_needs_a_shared_queue_and_says_so() {
 
 #[test]
 fn an_api_only_server_leaves_jobs_to_the_workers_and_they_apply_its_routing_rules() {
-    let _broker = BROKER.lock().unwrap_or_else(|e| e.into_inner());
+    let _broker = broker::exclusive_blocking();
     let data = tempfile::tempdir().expect("data dir");
     let fleet = Fleet::start_with(data.path(), &["--api-only"]);
     let c = client();
@@ -420,7 +408,7 @@ impl Proxy {
 
 #[test]
 fn with_s3_every_process_answers_for_every_job_and_jobs_wait_out_an_s3_outage() {
-    let _broker = BROKER.lock().unwrap_or_else(|e| e.into_inner());
+    let _broker = broker::exclusive_blocking();
     let s3 = support::s3::S3Server::start();
     let bucket = runtime().block_on(s3.create_bucket("fleet"));
     let mut proxy = Proxy::start(s3.port);
@@ -559,7 +547,7 @@ fn run_pixelproof(args: &[&str], env: &[(String, String)]) -> (Option<i32>, Stri
 fn a_fleet_proves_jobs_against_baselines_in_the_bucket_and_approves_through_the_api() {
     use pixelproof::baseline::{BucketStore, Key, Store};
 
-    let _broker = BROKER.lock().unwrap_or_else(|e| e.into_inner());
+    let _broker = broker::exclusive_blocking();
     let s3 = support::s3::S3Server::start();
     let bucket = runtime().block_on(s3.create_bucket("baselines"));
     let env = aws_env(&s3, &s3.endpoint());

@@ -8,11 +8,11 @@
 //! others hold for reading, so it never pulls the broker from under them.
 
 use std::future::Future;
-use std::net::TcpStream;
 use std::panic::AssertUnwindSafe;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use crate::support::broker::{self, URL};
 use futures::FutureExt;
 use lapin::options::{BasicGetOptions, BasicPublishOptions, QueueDeleteOptions};
 use lapin::types::{AMQPValue, FieldTable};
@@ -21,11 +21,7 @@ use pixelproof::jobs::JobId;
 use pixelproof::queue::amqp::{ATTEMPTS_HEADER, WHY_HEADER};
 use pixelproof::queue::{AmqpConfig, AmqpQueue, DeadLetter, Queue, QueueDepth, QueueError, Retried};
 
-const URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
 const WAIT: Duration = Duration::from_secs(3);
-
-/// Held for reading by every test, for writing by the one that stops the broker.
-static BROKER: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
 
 fn config(name: &str) -> AmqpConfig {
     AmqpConfig { url: URL.to_string(), queue_name: name.to_string(), prefetch: 10, max_len: 1000, max_attempts: 3 }
@@ -35,18 +31,14 @@ fn ids(n: usize) -> Vec<JobId> {
     (0..n).map(|_| JobId::new()).collect()
 }
 
-fn port_answers() -> bool {
-    TcpStream::connect_timeout(&"127.0.0.1:5672".parse().unwrap(), Duration::from_millis(500)).is_ok()
-}
-
 /// Waits until the broker accepts AMQP connections (starting it if nothing listens).
 async fn broker_up() {
-    if !port_answers() {
+    if !broker::answers() {
         let _ = Command::new("rabbitmq-server").arg("-detached").status();
     }
     let started = Instant::now();
     loop {
-        if port_answers() && Connection::connect(URL, ConnectionProperties::default()).await.is_ok() {
+        if broker::answers() && Connection::connect(URL, ConnectionProperties::default()).await.is_ok() {
             return;
         }
         assert!(started.elapsed() < Duration::from_secs(90), "RabbitMQ at 127.0.0.1:5672 did not come up");
@@ -76,7 +68,7 @@ where
     F: FnOnce(String) -> Fut,
     Fut: Future<Output = ()>,
 {
-    let _shared = BROKER.read().await;
+    let _shared = broker::shared().await;
     broker_up().await;
     let name = format!("pixelproof.test.{}", JobId::new().to_string().to_lowercase());
     let outcome = AssertUnwindSafe(test(name.clone())).catch_unwind().await;
@@ -194,9 +186,7 @@ async fn messages_are_persistent_json_on_durable_queues() {
         assert_eq!(header_int(&m, ATTEMPTS_HEADER), Some(0));
         assert_eq!(body_job(&m), job.to_string());
 
-        let out = Command::new("rabbitmqctl").args(["-q", "list_queues", "name", "durable"]).output().unwrap();
-        assert!(out.status.success(), "rabbitmqctl list_queues: {}", String::from_utf8_lossy(&out.stderr));
-        let listing = String::from_utf8_lossy(&out.stdout).into_owned();
+        let listing = broker::rabbitmqctl(&["-q", "list_queues", "name", "durable"]);
         for q in [name.clone(), format!("{name}.delay"), format!("{name}.dead")] {
             let line = listing.lines().find(|l| l.split_whitespace().next() == Some(q.as_str()));
             assert_eq!(line.and_then(|l| l.split_whitespace().nth(1)), Some("true"), "{q} durable in:\n{listing}");
@@ -430,21 +420,16 @@ async fn an_unacked_delivery_of_a_lost_consumer_is_delivered_again_with_one_more
     .await;
 }
 
-fn rabbitmqctl(arg: &str) {
-    let out = Command::new("rabbitmqctl").arg(arg).output().expect("rabbitmqctl runs");
-    assert!(out.status.success(), "rabbitmqctl {arg}: {}", String::from_utf8_lossy(&out.stderr));
-}
-
 #[tokio::test]
 async fn survives_a_broker_restart_without_being_recreated() {
-    let _exclusive = BROKER.write().await;
+    let _exclusive = broker::exclusive().await;
     broker_up().await;
     let name = format!("pixelproof.test.{}", JobId::new().to_string().to_lowercase());
     let q = AmqpQueue::connect(config(&name)).await.unwrap();
     let jobs = ids(2);
     q.enqueue(jobs[0]).await.unwrap();
 
-    rabbitmqctl("stop_app");
+    broker::rabbitmqctl(&["stop_app"]);
     let during = AssertUnwindSafe(async {
         let err = q.enqueue(jobs[1]).await.expect_err("enqueue with the broker stopped");
         assert!(matches!(err, QueueError::Unavailable { .. }) && err.is_retryable(), "{err:?}");
@@ -454,7 +439,7 @@ async fn survives_a_broker_restart_without_being_recreated() {
     })
     .catch_unwind()
     .await;
-    rabbitmqctl("start_app");
+    broker::rabbitmqctl(&["start_app"]);
     broker_up().await;
     if let Err(panic) = during {
         delete_queues(&name).await;

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use pixelproof::pipeline::EngineError;
 use pixelproof::render::RenderError;
-use support::{engine, html_doc};
+use support::{chromium_of, engine, html_doc};
 
 /// A document that keeps the page busy for `ms` before it can load.
 fn slow_doc(ms: u64) -> pixelproof::job::Document {
@@ -109,21 +109,6 @@ async fn a_browser_over_its_memory_ceiling_is_replaced_and_the_next_document_ren
     assert_eq!(normal.renderer.memory_recycles(), 0);
 }
 
-/// Pids of the Chromium processes whose profile names `owner`.
-fn chromium_of(owner: u32) -> Vec<u32> {
-    let marker =
-        format!("--user-data-dir={}", std::env::temp_dir().join(format!("pixelproof-chromium-{owner}-")).display());
-    let mut pids = Vec::new();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else { continue };
-        let Ok(cmd) = std::fs::read(entry.path().join("cmdline")) else { continue };
-        if String::from_utf8_lossy(&cmd).split('\0').any(|a| a.starts_with(&marker)) {
-            pids.push(pid);
-        }
-    }
-    pids
-}
-
 #[test]
 fn chromium_left_behind_by_a_killed_pixelproof_is_reaped_by_the_next_one() {
     let dir = tempfile::tempdir().unwrap();
@@ -145,10 +130,18 @@ fn chromium_left_behind_by_a_killed_pixelproof_is_reaped_by_the_next_one() {
     }
     std::thread::sleep(Duration::from_millis(500));
     signal(owner, "-KILL");
-    let _ = child.wait();
+    // Not waited for yet: the killed owner stays a zombie, its pid in /proc, so the engines and
+    // `pixelproof` processes that other tests of this binary start meanwhile (each reaps orphans
+    // as it starts) leave its Chromium alone until this test has seen it outlive its owner.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !std::fs::read_to_string(format!("/proc/{owner}/stat")).unwrap_or_default().contains(") Z ") {
+        assert!(std::time::Instant::now() < deadline, "pixelproof render {owner} did not die of kill -9");
+        std::thread::sleep(Duration::from_millis(50));
+    }
     std::thread::sleep(Duration::from_millis(300));
     let orphans = chromium_of(owner);
     assert!(!orphans.is_empty(), "after kill -9 of its owner, Chromium is still running (what reaping is for)");
+    let _ = child.wait();
     let killed = pixelproof::render::browser::reap_orphans();
     assert!(killed >= 1, "{killed}");
     let deadline = std::time::Instant::now() + Duration::from_secs(10);

@@ -4,6 +4,7 @@
 //! (`store_contract`) and the pixelmatch test scenes (`scenes`).
 #![allow(dead_code)]
 
+pub mod broker;
 pub mod s3;
 pub mod scenes;
 pub mod service;
@@ -155,4 +156,20 @@ pub fn child_test(module: &str, name: &str) -> std::process::Command {
     let mut cmd = std::process::Command::new(std::env::current_exe().expect("the test binary's path"));
     cmd.args(["--ignored", "--exact", &test, "--nocapture", "--test-threads=1"]).stdout(std::process::Stdio::null());
     cmd
+}
+
+/// Chromium processes whose profile names `owner` (`--user-data-dir=TMP/pixelproof-chromium-{owner}-…`):
+/// the browsers that the pixelproof process `owner` started, alive or left behind.
+pub fn chromium_of(owner: u32) -> Vec<u32> {
+    let marker =
+        format!("--user-data-dir={}", std::env::temp_dir().join(format!("pixelproof-chromium-{owner}-")).display());
+    let mut pids = Vec::new();
+    for entry in std::fs::read_dir("/proc").expect("/proc").flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else { continue };
+        let Ok(cmd) = std::fs::read(entry.path().join("cmdline")) else { continue };
+        if String::from_utf8_lossy(&cmd).split('\0').any(|a| a.starts_with(&marker)) {
+            pids.push(pid);
+        }
+    }
+    pids
 }
