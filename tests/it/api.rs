@@ -9,10 +9,7 @@ use std::time::{Duration, Instant};
 use reqwest::blocking::{Client, Response};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-use support::service::{assert_problem, client, fixture, pdfinfo_pages};
-
-const SUBMIT: &str = "ci:submit:submit-secret-0123456789";
-const OPERATOR: &str = "ops:operator:operator-secret-0123456789";
+use support::service::{assert_problem, client, fixture, pdfinfo_pages, OPERATOR_TOKEN, SUBMIT_TOKEN};
 
 /// A running server on its own temporary data directory; killed when dropped (a test that
 /// wants a clean exit sends SIGTERM).
@@ -179,10 +176,10 @@ fn renders_validates_and_reports() {
 
 #[test]
 fn tokens_and_roles() {
-    let server = Server::start(&["--token", SUBMIT, "--token", OPERATOR]);
+    let server = Server::start(&["--token", SUBMIT_TOKEN, "--token", OPERATOR_TOKEN]);
     let http = client();
-    let submit = "submit-secret-0123456789";
-    let operator = "operator-secret-0123456789";
+    let submit = support::service::SUBMIT;
+    let operator = support::service::OPERATOR;
     // Probes stay open.
     server.wait_ready(&http);
     assert_eq!(http.get(server.url("/healthz")).send().expect("healthz").status(), StatusCode::OK);
@@ -214,9 +211,13 @@ fn no_token_no_access_and_refusals_are_logged_without_the_token() {
     let data = tempfile::tempdir().expect("temp data dir");
     let logs = tempfile::tempdir().expect("temp log dir");
     let log = logs.path().join("serve.log");
-    let server = support::service::Server::start_logged(data.path(), &["--token", SUBMIT, "--token", OPERATOR], &log);
+    let server = support::service::Server::start_logged(
+        data.path(),
+        &["--token", SUBMIT_TOKEN, "--token", OPERATOR_TOKEN],
+        &log,
+    );
     let http = client();
-    let (submit, operator) = ("submit-secret-0123456789", "operator-secret-0123456789");
+    let (submit, operator) = (support::service::SUBMIT, support::service::OPERATOR);
     let wrong = "wrong-secret-SENTINEL-0123456789";
     let id = "01J00000000000000000000000";
     let submit_routes = [
@@ -291,7 +292,7 @@ fn no_token_no_access_and_refusals_are_logged_without_the_token() {
 fn cli_errors_say_each_cause_once() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let run = |args: &[&str]| {
-        let out = Command::new(env!("CARGO_BIN_EXE_pixelproof"))
+        let out = support::pixelproof()
             .args(args)
             .current_dir(tmp.path())
             .env_remove("PIXELPROOF_TOKENS")
@@ -353,7 +354,7 @@ fn a_missing_baselines_directory_is_named_at_start_up() {
 
 #[test]
 fn refuses_to_listen_openly_without_tokens() {
-    let out = Command::new(env!("CARGO_BIN_EXE_pixelproof"))
+    let out = support::pixelproof()
         .args(["serve", "--listen", "0.0.0.0:0"])
         .env_remove("PIXELPROOF_TOKENS")
         .output()
@@ -439,7 +440,7 @@ fn readiness_replaces_a_dead_chromium_and_counts_the_restart() {
 /// fallback's PDF (and says so in its headers), and a queued job settles as `fallback`.
 #[test]
 fn a_routing_rule_from_the_api_sends_render_and_jobs_to_the_fallback() {
-    let server = Server::start(&["--token", SUBMIT, "--token", OPERATOR]);
+    let server = Server::start(&["--token", SUBMIT_TOKEN, "--token", OPERATOR_TOKEN]);
     let http = client();
     let (submit, operator) = (support::service::SUBMIT, support::service::OPERATOR);
     let body = json!({"template": "certificate", "data": fixture("certificate", "default")});
@@ -499,7 +500,8 @@ fn open_files(pid: u32) -> usize {
 #[test]
 fn slow_and_idle_clients_are_cut_off() {
     use std::io::Write;
-    let server = Server::start(&["--token", SUBMIT, "--header-read-timeout-secs", "2", "--idle-timeout-secs", "3"]);
+    let server =
+        Server::start(&["--token", SUBMIT_TOKEN, "--header-read-timeout-secs", "2", "--idle-timeout-secs", "3"]);
     let limit = Duration::from_secs(10);
 
     let mut slow = connect(&server, Duration::from_millis(500));
@@ -554,7 +556,8 @@ fn slow_and_idle_clients_are_cut_off() {
 #[test]
 fn connections_are_capped() {
     use std::io::Write;
-    let server = Server::start(&["--token", SUBMIT, "--max-connections", "4", "--header-read-timeout-secs", "60"]);
+    let server =
+        Server::start(&["--token", SUBMIT_TOKEN, "--max-connections", "4", "--header-read-timeout-secs", "60"]);
     let mut open: Vec<_> = (0..4).map(|_| connect(&server, Duration::from_millis(200))).collect();
     std::thread::sleep(Duration::from_millis(300));
     let mut fifth = connect(&server, Duration::from_millis(1500));
@@ -580,7 +583,7 @@ fn connections_are_capped() {
 /// a template that does not exist is refused naming the known ones.
 #[test]
 fn client_mistakes_are_answered_as_such() {
-    let server = Server::start(&["--token", SUBMIT, "--token", OPERATOR]);
+    let server = Server::start(&["--token", SUBMIT_TOKEN, "--token", OPERATOR_TOKEN]);
     let c = client();
     let print = |ranges: &str| {
         c.post(server.url("/v1/render"))

@@ -7,8 +7,7 @@
 
 use crate::support;
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
 
 use image::{Rgba, RgbaImage};
 use pixelproof::baseline::{
@@ -18,24 +17,12 @@ use pixelproof::baseline::{
 use pixelproof::compare::verdict::{PageInput, PageVerdict, Verdict};
 use pixelproof::pins::Environment;
 use pixelproof::routing::Renderer;
+use support::baselines::{self, decision, page};
 use support::s3::S3Server;
+use support::{block_on, pixelproof, repo, s, shown};
 
 fn env() -> Environment {
-    Environment {
-        chromium: "156.0.8078.114".into(),
-        pdfium_build: "8149".into(),
-        fonts_hash: "ab".repeat(32),
-        dpi: 150,
-        fallback: None,
-    }
-}
-
-fn page(seed: u8) -> RgbaImage {
-    RgbaImage::from_fn(60, 80, |x, y| Rgba([(x as u8).wrapping_mul(seed), (y as u8).wrapping_add(seed), seed, 255]))
-}
-
-fn decision(reason: &str) -> Decision {
-    Decision { by: "alice".into(), reason: reason.into() }
+    baselines::environment("156.0.8078.114", &"ab".repeat(32))
 }
 
 fn new_candidate<'a>(key: &Key, images: &'a [RgbaImage], text: &'a str) -> NewCandidate<'a> {
@@ -47,10 +34,6 @@ fn new_candidate<'a>(key: &Key, images: &'a [RgbaImage], text: &'a str) -> NewCa
         comparison: None,
         engine: Renderer::Chromium,
     }
-}
-
-fn block_on<F: std::future::Future>(f: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(f)
 }
 
 /// A bucket of its own on `server`.
@@ -330,18 +313,6 @@ fn an_unreachable_bucket_is_an_outage_not_a_missing_baseline() {
     assert!(err.to_string().contains("no-such-bucket"), "{err}");
 }
 
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().expect("UTF-8 path")
-}
-
-fn shown(out: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
-}
-
 #[test]
 fn an_operator_checks_reviews_and_approves_baselines_in_a_bucket() {
     let server = S3Server::start();
@@ -352,7 +323,7 @@ fn an_operator_checks_reviews_and_approves_baselines_in_a_bucket() {
     let url = format!("s3://{bucket}/team-a");
     let credentials = server.credentials();
     let pixelproof = |args: &[&str]| {
-        Command::new(env!("CARGO_BIN_EXE_pixelproof"))
+        pixelproof()
             .args(args)
             .current_dir(tmp.path())
             .env("PIXELPROOF_USER", "operator-1")
@@ -424,7 +395,7 @@ fn committed_baselines_copy_into_a_bucket_and_back_byte_for_byte() {
     let url = format!("s3://{bucket}/fleet");
     let credentials = server.credentials();
     let pixelproof = |args: &[&str]| {
-        let out = Command::new(env!("CARGO_BIN_EXE_pixelproof"))
+        let out = pixelproof()
             .args(args)
             .current_dir(tmp.path())
             .env("AWS_ENDPOINT_URL", server.endpoint())

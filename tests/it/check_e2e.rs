@@ -2,34 +2,18 @@
 //! binary, real Chromium and PDFium, the bundled templates and the committed baselines.
 //! Needs `scripts/setup` (the pinned Chromium and PDFium), like the other engine tests.
 
-use crate::support;
+use crate::support::{self, repo, s, shown};
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 use std::sync::Mutex;
 
 /// One Chromium-heavy run at a time: the machines this runs on have few cores.
 static SERIAL: Mutex<()> = Mutex::new(());
 
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
+/// `pixelproof ARGS` in the repository, as the user e2e.
 fn pixelproof(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_pixelproof"))
-        .args(args)
-        .current_dir(repo())
-        .env("PIXELPROOF_USER", "e2e")
-        .output()
-        .expect("run pixelproof")
-}
-
-fn shown(out: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().expect("UTF-8 path")
+    support::pixelproof().args(args).env("PIXELPROOF_USER", "e2e").output().expect("run pixelproof")
 }
 
 /// A copy of the bundled `invoice` template alone.
@@ -74,7 +58,7 @@ fn check_passes_on_the_committed_baselines() {
 fn check_from_another_directory_finds_the_baselines_as_it_finds_the_templates() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let elsewhere = tempfile::tempdir().expect("tempdir");
-    let out = Command::new(env!("CARGO_BIN_EXE_pixelproof"))
+    let out = support::pixelproof()
         .arg("check")
         .current_dir(elsewhere.path())
         .env_remove("PIXELPROOF_BASELINES")

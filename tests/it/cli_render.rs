@@ -1,29 +1,16 @@
 //! `pixelproof render` as a user runs it: real binary, real Chromium and PDFium.
 
-use std::path::Path;
-use std::process::Command;
-
-fn pixelproof() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_pixelproof"));
-    c.current_dir(env!("CARGO_MANIFEST_DIR"));
-    c
-}
-
-fn write(dir: &Path, rel: &str, text: &str) {
-    let p = dir.join(rel);
-    std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
-    std::fs::write(p, text).expect("write");
-}
+use crate::support::{pixelproof, write_file};
 
 #[test]
 fn renders_an_html_file_with_its_assets_and_reports_blocked_requests() {
     let tmp = tempfile::tempdir().expect("tempdir");
-    write(
+    write_file(
         tmp.path(),
         "page.html",
         "<!doctype html><link rel=stylesheet href=css/s.css><h1>Quarterly</h1><img src='http://127.0.0.1:9/x.png'>",
     );
-    write(tmp.path(), "css/s.css", "h1 { color: rgb(200, 0, 0); font-family: 'DejaVu Serif'; }");
+    write_file(tmp.path(), "css/s.css", "h1 { color: rgb(200, 0, 0); font-family: 'DejaVu Serif'; }");
     let out = tmp.path().join("page.pdf");
     let res = pixelproof()
         .args(["render", "--html"])
@@ -52,9 +39,9 @@ fn renders_an_html_file_with_its_assets_and_reports_blocked_requests() {
 #[test]
 fn unknown_template_and_bad_data_are_clear_errors() {
     let tmp = tempfile::tempdir().expect("tempdir");
-    write(tmp.path(), "t/template.html", "<p>{{ customer.name }}</p>");
-    write(tmp.path(), "bad.json", "{ not json");
-    write(tmp.path(), "empty.json", "{}");
+    write_file(tmp.path(), "t/template.html", "<p>{{ customer.name }}</p>");
+    write_file(tmp.path(), "bad.json", "{ not json");
+    write_file(tmp.path(), "empty.json", "{}");
     let out = tmp.path().join("x.pdf");
     let run = |template: &str, data: &str| {
         pixelproof()
@@ -87,8 +74,8 @@ fn unknown_template_and_bad_data_are_clear_errors() {
 #[test]
 fn a_template_asking_for_an_unbundled_font_fails_naming_both_fonts() {
     let tmp = tempfile::tempdir().expect("tempdir");
-    write(tmp.path(), "t/template.html", "<p style=\"font-family: 'Helvetica Neue'\">{{ total }}</p>");
-    write(tmp.path(), "d.json", r#"{"total": "1 250,00 EUR"}"#);
+    write_file(tmp.path(), "t/template.html", "<p style=\"font-family: 'Helvetica Neue'\">{{ total }}</p>");
+    write_file(tmp.path(), "d.json", r#"{"total": "1 250,00 EUR"}"#);
     let out = tmp.path().join("x.pdf");
     let res = pixelproof()
         .args(["render", "--templates"])
@@ -105,7 +92,7 @@ fn a_template_asking_for_an_unbundled_font_fails_naming_both_fonts() {
     assert!(!out.exists(), "no PDF is written when fonts fail");
 
     // The same HTML as a raw-HTML job only warns, unless --strict-fonts.
-    write(tmp.path(), "raw.html", "<p style=\"font-family: 'Helvetica Neue'\">1 250,00 EUR</p>");
+    write_file(tmp.path(), "raw.html", "<p style=\"font-family: 'Helvetica Neue'\">1 250,00 EUR</p>");
     let lenient = pixelproof()
         .args(["render", "--html"])
         .arg(tmp.path().join("raw.html"))

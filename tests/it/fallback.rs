@@ -167,8 +167,7 @@ async fn the_same_document_twice_gives_identical_rasters() {
 fn the_cli_renders_with_the_fallback() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let out = tmp.path().join("invoice.pdf");
-    let res = std::process::Command::new(env!("CARGO_BIN_EXE_pixelproof"))
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
+    let res = support::pixelproof()
         .args(["render", "--renderer", "fallback", "--template", "invoice", "--data"])
         .arg("templates/invoice/fixtures/basic.json")
         .arg("-o")

@@ -22,10 +22,6 @@ use lapin::{Connection, ConnectionProperties};
 use serde_json::{json, Value};
 use support::service::*;
 
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime")
-}
-
 /// A queue of the test's own bound to the fleet's results exchange, read at the end.
 struct Events {
     queue: String,
@@ -34,7 +30,7 @@ struct Events {
 impl Events {
     fn bind(name: &str) -> Events {
         let queue = format!("{name}.test-events");
-        runtime().block_on(async {
+        support::block_on(async {
             let conn = Connection::connect(AMQP, ConnectionProperties::default()).await.expect("connect");
             let ch = conn.create_channel().await.expect("channel");
             ch.queue_declare(queue.as_str().into(), QueueDeclareOptions::durable(), FieldTable::default())
@@ -56,7 +52,7 @@ impl Events {
 
     /// Every event so far: job id → the states announced for it.
     fn drain(&self) -> BTreeMap<String, Vec<Value>> {
-        runtime().block_on(async {
+        support::block_on(async {
             let conn = Connection::connect(AMQP, ConnectionProperties::default()).await.expect("connect");
             let ch = conn.create_channel().await.expect("channel");
             let mut events: BTreeMap<String, Vec<Value>> = BTreeMap::new();
@@ -77,7 +73,7 @@ impl Events {
 
 /// Deletes the fleet's queues and exchange on the broker.
 fn clean_up(name: &str) {
-    runtime().block_on(async {
+    support::block_on(async {
         let Ok(conn) = Connection::connect(AMQP, ConnectionProperties::default()).await else { return };
         let Ok(ch) = conn.create_channel().await else { return };
         for q in [name.to_string(), format!("{name}.delay"), format!("{name}.dead"), format!("{name}.test-events")] {
@@ -122,15 +118,6 @@ impl Drop for Fleet {
         self.api.kill9();
         clean_up(&self.name);
     }
-}
-
-fn html_job(i: usize) -> Value {
-    let pages: Vec<String> = (0..=(i % 3))
-        .map(|p| {
-            format!("<section style='break-after: page; font-family: DejaVu Sans'>job {i} page {}</section>", p + 1)
-        })
-        .collect();
-    json!({"html": format!("<!doctype html><html><body>{}</body></html>", pages.join(""))})
 }
 
 fn wait_settled_count(data: &Path, at_least: usize, limit: Duration) {
@@ -212,12 +199,6 @@ fn a_hundred_jobs_survive_a_broker_restart() {
     );
 }
 
-/// Chromium processes whose owner is `pid` (profiles are named `pixelproof-chromium-{pid}-…`).
-fn chromium_of(pid: u32) -> Vec<String> {
-    let out = Command::new("pgrep").args(["-f", &format!("pixelproof-chromium-{pid}-")]).output().expect("pgrep");
-    String::from_utf8_lossy(&out.stdout).split_whitespace().map(String::from).collect()
-}
-
 #[test]
 fn jobs_finish_after_a_workers_chromium_and_then_a_whole_worker_are_killed() {
     let _broker = broker::exclusive_blocking();
@@ -229,9 +210,9 @@ fn jobs_finish_after_a_workers_chromium_and_then_a_whole_worker_are_killed() {
     wait_settled_count(data.path(), 5, Duration::from_secs(180));
 
     let victim = fleet.workers[0].child.id();
-    let browsers = chromium_of(victim);
+    let browsers = support::chromium_of(victim);
     assert!(!browsers.is_empty(), "worker {victim} has no Chromium to kill");
-    let status = Command::new("kill").arg("-9").args(&browsers).status().expect("kill -9");
+    let status = Command::new("kill").arg("-9").args(browsers.iter().map(u32::to_string)).status().expect("kill -9");
     assert!(status.success());
     let rendering_at_chromium_kill = count(&records(data.path()), &["rendering", "verifying"]);
 
@@ -243,7 +224,7 @@ fn jobs_finish_after_a_workers_chromium_and_then_a_whole_worker_are_killed() {
     let duplicates = assert_all_done_with_events(data.path(), &ids, &events);
     let after = Fleet::done_by(&fleet.workers[0]);
     assert!(after >= 1.0, "the worker whose Chromium was killed went on working");
-    let restarted = chromium_of(victim);
+    let restarted = support::chromium_of(victim);
     assert!(!restarted.is_empty() && restarted != browsers, "worker {victim} replaced its Chromium");
     println!(
         "40 jobs done in {:.1} s: Chromium of worker 1 killed with {rendering_at_chromium_kill} jobs rendering \
@@ -256,15 +237,12 @@ fn jobs_finish_after_a_workers_chromium_and_then_a_whole_worker_are_killed() {
 #[test]
 fn a_worker_needs_a_shared_queue_and_says_so() {
     let data = tempfile::tempdir().expect("data dir");
-    let out = Command::new(env!("CARGO_BIN_EXE_pixelproof"))
-        .args(["worker", "--data"])
-        .arg(data.path())
-        .output()
-        .expect("run pixelproof worker");
+    let out =
+        support::pixelproof().args(["worker", "--data"]).arg(data.path()).output().expect("run pixelproof worker");
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("--queue amqp://"), "{err}");
-    let bad = Command::new(env!("CARGO_BIN_EXE_pixelproof"))
+    let bad = support::pixelproof()
         .args(["serve", "--queue", "redis://secret@127.0.0.1", "--data"])
         .arg(data.path())
         .output()
@@ -305,7 +283,7 @@ fn an_api_only_server_leaves_jobs_to_the_workers_and_they_apply_its_routing_rule
     // one, its submitter; the other belongs to --default-submitter's default, `queue`).
     let events = Events::bind(&fleet.name);
     let (good, bad) = (ulid::Ulid::new().to_string(), ulid::Ulid::new().to_string());
-    runtime().block_on(async {
+    support::block_on(async {
         let conn = Connection::connect(AMQP, ConnectionProperties::default()).await.expect("connect");
         let ch = conn.create_channel().await.expect("channel");
         for (id, request) in [(&good, html_job(7)), (&bad, json!({"template": "nope", "data": {}}))] {
@@ -410,7 +388,7 @@ impl Proxy {
 fn with_s3_every_process_answers_for_every_job_and_jobs_wait_out_an_s3_outage() {
     let _broker = broker::exclusive_blocking();
     let s3 = support::s3::S3Server::start();
-    let bucket = runtime().block_on(s3.create_bucket("fleet"));
+    let bucket = support::block_on(s3.create_bucket("fleet"));
     let mut proxy = Proxy::start(s3.port);
     let env = aws_env(&s3, &format!("http://127.0.0.1:{}", proxy.port));
     let name = format!("pixelproof.test.fleet.{}", ulid::Ulid::new());
@@ -450,7 +428,7 @@ fn with_s3_every_process_answers_for_every_job_and_jobs_wait_out_an_s3_outage() 
     assert!(waiting >= 1.0, "no worker met the outage: it proved nothing");
     // Each job's objects in the bucket: the record and one PDF (stored once), nothing on disk.
     let client = s3.client();
-    let keys: Vec<String> = runtime().block_on(async {
+    let keys: Vec<String> = support::block_on(async {
         let mut keys = Vec::new();
         let mut token = None;
         loop {
@@ -469,7 +447,7 @@ fn with_s3_every_process_answers_for_every_job_and_jobs_wait_out_an_s3_outage() 
             }
         }
     });
-    let records: Vec<Value> = runtime().block_on(async {
+    let records: Vec<Value> = support::block_on(async {
         let mut out = Vec::new();
         for id in &ids {
             let key = format!("pixelproof/jobs/{id}/job.json");
@@ -534,7 +512,7 @@ fn aws_env(s3: &support::s3::S3Server, endpoint: &str) -> Vec<(String, String)> 
 
 /// Runs the pixelproof binary (not a server) with `env`; returns its exit code and output.
 fn run_pixelproof(args: &[&str], env: &[(String, String)]) -> (Option<i32>, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_pixelproof"))
+    let out = support::pixelproof()
         .args(args)
         .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .env("PIXELPROOF_USER", "ci-bot")
@@ -549,7 +527,7 @@ fn a_fleet_proves_jobs_against_baselines_in_the_bucket_and_approves_through_the_
 
     let _broker = broker::exclusive_blocking();
     let s3 = support::s3::S3Server::start();
-    let bucket = runtime().block_on(s3.create_bucket("baselines"));
+    let bucket = support::block_on(s3.create_bucket("baselines"));
     let env = aws_env(&s3, &s3.endpoint());
     let tmp = tempfile::tempdir().expect("tempdir");
     let templates = tmp.path().join("templates");
@@ -672,7 +650,7 @@ fn a_fleet_proves_jobs_against_baselines_in_the_bucket_and_approves_through_the_
         .expect("JSON");
     let actions = audit.to_string();
     assert!(actions.contains("approve_candidate") && actions.contains("add_route"), "{audit}");
-    let objects: Vec<String> = runtime().block_on(async {
+    let objects: Vec<String> = support::block_on(async {
         let page = s3.client().list_objects_v2().bucket(&bucket).prefix("team/jobs/").send().await.expect("list");
         page.contents().iter().filter_map(|o| o.key().map(String::from)).collect()
     });

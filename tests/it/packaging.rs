@@ -6,12 +6,10 @@
 use std::collections::BTreeMap;
 use std::process::Command;
 
-fn root() -> std::path::PathBuf {
-    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
+use crate::support::repo;
 
 fn pins() -> BTreeMap<String, String> {
-    std::fs::read_to_string(root().join("pins.env"))
+    std::fs::read_to_string(repo().join("pins.env"))
         .expect("pins.env")
         .lines()
         .map(str::trim)
@@ -23,7 +21,7 @@ fn pins() -> BTreeMap<String, String> {
 
 #[test]
 fn the_dockerfile_pins_what_pins_env_pins() {
-    let dockerfile = std::fs::read_to_string(root().join("Dockerfile")).expect("Dockerfile");
+    let dockerfile = std::fs::read_to_string(repo().join("Dockerfile")).expect("Dockerfile");
     let args: BTreeMap<String, String> = dockerfile
         .lines()
         .filter_map(|l| l.trim().strip_prefix("ARG "))
@@ -44,7 +42,7 @@ fn the_dockerfile_pins_what_pins_env_pins() {
 fn docker_compose_accepts_the_fleet_file() {
     let out = Command::new("docker-compose")
         .args(["-f"])
-        .arg(root().join("docker-compose.yml"))
+        .arg(repo().join("docker-compose.yml"))
         .args(["config"])
         .env("PIXELPROOF_SUBMIT_SECRET", "submit-secret")
         .env("PIXELPROOF_OPERATOR_SECRET", "operator-secret")
@@ -70,7 +68,7 @@ fn docker_compose_accepts_the_fleet_file() {
     // Without the secrets it refuses, rather than starting an open fleet.
     let open = Command::new("docker-compose")
         .args(["-f"])
-        .arg(root().join("docker-compose.yml"))
+        .arg(repo().join("docker-compose.yml"))
         .args(["config", "-q"])
         .env_remove("PIXELPROOF_SUBMIT_SECRET")
         .env_remove("PIXELPROOF_OPERATOR_SECRET")

@@ -6,10 +6,11 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
+use crate::support;
+
 fn render(dir: &Path, renderer: &str, out: &str) -> Vec<u8> {
     let out = dir.join(out);
-    let res = Command::new(env!("CARGO_BIN_EXE_pixelproof"))
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
+    let res = support::pixelproof()
         .args(["render", "--renderer", renderer, "--html"])
         .arg(dir.join("page.html"))
         .arg("-o")

@@ -516,7 +516,7 @@ fn cli_on_png_files_matches_npm_pixelmatch_with_pngjs() {
     let mut nonzero = 0;
     for (id, (name, paths, options)) in runs.iter().enumerate() {
         let diff_png = dir.path().join(format!("{id}.rust.png"));
-        let out = Command::new(env!("CARGO_BIN_EXE_pixelproof"))
+        let out = support::pixelproof()
             .arg("diff")
             .args(&paths[..])
             .args(cli_args(options))

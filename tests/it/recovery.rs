@@ -114,7 +114,7 @@ fn chromium_left_behind_by_a_killed_pixelproof_is_reaped_by_the_next_one() {
     let dir = tempfile::tempdir().unwrap();
     let html = dir.path().join("slow.html");
     std::fs::write(&html, slow_doc(60_000).html).unwrap();
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_pixelproof"))
+    let mut child = support::pixelproof()
         .args(["render", "--timeout", "120", "--html"])
         .arg(&html)
         .arg("-o")

@@ -6,10 +6,9 @@
 
 use crate::support;
 
-use support::service::Server;
+use support::service::{client, Server, OPERATOR, OPERATOR_TOKEN, SUBMIT, SUBMIT_TOKEN};
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -19,11 +18,6 @@ use pixelproof::store::{JobStore, LocalStore};
 use reqwest::blocking::{Client, RequestBuilder};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-
-const SUBMIT: &str = "ci:submit:submit-secret-0123456789";
-const OPERATOR: &str = "ops:operator:operator-secret-0123456789";
-const OPERATOR_SECRET: &str = "operator-secret-0123456789";
-const SUBMIT_SECRET: &str = "submit-secret-0123456789";
 
 /// A copy of the certificate template and its baselines, and a data directory.
 struct Workspace {
@@ -51,7 +45,7 @@ impl Workspace {
         let text = std::fs::read_to_string(&css).expect("read css");
         assert!(text.contains("--paper: #fbf8f1;"), "the certificate's paper colour moved; update this test");
         std::fs::write(&css, text.replace("--paper: #fbf8f1;", "--paper: #9fc3ee;")).expect("write css");
-        let out = Command::new(env!("CARGO_BIN_EXE_pixelproof"))
+        let out = support::pixelproof()
             .args(["check", "--update", "--template", "certificate", "--templates"])
             .arg(&self.templates)
             .arg("--baselines")
@@ -87,7 +81,7 @@ impl Workspace {
     /// baseline, its diff and verdict, a real PDF printed by `pixelproof render`).
     fn write_held_job(&self, runtime: &tokio::runtime::Runtime) -> (JobId, Vec<u8>) {
         let pdf_path = self.data.with_file_name("held.pdf");
-        let status = Command::new(env!("CARGO_BIN_EXE_pixelproof"))
+        let status = support::pixelproof()
             .args(["render", "--template", "certificate", "--data"])
             .arg(self.templates.join("certificate/fixtures/default.json"))
             .arg("--templates")
@@ -146,15 +140,11 @@ fn start_with(ws: &Workspace, tokens: &[&str]) -> Server {
 }
 
 fn start(ws: &Workspace) -> Server {
-    start_with(ws, &["--token", SUBMIT, "--token", OPERATOR])
-}
-
-fn client() -> Client {
-    Client::builder().timeout(Duration::from_secs(120)).build().expect("HTTP client")
+    start_with(ws, &["--token", SUBMIT_TOKEN, "--token", OPERATOR_TOKEN])
 }
 
 fn op(r: RequestBuilder) -> RequestBuilder {
-    r.bearer_auth(OPERATOR_SECRET)
+    r.bearer_auth(OPERATOR)
 }
 
 fn decide(c: &Client, s: &Server, path: &str, reason: &str) -> (StatusCode, Value) {
@@ -234,7 +224,7 @@ async fn approve_in_browser(base: &str, reason: &str) -> (String, usize, f64) {
             counted.fetch_add(1, Ordering::SeqCst);
         }
     });
-    page.authenticate(chromiumoxide::auth::Credentials { username: "ops".into(), password: OPERATOR_SECRET.into() })
+    page.authenticate(chromiumoxide::auth::Credentials { username: "ops".into(), password: OPERATOR.into() })
         .await
         .expect("set the credentials");
     page.goto(format!("{base}/review")).await.expect("open /review");
@@ -427,16 +417,12 @@ fn operator_reviews_candidates_and_held_jobs() {
         ("POST", format!("/v1/review/jobs/{held}/release")),
         ("GET", "/review/files/baselines/certificate/default/page-001.png".to_string()),
     ] {
-        let r = c
-            .request(method.parse().expect("method"), server.url(&path))
-            .bearer_auth(SUBMIT_SECRET)
-            .send()
-            .expect("send");
+        let r = c.request(method.parse().expect("method"), server.url(&path)).bearer_auth(SUBMIT).send().expect("send");
         assert_eq!(r.status(), StatusCode::FORBIDDEN, "{method} {path}");
         // Basic with the submit token as the password is the same token: still 403.
         let r = c
             .request(method.parse().expect("method"), server.url(&path))
-            .basic_auth("x", Some(SUBMIT_SECRET))
+            .basic_auth("x", Some(SUBMIT))
             .send()
             .expect("send");
         assert_eq!(r.status(), StatusCode::FORBIDDEN, "{method} {path} (Basic)");
@@ -476,7 +462,7 @@ fn operator_reviews_candidates_and_held_jobs() {
     // must be JSON (a cross-origin JSON request needs a CORS preflight, which is not answered).
     let r = c
         .post(server.url("/v1/review/candidates/certificate/default/approve"))
-        .basic_auth("ops", Some(OPERATOR_SECRET))
+        .basic_auth("ops", Some(OPERATOR))
         .header("content-type", "application/x-www-form-urlencoded")
         .body("reason=forged")
         .send()

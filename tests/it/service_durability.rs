@@ -7,14 +7,8 @@ use crate::support;
 use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
-use serde_json::{json, Value};
+use serde_json::json;
 use support::service::*;
-
-fn html_job(i: usize) -> Value {
-    let pages: Vec<String> =
-        (0..=(i % 3)).map(|p| format!("<section style='break-after: page'>job {i} page {}</section>", p + 1)).collect();
-    json!({"html": format!("<!doctype html><html><body>{}</body></html>", pages.join(""))})
-}
 
 #[test]
 fn fifty_jobs_survive_kill_9() {

@@ -358,14 +358,6 @@ fn baselines_render_errors_and_records_left_unqueued() {
     assert!(text.contains("Printed by the fallback"), "{text}");
 }
 
-/// The text of a PDF, by poppler's `pdftotext`.
-fn pdf_text(pdf: &[u8]) -> String {
-    let file = tempfile::NamedTempFile::new().expect("temp file");
-    std::fs::write(file.path(), pdf).expect("write PDF");
-    let out = std::process::Command::new("pdftotext").arg(file.path()).arg("-").output().expect("run pdftotext");
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 /// Copies the bundled fallback baselines of `template` (only those) into `root`.
 fn fallback_baselines_only(root: &std::path::Path, template: &str) {
     let from = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("baselines/.fallback").join(template);
@@ -450,7 +442,7 @@ fn probe_template(root: &std::path::Path, html: &str) {
 
 /// Runs the `pixelproof` CLI; panics with its output when it fails.
 fn cli(args: &[&str]) {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_pixelproof")).args(args).output().expect("pixelproof");
+    let out = support::pixelproof().args(args).output().expect("pixelproof");
     assert!(
         out.status.success(),
         "pixelproof {args:?}: {}{}",
@@ -571,12 +563,6 @@ fn record_of(data: &std::path::Path, id: &str) -> Value {
     serde_json::from_slice(&bytes).expect("JSON")
 }
 
-fn pdf_of(server: &Server, id: &str) -> Vec<u8> {
-    let pdf = client().get(server.url(&format!("/v1/jobs/{id}/pdf"))).bearer_auth(SUBMIT).send().expect("GET pdf");
-    assert_eq!(pdf.status(), StatusCode::OK);
-    pdf.bytes().expect("bytes").to_vec()
-}
-
 /// Submits `body` and waits for it to settle.
 fn run(server: &Server, body: &Value) -> (String, Value) {
     let id = submit(server, SUBMIT, body);
@@ -615,7 +601,11 @@ fn the_render_cache_answers_an_identical_job_with_the_same_bytes() {
     let hit_ms = settle_ms(&s);
     assert!(s["timings_ms"]["cache"].is_u64(), "the lookup is a stage: {s}");
     assert!(s["timings_ms"]["rendering"].is_null(), "nothing rendered: {s}");
-    assert_eq!(pdf_of(&server, &first), pdf_of(&server, &second), "a hit is the same PDF, byte for byte");
+    assert_eq!(
+        pdf_of(&server, SUBMIT, &first),
+        pdf_of(&server, SUBMIT, &second),
+        "a hit is the same PDF, byte for byte"
+    );
     let history = record_of(data.path(), &second)["history"].to_string();
     assert!(history.contains(&format!("from the render cache: job {first} proved")), "{history}");
     eprintln!("template invoice/basic with its baseline: miss {miss_ms} ms, hit {hit_ms} ms (submit to settled)");
@@ -646,12 +636,12 @@ fn the_render_cache_answers_an_identical_job_with_the_same_bytes() {
     let (big_first, s) = run(&server, &big);
     assert_eq!((s["state"].as_str(), s["cache"].as_str()), (Some("done"), Some("miss")), "{s}");
     let big_miss = settle_ms(&s);
-    let big_pdf = pdf_of(&server, &big_first);
+    let big_pdf = pdf_of(&server, SUBMIT, &big_first);
     let mut hits = Vec::new();
     for _ in 0..5 {
         let (id, s) = run(&server, &big);
         assert_eq!(s["cache"], "hit", "{s}");
-        assert_eq!(pdf_of(&server, &id), big_pdf);
+        assert_eq!(pdf_of(&server, SUBMIT, &id), big_pdf);
         hits.push(settle_ms(&s));
     }
     eprintln!(
@@ -699,7 +689,7 @@ fn the_render_cache_misses_when_the_baseline_changes() {
     let (again, s) = run(&server, &blue_job);
     assert_eq!((s["state"].as_str(), s["cache"].as_str()), (Some("fallback"), Some("hit")), "{s}");
     assert!(s["renderer"].as_str().unwrap_or_default().starts_with("WeasyPrint"), "{s}");
-    assert_eq!(pdf_of(&server, &first), pdf_of(&server, &again));
+    assert_eq!(pdf_of(&server, SUBMIT, &first), pdf_of(&server, SUBMIT, &again));
 
     // Chromium's baseline of the key becomes the blue page: the red job misses, renders, and
     // is judged against it (held: neither engine's red page matches a blue baseline).

@@ -4,6 +4,7 @@
 //! bucket, and a server that stops and comes back.
 
 use crate::support;
+use support::store_contract::key;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -15,10 +16,6 @@ use pixelproof::store::{
     Claim, Claimed, JobStore, ObjectKey, ObjectStore, PutOutcome, S3Credentials, S3Store, StoreError,
 };
 use support::s3::S3Server;
-
-fn key(k: &str) -> ObjectKey {
-    ObjectKey::parse(k).unwrap()
-}
 
 fn listed(v: Vec<ObjectKey>) -> Vec<String> {
     v.iter().map(|k| k.to_string()).collect()

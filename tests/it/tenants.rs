@@ -53,21 +53,6 @@ fn listed(server: &Server, token: &str) -> Vec<String> {
     v["jobs"].as_array().expect("jobs").iter().map(|j| j["id"].as_str().unwrap_or_default().to_string()).collect()
 }
 
-/// The text layer of a PDF, by poppler's `pdftotext` (independent of the server's PDFium).
-fn pdf_text(pdf: &[u8]) -> String {
-    let file = tempfile::NamedTempFile::new().expect("temp file");
-    std::fs::write(file.path(), pdf).expect("write PDF");
-    let out = std::process::Command::new("pdftotext").arg(file.path()).arg("-").output().expect("pdftotext");
-    assert!(out.status.success(), "pdftotext failed");
-    String::from_utf8_lossy(&out.stdout).to_string()
-}
-
-fn pdf_of(server: &Server, token: &str, id: &str) -> Vec<u8> {
-    let r = get(server, token, &format!("/v1/jobs/{id}/pdf"));
-    assert_eq!(r.status(), StatusCode::OK, "PDF of {id}");
-    r.bytes().expect("bytes").to_vec()
-}
-
 #[test]
 fn a_submitter_never_gets_or_reads_another_submitters_job() {
     let data = tempfile::tempdir().expect("data dir");
@@ -347,7 +332,7 @@ fn webhooks_are_signed_per_submitter() {
 
 #[test]
 fn a_token_name_given_twice_is_refused_at_start_up() {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_pixelproof"))
+    let out = support::pixelproof()
         .args([
             "serve",
             "--listen",

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use image::{Rgba, RgbaImage};
+use image::RgbaImage;
 use pixelproof::baseline::{
     page_image_name, Action, BaselineError, BaselineInfo, CandidateVerdict, Comparison, Decision, DirStore as Store,
     Key, Manifest, NewCandidate,
@@ -12,22 +12,10 @@ use pixelproof::compare::verdict::{PageInput, PageVerdict, Verdict};
 use pixelproof::pins::Environment;
 use pixelproof::routing::Renderer;
 
+use crate::support::baselines::{self, decision, page};
+
 fn env() -> Environment {
-    Environment {
-        chromium: "156.0.8078.79".into(),
-        pdfium_build: "8149".into(),
-        fonts_hash: "ab".repeat(32),
-        dpi: 150,
-        fallback: None,
-    }
-}
-
-fn page(seed: u8) -> RgbaImage {
-    RgbaImage::from_fn(60, 80, |x, y| Rgba([(x as u8).wrapping_mul(seed), (y as u8).wrapping_add(seed), seed, 255]))
-}
-
-fn decision(reason: &str) -> Decision {
-    Decision { by: "alice".into(), reason: reason.into() }
+    baselines::environment("156.0.8078.79", &"ab".repeat(32))
 }
 
 fn write_new(store: &Store, key: &Key, images: &[RgbaImage], texts: &[&str]) {

@@ -15,14 +15,11 @@ use pixelproof::pipeline::{EngineError, Proof};
 use pixelproof::raster::RasterPage;
 use pixelproof::render::{BlockedRequest, RenderError, Rendered};
 
+use crate::support::baselines;
+use crate::support::write_file;
+
 fn env() -> Environment {
-    Environment {
-        chromium: "156.0.8078.79".into(),
-        pdfium_build: "8149".into(),
-        fonts_hash: "f0".repeat(32),
-        dpi: 150,
-        fallback: None,
-    }
+    baselines::environment("156.0.8078.79", &"f0".repeat(32))
 }
 
 /// Proves a document by turning its HTML into one page whose colour depends on the HTML.
@@ -80,22 +77,16 @@ impl Prover for StandIn {
     }
 }
 
-fn write(root: &Path, rel: &str, text: &str) {
-    let path = root.join(rel);
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    std::fs::write(path, text).unwrap();
-}
-
 /// `letter` has two clean fixtures; `invoice` has one clean fixture and one of each problem.
 fn templates(root: &Path) {
-    write(root, "templates/letter/template.html", "<p>{{ greeting }}</p>");
-    write(root, "templates/letter/fixtures/a.json", r#"{"greeting": "Dear Ann"}"#);
-    write(root, "templates/letter/fixtures/b.json", r#"{"greeting": "Dear Bob"}"#);
-    write(root, "templates/invoice/template.html", "<h1>{{ title }}</h1>");
+    write_file(root, "templates/letter/template.html", "<p>{{ greeting }}</p>");
+    write_file(root, "templates/letter/fixtures/a.json", r#"{"greeting": "Dear Ann"}"#);
+    write_file(root, "templates/letter/fixtures/b.json", r#"{"greeting": "Dear Bob"}"#);
+    write_file(root, "templates/invoice/template.html", "<h1>{{ title }}</h1>");
     for (name, title) in [("basic", "Invoice"), ("remote", "evil"), ("comic", "Comic"), ("crash", "CRASH")] {
-        write(root, &format!("templates/invoice/fixtures/{name}.json"), &format!(r#"{{"title": "{title}"}}"#));
+        write_file(root, &format!("templates/invoice/fixtures/{name}.json"), &format!(r#"{{"title": "{title}"}}"#));
     }
-    write(root, "templates/invoice/fixtures/broken.json", "{}");
+    write_file(root, "templates/invoice/fixtures/broken.json", "{}");
 }
 
 fn options(root: &Path, update: bool) -> CheckOptions {
@@ -191,7 +182,7 @@ async fn matching_pages_pass_and_a_changed_page_fails_naming_it() {
     let summary = run(&options(tmp.path(), true), &["letter"]).await.0.unwrap();
     assert_eq!((summary.totals.passed, summary.totals.candidates_written), (2, 0), "--update skips passing fixtures");
 
-    write(tmp.path(), "templates/letter/fixtures/b.json", r#"{"greeting": "Dear Bo"}"#);
+    write_file(tmp.path(), "templates/letter/fixtures/b.json", r#"{"greeting": "Dear Bo"}"#);
     let (result, lines) = run(&options(tmp.path(), false), &["letter"]).await;
     let summary = result.unwrap();
     assert_eq!(summary.exit_code(), 1, "{lines}");
@@ -309,14 +300,14 @@ fn planning_refuses_bad_names_unknown_templates_and_empty_dirs() {
     let err = check::plan(&dir, &["nope".into()]).unwrap_err().to_string();
     assert!(err.contains("nope") && err.contains("invoice, letter"), "{err}");
 
-    write(tmp.path(), "templates/letter/fixtures/with.dot.json", "{}");
+    write_file(tmp.path(), "templates/letter/fixtures/with.dot.json", "{}");
     let err = check::plan(&dir, &["letter".into()]).unwrap_err().to_string();
     assert!(err.contains("with.dot.json") && err.contains("not allowed"), "{err}");
 
     let err = check::plan(&tmp.path().join("missing"), &[]).unwrap_err().to_string();
     assert!(err.contains("does not exist"), "{err}");
 
-    write(tmp.path(), "empty/t/template.html", "x");
+    write_file(tmp.path(), "empty/t/template.html", "x");
     let err = check::plan(&tmp.path().join("empty"), &[]).unwrap_err();
     assert!(matches!(err, CheckError::NoFixtures { .. }), "{err}");
 }

@@ -2,7 +2,7 @@
 //! the text and JSON reports, and the diff image it writes.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use image::{Rgba, RgbaImage};
 use serde_json::Value;
@@ -11,7 +11,7 @@ const WHITE: Rgba<u8> = Rgba([255, 255, 255, 255]);
 const BLACK: Rgba<u8> = Rgba([0, 0, 0, 255]);
 
 fn pixelproof_diff(args: &[&dyn AsRef<std::ffi::OsStr>]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_pixelproof"));
+    let mut cmd = crate::support::pixelproof();
     cmd.arg("diff");
     for a in args {
         cmd.arg(a);

@@ -16,6 +16,8 @@ use pixelproof::template::Catalog;
 use proptest::prelude::*;
 use serde_json::{json, Map, Value};
 
+use crate::support::service::fixture;
+
 fn catalog() -> &'static Catalog {
     static CATALOG: std::sync::OnceLock<Catalog> = std::sync::OnceLock::new();
     CATALOG.get_or_init(|| {
@@ -87,11 +89,6 @@ fn at_mut<'a>(v: &'a mut Value, path: &[String]) -> Option<&'a mut Value> {
         Value::Array(a) => key.parse::<usize>().ok().and_then(|i| a.get_mut(i)),
         _ => None,
     })
-}
-
-fn fixture(template: &str, name: &str) -> Value {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("templates/{template}/fixtures/{name}.json"));
-    serde_json::from_str(&std::fs::read_to_string(path).expect("fixture")).expect("fixture JSON")
 }
 
 const FIXTURES: [(&str, &str); 4] =

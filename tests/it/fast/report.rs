@@ -16,17 +16,13 @@ use pixelproof::fontcheck::FontProblem;
 use pixelproof::pins::Environment;
 use pixelproof::render::BlockedRequest;
 
+use crate::support::baselines;
+
 const W: u32 = 120;
 const H: u32 = 170;
 
 fn env() -> Environment {
-    Environment {
-        chromium: "156.0.8078.79".into(),
-        pdfium_build: "8149".into(),
-        fonts_hash: "c0ffee".repeat(10),
-        dpi: 150,
-        fallback: None,
-    }
+    baselines::environment("156.0.8078.79", &"c0ffee".repeat(10))
 }
 
 fn solid(rgb: [u8; 3]) -> RgbaImage {

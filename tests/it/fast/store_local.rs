@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
+use support::store_contract::key;
 
 use pixelproof::idempotency::{BodyFingerprint, IdempotencyKey};
 use pixelproof::jobs::{JobId, JobRecord, JobState};
@@ -15,10 +16,6 @@ use pixelproof::routing::{fingerprint, Match, NewRule, Renderer, RoutingError, R
 use pixelproof::store::{Claim, Claimed, JobStore, LocalStore, ObjectKey, ObjectStore, StoreError};
 
 const CHILD_DIR: &str = "PIXELPROOF_TEST_STORE_DIR";
-
-fn key(k: &str) -> ObjectKey {
-    ObjectKey::parse(k).unwrap()
-}
 
 fn child(test_name: &str, dir: &Path, extra: (&str, &str)) -> Command {
     let mut cmd = support::child_test(module_path!(), test_name);

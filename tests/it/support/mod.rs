@@ -1,9 +1,12 @@
 //! Helpers shared by the integration tests: a real engine (pinned Chromium + PDFium) and
-//! loopback listeners that count every connection made to them; in the submodules, the
-//! `pixelproof serve` process (`service`), a real S3 server (`s3`), the store contract
-//! (`store_contract`) and the pixelmatch test scenes (`scenes`).
+//! loopback listeners that count every connection made to them, the built binary
+//! (`pixelproof()`) and a few small things every module needs. In the submodules: the
+//! `pixelproof serve` process (`service`), the shared RabbitMQ and its lock (`broker`), a real
+//! S3 server (`s3`), synthetic baselines (`baselines`), the store contract (`store_contract`)
+//! and the pixelmatch test scenes (`scenes`).
 #![allow(dead_code)]
 
+pub mod baselines;
 pub mod broker;
 pub mod s3;
 pub mod scenes;
@@ -172,4 +175,39 @@ pub fn chromium_of(owner: u32) -> Vec<u32> {
         }
     }
     pids
+}
+
+/// The repository root (`templates/`, `baselines/`, `pins.env`), which is also the tests'
+/// working directory.
+pub fn repo() -> std::path::PathBuf {
+    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A path as a command-line argument.
+pub fn s(p: &std::path::Path) -> &str {
+    p.to_str().expect("UTF-8 path")
+}
+
+/// The built `pixelproof` binary, to be run in the repository root as a user runs it.
+pub fn pixelproof() -> std::process::Command {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_pixelproof"));
+    cmd.current_dir(repo());
+    cmd
+}
+
+/// What a command printed, standard output then standard error, as a terminal shows it.
+pub fn shown(out: &std::process::Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+}
+
+/// Writes `text` to `root/rel`, making the directories on the way.
+pub fn write_file(root: &std::path::Path, rel: &str, text: &str) {
+    let path = root.join(rel);
+    std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+    std::fs::write(path, text).expect("write");
+}
+
+/// Runs `f` to the end on a runtime of its own, for a test that is not async.
+pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime").block_on(f)
 }

@@ -48,7 +48,7 @@ impl Server {
 
     fn spawn(command: &str, data: &Path, extra: &[&str], env: &[(String, String)], stderr: Stdio) -> Server {
         let root = env!("CARGO_MANIFEST_DIR");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_pixelproof"))
+        let mut child = super::pixelproof()
             .env_remove("PIXELPROOF_TOKENS")
             .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .args([command, "--listen", "127.0.0.1:0", "--data"])
@@ -167,6 +167,32 @@ pub fn pdfinfo_pages(pdf: &[u8]) -> usize {
     let text = String::from_utf8_lossy(&out.stdout);
     let line = text.lines().find(|l| l.starts_with("Pages:")).unwrap_or_else(|| panic!("no page count: {text}"));
     line["Pages:".len()..].trim().parse().expect("page count")
+}
+
+/// The text layer of a PDF, by poppler's `pdftotext` (independent of the server's PDFium).
+pub fn pdf_text(pdf: &[u8]) -> String {
+    let file = tempfile::NamedTempFile::new().expect("temp file");
+    std::fs::write(file.path(), pdf).expect("write PDF");
+    let out = Command::new("pdftotext").arg(file.path()).arg("-").output().expect("run pdftotext");
+    assert!(out.status.success(), "pdftotext failed");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The PDF of job `id`, fetched with `token`; expects 200.
+pub fn pdf_of(server: &Server, token: &str, id: &str) -> Vec<u8> {
+    let r = client().get(server.url(&format!("/v1/jobs/{id}/pdf"))).bearer_auth(token).send().expect("GET pdf");
+    assert_eq!(r.status(), StatusCode::OK, "PDF of {id}");
+    r.bytes().expect("bytes").to_vec()
+}
+
+/// An HTML job `i` of one to three pages (`i % 3 + 1`), each naming the job and the page.
+pub fn html_job(i: usize) -> Value {
+    let pages: Vec<String> = (0..=(i % 3))
+        .map(|p| {
+            format!("<section style='break-after: page; font-family: DejaVu Sans'>job {i} page {}</section>", p + 1)
+        })
+        .collect();
+    serde_json::json!({"html": format!("<!doctype html><html><body>{}</body></html>", pages.join(""))})
 }
 
 /// Asserts a problem response: status, media type, a detail naming `needle`; returns the body.

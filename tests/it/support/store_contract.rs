@@ -7,6 +7,11 @@ use std::sync::Arc;
 use pixelproof::jobs::{JobId, JobRecord, JobState};
 use pixelproof::store::{JobStore, ObjectKey, ObjectStore, PutOutcome, Stored};
 
+/// `k` as a key; panics if it is not one.
+pub fn key(k: &str) -> ObjectKey {
+    ObjectKey::parse(k).unwrap()
+}
+
 pub async fn put_if_absent_race(store: Arc<dyn ObjectStore>, rounds: usize, tasks: usize) {
     for round in 0..rounds {
         let k = ObjectKey::parse(&format!("race/{round}")).expect("key");
