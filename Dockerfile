@@ -1,6 +1,6 @@
 # pixelproof: the image that makes baselines is the image that serves.
 #
-# Pinned, from pins.env (tests/packaging.rs fails when the ARGs below differ from it;
+# Pinned, from pins.env (tests/it/packaging.rs fails when the ARGs below differ from it;
 # scripts/repin-chromium updates both):
 #   - the Debian chromium-headless-shell package version,
 #   - PDFium from the pypdfium2 wheel, sha256 of the wheel and of libpdfium.so checked,

@@ -5,11 +5,11 @@
 //! cargo bench --bench pixelmatch
 //! ```
 //!
-//! The node rows need `npm ci --prefix tests/support/pixelmatch-ref`; without node they are
+//! The node rows need `npm ci --prefix tests/it/support/pixelmatch-ref`; without node they are
 //! skipped with a note. Node times come from inside node (`run.mjs --bench`: a warm-up call,
 //! then the mean of N calls), so process start and file reading are not counted.
 
-#[path = "../tests/support/scenes.rs"]
+#[path = "../tests/it/support/scenes.rs"]
 mod scenes;
 
 use std::hint::black_box;
@@ -39,11 +39,11 @@ fn pages() -> (Vec<u8>, Vec<u8>, Vec<u8>) {
 }
 
 fn node_script() -> Option<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/pixelmatch-ref");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/support/pixelmatch-ref");
     let ok = dir.join("node_modules/pixelmatch/package.json").exists()
         && Command::new("node").arg("--version").output().is_ok_and(|o| o.status.success());
     if !ok {
-        eprintln!("note: node rows skipped: run `npm ci --prefix tests/support/pixelmatch-ref` (needs Node.js 18+)");
+        eprintln!("note: node rows skipped: run `npm ci --prefix tests/it/support/pixelmatch-ref` (needs Node.js 18+)");
     }
     ok.then(|| dir.join("run.mjs"))
 }

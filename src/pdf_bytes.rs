@@ -5,7 +5,7 @@
 //! the first time, and that answer must be indistinguishable from a fresh render; clients
 //! also hash and diff the PDFs they receive. Two prints of one document differ only in what
 //! the writers take from the clock (checked on this machine by printing twice and comparing
-//! bytes, see `tests/pdf_bytes.rs`):
+//! bytes, see `tests/it/pdf_bytes.rs`):
 //!
 //! * Chromium (Skia) writes the Info dictionary's `/CreationDate` and `/ModDate` as
 //!   `(D:YYYYMMDDHHmmSS+00'00')`, the moment of printing. Its font subset names are not

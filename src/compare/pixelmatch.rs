@@ -8,7 +8,7 @@
 //! semi-transparent pixels (against 7.2.0's pseudo-checkerboard by default, or white with
 //! `checkerboard: false`), and the same diff-image pixels when the JavaScript output buffer is a
 //! `Uint8Array`/`Buffer` (what pngjs gives; a `Uint8ClampedArray` would round instead of
-//! truncate the grey levels). `tests/pixelmatch_parity.rs` holds that claim against the npm
+//! truncate the grey levels). `tests/it/pixelmatch_parity.rs` holds that claim against the npm
 //! package.
 //!
 //! Beyond the JavaScript: identical rows skip the per-pixel loop, sizes are checked with

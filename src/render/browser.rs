@@ -120,7 +120,7 @@ const FLAGS: &[&str] = &[
     "host-resolver-rules=MAP * ~NOTFOUND",
     "force-webrtc-ip-handling-policy=disable_non_proxied_udp",
     // The DevTools endpoint drives the whole browser: loopback only (Chromium's default, said
-    // out loud), on the random port chromiumoxide asks for. `tests/debug_endpoint.rs`.
+    // out loud), on the random port chromiumoxide asks for. `tests/it/debug_endpoint.rs`.
     "remote-debugging-address=127.0.0.1",
 ];
 

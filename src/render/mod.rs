@@ -384,7 +384,7 @@ impl Renderer {
     }
 
     /// CDP messages chromiumoxide could not parse (protocol drift), counted by method. Events
-    /// of the Fetch, IO, Log and Target domains must never be here: `tests/protocol_drift.rs`.
+    /// of the Fetch, IO, Log and Target domains must never be here: `tests/it/protocol_drift.rs`.
     pub fn invalid_messages(&self) -> std::collections::BTreeMap<String, u64> {
         self.invalid.lock().map(|m| m.clone()).unwrap_or_default()
     }

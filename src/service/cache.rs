@@ -9,8 +9,8 @@
 //!
 //! # Why it is safe
 //! Rendering is deterministic here: same document, same environment ⇒ identical rasters
-//! (`tests/determinism.rs`) and identical PDF bytes (`pdf_bytes::normalize`,
-//! `tests/pdf_bytes.rs`). So a PDF may be reused exactly when everything that decides the PDF
+//! (`tests/it/determinism.rs`) and identical PDF bytes (`pdf_bytes::normalize`,
+//! `tests/it/pdf_bytes.rs`). So a PDF may be reused exactly when everything that decides the PDF
 //! **and its verdict** is the same, and the key covers all of it. The key is the sha256 of a
 //! versioned, length-prefixed encoding (each field: its name, its length, its bytes) of:
 //!

@@ -1,0 +1,13 @@
+//! The fast tier: integration tests that need no Chromium, no RabbitMQ and no S3 server, only the
+//! built `pixelproof` binary and the library. `scripts/test --fast` runs these and the unit tests
+//! in a couple of minutes, with none of the full run's set-up.
+
+mod baseline_store;
+mod check_run;
+mod cli_baseline;
+mod cli_diff;
+mod fuzz_jobs;
+mod queue_embedded;
+mod report;
+mod store_local;
+mod webhook;

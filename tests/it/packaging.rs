@@ -1,0 +1,79 @@
+//! Packaging: the Dockerfile pins what `pins.env` pins (so the image cannot drift from the
+//! environment the baselines were made in), and docker-compose.yml is a valid Compose file
+//! wiring the fleet with the variables the README documents. There is no Docker engine here
+//! to build or run them; `docker-compose config` (installed by scripts/test) validates.
+
+use std::collections::BTreeMap;
+use std::process::Command;
+
+use crate::support::repo;
+
+fn pins() -> BTreeMap<String, String> {
+    std::fs::read_to_string(repo().join("pins.env"))
+        .expect("pins.env")
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .collect()
+}
+
+#[test]
+fn the_dockerfile_pins_what_pins_env_pins() {
+    let dockerfile = std::fs::read_to_string(repo().join("Dockerfile")).expect("Dockerfile");
+    let args: BTreeMap<String, String> = dockerfile
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("ARG "))
+        .filter_map(|a| a.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let pins = pins();
+    for key in ["CHROMIUM_PACKAGE_VERSION", "PDFIUM_WHEEL_VERSION", "PDFIUM_WHEEL_SHA256", "PDFIUM_LIBRARY_SHA256"] {
+        assert_eq!(args.get(key), pins.get(key), "Dockerfile ARG {key} must equal pins.env's");
+    }
+    assert!(dockerfile.contains("USER pixelproof"), "the image runs as a non-root user");
+    for copied in ["COPY fonts fonts", "COPY templates templates", "baselines baselines"] {
+        assert!(dockerfile.contains(copied), "the image carries {copied:?}");
+    }
+}
+
+#[test]
+fn docker_compose_accepts_the_fleet_file() {
+    let out = Command::new("docker-compose")
+        .args(["-f"])
+        .arg(repo().join("docker-compose.yml"))
+        .args(["config"])
+        .env("PIXELPROOF_SUBMIT_SECRET", "submit-secret")
+        .env("PIXELPROOF_OPERATOR_SECRET", "operator-secret")
+        .output()
+        .expect("run docker-compose (scripts/test installs it)");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "docker-compose config: {}", String::from_utf8_lossy(&out.stderr));
+    for needle in [
+        "rabbitmq:",
+        "minio:",
+        "api:",
+        "worker-1:",
+        "worker-2:",
+        "PIXELPROOF_QUEUE: amqp://",
+        "PIXELPROOF_STORE: s3://",
+        "PIXELPROOF_BASELINES: s3://",
+        "- --keep-existing",
+        "AWS_ENDPOINT_URL: http://minio:9000",
+        "ci:submit:submit-secret",
+    ] {
+        assert!(text.contains(needle), "{needle:?} missing from the resolved file:\n{text}");
+    }
+    // Without the secrets it refuses, rather than starting an open fleet.
+    let open = Command::new("docker-compose")
+        .args(["-f"])
+        .arg(repo().join("docker-compose.yml"))
+        .args(["config", "-q"])
+        .env_remove("PIXELPROOF_SUBMIT_SECRET")
+        .env_remove("PIXELPROOF_OPERATOR_SECRET")
+        .output()
+        .expect("run docker-compose");
+    assert!(!open.status.success());
+    assert!(String::from_utf8_lossy(&open.stderr).contains("PIXELPROOF_SUBMIT_SECRET"));
+}
