@@ -17,7 +17,6 @@
 use image::RgbaImage;
 use serde::{Deserialize, Serialize};
 
-use crate::baseline::{Baseline, StoredPage};
 use crate::compare::verdict::{judge, Limits, PageInput, Verdict};
 use crate::fontcheck::FontReport;
 use crate::job::{Document, Origin};
@@ -84,13 +83,19 @@ pub enum BaselineInput<'a> {
     /// The job names no baseline: no pixel rule.
     None,
     /// The job names one and it was loaded.
-    Loaded { key: String, baseline: &'a Baseline },
+    Loaded { key: String, baseline: BaselinePages<'a> },
     /// The job names one that could not be used (missing, corrupt).
     Unusable { key: String, why: String },
 }
 
+/// An approved baseline as the rules see it: its pages and the environment they were made in.
+pub struct BaselinePages<'a> {
+    pub pages: Vec<PageInput<'a>>,
+    pub environment: &'a Environment,
+}
+
 impl BaselineInput<'_> {
-    fn loaded(&self) -> Option<(&str, &Baseline)> {
+    fn loaded(&self) -> Option<(&str, &BaselinePages<'_>)> {
         match self {
             BaselineInput::Loaded { key, baseline } => Some((key, baseline)),
             _ => None,
@@ -385,13 +390,13 @@ pub fn normalise_text(text: &str) -> String {
 
 /// What does not depend on the engine matches Chromium's baseline: the page count and each
 /// page's text (whitespace normalised).
-pub fn text_layer(proof: &Proof, key: &str, reference: &Baseline) -> RuleResult {
+pub fn text_layer(proof: &Proof, key: &str, reference: &BaselinePages<'_>) -> RuleResult {
     let (ours, theirs) = (proof.pages.len(), reference.pages.len());
     if ours != theirs {
         return fail(Rule::TextLayer, format!("{ours} page(s), but Chromium's baseline {key} has {theirs}"));
     }
     for (page, base) in proof.pages.iter().zip(&reference.pages) {
-        let (a, b) = (normalise_text(&page.text), normalise_text(&base.text));
+        let (a, b) = (normalise_text(&page.text), normalise_text(base.text));
         if a != b {
             let at = a.chars().zip(b.chars()).take_while(|(x, y)| x == y).count();
             let excerpt = |t: &str| t.chars().skip(at.saturating_sub(10)).take(40).collect::<String>();
@@ -413,10 +418,9 @@ pub fn text_layer(proof: &Proof, key: &str, reference: &Baseline) -> RuleResult 
 
 /// The proof's pages judged against a baseline's (`compare::verdict::judge`, with diff
 /// images): what the `pixels` rule and `check` compare.
-pub fn compare(proof: &Proof, baseline: &[StoredPage], limits: &Limits) -> (Verdict, Vec<Option<RgbaImage>>) {
-    let base: Vec<PageInput<'_>> = baseline.iter().map(StoredPage::input).collect();
+pub fn compare(proof: &Proof, base: &[PageInput<'_>], limits: &Limits) -> (Verdict, Vec<Option<RgbaImage>>) {
     let cand: Vec<PageInput<'_>> = proof.pages.iter().map(|p| PageInput { image: &p.image, text: &p.text }).collect();
-    judge(&base, &cand, limits, true)
+    judge(base, &cand, limits, true)
 }
 
 type PixelOutcome = (Option<RuleResult>, Option<Verdict>, Vec<Option<RgbaImage>>);
@@ -433,7 +437,7 @@ fn pixels(proof: &Proof, expect: &Expectations<'_>) -> PixelOutcome {
                 Vec::new(),
             )
         }
-        BaselineInput::Loaded { key, baseline } => (key, *baseline),
+        BaselineInput::Loaded { key, baseline } => (key, baseline),
     };
     if !proof.drawn {
         // The worker draws the pages whenever the job names a baseline; a proof that reaches
@@ -444,7 +448,7 @@ fn pixels(proof: &Proof, expect: &Expectations<'_>) -> PixelOutcome {
             Vec::new(),
         );
     }
-    let drift = expect.environment.drift_from(&baseline.manifest.environment);
+    let drift = expect.environment.drift_from(baseline.environment);
     if !drift.is_empty() {
         let why = format!(
             "environment drift: baseline {key} was made in another environment ({}); re-approve it in this one",

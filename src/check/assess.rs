@@ -127,7 +127,8 @@ pub(crate) fn assess(
             out.reasons.push(Reason::fixture(if ctx.update { "new: no baseline yet" } else { missing }));
         }
     } else {
-        let (verdict, d) = rules::compare(&proof, &baseline_pages, ctx.limits);
+        let base: Vec<PageInput<'_>> = baseline_pages.iter().map(StoredPage::input).collect();
+        let (verdict, d) = rules::compare(&proof, &base, ctx.limits);
         diffs = d;
         explain_verdict(&verdict, &baseline_pages, &proof, &mut out);
         differs = !verdict.passed;

@@ -12,7 +12,7 @@
 use std::time::{Duration, Instant};
 
 use super::Service;
-use crate::baseline::Baseline;
+use crate::baseline::{Baseline, StoredPage};
 use crate::fallback::FallbackError;
 use crate::job::Document;
 use crate::jobs::{JobRecord, JobState};
@@ -21,7 +21,7 @@ use crate::raster::RasterError;
 use crate::render::RenderError;
 use crate::request::JobRequest;
 use crate::routing::Renderer;
-use crate::rules::{verify, Attempt, BaselineInput, Checked, Expectations};
+use crate::rules::{verify, Attempt, BaselineInput, BaselinePages, Checked, Expectations};
 use crate::template::Template;
 
 /// Why a job did not settle on this delivery.
@@ -327,7 +327,13 @@ type LoadedBaseline = Option<(String, Result<Baseline, String>)>;
 fn baseline_input(loaded: &LoadedBaseline) -> BaselineInput<'_> {
     match loaded {
         None => BaselineInput::None,
-        Some((key, Ok(b))) => BaselineInput::Loaded { key: key.clone(), baseline: b },
+        Some((key, Ok(b))) => BaselineInput::Loaded {
+            key: key.clone(),
+            baseline: BaselinePages {
+                pages: b.pages.iter().map(StoredPage::input).collect(),
+                environment: &b.manifest.environment,
+            },
+        },
         Some((key, Err(why))) => BaselineInput::Unusable { key: key.clone(), why: why.clone() },
     }
 }

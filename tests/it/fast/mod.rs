@@ -7,6 +7,8 @@ mod check_run;
 mod cli_baseline;
 mod cli_diff;
 mod fuzz_jobs;
+mod layers;
+mod old_records;
 mod queue_embedded;
 mod report;
 mod store_local;
