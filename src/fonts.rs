@@ -109,7 +109,7 @@ impl BundledFonts {
 
     /// Bytes of a bundled font by its path relative to the fonts directory.
     pub fn read(&self, rel: &str) -> Option<Vec<u8>> {
-        let rel = crate::job::safe_relative_path(rel)?;
+        let rel = crate::document::safe_relative_path(rel)?;
         let rel_str = rel.to_string_lossy().replace('\\', "/");
         self.fonts.iter().find(|f| f.rel_path == rel_str)?;
         std::fs::read(self.dir.join(rel)).ok()

@@ -40,10 +40,10 @@ pub mod store;
 // Documents, comparison, pages and plain helpers.
 pub mod bundled;
 pub mod compare;
+pub mod document;
 pub mod durable;
 pub mod error_chain;
 pub mod fonts;
-pub mod job;
 pub mod pdf_bytes;
 pub mod pins;
 pub mod template;

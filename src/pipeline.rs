@@ -25,7 +25,7 @@ pub struct Proof {
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::job::Document;
+use crate::document::Document;
 use crate::pins::Environment;
 
 /// How to start an [`Engine`].
@@ -53,7 +53,7 @@ impl Default for EngineConfig {
             jobs_per_browser: 50,
             render_timeout: Duration::from_secs(30),
             memory_ceiling_mib: 1024,
-            max_pages: crate::job::DEFAULT_MAX_PAGES,
+            max_pages: crate::document::DEFAULT_MAX_PAGES,
         }
     }
 }

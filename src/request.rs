@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::baseline::Key;
-use crate::job::{Assets, Document, Margins, Origin, Paper, PrintOptions};
+use crate::document::{Assets, Document, Margins, Origin, Paper, PrintOptions};
 use crate::template::{Catalog, TemplateError};
 
 /// How big a job may be. Part of the server's configuration.
@@ -38,7 +38,7 @@ impl Default for Limits {
             max_data_bytes: 1024 * 1024,
             max_data_depth: 32,
             max_asset_bytes: 8 * 1024 * 1024,
-            max_pages: crate::job::DEFAULT_MAX_PAGES,
+            max_pages: crate::document::DEFAULT_MAX_PAGES,
         }
     }
 }
@@ -215,7 +215,7 @@ impl JobRequest {
         for (path, encoded) in self.assets.iter().flatten() {
             // Only names already in their plain form: no "..", no leading "/", no empty or "."
             // segment, no backslash (what the seal would otherwise quietly normalise).
-            let rel = crate::job::safe_relative_path(path)
+            let rel = crate::document::safe_relative_path(path)
                 .filter(|rel| rel.to_str() == Some(path.as_str()))
                 .ok_or_else(|| RequestError::AssetPath { path: path.clone() })?;
             let bytes = base64::engine::general_purpose::STANDARD

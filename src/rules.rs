@@ -18,8 +18,8 @@ use image::RgbaImage;
 use serde::{Deserialize, Serialize};
 
 use crate::compare::verdict::{judge, Limits, PageInput, Verdict};
+use crate::document::{Document, Origin};
 use crate::fontcheck::FontReport;
-use crate::job::{Document, Origin};
 use crate::pins::Environment;
 use crate::pipeline::Proof;
 use crate::render::BlockedRequest;

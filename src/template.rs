@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::job::{Assets, Document, Origin, PrintOptions};
+use crate::document::{Assets, Document, Origin, PrintOptions};
 
 /// Why a template could not be loaded or rendered.
 #[derive(Debug, thiserror::Error)]

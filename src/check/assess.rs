@@ -10,7 +10,7 @@ use super::summary::{FixtureOutcome, Reason, Status, TextChange};
 use super::textdiff::line_diff;
 use crate::baseline::{BaselineInfo, CandidateVerdict, Comparison, Key, NewCandidate, Store, StoredPage};
 use crate::compare::verdict::{Limits, PageInput, PageVerdict, Verdict};
-use crate::job::Origin;
+use crate::document::Origin;
 use crate::pins::Environment;
 use crate::pipeline::{EngineError, Proof};
 use crate::routing::Renderer;

@@ -30,8 +30,8 @@ use futures::StreamExt;
 
 use crate::baseline::{BaselineError, Key, Store};
 use crate::compare::verdict::Limits;
+use crate::document::Document;
 use crate::fallback::{FallbackConfig, FallbackRenderer};
-use crate::job::Document;
 use crate::pins::Environment;
 use crate::pipeline::{Engine, EngineConfig, EngineError, Proof};
 use crate::routing::Renderer;

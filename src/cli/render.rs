@@ -11,8 +11,8 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 
 use super::RendererChoice;
+use crate::document::{Document, Paper, PaperName};
 use crate::fallback::{FallbackConfig, FallbackRenderer};
-use crate::job::{Document, Paper, PaperName};
 use crate::pipeline::{Engine, EngineConfig, Proof};
 use crate::template::Catalog;
 
@@ -113,7 +113,7 @@ fn document(args: &Args) -> anyhow::Result<Document> {
     }
     o.landscape |= args.landscape;
     if let Some(m) = &args.margin {
-        o.margins = crate::job::Margins { top: m.clone(), right: m.clone(), bottom: m.clone(), left: m.clone() };
+        o.margins = crate::document::Margins { top: m.clone(), right: m.clone(), bottom: m.clone(), left: m.clone() };
     }
     if let Some(s) = args.scale {
         o.scale = s;
@@ -228,8 +228,8 @@ fn save_document(doc: &Document, dir: &std::path::Path) -> anyhow::Result<()> {
 
 /// Every file an asset root holds, as relative paths (`Assets::read` still decides which of
 /// them the document may load).
-fn asset_paths(assets: &crate::job::Assets) -> Vec<String> {
-    use crate::job::Assets;
+fn asset_paths(assets: &crate::document::Assets) -> Vec<String> {
+    use crate::document::Assets;
     fn walk(root: &std::path::Path, dir: &std::path::Path, out: &mut Vec<String>) {
         let Ok(entries) = std::fs::read_dir(dir) else { return };
         for entry in entries.flatten() {

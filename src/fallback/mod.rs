@@ -19,8 +19,8 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 
+use crate::document::Document;
 use crate::fonts::BundledFonts;
-use crate::job::Document;
 use crate::pipeline::Proof;
 use crate::raster::Rasterizer;
 use crate::render::seal::{Allowed, Decision, DOC_URL};
@@ -52,7 +52,7 @@ impl FallbackConfig {
             fonts,
             timeout: Duration::from_secs(60),
             python: PathBuf::from("/usr/bin/python3"),
-            max_pages: crate::job::DEFAULT_MAX_PAGES,
+            max_pages: crate::document::DEFAULT_MAX_PAGES,
         }
     }
 }

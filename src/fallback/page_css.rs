@@ -7,7 +7,7 @@
 //! in the bundled templates — its children become the left, centre and right boxes. Anything
 //! richer (images, tables, SVG) is left out with a warning.
 
-use crate::job::PrintOptions;
+use crate::document::PrintOptions;
 use crate::render::print::{length_in_inches, PrintOptionError};
 
 /// What WeasyPrint needs besides the HTML.

@@ -71,7 +71,7 @@
 //! * RabbitMQ dead-letters at-most-once: a retry whose delay ends while `Q` is full is
 //!   dropped by the broker. `Service::recover` re-enqueues unsettled jobs the queue lacks.
 //! * [`QueueDepth::ready`] is the broker's count of ready messages in `Q` (retries waiting in
-//!   `Q.delay` are not counted); `inflight` counts deliveries held by this process only.
+//!   `Q.delay` are not counted); `inflight` counts deliveries this process has not acknowledged yet.
 //!
 //! ## Connection loss
 //!
@@ -187,7 +187,7 @@ struct Inner {
     shown_url: String,
     names: Names,
     slot: tokio::sync::Mutex<Slot>,
-    held: Mutex<HashMap<String, Held>>,
+    unacked: Mutex<HashMap<String, Unacked>>,
 }
 
 struct Names {
@@ -216,7 +216,9 @@ struct Link {
     consumer: tokio::sync::Mutex<Option<Consumer>>,
 }
 
-struct Held {
+/// A delivery this process took and has not acknowledged yet (not a `held` job: the queue
+/// knows nothing of job states).
+struct Unacked {
     job: JobId,
     generation: u64,
     acker: Acker,
@@ -409,7 +411,7 @@ impl AmqpQueue {
                 shown_url: shown,
                 names,
                 slot: tokio::sync::Mutex::new(slot),
-                held: Mutex::new(HashMap::new()),
+                unacked: Mutex::new(HashMap::new()),
             }),
         })
     }
@@ -419,19 +421,19 @@ impl AmqpQueue {
     pub async fn close(&self) {
         let link = self.inner.slot.lock().await.link.take();
         if let Some(link) = link {
-            self.forget_held(|h| h.generation == link.generation);
+            self.forget_unacked(|h| h.generation == link.generation);
             if let Err(e) = link.connection.close(200, "pixelproof closed the queue".into()).await {
                 tracing::debug!(error = %e, "closing the RabbitMQ connection");
             }
         }
     }
 
-    fn held(&self) -> MutexGuard<'_, HashMap<String, Held>> {
-        self.inner.held.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    fn unacked(&self) -> MutexGuard<'_, HashMap<String, Unacked>> {
+        self.inner.unacked.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    fn forget_held(&self, which: impl Fn(&Held) -> bool) {
-        self.held().retain(|_, h| !which(h));
+    fn forget_unacked(&self, which: impl Fn(&Unacked) -> bool) {
+        self.unacked().retain(|_, h| !which(h));
     }
 
     /// The live connection, reconnecting (with backoff between attempts) if it was lost.
@@ -446,7 +448,7 @@ impl AmqpQueue {
             let generation = link.generation;
             slot.link = None;
             // Their channel is gone: the broker delivers those jobs again.
-            self.forget_held(|h| h.generation == generation);
+            self.forget_unacked(|h| h.generation == generation);
         }
         let now = Instant::now();
         if let Some(at) = slot.next_try.filter(|at| *at > now) {
@@ -630,24 +632,24 @@ impl AmqpQueue {
         Ok(true)
     }
 
-    /// Removes the delivery from the held ones (checking it is ours and current).
-    fn take_held(&self, delivery: &Delivery) -> Result<Held, QueueError> {
+    /// Removes the delivery from the unacknowledged ones (checking it is ours and current).
+    fn take_unacked(&self, delivery: &Delivery) -> Result<Unacked, QueueError> {
         let unknown = || QueueError::UnknownDelivery { job: delivery.job, receipt: delivery.receipt.clone() };
-        let mut held = self.held();
-        match held.get(&delivery.receipt) {
-            Some(h) if h.job == delivery.job => held.remove(&delivery.receipt).ok_or_else(unknown),
+        let mut unacked = self.unacked();
+        match unacked.get(&delivery.receipt) {
+            Some(h) if h.job == delivery.job => unacked.remove(&delivery.receipt).ok_or_else(unknown),
             _ => Err(unknown()),
         }
     }
 
-    fn put_back(&self, receipt: String, held: Held) {
-        self.held().insert(receipt, held);
+    fn put_back(&self, receipt: String, unacked: Unacked) {
+        self.unacked().insert(receipt, unacked);
     }
 
-    /// The link a held delivery came on, if it is still the live one.
-    async fn link_for(&self, delivery: &Delivery, held: &Held) -> Result<Arc<Link>, QueueError> {
+    /// The link an unacknowledged delivery came on, if it is still the live one.
+    async fn link_for(&self, delivery: &Delivery, unacked: &Unacked) -> Result<Arc<Link>, QueueError> {
         let link = self.link().await?;
-        if link.generation != held.generation {
+        if link.generation != unacked.generation {
             return Err(QueueError::UnknownDelivery { job: delivery.job, receipt: delivery.receipt.clone() });
         }
         Ok(link)
@@ -661,23 +663,23 @@ impl AmqpQueue {
         headers: FieldTable,
         expiration: Option<Duration>,
     ) -> Result<(), QueueError> {
-        let held = self.take_held(delivery)?;
-        let link = match self.link_for(delivery, &held).await {
+        let unacked = self.take_unacked(delivery)?;
+        let link = match self.link_for(delivery, &unacked).await {
             Ok(link) => link,
             Err(e) => {
                 if matches!(e, QueueError::Unavailable { .. }) {
-                    self.put_back(delivery.receipt.clone(), held);
+                    self.put_back(delivery.receipt.clone(), unacked);
                 }
                 return Err(e);
             }
         };
         if let Err(e) = self.publish_sure(&link, queue, delivery.job, headers, expiration).await {
             if link.healthy() {
-                self.put_back(delivery.receipt.clone(), held);
+                self.put_back(delivery.receipt.clone(), unacked);
             }
             return Err(e);
         }
-        if self.ack_raw(&held.acker).await {
+        if self.ack_raw(&unacked.acker).await {
             Ok(())
         } else {
             // Published but not acked: the broker delivers the old one again (a duplicate).
@@ -753,14 +755,14 @@ impl Queue for AmqpQueue {
                 attempts += 1;
             }
             let receipt = format!("{}.{}", link.generation, raw.delivery_tag);
-            self.held().insert(receipt.clone(), Held { job, generation: link.generation, acker: raw.acker });
+            self.unacked().insert(receipt.clone(), Unacked { job, generation: link.generation, acker: raw.acker });
             return Ok(Some(Delivery { job, attempts, receipt, request, submitter }));
         }
     }
 
     async fn ack(&self, delivery: Delivery) -> Result<(), QueueError> {
-        let held = self.take_held(&delivery)?;
-        if self.ack_raw(&held.acker).await {
+        let unacked = self.take_unacked(&delivery)?;
+        if self.ack_raw(&unacked.acker).await {
             Ok(())
         } else {
             Err(QueueError::UnknownDelivery { job: delivery.job, receipt: delivery.receipt })
@@ -789,7 +791,7 @@ impl Queue for AmqpQueue {
         let link = self.link().await?;
         let ready = self.count(&link, &self.inner.names.main).await?;
         let dead = self.count(&link, &self.inner.names.dead).await?;
-        let inflight = self.held().values().filter(|h| h.generation == link.generation).count();
+        let inflight = self.unacked().values().filter(|h| h.generation == link.generation).count();
         Ok(QueueDepth { ready, inflight, dead })
     }
 

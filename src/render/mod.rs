@@ -26,8 +26,8 @@ use serde::{Deserialize, Serialize};
 
 use tokio::sync::Semaphore;
 
+use crate::document::Document;
 use crate::fonts::BundledFonts;
-use crate::job::Document;
 use browser::BrowserProcess;
 
 /// A request the document made that was refused.

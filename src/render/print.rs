@@ -5,7 +5,7 @@
 
 use chromiumoxide::cdp::browser_protocol::page::{PrintToPdfParams, PrintToPdfTransferMode};
 
-use crate::job::PrintOptions;
+use crate::document::PrintOptions;
 
 /// A print option that cannot be used.
 #[derive(Debug, thiserror::Error, PartialEq)]

@@ -9,8 +9,8 @@
 
 use std::sync::Arc;
 
+use crate::document::Assets;
 use crate::fonts::BundledFonts;
-use crate::job::Assets;
 
 /// The origin documents are loaded from. `.invalid` is reserved (RFC 2606): it can never
 /// resolve to a real host, so even a request that escaped interception goes nowhere.
@@ -68,7 +68,7 @@ impl Allowed {
                 None => refuse("no bundled font has this path (see fonts/)"),
             };
         }
-        if crate::job::safe_relative_path(&path).is_none() {
+        if crate::document::safe_relative_path(&path).is_none() {
             return refuse("the path leaves the document's asset root");
         }
         match self.assets.read(&path) {

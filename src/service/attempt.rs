@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 
 use super::Service;
 use crate::baseline::{Baseline, StoredPage};
+use crate::document::Document;
 use crate::fallback::FallbackError;
-use crate::job::Document;
 use crate::jobs::{JobRecord, JobState};
 use crate::pipeline::{EngineError, Proof};
 use crate::raster::RasterError;

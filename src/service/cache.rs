@@ -52,7 +52,7 @@ use sha2::{Digest, Sha256};
 
 use super::Service;
 use crate::baseline::{Baseline, Key, Manifest};
-use crate::job::{Assets, Document, Origin};
+use crate::document::{Assets, Document, Origin};
 use crate::jobs::{CacheOutcome, JobId, JobRecord, JobState};
 use crate::routing::Renderer;
 use crate::store::{ObjectKey, ObjectStore, PutOutcome};

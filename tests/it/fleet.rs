@@ -650,10 +650,19 @@ fn a_fleet_proves_jobs_against_baselines_in_the_bucket_and_approves_through_the_
         .expect("JSON");
     let actions = audit.to_string();
     assert!(actions.contains("approve_candidate") && actions.contains("add_route"), "{audit}");
-    let objects: Vec<String> = support::block_on(async {
-        let page = s3.client().list_objects_v2().bucket(&bucket).prefix("team/jobs/").send().await.expect("list");
-        page.contents().iter().filter_map(|o| o.key().map(String::from)).collect()
-    });
+    let listed = |prefix: &'static str| -> Vec<String> {
+        support::block_on(async {
+            let page = s3.client().list_objects_v2().bucket(&bucket).prefix(prefix).send().await.expect("list");
+            page.contents().iter().filter_map(|o| o.key().map(String::from)).collect()
+        })
+    };
+    let objects = listed("team/jobs/");
     assert!(objects.contains(&"team/jobs/routing.json".to_string()), "{objects:?}");
-    assert_eq!(objects.iter().filter(|k| k.starts_with("team/jobs/review-audit/")).count(), 2, "{objects:?}");
+    // The routing rule in the service's log; the approval once, with the baselines it changed.
+    assert_eq!(objects.iter().filter(|k| k.starts_with("team/jobs/review-audit/")).count(), 1, "{objects:?}");
+    let entries = audit["entries"].as_array().expect("entries");
+    let approvals = entries.iter().filter(|e| e["reason"] == "new ink colour").count();
+    assert_eq!(approvals, 1, "the approval, once: {audit}");
+    let in_bucket = bucket_store.audit_log().expect("the baselines' audit log");
+    assert_eq!(in_bucket.iter().filter(|r| r.reason == "new ink colour").count(), 1, "recorded with the baselines");
 }

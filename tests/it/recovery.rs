@@ -10,7 +10,7 @@ use pixelproof::render::RenderError;
 use support::{chromium_of, engine, html_doc};
 
 /// A document that keeps the page busy for `ms` before it can load.
-fn slow_doc(ms: u64) -> pixelproof::job::Document {
+fn slow_doc(ms: u64) -> pixelproof::document::Document {
     html_doc(
         "slow",
         &format!(
@@ -20,7 +20,7 @@ fn slow_doc(ms: u64) -> pixelproof::job::Document {
     )
 }
 
-fn plain_doc() -> pixelproof::job::Document {
+fn plain_doc() -> pixelproof::document::Document {
     html_doc("plain", "<!doctype html><body><h1>next document</h1></body>", &[])
 }
 

@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use pixelproof::job::{Assets, Document, Origin, PrintOptions};
+use pixelproof::document::{Assets, Document, Origin, PrintOptions};
 use pixelproof::pipeline::{Engine, EngineConfig};
 
 /// Starts the real engine; fails the test with the setup hint when Chromium or PDFium is missing.

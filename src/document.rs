@@ -1,4 +1,5 @@
-//! A *job*: what to print (a template with data, or raw HTML) and how (print options).
+//! A *document*: what to print (a template with data, or raw HTML) and how (print options).
+//! A job (`jobs`) asks for one document to be printed and proved.
 //!
 //! This module only describes documents; it does no I/O beyond reading an HTML job's
 //! asset directory lazily through [`Assets`]. Templates become [`Document`]s in
