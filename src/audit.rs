@@ -86,9 +86,16 @@ pub struct Details {
 }
 
 impl Record {
-    /// A copy the service used to keep of a candidate decision the baselines' log also holds.
-    fn is_old_copy(&self) -> bool {
-        self.details.copy_of.is_some()
+    /// A copy the service used to keep of a candidate decision, if `baselines` still holds
+    /// the decision itself (same subject and time). A copy whose original is gone (baselines
+    /// copied elsewhere, or their log reset) is kept: it is then the only record.
+    fn is_copy_in(&self, baselines: &[Record]) -> bool {
+        self.details.copy_of.is_some_and(|at| baselines.iter().any(|b| b.subject == self.subject && b.at == at))
+    }
+
+    /// Whether the action is about a baseline candidate.
+    pub fn is_candidate_decision(&self) -> bool {
+        matches!(self.action, Action::ApproveCandidate | Action::RejectCandidate)
     }
 }
 
@@ -114,13 +121,19 @@ struct Wire {
 
 impl From<Wire> for Record {
     fn from(w: Wire) -> Record {
-        let details = w.details.unwrap_or_else(|| Details {
-            // Entries written before engines were recorded are Chromium's.
-            engine: Some(w.engine.unwrap_or_default()),
-            environment: w.environment,
-            pages: w.pages,
-            ..Details::default()
-        });
+        let candidate = matches!(w.action, Action::ApproveCandidate | Action::RejectCandidate);
+        let details = match w.details {
+            Some(details) => details,
+            // The baselines' older entries: entries written before engines were recorded are
+            // Chromium's.
+            None if candidate => Details {
+                engine: Some(w.engine.unwrap_or_default()),
+                environment: w.environment,
+                pages: w.pages,
+                ..Details::default()
+            },
+            None => Details::default(),
+        };
         Record { at: w.at, by: w.by, action: w.action, subject: w.subject, reason: w.reason, details }
     }
 }
@@ -128,7 +141,8 @@ impl From<Wire> for Record {
 /// The service's records and the baselines' as one history, newest first, at most `limit`.
 /// Records made at the same instant keep the order they were written in, reversed.
 pub fn merged(service: Vec<Record>, baselines: Vec<Record>, limit: usize) -> Vec<Record> {
-    let mut all: Vec<Record> = service.into_iter().filter(|r| !r.is_old_copy()).chain(baselines).collect();
+    let service: Vec<Record> = service.into_iter().filter(|r| !r.is_copy_in(&baselines)).collect();
+    let mut all: Vec<Record> = service.into_iter().chain(baselines).collect();
     all.reverse();
     all.sort_by_key(|r| std::cmp::Reverse(r.at));
     all.truncate(limit);
@@ -164,9 +178,17 @@ mod tests {
         assert_eq!(r.details.submitter.as_deref(), Some("billing"));
         let copy = r#"{"at":"2026-12-01T00:00:01Z","by":"ops","action":"approve_candidate","subject":"invoice/basic","reason":"ok","details":{"source":"api","baseline_entry_at":"2026-12-01T00:00:01Z","engine":"chromium","pages":2,"environment":null}}"#;
         let copy: Record = serde_json::from_str(copy).unwrap();
-        assert!(copy.is_old_copy());
-        let all = merged(vec![r.clone(), copy], vec![], 10);
-        assert_eq!(all, vec![r], "the copy is left out: the baselines' log holds the decision");
+        let original = Record { details: Details { copy_of: None, ..copy.details.clone() }, ..copy.clone() };
+        let all = merged(vec![r.clone(), copy.clone()], vec![original.clone()], 10);
+        assert_eq!(all, vec![original, r.clone()], "the copy is left out: the baselines' log holds the decision");
+        // Its original gone (baselines copied elsewhere, their log reset), the copy is the record.
+        assert_eq!(merged(vec![r.clone(), copy.clone()], vec![], 10), vec![copy, r]);
+
+        // An old service line without details is not taken for a candidate decision.
+        let bare = r#"{"at":"2026-12-01T00:00:02Z","by":"ops","action":"add_route","subject":"rule-1","reason":"x"}"#;
+        let bare: Record = serde_json::from_str(bare).unwrap();
+        assert_eq!(bare.details, Details::default());
+        assert!(!bare.is_candidate_decision());
     }
 
     #[test]

@@ -30,8 +30,7 @@ use crate::template::PageRange;
 pub const SIZE_TOLERANCE: f64 = 0.30;
 
 /// The rules, by the name they have in verdicts, reports and metrics.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Rule {
     BlockedRequests,
     Fonts,
@@ -40,10 +39,23 @@ pub enum Rule {
     EngineVerified,
     TextLayer,
     Pixels,
+    /// A rule this version does not know, read from a verdict a newer one wrote (in a fleet
+    /// sharing one store): kept by its name, so the record still loads.
+    Other(String),
 }
 
 impl Rule {
-    pub fn as_str(self) -> &'static str {
+    const KNOWN: [Rule; 7] = [
+        Rule::BlockedRequests,
+        Rule::Fonts,
+        Rule::PageCount,
+        Rule::PdfSize,
+        Rule::EngineVerified,
+        Rule::TextLayer,
+        Rule::Pixels,
+    ];
+
+    pub fn as_str(&self) -> &str {
         match self {
             Rule::BlockedRequests => "blocked-requests",
             Rule::Fonts => "fonts",
@@ -52,7 +64,25 @@ impl Rule {
             Rule::EngineVerified => "engine-verified",
             Rule::TextLayer => "text-layer",
             Rule::Pixels => "pixels",
+            Rule::Other(name) => name,
         }
+    }
+
+    /// The rule named `name` (`Other` for a name this version does not know).
+    pub fn named(name: &str) -> Rule {
+        Rule::KNOWN.into_iter().find(|r| r.as_str() == name).unwrap_or_else(|| Rule::Other(name.to_string()))
+    }
+}
+
+impl Serialize for Rule {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for Rule {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Rule, D::Error> {
+        Ok(Rule::named(&String::deserialize(deserializer)?))
     }
 }
 
@@ -479,6 +509,20 @@ mod tests {
         let s = pdf_size(1400, 1, 1000);
         assert!(!s.passed && s.detail.contains("1400 bytes") && s.detail.contains("at most 1300"), "{}", s.detail);
         assert!(pdf_size(1300, 1, 1000).passed);
+    }
+
+    #[test]
+    fn rules_read_back_by_name_and_an_unknown_one_is_kept() {
+        for rule in Rule::KNOWN {
+            let text = serde_json::to_string(&rule).unwrap();
+            assert_eq!(serde_json::from_str::<Rule>(&text).unwrap(), rule, "{text}");
+        }
+        assert_eq!(serde_json::to_string(&Rule::PdfSize).unwrap(), r#""pdf-size""#);
+        let newer: Rule = serde_json::from_str(r#""colour-profile""#).unwrap();
+        assert_eq!(
+            (newer.as_str(), serde_json::to_string(&newer).unwrap()),
+            ("colour-profile", r#""colour-profile""#.into())
+        );
     }
 
     #[test]

@@ -486,9 +486,10 @@ pub(super) async fn render_now(service: &Service, request: &JobRequest) -> Resul
     }
 }
 
-/// The failed rules of every attempt, each named by its engine when there were two.
+/// The failed rules of every attempt, each named by its engine unless Chromium's was the only
+/// one (as `/v1/render` has always said them).
 fn held_reasons(attempts: &[Attempt]) -> Vec<String> {
-    let named = attempts.len() > 1;
+    let named = attempts.len() > 1 || attempts.iter().any(|a| a.engine == Renderer::Fallback);
     let reasons = |a: &Attempt| {
         a.checked
             .reasons()
