@@ -40,7 +40,7 @@ fn main() {
                         if prove {
                             engine.prove(&doc).await.map(|_| ())
                         } else {
-                            engine.renderer.render(&doc).await.map(|_| ()).map_err(Into::into)
+                            engine.chromium.render(&doc).await.map(|_| ()).map_err(Into::into)
                         }
                     }));
                 }
@@ -52,10 +52,10 @@ fn main() {
         };
         let render = time(false).await;
         let prove = time(true).await;
-        let fontconfig = engine.renderer.fontconfig_path().to_path_buf();
+        let fontconfig = engine.chromium.fontconfig_path().to_path_buf();
         let fc_copy = std::env::temp_dir().join("pixelproof-bench-fonts.conf");
         std::fs::copy(&fontconfig, &fc_copy).expect("copy fonts.conf");
-        engine.renderer.shutdown().await;
+        engine.chromium.shutdown().await;
         (render, prove, first.pages.len(), fc_copy)
     });
 

@@ -244,7 +244,7 @@ impl App {
 
     /// Closes the engines (after [`Running::stop`]).
     pub async fn close(&self) {
-        self.engine.renderer.shutdown().await;
+        self.engine.chromium.shutdown().await;
     }
 }
 

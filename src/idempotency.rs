@@ -80,9 +80,11 @@ impl std::fmt::Display for IdempotencyKey {
 pub struct BodyFingerprint(String);
 
 impl BodyFingerprint {
-    pub fn of(request: &serde_json::Value) -> BodyFingerprint {
-        // `serde_json::Value` keeps objects in a BTreeMap (no `preserve_order`): sorted keys.
-        let bytes = serde_json::to_vec(request).unwrap_or_default();
+    pub fn of(request: &impl serde::Serialize) -> BodyFingerprint {
+        // Through `serde_json::Value`, which keeps objects in a BTreeMap (no `preserve_order`):
+        // sorted keys, so a body has one fingerprint however its fields are ordered.
+        let value = serde_json::to_value(request).unwrap_or_default();
+        let bytes = serde_json::to_vec(&value).unwrap_or_default();
         BodyFingerprint(hex::encode(Sha256::digest(bytes)))
     }
 }

@@ -74,7 +74,7 @@ pub enum EngineError {
 /// Everything needed to prove documents: the Chromium pool, PDFium, the bundled fonts,
 /// and the environment they make up.
 pub struct Engine {
-    pub renderer: crate::render::Renderer,
+    pub chromium: crate::render::Chromium,
     pub rasterizer: std::sync::Arc<crate::raster::Rasterizer>,
     pub fonts: crate::fonts::BundledFonts,
     pub environment: Environment,
@@ -105,9 +105,9 @@ impl Engine {
             memory_ceiling: (config.memory_ceiling_mib > 0).then_some(config.memory_ceiling_mib << 20),
             max_pages: Some(config.max_pages),
         };
-        let renderer = crate::render::Renderer::launch(render_config, std::sync::Arc::new(fonts.clone())).await?;
-        tracing::info!(chromium = renderer.chromium_version(), pdfium = %environment.pdfium_build, "engine ready");
-        Ok(Engine { renderer, rasterizer, fonts, environment, max_pages: config.max_pages })
+        let chromium = crate::render::Chromium::launch(render_config, std::sync::Arc::new(fonts.clone())).await?;
+        tracing::info!(chromium = chromium.version(), pdfium = %environment.pdfium_build, "engine ready");
+        Ok(Engine { chromium, rasterizer, fonts, environment, max_pages: config.max_pages })
     }
 
     /// Renders, rasterizes and font-checks one document.
@@ -118,7 +118,7 @@ impl Engine {
     /// Renders and font-checks one document, drawing its pages only when `draw` (a proof that
     /// compares no pixels needs the page count, text and fonts alone).
     pub async fn prove_with(&self, doc: &Document, draw: bool) -> Result<Proof, EngineError> {
-        let rendered = self.renderer.render(doc).await?;
+        let rendered = self.chromium.render(doc).await?;
         self.proof_of(rendered, doc, draw).await
     }
 

@@ -12,8 +12,8 @@ use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::baseline::Key;
 use crate::document::{Assets, Document, Margins, Origin, Paper, PrintOptions};
+use crate::fixture::Key;
 use crate::template::{Catalog, TemplateError};
 
 /// How big a job may be. Part of the server's configuration.

@@ -188,7 +188,7 @@ pub struct Attempt {
     /// The engine that printed it.
     pub engine: Renderer,
     /// Its version (`HeadlessChrome/…`, `WeasyPrint …`).
-    pub renderer: String,
+    pub renderer_version: String,
     pub pages: usize,
     pub bytes: usize,
     pub blocked_requests: Vec<BlockedRequest>,
@@ -198,10 +198,10 @@ pub struct Attempt {
 }
 
 impl Attempt {
-    pub fn new(engine: Renderer, renderer: &str, proof: &Proof, checked: Checked) -> Attempt {
+    pub fn new(engine: Renderer, renderer_version: &str, proof: &Proof, checked: Checked) -> Attempt {
         Attempt {
             engine,
-            renderer: renderer.to_string(),
+            renderer_version: renderer_version.to_string(),
             pages: proof.pages.len(),
             bytes: proof.rendered.pdf.len(),
             blocked_requests: proof.rendered.blocked.clone(),
@@ -216,8 +216,8 @@ impl Attempt {
 struct AttemptWire {
     #[serde(default)]
     engine: Option<Renderer>,
-    #[serde(default)]
-    renderer: String,
+    #[serde(default, alias = "renderer")]
+    renderer_version: String,
     #[serde(default)]
     pages: usize,
     #[serde(default)]
@@ -232,13 +232,13 @@ struct AttemptWire {
 
 impl From<AttemptWire> for Attempt {
     fn from(w: AttemptWire) -> Attempt {
-        let engine = w.engine.unwrap_or(if w.renderer.starts_with("WeasyPrint") {
+        let engine = w.engine.unwrap_or(if w.renderer_version.starts_with("WeasyPrint") {
             Renderer::Fallback
         } else {
             Renderer::Chromium
         });
-        let AttemptWire { renderer, pages, bytes, blocked_requests, fonts, checked, .. } = w;
-        Attempt { engine, renderer, pages, bytes, blocked_requests, fonts, checked }
+        let AttemptWire { renderer_version, pages, bytes, blocked_requests, fonts, checked, .. } = w;
+        Attempt { engine, renderer_version, pages, bytes, blocked_requests, fonts, checked }
     }
 }
 
@@ -248,8 +248,9 @@ impl From<AttemptWire> for Attempt {
 #[serde(default)]
 pub struct JobVerdict {
     pub passed: bool,
-    /// The last attempt's engine version.
-    pub renderer: String,
+    /// The last attempt's engine version (stored as `renderer` before 2026-12).
+    #[serde(alias = "renderer")]
+    pub renderer_version: String,
     pub pages: usize,
     pub bytes: usize,
     /// Changed pixels against the baseline, over all compared pages (the first attempt that compared).
@@ -269,7 +270,7 @@ impl JobVerdict {
         let Some(last) = attempts.last() else { return JobVerdict::default() };
         JobVerdict {
             passed: last.checked.passed,
-            renderer: last.renderer.clone(),
+            renderer_version: last.renderer_version.clone(),
             pages: last.pages,
             bytes: last.bytes,
             changed_pixels: attempts.iter().find_map(|a| a.checked.changed_pixels()),
@@ -491,7 +492,7 @@ fn pixels(proof: &Proof, expect: &Expectations<'_>) -> PixelOutcome {
     let rule = if verdict.passed {
         pass(Rule::Pixels, format!("{changed} pixel(s) changed against {engine} baseline {key}, within the limits"))
     } else {
-        fail(Rule::Pixels, format!("against {engine} baseline {key}: {}", verdict.reasons.join("; ")))
+        fail(Rule::Pixels, format!("against {engine} baseline {key}: {}", verdict.reasons_line()))
     };
     (Some(rule), Some(verdict), diffs)
 }

@@ -231,7 +231,7 @@ fn literal(url: &Url, addr: IpAddr, port: u16, policy: &WebhookPolicy) -> Result
 /// and, with a `secret`, its signature ([`signature::headers`]).
 pub async fn deliver(
     url: &Url,
-    body: &serde_json::Value,
+    body: &impl serde::Serialize,
     id: &str,
     secret: Option<&signature::Secret>,
     policy: &WebhookPolicy,

@@ -46,7 +46,7 @@ pub struct Readiness {
 #[utoipa::path(get, path = "/readyz", tag = "operations",
     responses((status = 200, body = Readiness), (status = 503, body = Readiness)))]
 pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Readiness>) {
-    let chromium = if state.engine.renderer.ping(Duration::from_secs(2)).await {
+    let chromium = if state.engine.chromium.ping(Duration::from_secs(2)).await {
         "ok".to_string()
     } else {
         "Chromium did not answer within 2 s".to_string()

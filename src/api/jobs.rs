@@ -50,9 +50,13 @@ pub struct JobStatus {
     /// Milliseconds per stage: queued, rendering, verifying, fallback, storing.
     #[schema(value_type = Object)]
     pub timings_ms: std::collections::BTreeMap<String, u64>,
-    /// The renderer of the shipped (or held) PDF.
+    /// The engine that printed the shipped (or held) PDF: `chromium` or `fallback`.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub renderer: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub renderer: Option<crate::routing::Renderer>,
+    /// That engine's version (`HeadlessChrome/…`, `WeasyPrint …`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub renderer_version: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     /// Pages, changed pixels, blocked requests, fonts used, renderer, the rules' results.
@@ -65,8 +69,7 @@ pub struct JobStatus {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub artifacts: Option<Vec<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
-    pub webhook: Option<serde_json::Value>,
+    pub webhook: Option<crate::jobs::WebhookOutcome>,
     /// `hit` when the PDF came from the render cache (an earlier identical job proved it),
     /// `miss`, `bypass` (not cacheable) or `off` (`--render-cache off`).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -256,7 +259,8 @@ pub async fn status(
         updated_at: record.updated_at,
         attempts: record.attempts,
         timings_ms,
-        renderer: record.renderer,
+        renderer: record.verdict.as_ref().and_then(|v| v.attempts.last()).map(|a| a.engine),
+        renderer_version: record.renderer_version,
         error: record.error,
         verdict: record.verdict,
         pdf_url,

@@ -29,6 +29,8 @@ pub const BLOCKED_HEADER: &str = "x-pixelproof-blocked-requests";
 pub const STATE_HEADER: &str = "x-pixelproof-state";
 /// Response header: the engine that printed the PDF (`HeadlessChrome/…`, `WeasyPrint …`).
 pub const RENDERER_HEADER: &str = "x-pixelproof-renderer";
+/// The version of the engine that printed it (`HeadlessChrome/…`, `WeasyPrint …`).
+pub const RENDERER_VERSION_HEADER: &str = "x-pixelproof-renderer-version";
 
 impl From<RequestError> for Problem {
     fn from(e: RequestError) -> Problem {
@@ -95,8 +97,8 @@ pub async fn render(State(state): State<AppState>, ApiJson(job): ApiJson<JobRequ
     // Validated here first so a bad request is a 4xx without touching the engines.
     let doc = job.document(&state.catalog, &state.config.app.limits).inspect_err(|_| state.metrics.job("invalid"))?;
     let outcome = state.service.render_now(&job).await.map_err(|e| render_problem(e, &state.metrics))?;
-    let (job_state, renderer, proof) = match outcome {
-        RenderedNow::Shipped { state, renderer, proof } => (state, renderer, proof),
+    let (job_state, engine, renderer, proof) = match outcome {
+        RenderedNow::Shipped { state, engine, renderer_version, proof } => (state, engine, renderer_version, proof),
         RenderedNow::Held { reasons } => {
             state.metrics.job("unverified");
             return Err(Problem::new(
@@ -119,8 +121,9 @@ pub async fn render(State(state): State<AppState>, ApiJson(job): ApiJson<JobRequ
     headers.insert(BLOCKED_HEADER, HeaderValue::from(blocked));
     headers
         .insert(STATE_HEADER, HeaderValue::from_static(if job_state == JobState::Done { "done" } else { "fallback" }));
+    headers.insert(RENDERER_HEADER, HeaderValue::from_static(engine.as_str()));
     if let Ok(v) = HeaderValue::from_str(&renderer) {
-        headers.insert(RENDERER_HEADER, v);
+        headers.insert(RENDERER_VERSION_HEADER, v);
     }
     Ok(response)
 }

@@ -111,7 +111,7 @@ pub async fn decide_candidate(
         "reject" => false,
         _ => return Err(unknown_action(&action, "approve or reject")),
     };
-    let key = Key::new(&template, &fixture).map_err(|e| problem(e.into()))?;
+    let key = Key::new(&template, &fixture).map_err(|e| problem(crate::baseline::BaselineError::from(e).into()))?;
     let decision =
         state.review.decide_candidate(key.clone(), approve, &caller.name, &body.reason).await.map_err(problem)?;
     let message = if approve {
@@ -175,7 +175,7 @@ pub(crate) fn problem(e: ReviewError) -> Problem {
         ReviewError::NoReason | ReviewError::Audit(AuditError::NoReason) => {
             (StatusCode::UNPROCESSABLE_ENTITY, "reason-required", "A reason is required")
         }
-        ReviewError::Baseline(BaselineError::BadName { .. } | BaselineError::BadKey { .. }) => {
+        ReviewError::Baseline(BaselineError::BadName { .. } | BaselineError::Key(_)) => {
             (StatusCode::BAD_REQUEST, "bad-name", "Not a baseline key")
         }
         ReviewError::Baseline(BaselineError::NoCandidate { .. }) | ReviewError::NoJob(_) => {

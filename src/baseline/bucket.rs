@@ -7,7 +7,7 @@
 //! PREFIX/baselines/TEMPLATE/FIXTURE/current         the generation in use (one ULID, as text)
 //! PREFIX/baselines/TEMPLATE/FIXTURE/GEN/manifest.json, page-001.png, page-001.txt, …
 //! PREFIX/candidates/TEMPLATE/FIXTURE/current
-//! PREFIX/candidates/TEMPLATE/FIXTURE/GEN/…          plus verdict.json and diff-NNN.png
+//! PREFIX/candidates/TEMPLATE/FIXTURE/GEN/…          plus comparison.json and diff-NNN.png
 //! PREFIX/audit/ULID.json                            one object per approve/reject decision
 //! PREFIX/fallback/{baselines,candidates}/…          the fallback engine's, laid out the same
 //! ```

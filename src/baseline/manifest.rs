@@ -5,6 +5,7 @@ use chrono::{DateTime, SubsecRound, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::compare::verdict::Verdict;
+use crate::page_file;
 use crate::pins::Environment;
 use crate::routing::Renderer;
 
@@ -56,7 +57,7 @@ pub struct PageEntry {
     pub height: u32,
 }
 
-/// `verdict.json` in a candidate directory: how the candidate compared with the baseline
+/// `comparison.json` in a candidate directory: how the candidate compared with the baseline
 /// it would replace. Absent when there was no baseline (a new fixture).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CandidateVerdict {
@@ -96,23 +97,27 @@ pub fn now() -> DateTime<Utc> {
     Utc::now().trunc_subsecs(0)
 }
 
-/// `page-001.png`
+/// `page-001.png`: a baseline's or candidate's page image.
 pub fn page_image_name(number: usize) -> String {
-    format!("page-{number:03}.png")
+    page_file::name("page", number, "png")
 }
 
-/// `page-001.txt`
+/// `page-001.txt`: its text layer.
 pub fn page_text_name(number: usize) -> String {
-    format!("page-{number:03}.txt")
+    page_file::name("page", number, "txt")
 }
 
-/// `diff-001.png`
+/// `diff-001.png`: a candidate's diff with the baseline it was compared with.
 pub fn diff_image_name(number: usize) -> String {
-    format!("diff-{number:03}.png")
+    page_file::name("diff", number, "png")
 }
 
 pub const MANIFEST_FILE: &str = "manifest.json";
-pub const VERDICT_FILE: &str = "verdict.json";
+/// How a candidate compared with its baseline ([`CandidateVerdict`]). A job's verdict is
+/// `verdict.json`, another schema; candidates written before 2026-12 used that name too.
+pub const COMPARISON_FILE: &str = "comparison.json";
+/// The name [`COMPARISON_FILE`] had: still read, never written.
+pub const LEGACY_COMPARISON_FILE: &str = "verdict.json";
 
 #[cfg(test)]
 mod tests {

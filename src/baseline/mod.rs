@@ -7,7 +7,7 @@
 //! TEMPLATE/FIXTURE/manifest.json             the approved baseline (see `Manifest`)
 //! TEMPLATE/FIXTURE/page-001.png, page-001.txt
 //! .candidates/TEMPLATE/FIXTURE/…             a candidate: the same files, plus
-//!                                            verdict.json and diff-NNN.png when a baseline existed
+//!                                            comparison.json and diff-NNN.png when a baseline existed
 //! audit.jsonl                                one JSON object per approve/reject decision
 //! .fallback/TEMPLATE/FIXTURE/…, .fallback/.candidates/…
 //!                                            the fallback engine's baselines and candidates
@@ -29,7 +29,6 @@
 mod audit;
 pub mod bucket;
 pub mod dir;
-mod key;
 mod manifest;
 pub mod png;
 
@@ -44,12 +43,12 @@ use crate::pins::Environment;
 use crate::routing::Renderer;
 use crate::store::StoreError;
 
+pub use crate::fixture::{is_valid_name, Key, KeyError};
 pub use bucket::BucketStore;
 pub use dir::DirStore;
-pub use key::{is_valid_name, Key};
 pub use manifest::{
     diff_image_name, now, page_image_name, page_text_name, BaselineInfo, CandidateVerdict, Manifest, PageEntry,
-    MANIFEST_FILE, MANIFEST_FORMAT, VERDICT_FILE,
+    COMPARISON_FILE, LEGACY_COMPARISON_FILE, MANIFEST_FILE, MANIFEST_FORMAT,
 };
 
 /// The directory under the baselines root that holds candidates.
@@ -67,8 +66,8 @@ const REMAKE: &str = "Restore it from version control, or re-make the baseline: 
 pub enum BaselineError {
     #[error("{what} name {name:?} is not allowed: use letters, digits, '-' and '_' only (no '.', '/', spaces or absolute paths)")]
     BadName { what: &'static str, name: String },
-    #[error("{key:?} is not a baseline key: write it as TEMPLATE/FIXTURE, e.g. invoice/basic")]
-    BadKey { key: String },
+    #[error(transparent)]
+    Key(#[from] KeyError),
     #[error("could not access {path}: {source}")]
     Io { path: PathBuf, source: std::io::Error },
     #[error("{path} is not valid: {detail}. {REMAKE}")]
@@ -201,7 +200,7 @@ pub struct NewCandidate<'a> {
     pub engine: Renderer,
 }
 
-/// How a candidate compared with its baseline: written as `verdict.json` and `diff-NNN.png`.
+/// How a candidate compared with its baseline: written as `comparison.json` and `diff-NNN.png`.
 #[derive(Debug, Clone)]
 pub struct Comparison<'a> {
     pub verdict: CandidateVerdict,
@@ -534,11 +533,17 @@ fn read_manifest(files: &dyn Files, key: &Key, engine: Renderer) -> Result<Manif
     Ok(manifest)
 }
 
+/// How the candidate compared with its baseline: `comparison.json`, or `verdict.json` in a
+/// candidate written before the file was renamed.
 fn read_candidate_verdict(files: &dyn Files) -> Result<Option<CandidateVerdict>, BaselineError> {
-    let Some(bytes) = files.read(VERDICT_FILE)? else { return Ok(None) };
-    serde_json::from_slice(&bytes)
-        .map(Some)
-        .map_err(|e| BaselineError::Invalid { path: files.locate(VERDICT_FILE), detail: e.to_string() })
+    for name in [COMPARISON_FILE, LEGACY_COMPARISON_FILE] {
+        if let Some(bytes) = files.read(name)? {
+            return serde_json::from_slice(&bytes)
+                .map(Some)
+                .map_err(|e| BaselineError::Invalid { path: files.locate(name), detail: e.to_string() });
+        }
+    }
+    Ok(None)
 }
 
 /// Reads every page file the manifest lists, checking its sha256 and size.
@@ -613,7 +618,7 @@ fn candidate_files(new: &NewCandidate<'_>) -> Result<Staged, BaselineError> {
             let number = index + 1;
             files.push((diff_image_name(number), encode(diff, number)?));
         }
-        files.push((VERDICT_FILE.to_string(), json_bytes(&comparison.verdict, VERDICT_FILE)?));
+        files.push((COMPARISON_FILE.to_string(), json_bytes(&comparison.verdict, COMPARISON_FILE)?));
     }
     let manifest = Manifest {
         format: MANIFEST_FORMAT,

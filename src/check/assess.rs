@@ -71,7 +71,7 @@ pub(crate) fn assess(
         Ok(b) => b,
         Err(e) => {
             error = true;
-            out.reasons.push(Reason::fixture(format!("the baseline cannot be used: {e}")));
+            out.reasons.push(Reason::whole(format!("the baseline cannot be used: {e}")));
             None
         }
     };
@@ -86,7 +86,7 @@ pub(crate) fn assess(
         Ok(proof) => proof,
         Err(e) => {
             error |= matches!(e, FixtureError::Engine(_) | FixtureError::Fallback(_));
-            out.reasons.push(Reason::fixture(e.to_string()));
+            out.reasons.push(Reason::whole(e.to_string()));
             out.status = if error { Status::Error } else { Status::Fail };
             out.timings.compare_ms = millis(started);
             return (out, report_pages(baseline_pages, Vec::new(), Vec::new(), None));
@@ -108,7 +108,7 @@ pub(crate) fn assess(
     let mut document_ok = true;
     for rule in document_rules {
         if !rule.passed {
-            out.reasons.push(Reason::fixture(rule.to_string()));
+            out.reasons.push(Reason::whole(rule.to_string()));
             document_ok = false;
         } else if rule.rule == Rule::Fonts && !proof.fonts.problems.is_empty() {
             out.notes.push(rule.to_string());
@@ -124,7 +124,7 @@ pub(crate) fn assess(
                 Renderer::Chromium => NO_BASELINE,
                 Renderer::Fallback => NO_FALLBACK_BASELINE,
             };
-            out.reasons.push(Reason::fixture(if ctx.update { "new: no baseline yet" } else { missing }));
+            out.reasons.push(Reason::whole(if ctx.update { "new: no baseline yet" } else { missing }));
         }
     } else {
         let base: Vec<PageInput<'_>> = baseline_pages.iter().map(StoredPage::input).collect();
@@ -138,7 +138,7 @@ pub(crate) fn assess(
             if ctx.update {
                 // Re-made in this environment, the baseline stops drifting.
                 differs = true;
-                out.reasons.push(Reason::fixture(format!("environment drift: {drift}")));
+                out.reasons.push(Reason::whole(format!("environment drift: {drift}")));
             } else {
                 out.notes.push(format!("environment drift (compared anyway, --allow-drift): {drift}"));
             }
@@ -168,7 +168,7 @@ pub(crate) fn assess(
                 Status::Candidate
             }
             Err(e) => {
-                out.reasons.push(Reason::fixture(format!("could not write the candidate: {e}")));
+                out.reasons.push(Reason::whole(format!("could not write the candidate: {e}")));
                 Status::Error
             }
         }
@@ -196,7 +196,7 @@ pub(crate) fn assess(
 fn explain_verdict(verdict: &Verdict, base: &[StoredPage], cand: &Proof, out: &mut FixtureOutcome) {
     let cand = &cand.pages;
     let before = out.reasons.len();
-    out.reasons.extend(verdict.reasons.iter().map(|r| parse_reason(r)));
+    out.reasons.extend(verdict.reasons.iter().cloned());
     for pv in &verdict.pages {
         let Some(i) = pv.page.checked_sub(1) else { continue };
         let (Some(b), Some(c)) = (base.get(i), cand.get(i)) else { continue };
@@ -223,16 +223,7 @@ fn explain_verdict(verdict: &Verdict, base: &[StoredPage], cand: &Proof, out: &m
         out.reasons.push(Reason::page(n, "new page: the baseline has fewer pages"));
     }
     if !verdict.passed && out.reasons.len() == before {
-        out.reasons.push(Reason::fixture("differs from the baseline"));
-    }
-}
-
-/// `page 2: 512 pixels changed …` → a reason for page 2; anything else → the fixture's.
-fn parse_reason(text: &str) -> Reason {
-    let page = text.strip_prefix("page ").and_then(|rest| rest.split_once(": "));
-    match page.and_then(|(n, message)| Some((n.parse::<usize>().ok()?, message))) {
-        Some((n, message)) => Reason::page(n, message),
-        None => Reason::fixture(text),
+        out.reasons.push(Reason::whole("differs from the baseline"));
     }
 }
 
@@ -270,19 +261,4 @@ fn report_pages(
 
 fn millis(since: Instant) -> u64 {
     since.elapsed().as_millis() as u64
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn verdict_reasons_are_attributed_to_their_page() {
-        assert_eq!(parse_reason("page 12: text layer differs: x"), Reason::page(12, "text layer differs: x"));
-        assert_eq!(
-            parse_reason("page count: baseline 3, candidate 2"),
-            Reason::fixture("page count: baseline 3, candidate 2")
-        );
-        assert_eq!(parse_reason("pages: 2"), Reason::fixture("pages: 2"));
-    }
 }

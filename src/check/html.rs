@@ -335,7 +335,7 @@ mod tests {
         let mut failing = FixtureOutcome::new(Key::parse("invoice/basic").expect("a valid key"));
         failing.status = Status::Fail;
         failing.pages = 2;
-        failing.reasons = vec![Reason::fixture(payload("reason")), Reason::page(1, payload("page-reason"))];
+        failing.reasons = vec![Reason::whole(payload("reason")), Reason::page(1, payload("page-reason"))];
         failing.notes = vec![payload("note")];
         failing.blocked =
             vec![BlockedRequest { url: payload("url"), reason: payload("why"), resource_type: payload("type") }];

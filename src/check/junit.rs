@@ -9,6 +9,7 @@ use std::fmt::Write;
 use super::assess::percent;
 use super::summary::{CheckSummary, FixtureOutcome, Reason, Status};
 use super::xml::{attr, escape};
+use crate::page_file;
 
 /// The JUnit XML for a run.
 pub fn render(summary: &CheckSummary) -> String {
@@ -179,6 +180,10 @@ fn page_details(f: &FixtureOutcome, number: usize) -> String {
         let _ = writeln!(s, "text layer changes:\n{}", tc.diff);
     }
     let prefix = format!("{}/{}", f.key.template(), f.key.fixture());
-    let _ = writeln!(s, "images: {prefix}/baseline-{number:03}.png, candidate-{number:03}.png, diff-{number:03}.png");
+    let images: Vec<String> = ["baseline", "candidate", "diff"]
+        .iter()
+        .map(|kind| format!("{prefix}/{}", page_file::name(kind, number, "png")))
+        .collect();
+    let _ = writeln!(s, "images: {}", images.join(", "));
     s
 }

@@ -94,7 +94,7 @@ pub enum CheckError {
     #[error("no fixtures to check under {dir}: add fixtures/NAME.json beside a template's template.html")]
     NoFixtures { dir: PathBuf },
     #[error("{path} cannot be checked: {source}. Rename it")]
-    BadName { path: PathBuf, source: BaselineError },
+    BadName { path: PathBuf, source: crate::fixture::KeyError },
     #[error("could not start the rendering engine: {0}")]
     Engine(#[from] EngineError),
     #[error("{}", drift_message(.0))]
@@ -215,7 +215,7 @@ pub async fn run(options: &CheckOptions, progress: &mut dyn Progress) -> Result<
             }
         }
     };
-    engine.renderer.shutdown().await;
+    engine.chromium.shutdown().await;
     result
 }
 

@@ -21,6 +21,7 @@ use super::assess::ReportPage;
 use super::html::{self, HtmlFixture, HtmlPage, ReportPageInfo};
 use super::summary::{CheckSummary, FixtureOutcome, Status};
 use crate::baseline::png;
+use crate::page_file;
 use crate::ui::{Embedded, UiError};
 
 /// Written first into a new report directory, so an interrupted run's directory is
@@ -115,7 +116,7 @@ impl ReportWriter {
             let mut files = Vec::new();
             let mut embed = |kind: &str, image: Option<&RgbaImage>, wanted: bool| -> Result<_, ReportError> {
                 let Some(image) = image else { return Ok(None) };
-                let name = format!("{rel_dir}/{kind}-{:03}.png", page.number);
+                let name = format!("{rel_dir}/{}", page_file::name(kind, page.number, "png"));
                 let what = || format!("{kind} page {} of {}", page.number, outcome.key);
                 let full = if attention { Some(encode(image, &what)?) } else { None };
                 if let Some(bytes) = &full {

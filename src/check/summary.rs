@@ -2,7 +2,6 @@
 //! Serialized as the report's `summary.json`; also the one-line forms printed while the
 //! run goes (`PASS invoice/basic (3 pages, 1.2 s)`) and at its end.
 
-use std::fmt;
 use std::path::PathBuf;
 
 use chrono::{DateTime, Utc};
@@ -42,31 +41,9 @@ impl Status {
     }
 }
 
-/// Why a fixture did not pass; `page` is set when the reason belongs to one page.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Reason {
-    pub page: Option<usize>,
-    pub message: String,
-}
-
-impl Reason {
-    pub fn fixture(message: impl Into<String>) -> Reason {
-        Reason { page: None, message: message.into() }
-    }
-
-    pub fn page(page: usize, message: impl Into<String>) -> Reason {
-        Reason { page: Some(page), message: message.into() }
-    }
-}
-
-impl fmt::Display for Reason {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.page {
-            Some(p) => write!(f, "page {p}: {}", self.message),
-            None => f.write_str(&self.message),
-        }
-    }
-}
+/// Why a fixture did not pass: the verdict's own type (`page` is set when the reason belongs to
+/// one page; [`Reason::whole`] is the fixture's). Serialised as `{"page", "message"}` here.
+pub use crate::compare::verdict::Reason;
 
 /// Where a fixture's time went, in milliseconds.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -168,7 +168,8 @@ pub fn run(args: Args) -> super::CliResult {
                 "fonts": proof.fonts,
                 "font_faces": proof.rendered.font_faces,
                 "chromium": (args.renderer == RendererChoice::Chromium).then_some(&renderer),
-                "renderer": renderer,
+                "renderer": crate::routing::Renderer::from(args.renderer),
+                "renderer_version": renderer,
             });
             println!("{}", serde_json::to_string_pretty(&summary)?);
         }
@@ -189,7 +190,7 @@ async fn prove_with_chromium(doc: &Document, timeout: u64, max_pages: usize) -> 
         EngineConfig { pool_size: 1, render_timeout: Duration::from_secs(timeout), max_pages, ..Default::default() };
     let engine = Engine::start(config).await?;
     let result = engine.prove(doc).await;
-    engine.renderer.shutdown().await;
+    engine.chromium.shutdown().await;
     Ok((result?, engine.environment.chromium.clone()))
 }
 

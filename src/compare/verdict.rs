@@ -60,8 +60,70 @@ pub struct Verdict {
     pub baseline_pages: usize,
     pub candidate_pages: usize,
     pub pages: Vec<PageVerdict>,
-    /// Human-readable reasons for a failure, one per problem ("page 2: 512 pixels changed (0.02 %)").
-    pub reasons: Vec<String>,
+    /// Why it failed, one reason per problem. Stored and served as text (`"page 2: 512 pixels
+    /// changed (0.02 %)"`), the form verdicts have always had.
+    #[serde(with = "reason_text")]
+    pub reasons: Vec<Reason>,
+}
+
+impl Verdict {
+    /// Every reason on one line, `; `-separated.
+    pub fn reasons_line(&self) -> String {
+        self.reasons.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
+    }
+}
+
+/// One problem of a verdict, with the page it belongs to (`None`: the page set as a whole,
+/// like a different page count). Its text is `page N: message`, or the message alone.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reason {
+    pub page: Option<usize>,
+    pub message: String,
+}
+
+impl Reason {
+    /// A problem of the whole page set (or fixture).
+    pub fn whole(message: impl Into<String>) -> Reason {
+        Reason { page: None, message: message.into() }
+    }
+
+    /// A problem of page `page` (1-based).
+    pub fn page(page: usize, message: impl Into<String>) -> Reason {
+        Reason { page: Some(page), message: message.into() }
+    }
+}
+
+impl std::fmt::Display for Reason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.page {
+            Some(p) => write!(f, "page {p}: {}", self.message),
+            None => f.write_str(&self.message),
+        }
+    }
+}
+
+/// A verdict's reasons as stored: each one's text. Reading a stored verdict is the one place
+/// text becomes a [`Reason`] again (`page N: ` names the page).
+mod reason_text {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use super::Reason;
+
+    pub fn serialize<S: Serializer>(reasons: &[Reason], s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(reasons.iter().map(ToString::to_string))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Reason>, D::Error> {
+        Ok(Vec::<String>::deserialize(d)?.into_iter().map(|text| read(&text)).collect())
+    }
+
+    fn read(text: &str) -> Reason {
+        let page = text.strip_prefix("page ").and_then(|rest| rest.split_once(": "));
+        match page.and_then(|(n, message)| Some((n.parse::<usize>().ok()?, message))) {
+            Some((n, message)) => Reason::page(n, message),
+            None => Reason::whole(text),
+        }
+    }
 }
 
 /// Compares every page; returns the verdict and, per compared page, the diff image
@@ -81,7 +143,7 @@ pub fn judge(
 ) -> (Verdict, Vec<Option<RgbaImage>>) {
     let mut reasons = Vec::new();
     if baseline.len() != candidate.len() {
-        reasons.push(format!("page count: baseline {}, candidate {}", baseline.len(), candidate.len()));
+        reasons.push(Reason::whole(format!("page count: baseline {}, candidate {}", baseline.len(), candidate.len())));
     }
     let mut pages = Vec::with_capacity(baseline.len().min(candidate.len()));
     let mut images = Vec::with_capacity(pages.capacity());
@@ -101,7 +163,7 @@ fn judge_page(
     candidate: &PageInput<'_>,
     limits: &Limits,
     want_image: bool,
-    reasons: &mut Vec<String>,
+    reasons: &mut Vec<Reason>,
 ) -> (PageVerdict, Option<RgbaImage>) {
     let (bw, bh) = baseline.image.dimensions();
     let (cw, ch) = candidate.image.dimensions();
@@ -110,8 +172,9 @@ fn judge_page(
     let mut problem = false;
 
     let (diff_pixels, regions, image) = if size_changed {
-        reasons.push(format!(
-            "page {page}: size changed: baseline {bw}x{bh}, candidate {cw}x{ch} (paper size, orientation or DPI changed)"
+        reasons.push(Reason::page(
+            page,
+            format!("size changed: baseline {bw}x{bh}, candidate {cw}x{ch} (paper size, orientation or DPI changed)"),
         ));
         problem = true;
         (candidate_pixels, Vec::new(), None)
@@ -121,7 +184,7 @@ fn judge_page(
             // Same-size in-memory images always compare; should that ever change, fail the
             // page rather than pass it unchecked.
             Err(e) => {
-                reasons.push(format!("page {page}: could not compare the images: {e}"));
+                reasons.push(Reason::page(page, format!("could not compare the images: {e}")));
                 problem = true;
                 (candidate_pixels, Vec::new(), None)
             }
@@ -131,8 +194,8 @@ fn judge_page(
 
     let text_changed = baseline.text != candidate.text;
     if text_changed {
-        reasons
-            .push(format!("page {page}: text layer differs: {}", first_text_difference(baseline.text, candidate.text)));
+        let at = first_text_difference(baseline.text, candidate.text);
+        reasons.push(Reason::page(page, format!("text layer differs: {at}")));
     }
 
     let too_many_pixels = !problem && diff_pixels > limits.max_pixels && ratio > limits.max_ratio;
@@ -141,12 +204,15 @@ fn judge_page(
         let digits = (3..=17)
             .find(|&d| format_percent_digits(ratio, d) != format_percent_digits(limits.max_ratio, d))
             .unwrap_or(17);
-        reasons.push(format!(
-            "page {page}: {diff_pixels} {} changed ({} %), above both limits ({} px, {} %)",
-            if diff_pixels == 1 { "pixel" } else { "pixels" },
-            format_percent_digits(ratio, digits),
-            limits.max_pixels,
-            format_percent_digits(limits.max_ratio, digits),
+        reasons.push(Reason::page(
+            page,
+            format!(
+                "{diff_pixels} {} changed ({} %), above both limits ({} px, {} %)",
+                if diff_pixels == 1 { "pixel" } else { "pixels" },
+                format_percent_digits(ratio, digits),
+                limits.max_pixels,
+                format_percent_digits(limits.max_ratio, digits),
+            ),
         ));
     }
 
@@ -186,6 +252,30 @@ fn first_text_difference(baseline: &str, candidate: &str) -> String {
 mod tests {
     use super::*;
     use image::Rgba;
+
+    fn said(v: &Verdict) -> Vec<String> {
+        v.reasons.iter().map(ToString::to_string).collect()
+    }
+
+    #[test]
+    fn reasons_are_stored_as_text_and_read_back_with_their_page() {
+        let reasons = vec![
+            Reason::whole("page count: baseline 3, candidate 2"),
+            Reason::page(12, "text layer differs: at character 1: baseline \"page 3: x\""),
+            Reason::whole("pages: 2"),
+        ];
+        let v = Verdict { passed: false, baseline_pages: 3, candidate_pages: 2, pages: Vec::new(), reasons };
+        let json = serde_json::to_value(&v).unwrap();
+        assert_eq!(
+            json["reasons"],
+            serde_json::json!([
+                "page count: baseline 3, candidate 2",
+                "page 12: text layer differs: at character 1: baseline \"page 3: x\"",
+                "pages: 2"
+            ])
+        );
+        assert_eq!(serde_json::from_value::<Verdict>(json).unwrap(), v);
+    }
 
     const WHITE: Rgba<u8> = Rgba([255, 255, 255, 255]);
     const BLACK: Rgba<u8> = Rgba([0, 0, 0, 255]);
@@ -246,13 +336,13 @@ mod tests {
         let four = [white(8, 8), white(8, 8), white(8, 8), white(8, 8)];
         let (v, images) = judge(&pages(&three, "t"), &pages(&four, "t"), &Limits::default(), true);
         assert!(!v.passed);
-        assert_eq!(v.reasons, ["page count: baseline 3, candidate 4"]);
+        assert_eq!(said(&v), ["page count: baseline 3, candidate 4"]);
         assert_eq!((v.baseline_pages, v.candidate_pages, v.pages.len(), images.len()), (3, 4, 3, 3));
         assert!(v.pages.iter().all(|p| p.passed));
 
         let (v, _) = judge(&pages(&four, "t"), &[], &Limits::default(), false);
         assert!(!v.passed);
-        assert_eq!(v.reasons, ["page count: baseline 4, candidate 0"]);
+        assert_eq!(said(&v), ["page count: baseline 4, candidate 0"]);
     }
 
     #[test]
@@ -265,7 +355,7 @@ mod tests {
         assert!(v.pages[0].text_changed && !v.pages[0].passed);
         assert_eq!(v.pages[0].diff_pixels, 0);
         assert_eq!(
-            v.reasons,
+            said(&v),
             [
                 r#"page 1: text layer differs: at character 21: baseline "Invoice 42\nTotal: 1,200.00 EUR\nThank you for your "…, candidate "Invoice 42\nTotal: 1,300.00 EUR\nThank you for your "…"#
             ]
@@ -290,7 +380,7 @@ mod tests {
 
         let v = judge_one(&base, &with_changes(400, 500, 101), &Limits::default());
         assert!(!v.passed);
-        assert_eq!(v.reasons, ["page 1: 101 pixels changed (0.0505 %), above both limits (100 px, 0.05 %)"]);
+        assert_eq!(said(&v), ["page 1: 101 pixels changed (0.0505 %), above both limits (100 px, 0.05 %)"]);
     }
 
     #[test]
@@ -308,14 +398,14 @@ mod tests {
         assert!(judge_one(&base, &with_changes(1000, 1000, 500), &Limits::default()).passed);
         let v = judge_one(&base, &with_changes(1000, 1000, 501), &Limits::default());
         assert!(!v.passed);
-        assert_eq!(v.reasons, ["page 1: 501 pixels changed (0.0501 %), above both limits (100 px, 0.05 %)"]);
+        assert_eq!(said(&v), ["page 1: 501 pixels changed (0.0501 %), above both limits (100 px, 0.05 %)"]);
     }
 
     #[test]
     fn a_ratio_just_above_the_limit_does_not_print_as_the_limit() {
         // A4 at 150 DPI: 0.05 % is 1087.48 px.
         let v = judge_one(&white(1240, 1754), &with_changes(1240, 1754, 1088), &Limits::default());
-        assert_eq!(v.reasons, ["page 1: 1088 pixels changed (0.05002 %), above both limits (100 px, 0.05 %)"]);
+        assert_eq!(said(&v), ["page 1: 1088 pixels changed (0.05002 %), above both limits (100 px, 0.05 %)"]);
     }
 
     #[test]
@@ -333,7 +423,7 @@ mod tests {
         let (v, images) = judge(&pages(&base, ""), &pages(&cand, ""), &Limits::default(), true);
         assert!(!v.passed);
         assert!(v.pages[0].passed && !v.pages[1].passed);
-        assert_eq!(v.reasons, ["page 2: 512 pixels changed (0.256 %), above both limits (100 px, 0.05 %)"]);
+        assert_eq!(said(&v), ["page 2: 512 pixels changed (0.256 %), above both limits (100 px, 0.05 %)"]);
         // 512 px = the first row (400) and 112 px of the second: one region.
         assert_eq!(v.pages[1].regions, [Region { x: 0, y: 0, width: 400, height: 2, pixels: 512 }]);
         let diff = images[1].as_ref().expect("diff image");
@@ -346,7 +436,7 @@ mod tests {
         let limits = Limits { max_pixels: 0, max_ratio: 0.0, ..Limits::default() };
         let v = judge_one(&white(100, 100), &with_changes(100, 100, 1), &limits);
         assert!(!v.passed);
-        assert_eq!(v.reasons, ["page 1: 1 pixel changed (0.01 %), above both limits (0 px, 0 %)"]);
+        assert_eq!(said(&v), ["page 1: 1 pixel changed (0.01 %), above both limits (0 px, 0 %)"]);
     }
 
     #[test]
@@ -372,7 +462,7 @@ mod tests {
         assert!(p.size_changed && !p.passed && !p.text_changed);
         assert_eq!((p.diff_pixels, p.total_pixels, p.ratio), (14100, 14100, 1.0));
         assert_eq!(
-            v.reasons,
+            said(&v),
             ["page 1: size changed: baseline 100x141, candidate 141x100 (paper size, orientation or DPI changed)"]
         );
         assert_eq!(images, vec![None]);
@@ -389,7 +479,7 @@ mod tests {
             false,
         );
         assert_eq!(v.reasons.len(), 2, "{:?}", v.reasons);
-        assert!(v.reasons[0].starts_with("page 1: text layer differs: at character 1"));
-        assert!(v.reasons[1].starts_with("page 1: 1000 pixels changed"));
+        assert!(said(&v)[0].starts_with("page 1: text layer differs: at character 1"));
+        assert!(said(&v)[1].starts_with("page 1: 1000 pixels changed"));
     }
 }

@@ -25,6 +25,7 @@ use std::str::FromStr;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::request::JobRequest;
 use crate::store::ObjectKey;
 
 mod store;
@@ -204,6 +205,63 @@ pub enum CacheOutcome {
     Off,
 }
 
+/// The body a job was submitted with, as its record keeps it: the job request, or, for a
+/// message an app published to RabbitMQ that is no job request, the message's `request` as
+/// sent (the job is then `failed`, and its submitter can still see what was sent).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged, from = "serde_json::Value")]
+pub enum JobBody {
+    Request(Box<JobRequest>),
+    NotAJob(serde_json::Value),
+}
+
+impl JobBody {
+    /// The job request, unless the body was not one.
+    pub fn request(&self) -> Option<&JobRequest> {
+        match self {
+            JobBody::Request(r) => Some(r.as_ref()),
+            JobBody::NotAJob(_) => None,
+        }
+    }
+}
+
+impl From<JobRequest> for JobBody {
+    fn from(request: JobRequest) -> JobBody {
+        JobBody::Request(Box::new(request))
+    }
+}
+
+impl From<serde_json::Value> for JobBody {
+    /// A body as received (or stored): a job request if it is an object that reads as one
+    /// (serde would read a struct from an array too).
+    fn from(value: serde_json::Value) -> JobBody {
+        if !value.is_object() {
+            return JobBody::NotAJob(value);
+        }
+        match serde_json::from_value::<JobRequest>(value.clone()) {
+            Ok(request) => JobBody::Request(Box::new(request)),
+            Err(_) => JobBody::NotAJob(value),
+        }
+    }
+}
+
+/// What happened to the webhook sent when a job settled: delivered (with the receiver's
+/// status and the attempts it took) or given up (with why).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct WebhookOutcome {
+    pub delivered: bool,
+    /// The receiver's HTTP status (delivered).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    /// Attempts it took (delivered).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attempts: Option<u32>,
+    /// Why it was not delivered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    pub at: DateTime<Utc>,
+}
+
 /// A job as the service stores it (`jobs/{id}/job.json`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JobRecord {
@@ -211,8 +269,8 @@ pub struct JobRecord {
     pub state: JobState,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
-    /// The submitted body, as validated by the API.
-    pub request: serde_json::Value,
+    /// The submitted body (as `POST /v1/jobs` takes it).
+    pub request: JobBody,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub idempotency_key: Option<String>,
     /// The name of the token that submitted the job (`anonymous` without tokens; the
@@ -228,8 +286,10 @@ pub struct JobRecord {
     pub timings_ms: BTreeMap<JobState, u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verdict: Option<crate::rules::JobVerdict>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub renderer: Option<String>,
+    /// The version of the engine that printed the shipped (or held) PDF (`HeadlessChrome/…`,
+    /// `WeasyPrint …`); stored as `renderer` before 2026-12.
+    #[serde(default, alias = "renderer", skip_serializing_if = "Option::is_none")]
+    pub renderer_version: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -243,7 +303,7 @@ pub struct JobRecord {
     pub stages_ms: BTreeMap<String, u64>,
     /// What happened to the webhook sent when the job settled (when it has a `callback_url`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub webhook: Option<serde_json::Value>,
+    pub webhook: Option<WebhookOutcome>,
     /// Whether the render cache answered the job (absent on records made before the cache).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cache: Option<CacheOutcome>,
@@ -251,20 +311,20 @@ pub struct JobRecord {
 
 impl JobRecord {
     /// A new, queued job for a validated request.
-    pub fn new(id: JobId, request: serde_json::Value, idempotency_key: Option<String>) -> JobRecord {
+    pub fn new(id: JobId, request: impl Into<JobBody>, idempotency_key: Option<String>) -> JobRecord {
         let now = Utc::now();
         JobRecord {
             id,
             state: JobState::Queued,
             created_at: now,
             updated_at: now,
-            request,
+            request: request.into(),
             idempotency_key,
             submitter: None,
             attempts: 0,
             timings_ms: BTreeMap::new(),
             verdict: None,
-            renderer: None,
+            renderer_version: None,
             error: None,
             pdf: None,
             history: Vec::new(),
@@ -375,6 +435,37 @@ mod tests {
         let json = serde_json::to_value(&job).unwrap();
         assert_eq!(json["cache"], "hit");
         assert_eq!(serde_json::from_value::<JobRecord>(json).unwrap().cache, Some(CacheOutcome::Hit));
+    }
+
+    #[test]
+    fn a_body_is_stored_as_sent_and_read_back_typed() {
+        let sent =
+            serde_json::json!({"template": "invoice", "data": {"n": 1}, "callback_url": "https://example.test/"});
+        let body = JobBody::from(sent.clone());
+        let request = body.request().expect("a job request");
+        assert_eq!(request.callback_url.as_deref(), Some("https://example.test/"));
+        assert_eq!(serde_json::to_value(&body).unwrap(), sent);
+        assert_eq!(serde_json::from_value::<JobBody>(sent).unwrap(), body);
+        // A message published to the queue that is no job request is kept as it was sent.
+        for odd in [serde_json::json!({"templat": "invoice"}), serde_json::json!(["a"]), serde_json::json!("x")] {
+            let body = JobBody::from(odd.clone());
+            assert!(body.request().is_none(), "{odd}");
+            assert_eq!(serde_json::to_value(&body).unwrap(), odd);
+            assert_eq!(serde_json::from_value::<JobBody>(odd).unwrap(), body);
+        }
+    }
+
+    #[test]
+    fn a_webhook_outcome_reads_as_stored_before_it_was_typed() {
+        let stored = serde_json::json!({"delivered": true, "status": 204, "attempts": 2, "at": "2026-12-01T10:00:00Z"});
+        let outcome: WebhookOutcome = serde_json::from_value(stored.clone()).unwrap();
+        assert_eq!((outcome.delivered, outcome.status, outcome.attempts), (true, Some(204), Some(2)));
+        assert_eq!(serde_json::to_value(&outcome).unwrap(), stored);
+        let failed = serde_json::json!({"delivered": false, "error": "refused", "at": "2026-12-01T10:00:00Z"});
+        assert_eq!(
+            serde_json::to_value(serde_json::from_value::<WebhookOutcome>(failed.clone()).unwrap()).unwrap(),
+            failed
+        );
     }
 
     #[test]

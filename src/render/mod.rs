@@ -5,7 +5,7 @@
 //! everything else is refused and recorded. The page is printed only after `load`,
 //! `document.fonts.ready` and every image have settled.
 //!
-//! The pool (`Renderer`) keeps `pool_size` browsers warm, each with the next document's
+//! The pool (`Chromium`) keeps `pool_size` browsers warm, each with the next document's
 //! context and page already made (`page::prepare`, done while the current document prints,
 //! so a document never waits for one after the first), and replaces one after
 //! `jobs_per_browser` documents, when it has crashed, or when it stops answering; a document
@@ -129,8 +129,9 @@ pub enum RenderError {
     Fonts(#[from] crate::fonts::FontsError),
 }
 
-/// A pool of warm Chromium processes.
-pub struct Renderer {
+/// The pinned Chromium: a pool of warm browser processes that print documents. (The
+/// routing choice between Chromium and the fallback is `routing::Renderer`.)
+pub struct Chromium {
     config: RenderConfig,
     fonts: Arc<BundledFonts>,
     /// Owns the fonts.conf Chromium reads; removed when the renderer is dropped.
@@ -153,9 +154,9 @@ enum Attempt {
     BrowserLost(String),
 }
 
-impl Renderer {
+impl Chromium {
     /// Starts `pool_size` browsers (at least one) with only the bundled fonts visible.
-    pub async fn launch(config: RenderConfig, fonts: Arc<BundledFonts>) -> Result<Renderer, RenderError> {
+    pub async fn launch(config: RenderConfig, fonts: Arc<BundledFonts>) -> Result<Chromium, RenderError> {
         browser::reap_orphans();
         let fontconfig_dir = browser::fontconfig_dir()
             .map_err(|e| RenderError::Launch { path: config.chromium.clone(), detail: format!("temp dir: {e}") })?;
@@ -170,7 +171,7 @@ impl Renderer {
             Some(b) => b.browser.version().await.map(|v| v.product.clone()).unwrap_or_default(),
             None => String::new(),
         };
-        Ok(Renderer {
+        Ok(Chromium {
             config,
             fonts,
             fontconfig_dir,
@@ -369,7 +370,7 @@ impl Renderer {
     }
 
     /// The product string Chromium reports (`HeadlessChrome/156.0.8078.129`).
-    pub fn chromium_version(&self) -> &str {
+    pub fn version(&self) -> &str {
         &self.version
     }
 

@@ -8,7 +8,7 @@
 //! screen), then two frames more; print with `Page.printToPDF` streamed back over `IO.read`;
 //! ask Chromium which platform fonts drew the text; then `discard` the page and its context (the pool does this
 //! while the next document loads). Every CDP call here is bounded by the caller's timeout
-//! (see `Renderer::render`).
+//! (see `Chromium::render`).
 //!
 //! Alongside, for the page's whole life: dialogs are dismissed as they open, WebSockets and
 //! popups (which Fetch never sees) are listed with the refused requests, and a crash of the
@@ -66,7 +66,7 @@ fn cdp_err(label: &str, step: &str) -> impl Fn(chromiumoxide::error::CdpError) -
 
 /// A context and page made ready before a document needs them: the context, the page in it,
 /// the listeners (requests, log, dialogs, WebSockets, popups, crashes) and the Fetch seal,
-/// all set up, with no document in it yet. `Renderer` makes the next one while the current
+/// all set up, with no document in it yet. `Chromium` makes the next one while the current
 /// document prints, so creating a context is off a document's critical path.
 pub struct Warm {
     ctx: BrowserContextId,

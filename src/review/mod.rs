@@ -54,14 +54,9 @@ pub struct HeldJob {
 }
 
 impl HeldJob {
-    /// Pages with a `candidate-NNN.png` or `fallback-NNN.png` artifact: the highest NNN.
+    /// Pages either engine printed (`chromium-NNN.png`, `fallback-NNN.png`): the highest NNN.
     pub fn pages(&self) -> usize {
-        self.artifacts
-            .iter()
-            .filter_map(|a| a.strip_prefix("candidate-").or_else(|| a.strip_prefix("fallback-")))
-            .filter_map(|a| a.strip_suffix(".png")?.parse::<usize>().ok())
-            .max()
-            .unwrap_or(0)
+        crate::service::artifacts::printed_pages(&self.artifacts)
     }
 }
 

@@ -12,7 +12,7 @@ use crate::ui::Embedded;
 
 use super::HeldJob;
 use crate::routing::Renderer;
-use crate::service::artifacts::{page_name, PageImage};
+use crate::service::artifacts::{legacy_chromium_page_name, page_name, PageImage};
 
 pub use crate::ui::review::{render, script_sha256, Item, PageView};
 
@@ -23,7 +23,7 @@ pub fn candidate_item(store: &baseline::Store, summary: &CandidateSummary) -> It
     let baseline: Option<Manifest> = store.read_manifest(key).ok().flatten();
     let verdict = summary.verdict.as_ref().map(|cv| &cv.verdict);
     let mut changes = vec![summary.change()];
-    changes.extend(verdict.map(|v| v.reasons.clone()).unwrap_or_default());
+    changes.extend(verdict.into_iter().flat_map(|v| v.reasons.iter().map(ToString::to_string)));
     if let Some(problem) = &summary.problem {
         changes.push(format!("cannot be read: {problem}"));
     }
@@ -44,7 +44,7 @@ pub fn candidate_item(store: &baseline::Store, summary: &CandidateSummary) -> It
             PageView {
                 number: n,
                 baseline: base.map(|b| image("baselines", page_image_name(n), b.width, b.height)),
-                candidate: Some(image("candidates", page_image_name(n), p.width, p.height)),
+                printed: Some(image("candidates", page_image_name(n), p.width, p.height)),
                 diff: has_diff.then(|| image("candidates", diff_image_name(n), p.width, p.height)),
                 fallback: None,
                 fallback_baseline: None,
@@ -66,13 +66,14 @@ pub fn candidate_item(store: &baseline::Store, summary: &CandidateSummary) -> It
             .unwrap_or_default(),
         changes,
         pages,
+        printed: "Candidate",
         decide_url: format!("/v1/review/candidates/{t}/{f}"),
         actions: [("approve", "Approve"), ("reject", "Reject")],
         links: Vec::new(),
     }
 }
 
-/// The item for a held job, from its verdict and artifacts (`candidate-NNN.png`,
+/// The item for a held job, from its verdict and artifacts (`chromium-NNN.png`,
 /// `baseline-NNN.png`, `diff-NNN.png`, `fallback-NNN.png`, `verdict.json`, `held.pdf`).
 pub fn job_item(job: &HeldJob) -> Item {
     let id = job.record.id;
@@ -94,7 +95,7 @@ pub fn job_item(job: &HeldJob) -> Item {
     if attempts.is_empty() {
         verdict.into_iter().flat_map(|v| v.reasons.iter().cloned()).for_each(&mut say);
     }
-    pixels.into_iter().flat_map(|v| v.reasons.iter().cloned()).for_each(&mut say);
+    pixels.into_iter().flat_map(|v| v.reasons.iter().map(ToString::to_string)).for_each(&mut say);
     if let Some(v) = pixels.filter(|v| v.baseline_pages != v.candidate_pages) {
         say(format!("{} → {} pages", v.baseline_pages, v.candidate_pages));
     }
@@ -111,7 +112,8 @@ pub fn job_item(job: &HeldJob) -> Item {
             PageView {
                 number: n,
                 baseline: image(&page_name(Renderer::Chromium, PageImage::Baseline, n)),
-                candidate: image(&page_name(Renderer::Chromium, PageImage::Printed, n)),
+                printed: image(&page_name(Renderer::Chromium, PageImage::Printed, n))
+                    .or_else(|| image(&legacy_chromium_page_name(n))),
                 diff: image(&page_name(Renderer::Chromium, PageImage::Diff, n)),
                 fallback: image(&page_name(Renderer::Fallback, PageImage::Printed, n)),
                 fallback_baseline: image(&page_name(Renderer::Fallback, PageImage::Baseline, n)),
@@ -127,7 +129,7 @@ pub fn job_item(job: &HeldJob) -> Item {
         .filter(|a| a.ends_with(".pdf") || a.ends_with(".json"))
         .map(|a| (format!("/review/files/jobs/{id}/{a}"), a.clone()))
         .collect();
-    let template = job.record.request.get("template").and_then(|t| t.as_str()).unwrap_or("HTML document");
+    let template = job.record.request.request().and_then(|r| r.template.as_deref()).unwrap_or("HTML document");
     Item {
         anchor: format!("job-{id}"),
         title: format!("Job {id}"),
@@ -139,22 +141,23 @@ pub fn job_item(job: &HeldJob) -> Item {
         ),
         changes,
         pages,
+        printed: "Chromium",
         decide_url: format!("/v1/review/jobs/{id}"),
         actions: [("release", "Release"), ("reject", "Reject")],
         links,
     }
 }
 
-/// Which engine printed what the page shows: the candidate column is Chromium's attempt, the
+/// Which engine printed what the page shows: the Chromium column is Chromium's attempt, the
 /// fallback column the fallback's.
 fn printed_by(job: &HeldJob) -> String {
     let attempts = job.verdict.as_ref().map(|v| v.attempts.as_slice()).unwrap_or_default();
-    let by = |engine| attempts.iter().find(|a| a.engine == engine).map(|a| a.renderer.as_str());
+    let by = |engine| attempts.iter().find(|a| a.engine == engine).map(|a| a.renderer_version.as_str());
     match (by(Renderer::Chromium), by(Renderer::Fallback)) {
-        (Some(c), Some(f)) => format!("candidate by {c}, fallback by {f}"),
-        (Some(c), None) => format!("candidate by {c}"),
+        (Some(c), Some(f)) => format!("printed by {c}, fallback by {f}"),
+        (Some(c), None) => format!("printed by {c}"),
         (None, Some(f)) => format!("fallback by {f}"),
-        (None, None) => format!("renderer {}", job.record.renderer.as_deref().unwrap_or("?")),
+        (None, None) => format!("renderer {}", job.record.renderer_version.as_deref().unwrap_or("?")),
     }
 }
 
@@ -180,7 +183,7 @@ mod tests {
         for (state, n) in [(JobState::Rendering, None), (JobState::Verifying, None), (JobState::Held, Some("held"))] {
             record.transition(state, n).expect("a legal move");
         }
-        record.renderer = Some("WeasyPrint 57.2".into());
+        record.renderer_version = Some("WeasyPrint 57.2".into());
         let verdict = serde_json::from_value(verdict).expect("a stored verdict");
         HeldJob { record, artifacts: Vec::new(), verdict: Some(verdict), sizes: Default::default() }
     }
@@ -206,7 +209,7 @@ mod tests {
             item.changes
         );
         assert!(
-            item.subtitle.contains("candidate by HeadlessChrome/156.0.8078.114, fallback by WeasyPrint 57.2"),
+            item.subtitle.contains("printed by HeadlessChrome/156.0.8078.114, fallback by WeasyPrint 57.2"),
             "{}",
             item.subtitle
         );
@@ -233,15 +236,15 @@ mod tests {
             },
         });
         let mut job = held(verdict);
-        job.record.request = serde_json::json!({"template": payload("template")});
+        job.record.request = serde_json::json!({"template": payload("template")}).into();
         job.record.submitter = Some(payload("submitter"));
         job.record.error = Some(payload("error"));
         let artifact = format!("{}.json", payload("artifact"));
-        job.artifacts = vec!["candidate-001.png".into(), artifact];
-        job.sizes.insert("candidate-001.png".into(), (100, 140));
+        job.artifacts = vec!["chromium-001.png".into(), artifact];
+        job.sizes.insert("chromium-001.png".into(), (100, 140));
         // Without attempts, the page names the record's renderer.
         let mut older = held(serde_json::json!({"reasons": [payload("older-reason")]}));
-        older.record.renderer = Some(payload("renderer"));
+        older.record.renderer_version = Some(payload("renderer"));
         let unreadable = CandidateSummary {
             key: crate::baseline::Key::parse("invoice/basic").expect("a valid key"),
             manifest: None,

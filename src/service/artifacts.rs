@@ -3,7 +3,8 @@
 //! ```text
 //! verdict.json            the job's verdict (every attempt's rules, the pixel verdict)
 //! held.pdf                the PDF of the last attempt (never served to the submitter)
-//! candidate-NNN.png       each page of the Chromium attempt (NNN = 001, 002, …)
+//! chromium-NNN.png        each page of the Chromium attempt (NNN = 001, 002, …; jobs held
+//!                         before 2026-12 have these as candidate-NNN.png)
 //! baseline-NNN.png        the baseline's pages, when a baseline was compared
 //! diff-NNN.png            pixelmatch's diff image per compared page
 //! fallback-NNN.png        each page of the fallback attempt, when the fallback ran
@@ -19,6 +20,7 @@ use image::RgbaImage;
 use crate::baseline::Baseline;
 use crate::jobs::JobId;
 use crate::jobs::JobStore;
+use crate::page_file;
 use crate::routing::Renderer;
 use crate::store::StoreError;
 
@@ -29,7 +31,7 @@ pub const HELD_PDF: &str = "held.pdf";
 
 /// The images of one attempt to keep.
 pub struct Pages<'a> {
-    /// The engine of the attempt: it names the files (`candidate-…` for Chromium,
+    /// The engine of the attempt: it names the files (`chromium-…` for Chromium,
     /// `fallback-…` for the fallback, see [`page_name`]).
     pub engine: Renderer,
     pub candidate: Vec<&'a RgbaImage>,
@@ -56,19 +58,39 @@ pub enum PageImage {
     Diff,
 }
 
-/// The one place a held job's page artifacts are named: `candidate-001.png`,
+/// The one place a held job's page artifacts are named: `chromium-001.png`,
 /// `baseline-001.png`, `diff-001.png` for Chromium; `fallback-001.png`,
 /// `fallback-baseline-001.png`, `fallback-diff-001.png` for the fallback.
 pub fn page_name(engine: Renderer, image: PageImage, number: usize) -> String {
     let stem = match (engine, image) {
-        (Renderer::Chromium, PageImage::Printed) => "candidate",
+        (Renderer::Chromium, PageImage::Printed) => "chromium",
         (Renderer::Chromium, PageImage::Baseline) => "baseline",
         (Renderer::Chromium, PageImage::Diff) => "diff",
         (Renderer::Fallback, PageImage::Printed) => "fallback",
         (Renderer::Fallback, PageImage::Baseline) => "fallback-baseline",
         (Renderer::Fallback, PageImage::Diff) => "fallback-diff",
     };
-    format!("{stem}-{number:03}.png")
+    page_file::name(stem, number, "png")
+}
+
+/// What Chromium's printed pages were named before they were told apart from baseline
+/// candidates (jobs held before 2026-12): the review page still shows them.
+pub fn legacy_chromium_page_name(number: usize) -> String {
+    page_file::name(LEGACY_CHROMIUM_STEM, number, "png")
+}
+
+const LEGACY_CHROMIUM_STEM: &str = "candidate";
+
+/// The number of pages a held job's artifacts show: the highest page printed by either
+/// engine (under its current or its old name).
+pub fn printed_pages(artifacts: &[String]) -> usize {
+    artifacts
+        .iter()
+        .filter_map(|a| page_file::parse(a))
+        .filter(|(stem, _, ext)| *ext == "png" && matches!(*stem, "chromium" | "fallback" | LEGACY_CHROMIUM_STEM))
+        .map(|(_, n, _)| n)
+        .max()
+        .unwrap_or(0)
 }
 
 /// Encodes the pages (on a blocking thread: PNG encoding is slow) and stores them.
@@ -98,4 +120,20 @@ pub async fn store_pages(jobs: &JobStore, id: JobId, pages: Pages<'_>) -> Result
         names.push(name);
     }
     Ok(names)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn held_pages_are_counted_under_new_and_old_names() {
+        let names = |list: &[&str]| list.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(page_name(Renderer::Chromium, PageImage::Printed, 2), "chromium-002.png");
+        assert_eq!(page_name(Renderer::Fallback, PageImage::Diff, 1), "fallback-diff-001.png");
+        assert_eq!(printed_pages(&names(&["chromium-001.png", "chromium-002.png", "diff-003.png", "held.pdf"])), 2);
+        assert_eq!(printed_pages(&names(&["candidate-001.png", "fallback-004.png", VERDICT])), 4);
+        assert_eq!(legacy_chromium_page_name(1), "candidate-001.png");
+        assert_eq!(printed_pages(&names(&["baseline-009.png", "fallback-baseline-009.png"])), 0);
+    }
 }

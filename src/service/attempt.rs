@@ -190,7 +190,7 @@ pub(super) async fn attempt(
                 progress.stage("verifying", started.elapsed());
                 attempts.push(Attempt::new(
                     Renderer::Chromium,
-                    service.engine.renderer.chromium_version(),
+                    service.engine.chromium.version(),
                     &proof,
                     checked.clone(),
                 ));
@@ -445,7 +445,7 @@ pub(super) async fn draw_for_review(
 /// fallback as a queued job, without a record, the queue or the store.
 pub enum RenderedNow {
     /// A PDF that passed every rule: Chromium's (`state` = `done`) or the fallback's (`fallback`).
-    Shipped { state: JobState, renderer: String, proof: Box<Proof> },
+    Shipped { state: JobState, engine: Renderer, renderer_version: String, proof: Box<Proof> },
     /// Both engines failed verification (or Chromium did and no fallback is installed): the
     /// PDF is not shipped; the failed rules of each engine's proof.
     Held { reasons: Vec<String> },
@@ -473,8 +473,10 @@ pub(super) async fn render_now(service: &Service, request: &JobRequest) -> Resul
     let outcome = attempt(service, &mut job, request, route, false, &mut Unrecorded(service)).await;
     match outcome {
         Ok(Outcome::Shipped { state, proof, attempts, .. }) => {
-            let renderer = attempts.last().map(|a| a.renderer.clone()).unwrap_or_default();
-            Ok(RenderedNow::Shipped { state, renderer, proof })
+            let last = attempts.last();
+            let engine = last.map_or(Renderer::Chromium, |a| a.engine);
+            let renderer_version = last.map(|a| a.renderer_version.clone()).unwrap_or_default();
+            Ok(RenderedNow::Shipped { state, engine, renderer_version, proof })
         }
         Ok(Outcome::Held { attempts, .. }) => Ok(RenderedNow::Held { reasons: held_reasons(&attempts) }),
         Err(Stopped::Engine(e)) => Err(e.into()),

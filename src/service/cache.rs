@@ -90,7 +90,9 @@ pub struct Entry {
     /// The job that proved the PDF (the one a hit's history names).
     pub job: JobId,
     pub state: JobState,
-    pub renderer: String,
+    /// The printing engine's version (stored as `renderer` before 2026-12).
+    #[serde(alias = "renderer")]
+    pub renderer_version: String,
     pub verdict: crate::rules::JobVerdict,
     /// The PDF's object key and sha256.
     pub pdf: ObjectKey,
@@ -220,7 +222,7 @@ impl RenderCache {
         if !matches!(record.state, JobState::Done | JobState::Fallback) {
             return;
         }
-        let (Some(verdict), Some(renderer)) = (&record.verdict, &record.renderer) else { return };
+        let (Some(verdict), Some(renderer)) = (&record.verdict, &record.renderer_version) else { return };
         match self.write(key, record, verdict, renderer, pdf).await {
             Ok(true) => {
                 service.metrics.render_cache("store");
@@ -253,7 +255,7 @@ impl RenderCache {
             format: KEY_FORMAT,
             job: record.id,
             state: record.state,
-            renderer: renderer.to_string(),
+            renderer_version: renderer.to_string(),
             verdict: verdict.clone(),
             pdf: pdf_key,
             pdf_sha256: sha,
@@ -443,7 +445,7 @@ mod tests {
         let key = CacheKey("ab".repeat(32));
         let mut record = JobRecord::new(JobId::new(), serde_json::json!({}), None);
         record.state = JobState::Done;
-        record.renderer = Some("HeadlessChrome/156".into());
+        record.renderer_version = Some("HeadlessChrome/156".into());
         record.verdict = Some(crate::rules::JobVerdict { passed: true, ..Default::default() });
         assert!(cache.read(&key).await.expect("read").is_none());
         assert!(cache

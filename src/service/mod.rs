@@ -220,17 +220,12 @@ impl Service {
         }
         self.validate(&request)?;
         let mut id = JobId::new();
-        let body = serde_json::to_value(&request).map_err(|e| StoreError::Corrupt {
-            key: format!("jobs/{id}/job.json"),
-            what: "JSON",
-            detail: e.to_string(),
-        })?;
         let _guard = match &idempotency_key {
             Some(_) => Some(self.keyed.lock().await),
             None => None,
         };
         if let Some(key) = &idempotency_key {
-            match self.claim(key, submitter, id, &body).await? {
+            match self.claim(key, submitter, id, &request).await? {
                 Some(Submitted { id: existing, existing: true }) => {
                     return Ok(Submitted { id: existing, existing: true })
                 }
@@ -245,7 +240,7 @@ impl Service {
             }
             return Err(e.into());
         }
-        let mut record = JobRecord::new(id, body, idempotency_key.map(|k| k.to_string()));
+        let mut record = JobRecord::new(id, request, idempotency_key.map(|k| k.to_string()));
         record.submitter = Some(submitter.to_string());
         if let Err(e) = self.jobs.save(&record).await {
             self.quota.release(submitter, id).await;
@@ -278,7 +273,7 @@ impl Service {
         key: &IdempotencyKey,
         submitter: &str,
         id: JobId,
-        body: &serde_json::Value,
+        body: &JobRequest,
     ) -> Result<Option<Submitted>, SubmitError> {
         let fingerprint = BodyFingerprint::of(body);
         // Claims made before keys were scoped name jobs without a submitter: they are honoured

@@ -6,22 +6,35 @@
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use serde_json::json;
+use serde::Serialize;
 
 use super::Service;
-use crate::jobs::{JobRecord, JobState};
+use crate::jobs::{JobId, JobRecord, JobState, WebhookOutcome};
 
 /// The body sent to a job's `callback_url`.
-pub fn payload(service: &Service, record: &JobRecord) -> serde_json::Value {
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct WebhookBody {
+    pub id: JobId,
+    pub state: JobState,
+    pub status_url: String,
+    /// Where the PDF is (`done` and `fallback`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pdf_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// The webhook body for a settled (or held) job.
+pub fn payload(service: &Service, record: &JobRecord) -> WebhookBody {
     let status_url = service.status_url(record.id);
-    let mut body = json!({ "id": record.id, "state": record.state, "status_url": status_url });
-    if matches!(record.state, JobState::Done | JobState::Fallback) {
-        body["pdf_url"] = json!(format!("{status_url}/pdf"));
+    let shipped = matches!(record.state, JobState::Done | JobState::Fallback);
+    WebhookBody {
+        id: record.id,
+        state: record.state,
+        pdf_url: shipped.then(|| format!("{status_url}/pdf")),
+        status_url,
+        error: record.error.clone(),
     }
-    if let Some(error) = &record.error {
-        body["error"] = json!(error);
-    }
-    body
 }
 
 impl Service {
@@ -51,7 +64,7 @@ impl Service {
     /// the job has settled and its record is saved). Public so an operator's decision on a
     /// held job can notify too.
     pub fn notify(&self, record: &JobRecord) {
-        let Some(url) = record.request.get("callback_url").and_then(|u| u.as_str()) else { return };
+        let Some(url) = record.request.request().and_then(|r| r.callback_url.as_deref()) else { return };
         let url = match crate::webhook::check_url(url, &self.config.webhook) {
             Ok(u) => u,
             Err(e) => {
@@ -69,12 +82,22 @@ impl Service {
         running.fetch_add(1, Ordering::SeqCst);
         tokio::spawn(async move {
             let outcome = match crate::webhook::deliver(&url, &body, &delivery, secret.as_ref(), &policy).await {
-                Ok(d) => {
-                    json!({"delivered": true, "status": d.status, "attempts": d.attempts, "at": chrono::Utc::now()})
-                }
+                Ok(d) => WebhookOutcome {
+                    delivered: true,
+                    status: Some(d.status),
+                    attempts: Some(d.attempts),
+                    error: None,
+                    at: chrono::Utc::now(),
+                },
                 Err(e) => {
                     tracing::warn!(job = %id, error = %e, "webhook not delivered");
-                    json!({"delivered": false, "error": e.to_string(), "at": chrono::Utc::now()})
+                    WebhookOutcome {
+                        delivered: false,
+                        status: None,
+                        attempts: None,
+                        error: Some(e.to_string()),
+                        at: chrono::Utc::now(),
+                    }
                 }
             };
             match jobs.load(id).await {

@@ -51,7 +51,7 @@ impl Service {
                     Some(f) => f.render(&doc).await.map(|r| r.pdf).map_err(|e| e.to_string()),
                     None => return None,
                 },
-                _ => self.engine.renderer.render(&doc).await.map(|r| r.pdf).map_err(|e| e.to_string()),
+                _ => self.engine.chromium.render(&doc).await.map(|r| r.pdf).map_err(|e| e.to_string()),
             };
             let pdf = match pdf {
                 Ok(p) => p,

@@ -169,7 +169,7 @@ async fn process_once(service: &Service, delivery: Delivery) -> Option<Delivery>
                 tracing::warn!(job = %id, error = %e, "could not ack a finished job (it will be acked when delivered again)");
             }
             service.metrics.job(record.state.as_str());
-            tracing::info!(job = %id, state = %record.state, renderer = ?record.renderer, "job finished");
+            tracing::info!(job = %id, state = %record.state, renderer = ?record.renderer_version, "job finished");
             if record.state.is_settled() {
                 service.notify(&record);
             }
@@ -297,8 +297,9 @@ async fn save(service: &Service, record: &JobRecord) -> Result<(), Interrupt> {
 /// `last_delivery`: the queue will not deliver the job again, so a Chromium crash or timeout
 /// goes to the fallback rather than back to the queue.
 async fn run_job(service: &Service, record: &mut JobRecord, last_delivery: bool) -> Result<(), Interrupt> {
-    let request: JobRequest = serde_json::from_value(record.request.clone())
-        .map_err(|e| Interrupt::fatal(format!("the stored request cannot be read: {e}")))?;
+    let Some(request) = record.request.request().cloned() else {
+        return Err(Interrupt::fatal("the stored body is not a job request (see POST /v1/jobs)".to_string()));
+    };
     let template = request.template.as_deref().and_then(|n| service.catalog.get(n).ok());
     let doc = request.document(&service.catalog, &service.config.limits).map_err(Interrupt::fatal)?;
     let mut job = Job::new(service, &request, doc, template).await?;
@@ -347,7 +348,7 @@ async fn settle(
     let bytes = serde_json::to_vec_pretty(&verdict).unwrap_or_default();
     service.jobs.put_artifact(id, artifacts::VERDICT, bytes).await.map_err(Interrupt::store)?;
     record.pdf = Some(key);
-    record.renderer = attempts.last().map(|a| a.renderer.clone());
+    record.renderer_version = attempts.last().map(|a| a.renderer_version.clone());
     record.verdict = Some(verdict);
     add_stage(service, record, "storing", started.elapsed());
     moved(record, to, None)?;
@@ -395,7 +396,7 @@ async fn settle_cached(
     let bytes = serde_json::to_vec_pretty(&hit.entry.verdict).unwrap_or_default();
     service.jobs.put_artifact(record.id, artifacts::VERDICT, bytes).await.map_err(Interrupt::store)?;
     record.pdf = Some(key);
-    record.renderer = Some(hit.entry.renderer);
+    record.renderer_version = Some(hit.entry.renderer_version);
     record.verdict = Some(hit.entry.verdict);
     add_stage(service, record, "storing", started.elapsed());
     let note = format!(
@@ -444,7 +445,7 @@ async fn hold(
     let bytes = serde_json::to_vec_pretty(&verdict).unwrap_or_default();
     service.jobs.put_artifact(id, artifacts::VERDICT, bytes).await.map_err(Interrupt::store)?;
     let reasons = attempts.last().map(|a| a.checked.reasons().join("; ")).unwrap_or_default();
-    record.renderer = attempts.last().map(|a| a.renderer.clone());
+    record.renderer_version = attempts.last().map(|a| a.renderer_version.clone());
     record.verdict = Some(verdict);
     add_stage(service, record, "storing", started.elapsed());
     moved(record, JobState::Held, Some(&format!("held for review: {reasons}")))?;

@@ -205,14 +205,22 @@ impl Figure {
 #[derive(Debug, Clone, Serialize)]
 pub struct Overlay {
     pub baseline: String,
+    /// The image slid over the baseline: a candidate's page, or a held job's printed page.
     pub candidate: String,
+    /// What that image is, as its figure's caption says it (lower case): `candidate`, `chromium`.
+    pub label: String,
     pub page: usize,
 }
 
 impl Overlay {
     /// The slider between two figures, when both have an image.
     pub fn between(baseline: &Figure, candidate: &Figure, page: usize) -> Option<Overlay> {
-        Some(Overlay { baseline: baseline.id()?.to_string(), candidate: candidate.id()?.to_string(), page })
+        Some(Overlay {
+            baseline: baseline.id()?.to_string(),
+            candidate: candidate.id()?.to_string(),
+            label: candidate.caption.to_lowercase(),
+            page,
+        })
     }
 }
 

@@ -18,7 +18,9 @@ use crate::compare::regions::Region;
 pub struct PageView {
     pub number: usize,
     pub baseline: Option<Embedded>,
-    pub candidate: Option<Embedded>,
+    /// The page compared with the baseline: a candidate's, or the page Chromium printed for a
+    /// held job (captioned by [`Item::printed`]).
+    pub printed: Option<Embedded>,
     pub diff: Option<Embedded>,
     /// A held job's page as the fallback renderer printed it.
     pub fallback: Option<Embedded>,
@@ -39,6 +41,9 @@ pub struct Item {
     /// What changed, one line each.
     pub changes: Vec<String>,
     pub pages: Vec<PageView>,
+    /// The caption of [`PageView::printed`]: `Candidate` (a baseline candidate) or `Chromium`
+    /// (a held job's page).
+    pub printed: &'static str,
     /// The decision route without its last segment (`/v1/review/jobs/ID`).
     pub decide_url: String,
     /// `(last segment, button label)`: approve/reject or release/reject.
@@ -122,7 +127,7 @@ impl ItemView {
             changes: item.changes.clone(),
             decide_url: item.decide_url.clone(),
             actions: item.actions.iter().map(|&(action, label)| ActionView { action, label }).collect(),
-            pages: item.pages.iter().map(|page| PageFigures::new(page, ids)).collect(),
+            pages: item.pages.iter().map(|page| PageFigures::new(page, item.printed, ids)).collect(),
             links: item.links.iter().map(|(href, text)| LinkView { href: href.clone(), text: text.clone() }).collect(),
         }
     }
@@ -131,9 +136,10 @@ impl ItemView {
 impl PageFigures {
     /// Baseline, candidate and diff; the fallback's page, and its baseline and diff, when
     /// there are some.
-    fn new(page: &PageView, ids: &mut Ids) -> PageFigures {
+    fn new(page: &PageView, printed: &str, ids: &mut Ids) -> PageFigures {
         let baseline = Figure::new("Baseline", page.baseline.as_ref(), "no baseline page", &[], ids);
-        let candidate = Figure::new("Candidate", page.candidate.as_ref(), "no candidate page", &[], ids);
+        let missing = format!("no {} page", printed.to_lowercase());
+        let candidate = Figure::new(printed, page.printed.as_ref(), &missing, &[], ids);
         let overlay = Overlay::between(&baseline, &candidate, page.number);
         let mut figures =
             vec![baseline, candidate, Figure::new("Diff", page.diff.as_ref(), "no diff", &page.regions, ids)];
@@ -229,7 +235,7 @@ mod tests {
             pages: vec![PageView {
                 number: 1,
                 baseline: image("baseline"),
-                candidate: image("candidate"),
+                printed: image("candidate"),
                 diff: image("diff"),
                 fallback: image("fallback"),
                 fallback_baseline: image("fallback-baseline"),
@@ -237,6 +243,7 @@ mod tests {
                 regions: vec![Region { x: 1, y: 2, width: 3, height: 4, pixels: 5 }],
                 note: payload("page-note"),
             }],
+            printed: "Candidate",
             decide_url: payload("decide"),
             actions: [("approve", "Approve"), ("reject", "Reject")],
             links: vec![(payload("href"), payload("link"))],

@@ -448,7 +448,8 @@ fn a_routing_rule_from_the_api_sends_render_and_jobs_to_the_fallback() {
     let before = http.post(server.url("/v1/render")).bearer_auth(submit).json(&body).send().expect("render");
     assert_eq!(before.status(), StatusCode::OK);
     assert_eq!(before.headers()["x-pixelproof-state"], "done");
-    assert!(before.headers()["x-pixelproof-renderer"].to_str().unwrap().contains("Chrome"));
+    assert_eq!(before.headers()["x-pixelproof-renderer"], "chromium");
+    assert!(before.headers()["x-pixelproof-renderer-version"].to_str().unwrap().contains("Chrome"));
 
     let rule = json!({"match": {"template": "certificate"}, "renderer": "fallback", "note": "try the fallback"});
     let r = http.post(server.url("/v1/routing")).bearer_auth(operator).json(&rule).send().expect("add rule");
@@ -457,7 +458,8 @@ fn a_routing_rule_from_the_api_sends_render_and_jobs_to_the_fallback() {
     let after = http.post(server.url("/v1/render")).bearer_auth(submit).json(&body).send().expect("render");
     assert_eq!(after.status(), StatusCode::OK);
     assert_eq!(after.headers()["x-pixelproof-state"], "fallback");
-    assert!(after.headers()["x-pixelproof-renderer"].to_str().unwrap().starts_with("WeasyPrint"));
+    assert_eq!(after.headers()["x-pixelproof-renderer"], "fallback");
+    assert!(after.headers()["x-pixelproof-renderer-version"].to_str().unwrap().starts_with("WeasyPrint"));
     let pdf = after.bytes().expect("pdf");
     assert_eq!(pdfinfo_pages(&pdf), 1);
 

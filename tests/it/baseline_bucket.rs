@@ -15,7 +15,7 @@ use pixelproof::baseline::{
     Area, BaselineError, BaselineInfo, BucketStore, CandidateVerdict, Comparison, Decision, DirStore, Key, Manifest,
     NewCandidate, Store,
 };
-use pixelproof::compare::verdict::{PageInput, PageVerdict, Verdict};
+use pixelproof::compare::verdict::{PageInput, PageVerdict, Reason, Verdict};
 use pixelproof::pins::Environment;
 use pixelproof::routing::Renderer;
 use support::baselines::{self, decision, page};
@@ -160,7 +160,7 @@ fn a_bucket_keeps_the_same_files_manifest_and_flow_as_a_directory() {
             size_changed: false,
             passed: false,
         }],
-        reasons: vec!["page 2: 512 pixels changed".into()],
+        reasons: vec![Reason::page(2, "512 pixels changed")],
     };
     let diffs = vec![None, Some(page(9))];
     let changed = [page(1), page(5)];

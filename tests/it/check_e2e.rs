@@ -157,7 +157,7 @@ fn update_approve_check_round_trip_with_a_real_engine() {
     let out = check(&["--update"]);
     assert_eq!(out.status.code(), Some(0), "{}", shown(&out));
     let candidate = baselines.join(".candidates/invoice/short");
-    assert!(candidate.join("verdict.json").is_file() && candidate.join("diff-001.png").is_file());
+    assert!(candidate.join("comparison.json").is_file() && candidate.join("diff-001.png").is_file());
     let out = pixelproof(&["baseline", "list", "--baselines", s(&baselines)]);
     assert!(shown(&out).contains("px changed on page 1"), "{}", shown(&out));
     let out =

@@ -75,7 +75,7 @@ fn is_loopback(addr: &str) -> bool {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_devtools_endpoint_listens_on_loopback_only() {
     let engine = support::engine(2, Duration::from_secs(30)).await;
-    let pids = engine.renderer.idle_pids();
+    let pids = engine.chromium.idle_pids();
     assert_eq!(pids.len(), 2, "two warm browsers");
     let mut ports = Vec::new();
     for pid in pids {
@@ -92,7 +92,7 @@ async fn the_devtools_endpoint_listens_on_loopback_only() {
     ports.sort();
     ports.dedup();
     assert!(ports.len() >= 2, "each browser has a port of its own: {ports:?}");
-    engine.renderer.shutdown().await;
+    engine.chromium.shutdown().await;
 }
 
 /// The environment of a process, from `/proc/PID/environ`.

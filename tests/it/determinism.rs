@@ -36,5 +36,5 @@ async fn every_fixture_renders_identically_twice() {
         }
     }
     assert!(fixtures_seen >= 5, "only {fixtures_seen} fixtures");
-    engine.renderer.shutdown().await;
+    engine.chromium.shutdown().await;
 }

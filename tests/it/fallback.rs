@@ -180,7 +180,8 @@ fn the_cli_renders_with_the_fallback() {
     let pdf = std::fs::read(&out).expect("the PDF was written");
     assert!(pdf.starts_with(b"%PDF-"), "not a PDF");
     let summary: serde_json::Value = serde_json::from_slice(&res.stdout).expect("JSON summary");
-    assert!(summary["renderer"].as_str().is_some_and(|r| r.starts_with("WeasyPrint")), "{summary}");
+    assert_eq!(summary["renderer"], "fallback", "{summary}");
+    assert!(summary["renderer_version"].as_str().is_some_and(|r| r.starts_with("WeasyPrint")), "{summary}");
     assert!(summary["pages"].as_u64().is_some_and(|n| n >= 1), "{summary}");
 }
 

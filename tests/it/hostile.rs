@@ -119,7 +119,7 @@ async fn chromium_reaches_nothing_the_corpus_aims_at() {
     // And the browser still prints a plain document afterwards.
     let plain = engine.prove(&html_doc("after the corpus", "<p>plain</p>", &[])).await.expect("a plain document");
     assert!(plain.pages[0].text.contains("plain"));
-    engine.renderer.shutdown().await;
+    engine.chromium.shutdown().await;
     print_table("Chromium", &rows);
     assert_eq!(listeners.hits(), 0, "connections reached the listeners");
     assert!(problems.is_empty(), "{} problem(s):\n{}", problems.len(), problems.join("\n"));

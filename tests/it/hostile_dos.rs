@@ -175,7 +175,7 @@ async fn every_denial_of_service_ends_within_its_limit_and_the_next_document_pri
     let canary = html_doc("canary", "<p style='font-family: DejaVu Sans'>canary after the attack</p>", &[]);
     let mut report = Vec::new();
     for case in cases() {
-        let before = engine.renderer.idle_pids();
+        let before = engine.chromium.idle_pids();
         let doc = html_doc(case.name, &case.html, &[("red.png", &red_png())]);
         let started = Instant::now();
         let result = engine.prove(&doc).await;
@@ -198,7 +198,7 @@ async fn every_denial_of_service_ends_within_its_limit_and_the_next_document_pri
                 check_limit_error(case.name, &e.to_string(), &case.expect);
                 if matches!(e, EngineError::Render(pixelproof::render::RenderError::Timeout { .. })) {
                     // Left mid-load: that browser must not print the next document.
-                    assert_ne!(engine.renderer.idle_pids(), before, "{}: the browser was not recycled", case.name);
+                    assert_ne!(engine.chromium.idle_pids(), before, "{}: the browser was not recycled", case.name);
                 }
                 match e {
                     EngineError::Raster(RasterError::TooManyPages { .. }) => "page limit".to_string(),
@@ -217,7 +217,7 @@ async fn every_denial_of_service_ends_within_its_limit_and_the_next_document_pri
         report.push(format!("{:<32} {outcome:<18} {:>6.2} s", case.name, took.as_secs_f64()));
     }
     eprintln!("{}", report.join("\n"));
-    engine.renderer.shutdown().await;
+    engine.chromium.shutdown().await;
 }
 
 fn describe(e: &Expect) -> &'static str {
@@ -240,7 +240,7 @@ async fn a_lazy_image_below_the_fold_is_loaded_and_printed() {
     let proof = engine.prove(&html_doc("lazy", html, &[("red.png", &red_png())])).await.expect("prints");
     let red: usize = proof.pages.iter().map(|p| red_pixels(&p.image)).sum();
     assert!(red > 100, "the lazy image is not on any page ({red} red pixels)");
-    engine.renderer.shutdown().await;
+    engine.chromium.shutdown().await;
 }
 
 /// Chromium draws no frames for a screen (`render::browser::FLAGS`): pixelproof begins them
@@ -260,7 +260,7 @@ async fn what_a_document_draws_in_animation_frames_and_observers_is_printed() {
     assert!(text.contains("and-seen"), "the observer's text is missing: {text:?}");
     let red: usize = proof.pages.iter().map(|p| red_pixels(&p.image)).sum();
     assert!(red > 1000, "the canvas drawn in a frame is not printed ({red} red pixels)");
-    engine.renderer.shutdown().await;
+    engine.chromium.shutdown().await;
 }
 
 /// The fallback renderer: a document too long for the page limit ends within the fallback

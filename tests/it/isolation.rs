@@ -36,7 +36,7 @@ async fn nothing_one_document_stores_is_seen_by_the_next() {
     assert!(text.contains("idb=["), "the IndexedDB probe did not run before printing: {text}");
     assert!(!text.contains("jobdb"), "an IndexedDB database leaked: {text}");
     assert!(!text.contains("job-1"), "{text}");
-    engine.renderer.shutdown().await;
+    engine.chromium.shutdown().await;
 }
 
 /// Stores a Cache Storage entry, fetches an asset (an HTTP cache entry, were it cacheable) and
@@ -97,5 +97,5 @@ async fn cache_entries_and_service_workers_do_not_outlive_their_document() {
     assert!(text.contains("workers=[] controlled=false"), "a service worker leaked: {text}");
     assert!(text.contains("http-cache=[]"), "an HTTP cache entry leaked: {text}");
     assert!(!text.contains("job-1"), "{text}");
-    engine.renderer.shutdown().await;
+    engine.chromium.shutdown().await;
 }

@@ -31,8 +31,8 @@ async fn the_domains_we_depend_on_parse_without_drift() {
     let kinds: Vec<&str> = proof.rendered.blocked.iter().map(|b| b.resource_type.as_str()).collect();
     assert_eq!(kinds.len(), 4, "{:?}", proof.rendered.blocked);
     assert!(kinds.contains(&"WebSocket") && kinds.contains(&"Popup"), "{kinds:?}");
-    let invalid = engine.renderer.invalid_messages();
-    engine.renderer.shutdown().await;
+    let invalid = engine.chromium.invalid_messages();
+    engine.chromium.shutdown().await;
     eprintln!("unparsed CDP messages by method (drift in domains we do not rely on is tolerated): {invalid:?}");
     let relied_on: Vec<_> = invalid
         .iter()

@@ -47,13 +47,13 @@ async fn a_page_that_never_settles_times_out_and_the_next_one_renders() {
     assert!(started.elapsed() < Duration::from_secs(20), "took {:?}", started.elapsed());
     let next = engine.prove(&plain_doc()).await.expect("the next document renders");
     assert!(next.pages[0].text.contains("next document"));
-    engine.renderer.shutdown().await;
+    engine.chromium.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_browser_killed_mid_document_is_replaced_and_the_document_retried() {
     let engine = engine(1, Duration::from_secs(20)).await;
-    let pids = engine.renderer.idle_pids();
+    let pids = engine.chromium.idle_pids();
     assert_eq!(pids.len(), 1, "one warm browser");
     let pid = pids[0];
     let killer = tokio::spawn(async move {
@@ -68,26 +68,26 @@ async fn a_browser_killed_mid_document_is_replaced_and_the_document_retried() {
     // The exit is noticed while printing, not after the 20 s render timeout.
     assert!(took < Duration::from_secs(20), "the dead browser was noticed only after {took:?}");
     println!("killed mid-document: retried and printed in {:.1} s (render timeout 20 s)", took.as_secs_f64());
-    assert_eq!(engine.renderer.restarts(), 1, "exactly one replacement");
-    assert!(!engine.renderer.idle_pids().contains(&pid), "the dead browser is not reused");
-    engine.renderer.shutdown().await;
+    assert_eq!(engine.chromium.restarts(), 1, "exactly one replacement");
+    assert!(!engine.chromium.idle_pids().contains(&pid), "the dead browser is not reused");
+    engine.chromium.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hung_browser_is_killed_and_replaced() {
     let engine = engine(1, Duration::from_secs(4)).await;
-    let pid = engine.renderer.idle_pids()[0];
+    let pid = engine.chromium.idle_pids()[0];
     // Freeze the browser: every CDP call to it now hangs.
     signal(pid, "-STOP");
     let proof = engine.prove(&plain_doc()).await.expect("the document is retried on a fresh browser");
     assert!(proof.pages[0].text.contains("next document"));
-    assert_eq!(engine.renderer.restarts(), 1);
+    assert_eq!(engine.chromium.restarts(), 1);
     // The frozen process was killed, not left behind.
     tokio::time::sleep(Duration::from_millis(500)).await;
     let alive = std::path::Path::new(&format!("/proc/{pid}")).exists()
         && !std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default().contains(") Z ");
     assert!(!alive, "the hung browser {pid} is still running");
-    engine.renderer.shutdown().await;
+    engine.chromium.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -96,17 +96,17 @@ async fn a_browser_over_its_memory_ceiling_is_replaced_and_the_next_document_ren
     // Every Chromium uses far more than 1 MiB, so each document ends with a replacement.
     let config = EngineConfig { pool_size: 1, memory_ceiling_mib: 1, ..EngineConfig::default() };
     let tight = Engine::start(config).await.expect("the engine starts; run scripts/setup first");
-    let before = tight.renderer.idle_pids();
-    tight.renderer.render(&plain_doc()).await.expect("first document");
-    assert_eq!(tight.renderer.memory_recycles(), 1);
-    let rendered = tight.renderer.render(&plain_doc()).await.expect("the next document renders on a fresh browser");
+    let before = tight.chromium.idle_pids();
+    tight.chromium.render(&plain_doc()).await.expect("first document");
+    assert_eq!(tight.chromium.memory_recycles(), 1);
+    let rendered = tight.chromium.render(&plain_doc()).await.expect("the next document renders on a fresh browser");
     assert!(rendered.pdf.starts_with(b"%PDF"));
-    assert_eq!(tight.renderer.memory_recycles(), 2);
-    assert!(tight.renderer.idle_pids().iter().all(|p| !before.contains(p)), "the first browser is gone");
+    assert_eq!(tight.chromium.memory_recycles(), 2);
+    assert!(tight.chromium.idle_pids().iter().all(|p| !before.contains(p)), "the first browser is gone");
     // With the default ceiling (1 GiB) a plain document recycles nothing.
     let normal = engine(1, Duration::from_secs(20)).await;
-    normal.renderer.render(&plain_doc()).await.expect("renders");
-    assert_eq!(normal.renderer.memory_recycles(), 0);
+    normal.chromium.render(&plain_doc()).await.expect("renders");
+    assert_eq!(normal.chromium.memory_recycles(), 0);
 }
 
 #[test]

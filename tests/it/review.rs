@@ -111,7 +111,7 @@ impl Workspace {
         record
             .transition(JobState::Held, Some("differs from its baseline on Chromium and on the fallback"))
             .expect("held");
-        record.renderer = Some("fallback".into());
+        record.renderer_version = Some("HeadlessChrome/156".into());
         let read = |p: PathBuf| std::fs::read(p).expect("read artifact");
         let artifacts = [
             ("candidate-001.png", read(candidate.join("page-001.png"))),

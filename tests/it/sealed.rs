@@ -16,7 +16,7 @@ async fn hostile_document_reaches_nothing() {
     let proof = engine.prove(&doc).await.expect("the hostile document still prints");
     // Give any stray connection a moment to land before counting.
     tokio::time::sleep(Duration::from_millis(300)).await;
-    engine.renderer.shutdown().await;
+    engine.chromium.shutdown().await;
 
     assert_eq!(listener.hits(), 0, "the document reached the loopback listener");
     let text: String = proof.pages.iter().map(|p| p.text.as_str()).collect::<Vec<_>>().join("\n");
@@ -67,7 +67,7 @@ async fn system_fonts_are_invisible_to_documents() {
         &[],
     );
     let proof = engine.prove(&doc).await.expect("prints");
-    engine.renderer.shutdown().await;
+    engine.chromium.shutdown().await;
     assert!(
         proof.fonts.embedded.iter().all(|f| engine.fonts.knows(f)),
         "a non-bundled font was embedded: {:?}",

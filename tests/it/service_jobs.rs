@@ -125,7 +125,8 @@ fn the_job_path_end_to_end() {
     assert_problem(cert_status("?wait=soon"), StatusCode::UNPROCESSABLE_ENTITY, "?wait=SECONDS");
     let cert = wait_settled(&server, SUBMIT, &certificate_id, SETTLE);
     assert_eq!(cert["state"], "fallback", "{cert}");
-    assert!(cert["renderer"].as_str().unwrap_or_default().starts_with("WeasyPrint"), "{cert}");
+    assert_eq!(cert["renderer"], "fallback", "{cert}");
+    assert!(cert["renderer_version"].as_str().unwrap_or_default().starts_with("WeasyPrint"), "{cert}");
     let cert_pdf =
         c.get(server.url(&format!("/v1/jobs/{certificate_id}/pdf"))).bearer_auth(SUBMIT).send().expect("pdf");
     assert_eq!(cert_pdf.status(), StatusCode::OK);
@@ -143,12 +144,11 @@ fn the_job_path_end_to_end() {
         .iter()
         .filter_map(|a| a.as_str().map(String::from))
         .collect();
-    for name in
-        ["candidate-001.png", "baseline-001.png", "diff-001.png", "fallback-001.png", "verdict.json", "held.pdf"]
+    for name in ["chromium-001.png", "baseline-001.png", "diff-001.png", "fallback-001.png", "verdict.json", "held.pdf"]
     {
         assert!(artifacts.iter().any(|a| a.ends_with(&format!("/artifacts/{name}"))), "{name} missing: {artifacts:?}");
     }
-    let png_url = format!("/v1/jobs/{held_id}/artifacts/candidate-001.png");
+    let png_url = format!("/v1/jobs/{held_id}/artifacts/chromium-001.png");
     let png = c.get(server.url(&png_url)).bearer_auth(OPERATOR).send().expect("artifact");
     assert_eq!(png.status(), StatusCode::OK);
     assert!(png.bytes().expect("bytes").starts_with(b"\x89PNG"));
@@ -333,7 +333,7 @@ fn baselines_render_errors_and_records_left_unqueued() {
     let refused = client().get(server.url(&format!("/v1/jobs/{unrelated}/pdf"))).send().expect("pdf");
     assert_problem(refused, StatusCode::CONFLICT, "held");
     let review = client().get(server.url("/review")).send().expect("review").text().expect("page");
-    for name in ["candidate-001.png", "baseline-001.png", "fallback-001.png", "fallback-baseline-001.png"] {
+    for name in ["chromium-001.png", "baseline-001.png", "fallback-001.png", "fallback-baseline-001.png"] {
         let src = format!("/review/files/jobs/{unrelated}/{name}");
         assert!(review.contains(&src), "both engines' pages are on the review page: {src} missing");
     }
@@ -342,7 +342,8 @@ fn baselines_render_errors_and_records_left_unqueued() {
     // delivery printed by the fallback (which runs no script), under the fallback's rules.
     let s = wait_settled(&server, SUBMIT, &hangs, SETTLE);
     assert_eq!(s["state"], "fallback", "{s}");
-    assert!(s["renderer"].as_str().unwrap_or_default().starts_with("WeasyPrint"), "{s}");
+    assert_eq!(s["renderer"], "fallback", "{s}");
+    assert!(s["renderer_version"].as_str().unwrap_or_default().starts_with("WeasyPrint"), "{s}");
     let record: Value = serde_json::from_slice(
         &std::fs::read(data.path().join(format!("objects/jobs/{hangs}/job.json"))).expect("record"),
     )
@@ -425,7 +426,7 @@ fn templates_are_served_only_by_an_engine_that_verified_them() {
     let refused = client().get(server.url(&format!("/v1/jobs/{invoice}/pdf"))).send().expect("pdf");
     assert_problem(refused, StatusCode::CONFLICT, "held");
     let artifacts = status(&server, OPERATOR, &invoice)["artifacts"].to_string();
-    assert!(artifacts.contains("candidate-001.png") && artifacts.contains("fallback-001.png"), "{artifacts}");
+    assert!(artifacts.contains("chromium-001.png") && artifacts.contains("fallback-001.png"), "{artifacts}");
 }
 
 /// A template whose one fixture prints `html` (A4, no data).
@@ -689,7 +690,8 @@ fn the_render_cache_misses_when_the_baseline_changes() {
     assert_eq!((s["state"].as_str(), s["cache"].as_str()), (Some("fallback"), Some("miss")), "{s}");
     let (again, s) = run(&server, &blue_job);
     assert_eq!((s["state"].as_str(), s["cache"].as_str()), (Some("fallback"), Some("hit")), "{s}");
-    assert!(s["renderer"].as_str().unwrap_or_default().starts_with("WeasyPrint"), "{s}");
+    assert_eq!(s["renderer"], "fallback", "{s}");
+    assert!(s["renderer_version"].as_str().unwrap_or_default().starts_with("WeasyPrint"), "{s}");
     assert_eq!(pdf_of(&server, SUBMIT, &first), pdf_of(&server, SUBMIT, &again));
 
     // Chromium's baseline of the key becomes the blue page: the red job misses, renders, and

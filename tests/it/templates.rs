@@ -72,5 +72,5 @@ async fn bundled_templates_paginate_and_use_bundled_fonts() {
         let px = img.get_pixel(x, y).0;
         assert!(px != [255, 255, 255, 255], "pixel ({x},{y}) is white: the background does not bleed to the edge");
     }
-    engine.renderer.shutdown().await;
+    engine.chromium.shutdown().await;
 }

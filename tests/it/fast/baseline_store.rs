@@ -9,7 +9,7 @@ use pixelproof::baseline::{
     page_image_name, BaselineError, BaselineInfo, CandidateVerdict, Comparison, Decision, DirStore as Store, Key,
     Manifest, NewCandidate,
 };
-use pixelproof::compare::verdict::{PageInput, PageVerdict, Verdict};
+use pixelproof::compare::verdict::{PageInput, PageVerdict, Reason, Verdict};
 use pixelproof::pins::Environment;
 use pixelproof::routing::Renderer;
 
@@ -144,7 +144,7 @@ fn approving_replaces_the_whole_baseline_and_rejecting_keeps_it() {
                 passed: false,
             },
         ],
-        reasons: vec!["page count: baseline 3, candidate 2".into(), "page 2: 512 pixels changed".into()],
+        reasons: vec![Reason::whole("page count: baseline 3, candidate 2"), Reason::page(2, "512 pixels changed")],
     };
     let diffs = vec![None, Some(page(9))];
     let images = [page(1), page(5)];

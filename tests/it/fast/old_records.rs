@@ -40,7 +40,7 @@ fn job_records_stored_before_the_typed_verdict_load() {
         let engines: Vec<Renderer> = verdict.attempts.iter().map(|a| a.engine).collect();
         assert_eq!(engines, [Renderer::Chromium, Renderer::Fallback], "read from the version strings");
         let chromium = verdict.attempt(Renderer::Chromium).expect("Chromium's attempt");
-        assert!(chromium.renderer.starts_with("HeadlessChrome/"), "{}", chromium.renderer);
+        assert!(chromium.renderer_version.starts_with("HeadlessChrome/"), "{}", chromium.renderer_version);
         let pixels = chromium.checked.rules.iter().find(|r| r.rule == Rule::Pixels).expect("the pixel rule");
         assert!(!pixels.passed && pixels.detail.contains("certificate/default"), "{}", pixels.detail);
         let compared = verdict.pixels.as_ref().expect("the pixel verdict");
@@ -53,7 +53,7 @@ fn job_records_stored_before_the_typed_verdict_load() {
         assert!(item.changes.iter().any(|c| c.starts_with("chromium: pixels: ")), "{:?}", item.changes);
         assert!(item.changes.iter().any(|c| c.starts_with("fallback: ")), "{:?}", item.changes);
         assert!(
-            item.subtitle.contains("candidate by HeadlessChrome/") && item.subtitle.contains("fallback by WeasyPrint")
+            item.subtitle.contains("printed by HeadlessChrome/") && item.subtitle.contains("fallback by WeasyPrint")
         );
 
         // Saved again by this version, it reads back the same.

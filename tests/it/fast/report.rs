@@ -92,7 +92,7 @@ fn run() -> (CheckSummary, Vec<Vec<ReportPage>>) {
     failing.reasons = vec![
         Reason::page(2, "512 pixels changed (2.510 %, 1 region); limits 100 pixels and 0.050 %"),
         Reason::page(2, "text layer changed"),
-        Reason::fixture("1 request outside the template's assets was blocked: https://evil.example/x.png?a=1&b=2"),
+        Reason::whole("1 request outside the template's assets was blocked: https://evil.example/x.png?a=1&b=2"),
     ];
     failing.blocked = vec![BlockedRequest {
         url: "https://evil.example/x.png?a=1&b=2".into(),
@@ -110,7 +110,7 @@ fn run() -> (CheckSummary, Vec<Vec<ReportPage>>) {
         baseline_pages: 2,
         candidate_pages: 2,
         pages: vec![page_verdict(1, 0, false), page_verdict(2, 512, true)],
-        reasons: vec!["page 2: 512 pixels changed".into()],
+        reasons: vec![Reason::page(2, "512 pixels changed")],
     });
     failing.duration_ms = 1234;
     let failing_pages = vec![
@@ -120,7 +120,7 @@ fn run() -> (CheckSummary, Vec<Vec<ReportPage>>) {
 
     let mut error = FixtureOutcome::new(Key::parse("invoice/zero").unwrap());
     error.status = Status::Error;
-    error.reasons = vec![Reason::fixture(format!("rendering failed: {NASTY}"))];
+    error.reasons = vec![Reason::whole(format!("rendering failed: {NASTY}"))];
 
     let mut pass = FixtureOutcome::new(Key::parse("letter/short").unwrap());
     pass.pages = 1;
@@ -138,7 +138,7 @@ fn run() -> (CheckSummary, Vec<Vec<ReportPage>>) {
     let mut new = FixtureOutcome::new(Key::parse("report/q").unwrap());
     new.status = Status::Candidate;
     new.pages = 1;
-    new.reasons = vec![Reason::fixture("new: no baseline yet")];
+    new.reasons = vec![Reason::whole("new: no baseline yet")];
     new.candidate = Some("baselines/.candidates/report/q".into());
     let new_pages = vec![page(1, None, Some([240, 255, 240]), None)];
 

@@ -1,12 +1,20 @@
-//! Baseline keys: `TEMPLATE/FIXTURE`, the one way a fixture's baseline, candidate and
-//! report entries are named on disk and on the command line.
+//! Fixture keys: `TEMPLATE/FIXTURE`, the one way a fixture's baseline, candidate and
+//! report entries are named on disk, on the command line and in a job's `baseline` field.
+//! (Below the baselines, so a job request can hold one; `baseline::Key` is this type.)
 //!
 //! Both halves become directory names, so they are restricted to `[A-Za-z0-9_-]+`:
 //! no `.`, `..`, slashes, or absolute paths can reach the filesystem through a key.
 
 use std::fmt;
 
-use super::BaselineError;
+/// Why a text is not a key.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum KeyError {
+    #[error("{what} name {name:?} is not allowed: use letters, digits, '-' and '_' only (no '.', '/', spaces or absolute paths)")]
+    BadName { what: &'static str, name: String },
+    #[error("{key:?} is not a baseline key: write it as TEMPLATE/FIXTURE, e.g. invoice/basic")]
+    BadKey { key: String },
+}
 
 /// A validated `TEMPLATE/FIXTURE` pair.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -17,18 +25,18 @@ pub struct Key {
 
 impl Key {
     /// A key from its two halves; each must be `[A-Za-z0-9_-]+`.
-    pub fn new(template: &str, fixture: &str) -> Result<Key, BaselineError> {
+    pub fn new(template: &str, fixture: &str) -> Result<Key, KeyError> {
         check_name("template", template)?;
         check_name("fixture", fixture)?;
         Ok(Key { template: template.to_string(), fixture: fixture.to_string() })
     }
 
     /// Parses `TEMPLATE/FIXTURE` as typed on the command line.
-    pub fn parse(text: &str) -> Result<Key, BaselineError> {
+    pub fn parse(text: &str) -> Result<Key, KeyError> {
         let mut parts = text.split('/');
         match (parts.next(), parts.next(), parts.next()) {
             (Some(t), Some(f), None) => Key::new(t, f),
-            _ => Err(BaselineError::BadKey { key: text.to_string() }),
+            _ => Err(KeyError::BadKey { key: text.to_string() }),
         }
     }
 
@@ -66,11 +74,11 @@ pub fn is_valid_name(name: &str) -> bool {
     !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
-fn check_name(what: &'static str, name: &str) -> Result<(), BaselineError> {
+fn check_name(what: &'static str, name: &str) -> Result<(), KeyError> {
     if is_valid_name(name) {
         Ok(())
     } else {
-        Err(BaselineError::BadName { what, name: name.to_string() })
+        Err(KeyError::BadName { what, name: name.to_string() })
     }
 }
 
@@ -89,7 +97,7 @@ mod tests {
     fn refuses_anything_that_could_leave_the_baselines_dir() {
         for bad in ["../x", "a/..", "/etc/passwd", "a/b/c", "a", "a/", "/a", "a/.", "a.b/c", "a/b c", "a/\u{e9}"] {
             let err = Key::parse(bad).unwrap_err();
-            assert!(matches!(err, BaselineError::BadName { .. } | BaselineError::BadKey { .. }), "{bad}: {err}");
+            assert!(matches!(err, KeyError::BadName { .. } | KeyError::BadKey { .. }), "{bad}: {err}");
         }
         assert!(serde_json::from_str::<Key>("\"a/../b\"").is_err());
         assert_eq!(serde_json::to_string(&Key::parse("a/b").unwrap()).unwrap(), "\"a/b\"");
