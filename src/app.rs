@@ -219,8 +219,10 @@ impl App {
             user: "pixelproof-serve".to_string(),
             ..CheckOptions::default()
         };
-        // `check::run_with` reports progress through a `dyn Progress` that is not `Send`, so the
-        // verification runs on a blocking thread that drives it on this runtime.
+        // `check::run_with` compares pages and writes its report between awaits (CPU work that
+        // must not hold a worker of this runtime) and reports progress through a `dyn Progress`
+        // that is not `Send`, so the verification runs on a blocking thread that drives it on
+        // this runtime; its baseline requests are awaited there like every other.
         let handle = tokio::runtime::Handle::current();
         let service = self.service.clone();
         let (stop_verifying, stopped) = oneshot::channel::<()>();
