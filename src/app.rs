@@ -158,7 +158,7 @@ impl App {
         }
         let data = crate::data::DataDir::new(&config.data_dir).open_with(&config.queue, &config.store).await?;
         let audit = data.audit;
-        let baselines = crate::baseline::Store::open(&config.baselines_dir)?;
+        let baselines = crate::baseline::Store::open(&config.baselines_dir).await?;
         if baselines.is_shared() {
             tracing::info!(baselines = %baselines.location(), "baselines are kept in the bucket");
         } else if crate::baseline::Store::is_missing_directory(&config.baselines_dir) {
@@ -219,8 +219,10 @@ impl App {
             user: "pixelproof-serve".to_string(),
             ..CheckOptions::default()
         };
-        // `check::run_with` reports progress through a `dyn Progress` that is not `Send`, so the
-        // verification runs on a blocking thread that drives it on this runtime.
+        // `check::run_with` compares pages and writes its report between awaits (CPU work that
+        // must not hold a worker of this runtime) and reports progress through a `dyn Progress`
+        // that is not `Send`, so the verification runs on a blocking thread that drives it on
+        // this runtime; its baseline requests are awaited there like every other.
         let handle = tokio::runtime::Handle::current();
         let service = self.service.clone();
         let (stop_verifying, stopped) = oneshot::channel::<()>();
@@ -289,7 +291,7 @@ fn service_config(config: &AppConfig, addr: SocketAddr) -> ServiceConfig {
         webhook: WebhookPolicy { allow_private: config.webhook_allow_private, ..WebhookPolicy::default() },
         public_url: public_url(config, addr),
         baselines_dir: config.baselines_dir.clone(),
-        reload_routing: config.queue.is_shared(),
+        reload_routing: config.queue.is_shared() || config.store.is_shared(),
         max_queue_per_submitter: config.max_queue_per_submitter,
         webhook_secrets: config.webhook_secrets.clone(),
         default_submitter: config.default_submitter.clone(),

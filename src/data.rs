@@ -18,7 +18,7 @@ use crate::jobs::JobStore;
 use crate::queue::{AmqpConfig, AmqpQueue, EmbeddedQueue, Queue, QueueConfig, QueueError, Recovery};
 use crate::review::audit::AuditLog;
 use crate::routing::{RoutingError, RoutingTable};
-use crate::store::{blocking, LocalStore, ObjectStore, S3Config, S3Store, StoreError};
+use crate::store::{LocalStore, ObjectStore, S3Config, S3Store, StoreError};
 
 /// The default data directory, relative to the working directory.
 pub const DEFAULT_DATA_DIR: &str = "data";
@@ -178,24 +178,14 @@ impl DataDir {
                 AuditLog::new(self.root.join(crate::review::audit::AUDIT_FILE)),
             ),
             StoreBackend::S3(config) => {
-                let objects = Arc::new(S3Store::connect(config.clone()).await?);
-                // The routing table and the audit log are read and written synchronously,
-                // through a client of their own on the blocking module's runtime.
-                let config = config.clone();
-                let (routing, audit) = tokio::task::spawn_blocking(move || {
-                    let base = config.url();
-                    let client: Arc<dyn ObjectStore> = Arc::new(blocking::connect_s3(config)?);
-                    let routing = RoutingTable::load_object(
-                        client.clone(),
-                        format!("{base}/{}", crate::routing::ROUTING_OBJECT),
-                    )?;
-                    let audit = AuditLog::in_store(client, format!("{base}/{}", crate::review::audit::AUDIT_OBJECTS));
-                    Ok::<_, DataError>((routing, audit))
-                })
-                .await
-                .map_err(|e| StoreError::Unavailable {
-                    detail: format!("the routing table's loader stopped: {e}"),
-                })??;
+                // One client for the jobs, the routing table and the audit log.
+                let objects: Arc<dyn ObjectStore> = Arc::new(S3Store::connect(config.clone()).await?);
+                let base = config.url();
+                let routing =
+                    RoutingTable::load_object(objects.clone(), format!("{base}/{}", crate::routing::ROUTING_OBJECT))
+                        .await?;
+                let audit =
+                    AuditLog::in_store(objects.clone(), format!("{base}/{}", crate::review::audit::AUDIT_OBJECTS));
                 (objects, routing, audit)
             }
         };

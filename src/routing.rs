@@ -4,19 +4,32 @@
 //! Chromium. Persisted as JSON in `DATA/routing.json`, replaced atomically on every change; with
 //! `--store s3://…` it is the object `routing.json` in the bucket, so workers on other machines
 //! read the rules the API's operators edit.
+//!
+//! A process routes by [`Routes`]: the rules it last read or wrote, at hand without I/O. When
+//! other processes share the table, one background task reads it again every [`ROUTING_TTL`]
+//! (a failed read keeps the rules); jobs never wait for that read, and this process's own
+//! edits apply at once.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::durable;
-use crate::store::{blocking, ObjectKey, ObjectStore, StoreError};
+use crate::store::{ObjectKey, ObjectStore, StoreError};
 
 /// The routing table's object key in a bucket (under the store's prefix).
 pub const ROUTING_OBJECT: &str = "routing.json";
+
+/// How often a process that shares the routing table with others reads it again: a rule
+/// another process adds or removes is in effect here within this time (plus one read). Short,
+/// because an operator who routes a template away from a failing engine wants it now; one
+/// small GET every two seconds per process costs next to nothing.
+pub const ROUTING_TTL: Duration = Duration::from_secs(2);
 
 /// The engine a document is printed with. Baselines are recorded per engine too
 /// (`baseline::Store::for_engine`): a Chromium baseline cannot judge the fallback's pixels.
@@ -133,7 +146,7 @@ struct File {
 #[derive(Debug, Clone)]
 enum Place {
     File(PathBuf),
-    /// `routing.json` in an object store, written through [`blocking`].
+    /// `routing.json` in an object store.
     Object {
         objects: Arc<dyn ObjectStore>,
         location: String,
@@ -145,11 +158,19 @@ enum Place {
 pub struct Source(Place);
 
 impl Source {
-    /// The table as its file or object holds it now. Blocks: call it where blocking is allowed.
-    pub fn read(&self) -> Result<RoutingTable, RoutingError> {
+    /// The file, or the object's URL.
+    pub fn location(&self) -> String {
+        match &self.0 {
+            Place::File(path) => path.display().to_string(),
+            Place::Object { location, .. } => location.clone(),
+        }
+    }
+
+    /// The table as its file or object holds it now (a file is small: it is read in place).
+    pub async fn read(&self) -> Result<RoutingTable, RoutingError> {
         match &self.0 {
             Place::File(path) => RoutingTable::load(path.clone()),
-            Place::Object { objects, location } => RoutingTable::load_object(objects.clone(), location.clone()),
+            Place::Object { objects, location } => RoutingTable::load_object(objects.clone(), location.clone()).await,
         }
     }
 }
@@ -162,7 +183,8 @@ pub struct RoutingTable {
 }
 
 impl RoutingTable {
-    /// Loads `path` (usually `DATA/routing.json`); a missing file is an empty table.
+    /// Loads `path` (usually `DATA/routing.json`); a missing file is an empty table. One small
+    /// read, done in place, also inside async code.
     pub fn load(path: impl Into<PathBuf>) -> Result<RoutingTable, RoutingError> {
         let path = path.into();
         let rules = match std::fs::read(&path) {
@@ -173,17 +195,16 @@ impl RoutingTable {
         Ok(RoutingTable { place: Place::File(path), rules })
     }
 
-    /// Loads the object [`ROUTING_OBJECT`] from `objects` (a client made by
-    /// [`blocking::connect_s3`]; `location` names it in messages); a missing object is an empty
-    /// table. Blocks: call it where blocking is allowed.
-    pub fn load_object(
+    /// Loads the object [`ROUTING_OBJECT`] from `objects` (`location` names it in messages);
+    /// a missing object is an empty table.
+    pub async fn load_object(
         objects: Arc<dyn ObjectStore>,
         location: impl Into<String>,
     ) -> Result<RoutingTable, RoutingError> {
         let location = location.into();
         let store_error = |source| RoutingError::Store { location: location.clone(), source };
         let key = ObjectKey::parse(ROUTING_OBJECT).map_err(store_error)?;
-        let rules = match blocking::get(&objects, key).map_err(store_error)? {
+        let rules = match objects.get(&key).await.map_err(store_error)? {
             Some(bytes) => parse(&bytes, Path::new(&location))?,
             None => Vec::new(),
         };
@@ -192,22 +213,18 @@ impl RoutingTable {
 
     /// Where the table is kept: its file, or its object's URL.
     pub fn location(&self) -> String {
-        match &self.place {
-            Place::File(path) => path.display().to_string(),
-            Place::Object { location, .. } => location.clone(),
-        }
+        self.source().location()
     }
 
     /// Reads the table again: processes sharing it (`pixelproof worker`s beside the API that
     /// edits the rules, or on other machines with the same bucket) see each other's changes.
     /// On an error the rules stay.
-    pub fn reload(&mut self) -> Result<(), RoutingError> {
-        *self = self.source().read()?;
+    pub async fn reload(&mut self) -> Result<(), RoutingError> {
+        *self = self.source().read().await?;
         Ok(())
     }
 
-    /// Where this table was read from, to read it again without holding the table (a worker
-    /// reads with no lock held, so workers never wait behind each other's reads).
+    /// Where this table was read from, to read it again without holding the table.
     pub fn source(&self) -> Source {
         Source(self.place.clone())
     }
@@ -218,21 +235,12 @@ impl RoutingTable {
 
     /// Where a document goes: a fingerprint rule first, then a template rule, else Chromium.
     pub fn route(&self, template: Option<&str>, fingerprint: &str) -> Route {
-        let by_fingerprint =
-            self.rules.iter().find(|r| matches!(&r.matches, Match::Fingerprint(f) if f == fingerprint));
-        let by_template = || {
-            let t = template?;
-            self.rules.iter().find(|r| matches!(&r.matches, Match::Template(n) if n == t))
-        };
-        match by_fingerprint.or_else(by_template) {
-            Some(rule) => Route { renderer: rule.renderer, rule: Some(rule.id.clone()) },
-            None => Route { renderer: Renderer::Chromium, rule: None },
-        }
+        route_by(&self.rules, template, fingerprint)
     }
 
     /// Validates and adds a rule, then saves the table. Refuses a second rule for the same
     /// template or fingerprint.
-    pub fn add(&mut self, new: NewRule) -> Result<Rule, RoutingError> {
+    pub async fn add(&mut self, new: NewRule) -> Result<Rule, RoutingError> {
         validate_match(&new.matches)?;
         if new.note.trim().is_empty() {
             return Err(RoutingError::NoNote);
@@ -256,7 +264,7 @@ impl RoutingTable {
             created_at: Utc::now(),
         };
         self.rules.push(rule.clone());
-        if let Err(e) = self.save() {
+        if let Err(e) = self.save().await {
             self.rules.pop();
             return Err(e);
         }
@@ -264,37 +272,187 @@ impl RoutingTable {
     }
 
     /// Removes the rule `id` and saves the table; returns the removed rule.
-    pub fn remove(&mut self, id: &str) -> Result<Rule, RoutingError> {
+    pub async fn remove(&mut self, id: &str) -> Result<Rule, RoutingError> {
         let Some(index) = self.rules.iter().position(|r| r.id == id) else {
             let known: Vec<&str> = self.rules.iter().map(|r| r.id.as_str()).collect();
             let known = if known.is_empty() { "none".to_string() } else { known.join(", ") };
             return Err(RoutingError::NoSuchRule { id: id.to_string(), known });
         };
         let rule = self.rules.remove(index);
-        if let Err(e) = self.save() {
+        if let Err(e) = self.save().await {
             self.rules.insert(index, rule);
             return Err(e);
         }
         Ok(rule)
     }
 
-    fn save(&self) -> Result<(), RoutingError> {
+    /// Writes the table: a file atomically (its fsyncs on a blocking thread), or one PUT.
+    async fn save(&self) -> Result<(), RoutingError> {
         let bytes = serde_json::to_vec_pretty(&File { rules: self.rules.clone() })
             .map_err(|e| RoutingError::Invalid { path: PathBuf::from(self.location()), detail: e.to_string() })?;
         match &self.place {
             Place::File(path) => {
+                let path = path.clone();
                 let io = |source| RoutingError::Io { path: path.clone(), source };
-                let dir = match path.parent() {
-                    Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-                    _ => PathBuf::from("."),
-                };
-                std::fs::create_dir_all(&dir).map_err(io)?;
-                durable::write_atomic(path, &dir, &bytes).map_err(io)
+                let written = tokio::task::spawn_blocking({
+                    let path = path.clone();
+                    move || {
+                        let dir = match path.parent() {
+                            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+                            _ => PathBuf::from("."),
+                        };
+                        std::fs::create_dir_all(&dir)?;
+                        durable::write_atomic(&path, &dir, &bytes)
+                    }
+                })
+                .await
+                .map_err(|e| io(std::io::Error::other(format!("the task writing it stopped: {e}"))))?;
+                written.map_err(io)
             }
             Place::Object { objects, location } => {
                 let store_error = |source| RoutingError::Store { location: location.clone(), source };
                 let key = ObjectKey::parse(ROUTING_OBJECT).map_err(store_error)?;
-                blocking::put(objects, key, bytes).map_err(store_error)
+                objects.put(&key, bytes).await.map_err(store_error)
+            }
+        }
+    }
+}
+
+/// Where a document goes by `rules`: a fingerprint rule first, then a template rule, else Chromium.
+fn route_by(rules: &[Rule], template: Option<&str>, fingerprint: &str) -> Route {
+    let by_fingerprint = rules.iter().find(|r| matches!(&r.matches, Match::Fingerprint(f) if f == fingerprint));
+    let by_template = || {
+        let t = template?;
+        rules.iter().find(|r| matches!(&r.matches, Match::Template(n) if n == t))
+    };
+    match by_fingerprint.or_else(by_template) {
+        Some(rule) => Route { renderer: rule.renderer, rule: Some(rule.id.clone()) },
+        None => Route { renderer: Renderer::Chromium, rule: None },
+    }
+}
+
+/// The routing table as one process routes by it: its rules at hand (jobs never wait for a
+/// read), this process's edits applied at once, and, when other processes share the table,
+/// one background task that reads it again every `ttl` (see [`ROUTING_TTL`]).
+#[derive(Debug)]
+pub struct Routes {
+    /// The table, for edits: held across an edit's write, and while a refresh swaps it in.
+    table: tokio::sync::Mutex<RoutingTable>,
+    /// Its rules, what jobs route by: replaced whole, never held across I/O.
+    rules: std::sync::RwLock<Arc<Vec<Rule>>>,
+    source: Source,
+    /// How often to read the table again; `None` when no other process changes it.
+    ttl: Option<Duration>,
+    /// Counts this process's edits, so a read made before one does not undo it here.
+    edits: AtomicU64,
+    /// Whether the refreshing task has been started.
+    refreshing: AtomicBool,
+    /// Whether the last read failed (its warning is logged once, not on every retry).
+    failing: AtomicBool,
+}
+
+impl Routes {
+    /// The rules of `table`. With `ttl` (the table is shared: [`ROUTING_TTL`]), a task on the
+    /// current runtime reads it again that often, for as long as the `Routes` lives.
+    pub fn new(table: RoutingTable, ttl: Option<Duration>) -> Arc<Routes> {
+        let routes = Arc::new(Routes {
+            rules: std::sync::RwLock::new(Arc::new(table.rules.clone())),
+            source: table.source(),
+            table: tokio::sync::Mutex::new(table),
+            ttl,
+            edits: AtomicU64::new(0),
+            refreshing: AtomicBool::new(false),
+            failing: AtomicBool::new(false),
+        });
+        routes.keep_fresh();
+        routes
+    }
+
+    /// Where a document goes, by the rules at hand: no I/O, no waiting.
+    pub fn route(self: &Arc<Self>, template: Option<&str>, fingerprint: &str) -> Route {
+        // Made outside a runtime, the task starts with the first job instead.
+        self.keep_fresh();
+        route_by(&self.rules(), template, fingerprint)
+    }
+
+    /// The rules at hand.
+    pub fn rules(&self) -> Arc<Vec<Rule>> {
+        self.rules.read().unwrap_or_else(|poisoned| poisoned.into_inner()).clone()
+    }
+
+    /// Adds a rule ([`RoutingTable::add`]); this process routes by it at once.
+    pub async fn add(&self, new: NewRule) -> Result<Rule, RoutingError> {
+        let mut table = self.table.lock().await;
+        let rule = table.add(new).await?;
+        self.edited(&table);
+        Ok(rule)
+    }
+
+    /// Removes a rule ([`RoutingTable::remove`]); this process stops routing by it at once.
+    pub async fn remove(&self, id: &str) -> Result<Rule, RoutingError> {
+        let mut table = self.table.lock().await;
+        let rule = table.remove(id).await?;
+        self.edited(&table);
+        Ok(rule)
+    }
+
+    /// Reads the table now and routes by what was read, unless this process changed the
+    /// table while it was being read (its own edit is newer). On an error the rules stay.
+    pub async fn refresh(&self) -> Result<(), RoutingError> {
+        let edits = self.edits.load(Ordering::SeqCst);
+        let read = self.source.read().await?;
+        let mut table = self.table.lock().await;
+        if self.edits.load(Ordering::SeqCst) == edits {
+            self.publish(&read.rules);
+            *table = read;
+        }
+        Ok(())
+    }
+
+    fn edited(&self, table: &RoutingTable) {
+        self.edits.fetch_add(1, Ordering::SeqCst);
+        self.publish(&table.rules);
+    }
+
+    fn publish(&self, rules: &[Rule]) {
+        *self.rules.write().unwrap_or_else(|poisoned| poisoned.into_inner()) = Arc::new(rules.to_vec());
+    }
+
+    /// Starts the refreshing task, once, when the table is shared and a runtime is at hand.
+    fn keep_fresh(self: &Arc<Self>) {
+        let Some(ttl) = self.ttl else { return };
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else { return };
+        if self.refreshing.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        runtime.spawn(refreshing(Arc::downgrade(self), ttl));
+    }
+}
+
+/// Reads the table every `ttl` until the `Routes` is dropped: one read in flight at most.
+async fn refreshing(routes: Weak<Routes>, ttl: Duration) {
+    let mut tick = tokio::time::interval(ttl);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        let Some(routes) = routes.upgrade() else { return };
+        match routes.refresh().await {
+            Ok(()) => {
+                if routes.failing.swap(false, Ordering::SeqCst) {
+                    tracing::info!(table = %routes.source.location(), "the routing table can be read again");
+                }
+            }
+            Err(e) => {
+                if !routes.failing.swap(true, Ordering::SeqCst) {
+                    tracing::warn!(
+                        error = %e,
+                        "could not re-read the routing table; routing by the rules read before, and retrying every {}s",
+                        ttl.as_secs_f32()
+                    );
+                } else {
+                    tracing::debug!(error = %e, "the routing table still cannot be read");
+                }
             }
         }
     }

@@ -32,7 +32,7 @@ use crate::app::{App, AppConfig, AppError};
 use crate::jobs::JobStore;
 use crate::pipeline::Engine;
 use crate::review::Review;
-use crate::routing::RoutingTable;
+use crate::routing::Routes;
 use crate::service::metrics::Metrics;
 use crate::service::verification::{self, Verification};
 use crate::template::Catalog;
@@ -77,7 +77,7 @@ pub struct AppState {
     /// Jobs' records, PDFs and artifacts (`DATA/objects/`): the service's own store.
     pub jobs: JobStore,
     /// The operators' routing table (`DATA/routing.json`, or `routing.json` in the bucket): the service's own, which the workers read.
-    pub routing: Arc<std::sync::RwLock<RoutingTable>>,
+    pub routing: Arc<Routes>,
     /// Candidates and held jobs waiting for review, decisions, the audit log.
     pub review: Arc<Review>,
 }

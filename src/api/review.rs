@@ -40,13 +40,11 @@ pub struct DecisionResponse {
 pub async fn review_page(State(state): State<AppState>) -> Result<Response, Problem> {
     let review = state.review.clone();
     let jobs = review.held_jobs().await.map_err(problem)?;
-    let store = review.baselines.clone();
-    let candidates = tokio::task::spawn_blocking(move || {
-        store.candidates().map(|list| list.iter().map(|c| page::candidate_item(&store, c)).collect::<Vec<_>>())
-    })
-    .await
-    .map_err(|e| problem(ReviewError::Task(e.to_string())))?
-    .map_err(|e| problem(e.into()))?;
+    let store = &review.baselines;
+    let mut candidates = Vec::new();
+    for summary in store.candidates().await.map_err(|e| problem(e.into()))? {
+        candidates.push(page::candidate_item(store, &summary).await);
+    }
     let jobs: Vec<_> = jobs.iter().map(page::job_item).collect();
     let html = page::render(&jobs, &candidates).map_err(|e| problem(e.into()))?;
     Ok((super::headers::page(page::script_sha256()), Html(html)).into_response())
@@ -59,11 +57,8 @@ pub async fn baseline_file(
 ) -> Result<Response, Problem> {
     let source = Source::parse(&source)
         .ok_or_else(|| file_problem(FileError::NotFound(format!("{source:?} is neither baselines nor candidates"))))?;
-    let store = state.review.baselines.clone();
-    let file = name.clone();
-    let bytes = tokio::task::spawn_blocking(move || files::baseline_image(&store, source, &template, &fixture, &file))
+    let bytes = files::baseline_image(&state.review.baselines, source, &template, &fixture, &name)
         .await
-        .map_err(|e| file_problem(FileError::Read { what: name.clone(), detail: e.to_string() }))?
         .map_err(file_problem)?;
     Ok(file_response(&name, bytes))
 }

@@ -1,7 +1,7 @@
 //! The routing table API (operator role, every change audited): `GET /v1/routing`,
 //! `POST /v1/routing` `{match: {template}|{fingerprint}, renderer, note}` and
-//! `DELETE /v1/routing/{id}?reason=…`. The table is the one in `AppState`, which the
-//! workers read, and `routing::RoutingTable` persists every change.
+//! `DELETE /v1/routing/{id}?reason=…`. The table is the one in `AppState` (`routing::Routes`),
+//! which this process's workers route by at once, and which persists every change.
 
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -47,7 +47,7 @@ pub struct RemoveQuery {
 /// The routing rules.
 #[utoipa::path(get, path = "/v1/routing", tag = "review", responses((status = 200, body = RuleList)), security(("bearer" = [])))]
 pub async fn list(State(state): State<AppState>) -> Json<RuleList> {
-    Json(RuleList { rules: read(&state).rules().to_vec() })
+    Json(RuleList { rules: state.routing.rules().to_vec() })
 }
 
 /// Adds a rule (persisted, audited).
@@ -77,7 +77,7 @@ pub async fn add(
     let _one = state.review.one_at_a_time().await;
     let new =
         NewRule { matches: body.matches, renderer: body.renderer, note: note.clone(), created_by: caller.name.clone() };
-    let rule = write(&state).add(new).map_err(problem)?;
+    let rule = state.routing.add(new).await.map_err(problem)?;
     let record = Record {
         at: Utc::now(),
         by: caller.name.clone(),
@@ -88,7 +88,7 @@ pub async fn add(
     };
     if let Err(e) = state.review.append(record).await {
         // Not recorded, so not made.
-        if let Err(undo) = write(&state).remove(&rule.id) {
+        if let Err(undo) = state.routing.remove(&rule.id).await {
             tracing::error!(rule = %rule.id, error = %undo, "could not undo an unaudited routing rule");
         }
         return Err(super::review::problem(e));
@@ -113,9 +113,9 @@ pub async fn remove(
         return Err(super::review::problem(crate::review::ReviewError::NoReason));
     }
     let _one = state.review.one_at_a_time().await;
-    let found = read(&state).rules().iter().find(|r| r.id == id).cloned();
+    let found = state.routing.rules().iter().find(|r| r.id == id).cloned();
     let Some(rule) = found else {
-        let missing = write(&state).remove(&id).err();
+        let missing = state.routing.remove(&id).await.err();
         return Err(problem(missing.unwrap_or(RoutingError::NoSuchRule { id, known: String::new() })));
     };
     // Recorded first: a failure after this leaves the rule in place, never an unrecorded removal.
@@ -128,19 +128,9 @@ pub async fn remove(
         details: Details { rule: Some(rule.clone()), ..Details::default() },
     };
     state.review.append(record).await.map_err(super::review::problem)?;
-    let removed = write(&state).remove(&rule.id).map_err(problem)?;
+    let removed = state.routing.remove(&rule.id).await.map_err(problem)?;
     tracing::info!(rule = %removed.id, by = %caller.name, "routing rule removed");
     Ok(Json(removed))
-}
-
-/// The table for reading. A panic while it was held cannot leave it half-changed (`add` and
-/// `remove` undo themselves on failure), so a poisoned lock is still usable.
-fn read(state: &AppState) -> std::sync::RwLockReadGuard<'_, crate::routing::RoutingTable> {
-    state.routing.read().unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-fn write(state: &AppState) -> std::sync::RwLockWriteGuard<'_, crate::routing::RoutingTable> {
-    state.routing.write().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 fn problem(e: RoutingError) -> Problem {

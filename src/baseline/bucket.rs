@@ -17,24 +17,24 @@
 //! Older generations are removed afterwards; a generation a crash left behind is never pointed
 //! at and is removed by the next write of that key.
 //!
-//! The store's methods are synchronous, like the directory's: each one runs its requests on
-//! [`crate::store::blocking`]'s runtime and waits. Call them where blocking is allowed (a plain thread, or
-//! `spawn_blocking` in async code).
+//! The store's methods are async, awaited on the caller's runtime (the client is made there,
+//! [`BucketStore::connect`]). A generation's files are fetched first, then checked by the same
+//! code as a directory's (`Files`); PNG decoding runs on a blocking thread.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use ulid::Ulid;
 
 use super::{
-    approval_entry, approved_files, candidate_files, check_decision, load_pages, no_candidate, read_candidate_verdict,
-    read_manifest, rejection_entry, Area, Baseline, BaselineError, Candidate, CandidateSummary, Decision, Files, Key,
-    Manifest, NewCandidate, Staged, MANIFEST_FILE,
+    approval_entry, approved_files, check_decision, load_pages, no_candidate, off_runtime, read_candidate_verdict,
+    read_manifest, rejection_entry, Area, Baseline, BaselineError, Candidate, CandidateSummary, CandidateVerdict,
+    Decision, Files, Key, Manifest, Staged, StoredPage, COMPARISON_FILE, LEGACY_COMPARISON_FILE, MANIFEST_FILE,
 };
 use crate::audit::Record;
 use crate::routing::Renderer;
-use crate::store::blocking::{self, connect_s3, wait};
-use crate::store::{ObjectKey, ObjectStore, S3Config, StoreError};
+use crate::store::{get_all, ObjectKey, ObjectStore, S3Config, S3Store, StoreError};
 
 const BASELINES: &str = "baselines";
 const CANDIDATES: &str = "candidates";
@@ -59,19 +59,20 @@ pub struct BucketStore {
 impl BucketStore {
     /// Connects to `s3://BUCKET/PREFIX` (configured by the `AWS_*` variables, like `--store`)
     /// and checks the bucket is reachable.
-    pub fn open(url: &str) -> Result<BucketStore, BaselineError> {
+    pub async fn open(url: &str) -> Result<BucketStore, BaselineError> {
         let url = url.trim_end_matches('/');
         let config = S3Config::from_url(&format!("s3://{}", url.get(5..).unwrap_or_default()))
             .map_err(|source| BaselineError::Store { location: url.to_string(), source })?;
-        BucketStore::connect(config)
+        BucketStore::connect(config).await
     }
 
     /// Connects to the bucket `config` names and checks it is reachable. The client lives on
-    /// the store's own runtime, like every request it makes.
-    pub fn connect(config: S3Config) -> Result<BucketStore, BaselineError> {
+    /// the caller's runtime, which drives every request it makes.
+    pub async fn connect(config: S3Config) -> Result<BucketStore, BaselineError> {
         let location = config.url();
-        let objects =
-            connect_s3(config).map_err(|source| BaselineError::Store { location: location.clone(), source })?;
+        let objects = S3Store::connect(config)
+            .await
+            .map_err(|source| BaselineError::Store { location: location.clone(), source })?;
         Ok(BucketStore { objects: Arc::new(objects), location, engine: Renderer::Chromium })
     }
 
@@ -94,46 +95,46 @@ impl BucketStore {
         &self.location
     }
 
-    pub fn read_manifest(&self, key: &Key) -> Result<Option<Manifest>, BaselineError> {
-        match self.current(BASELINES, key)? {
-            Some(files) => read_manifest(&files, key, self.engine).map(Some),
+    pub async fn read_manifest(&self, key: &Key) -> Result<Option<Manifest>, BaselineError> {
+        match self.current(BASELINES, key).await? {
+            Some(mut files) => files.manifest(key).await.map(Some),
             None => Ok(None),
         }
     }
 
-    pub fn load_baseline(&self, key: &Key) -> Result<Option<Baseline>, BaselineError> {
-        let Some(files) = self.current(BASELINES, key)? else { return Ok(None) };
-        let manifest = read_manifest(&files, key, self.engine)?;
-        let pages = load_pages(&files, &manifest)?;
+    pub async fn load_baseline(&self, key: &Key) -> Result<Option<Baseline>, BaselineError> {
+        let Some(mut files) = self.current(BASELINES, key).await? else { return Ok(None) };
+        let manifest = files.manifest(key).await?;
+        let pages = files.pages(&manifest).await?;
         Ok(Some(Baseline { key: key.clone(), manifest, pages }))
     }
 
-    pub fn load_candidate(&self, key: &Key) -> Result<Candidate, BaselineError> {
-        let files = self.existing_candidate(key)?;
-        let manifest = read_manifest(&files, key, self.engine)?;
-        let pages = load_pages(&files, &manifest)?;
-        let verdict = read_candidate_verdict(&files)?;
+    pub async fn load_candidate(&self, key: &Key) -> Result<Candidate, BaselineError> {
+        let mut files = self.existing_candidate(key).await?;
+        let manifest = files.manifest(key).await?;
+        let verdict = files.verdict().await?;
+        let pages = files.pages(&manifest).await?;
         Ok(Candidate { key: key.clone(), manifest, pages, verdict })
     }
 
-    /// Writes a new candidate generation and points the candidate at it; returns its URL.
-    pub fn write_candidate(&self, new: &NewCandidate<'_>) -> Result<PathBuf, BaselineError> {
-        let staged = candidate_files(new)?;
-        let files = self.write_generation(CANDIDATES, &new.key, &staged)?;
-        self.point(CANDIDATES, &new.key, &files.generation)?;
-        self.sweep(CANDIDATES, &new.key, Some(&files.generation));
-        tracing::info!(key = %new.key, at = %files.url(""), "candidate written");
+    /// Writes a new candidate generation (`staged`, see [`super::Store::write_candidate`]) and
+    /// points the candidate at it; returns its URL.
+    pub(super) async fn write_candidate(&self, key: &Key, staged: &Staged) -> Result<PathBuf, BaselineError> {
+        let files = self.write_generation(CANDIDATES, key, staged).await?;
+        self.point(CANDIDATES, key, &files.generation).await?;
+        self.sweep(CANDIDATES, key, Some(&files.generation)).await;
+        tracing::info!(%key, at = %files.url(""), "candidate written");
         Ok(PathBuf::from(files.url("")))
     }
 
-    pub fn candidates(&self) -> Result<Vec<CandidateSummary>, BaselineError> {
+    pub async fn candidates(&self) -> Result<Vec<CandidateSummary>, BaselineError> {
         let mut out = Vec::new();
-        for key in self.candidate_keys()? {
+        for key in self.candidate_keys().await? {
             let mut problems = Vec::new();
-            let (manifest, verdict) = match self.current(CANDIDATES, &key) {
-                Ok(Some(files)) => (
-                    read_manifest(&files, &key, self.engine).map_err(|e| problems.push(e.to_string())).ok(),
-                    read_candidate_verdict(&files).map_err(|e| problems.push(e.to_string())).ok().flatten(),
+            let (manifest, verdict) = match self.current(CANDIDATES, &key).await {
+                Ok(Some(mut files)) => (
+                    files.manifest(&key).await.map_err(|e| problems.push(e.to_string())).ok(),
+                    files.verdict().await.map_err(|e| problems.push(e.to_string())).ok().flatten(),
                 ),
                 // Removed since it was listed: it is no longer waiting.
                 Ok(None) => continue,
@@ -149,14 +150,14 @@ impl BucketStore {
     }
 
     /// The keys that have a `current` candidate, sorted.
-    pub fn candidate_keys(&self) -> Result<Vec<Key>, BaselineError> {
-        self.pointed_keys(CANDIDATES)
+    pub async fn candidate_keys(&self) -> Result<Vec<Key>, BaselineError> {
+        self.pointed_keys(CANDIDATES).await
     }
 
     /// The keys of `AREA` that have a `current` pointer, sorted.
-    fn pointed_keys(&self, area: &'static str) -> Result<Vec<Key>, BaselineError> {
+    async fn pointed_keys(&self, area: &'static str) -> Result<Vec<Key>, BaselineError> {
         let area = self.area(area);
-        let listed = blocking::list(&self.objects, format!("{area}/")).map_err(|e| self.store_error(e))?;
+        let listed = self.objects.list(&format!("{area}/")).await.map_err(|e| self.store_error(e))?;
         let mut keys: Vec<Key> = listed
             .iter()
             .filter_map(|k| match k.as_str().get(area.len() + 1..)?.split('/').collect::<Vec<_>>()[..] {
@@ -170,49 +171,51 @@ impl BucketStore {
     }
 
     /// The keys that have a `current` baseline, sorted.
-    pub fn baseline_keys(&self) -> Result<Vec<Key>, BaselineError> {
-        self.pointed_keys(BASELINES)
+    pub async fn baseline_keys(&self) -> Result<Vec<Key>, BaselineError> {
+        self.pointed_keys(BASELINES).await
     }
 
     /// Puts `staged` in place as the baseline for `key`: a new generation, verified, then pointed at.
-    pub(super) fn install(&self, key: &Key, staged: &Staged) -> Result<(), BaselineError> {
-        let files = self.write_generation(BASELINES, key, staged)?;
+    pub(super) async fn install(&self, key: &Key, staged: &Staged) -> Result<(), BaselineError> {
+        let mut files = self.write_generation(BASELINES, key, staged).await?;
         // Verify the copy as it is stored before anything points at it.
-        load_pages(&files, &staged.manifest)?;
-        self.point(BASELINES, key, &files.generation)?;
-        self.sweep(BASELINES, key, Some(&files.generation));
+        files.pages(&staged.manifest).await?;
+        self.point(BASELINES, key, &files.generation).await?;
+        self.sweep(BASELINES, key, Some(&files.generation)).await;
         Ok(())
     }
 
     /// Copies the verified candidate into a new baseline generation, checks the copy, points the
     /// baseline at it, records the decision, then removes the candidate and the old generation.
-    pub fn approve(&self, key: &Key, decision: &Decision) -> Result<Record, BaselineError> {
+    pub async fn approve(&self, key: &Key, decision: &Decision) -> Result<Record, BaselineError> {
         check_decision(decision, "approve")?;
-        let candidate = self.existing_candidate(key)?;
+        let mut candidate = self.existing_candidate(key).await?;
+        let manifest = candidate.manifest(key).await?;
+        candidate.fetch_pages(&manifest).await?;
         let (staged, at) = approved_files(&candidate, key, self.engine, decision)?;
-        self.install(key, &staged)?;
+        self.install(key, &staged).await?;
         let entry = approval_entry(key, decision, &staged.manifest, at);
-        self.append_audit(&entry)?;
-        self.remove_candidate(key)?;
+        self.append_audit(&entry).await?;
+        self.remove_candidate(key).await?;
         tracing::info!(%key, by = %decision.by, "candidate approved");
         Ok(entry)
     }
 
     /// Records the decision first, then removes the candidate (a damaged one too).
-    pub fn reject(&self, key: &Key, decision: &Decision) -> Result<Record, BaselineError> {
+    pub async fn reject(&self, key: &Key, decision: &Decision) -> Result<Record, BaselineError> {
         check_decision(decision, "reject")?;
-        let candidate = self.existing_candidate(key)?;
-        let manifest = read_manifest(&candidate, key, self.engine).ok();
+        let mut candidate = self.existing_candidate(key).await?;
+        let manifest = candidate.manifest(key).await.ok();
         let entry = rejection_entry(key, self.engine, decision, manifest.as_ref());
-        self.append_audit(&entry)?;
-        self.remove_candidate(key)?;
+        self.append_audit(&entry).await?;
+        self.remove_candidate(key).await?;
         tracing::info!(%key, by = %decision.by, "candidate rejected");
         Ok(entry)
     }
 
     /// Every decision, oldest first.
-    pub fn audit_log(&self) -> Result<Vec<Record>, BaselineError> {
-        let entries = blocking::get_all(&self.objects, format!("{AUDIT}/")).map_err(|e| self.store_error(e))?;
+    pub async fn audit_log(&self) -> Result<Vec<Record>, BaselineError> {
+        let entries = get_all(self.objects.as_ref(), &format!("{AUDIT}/")).await.map_err(|e| self.store_error(e))?;
         let mut log = entries
             .into_iter()
             .map(|(key, bytes)| {
@@ -227,32 +230,32 @@ impl BucketStore {
         Ok(log)
     }
 
-    pub fn require_candidate(&self, key: &Key) -> Result<(), BaselineError> {
-        self.existing_candidate(key).map(drop)
+    pub async fn require_candidate(&self, key: &Key) -> Result<(), BaselineError> {
+        self.existing_candidate(key).await.map(drop)
     }
 
-    pub(super) fn read_file(&self, area: Area, key: &Key, name: &str) -> Result<Option<Vec<u8>>, BaselineError> {
+    pub(super) async fn read_file(&self, area: Area, key: &Key, name: &str) -> Result<Option<Vec<u8>>, BaselineError> {
         let area = match area {
             Area::Baseline => BASELINES,
             Area::Candidate => CANDIDATES,
         };
-        match self.current(area, key)? {
-            Some(files) => files.read(name),
+        match self.current(area, key).await? {
+            Some(files) => files.get(name).await,
             None => Ok(None),
         }
     }
 
-    fn existing_candidate(&self, key: &Key) -> Result<Generation, BaselineError> {
-        match self.current(CANDIDATES, key)? {
+    async fn existing_candidate(&self, key: &Key) -> Result<Generation, BaselineError> {
+        match self.current(CANDIDATES, key).await? {
             Some(files) => Ok(files),
-            None => Err(no_candidate(key, &self.candidate_keys()?)),
+            None => Err(no_candidate(key, &self.candidate_keys().await?)),
         }
     }
 
     /// The generation `AREA/T/F/current` points at, `None` when there is none.
-    fn current(&self, area: &'static str, key: &Key) -> Result<Option<Generation>, BaselineError> {
+    async fn current(&self, area: &'static str, key: &Key) -> Result<Option<Generation>, BaselineError> {
         let pointer = self.object_key(&format!("{}/{CURRENT}", self.dir_of(area, key)))?;
-        let Some(bytes) = blocking::get(&self.objects, pointer).map_err(|e| self.store_error(e))? else {
+        let Some(bytes) = self.objects.get(&pointer).await.map_err(|e| self.store_error(e))? else {
             return Ok(None);
         };
         let generation = String::from_utf8_lossy(&bytes).trim().to_string();
@@ -266,53 +269,53 @@ impl BucketStore {
     }
 
     fn generation(&self, area: &'static str, key: &Key, generation: String) -> Generation {
-        Generation { store: self.clone(), base: format!("{}/{generation}", self.dir_of(area, key)), generation }
+        Generation {
+            store: self.clone(),
+            base: format!("{}/{generation}", self.dir_of(area, key)),
+            generation,
+            fetched: HashMap::new(),
+        }
     }
 
     /// Puts every staged file, then the manifest, under a new generation of `AREA/T/F`.
-    fn write_generation(&self, area: &'static str, key: &Key, staged: &Staged) -> Result<Generation, BaselineError> {
+    async fn write_generation(
+        &self,
+        area: &'static str,
+        key: &Key,
+        staged: &Staged,
+    ) -> Result<Generation, BaselineError> {
         let files = self.generation(area, key, Ulid::new().to_string());
-        let mut puts = Vec::with_capacity(staged.files.len() + 1);
-        for (name, bytes) in &staged.files {
-            puts.push((self.object_key(&format!("{}/{name}", files.base))?, bytes.clone()));
+        let manifest = (MANIFEST_FILE.to_string(), staged.manifest_bytes()?);
+        for (name, bytes) in staged.files.iter().chain([&manifest]) {
+            let object = self.object_key(&format!("{}/{name}", files.base))?;
+            self.objects.put(&object, bytes.clone()).await.map_err(|e| self.store_error(e))?;
         }
-        puts.push((self.object_key(&format!("{}/{MANIFEST_FILE}", files.base))?, staged.manifest_bytes()?));
-        let objects = self.objects.clone();
-        wait(async move {
-            for (key, bytes) in puts {
-                objects.put(&key, bytes).await?;
-            }
-            Ok(())
-        })
-        .map_err(|e| self.store_error(e))?;
         Ok(files)
     }
 
     /// Points `AREA/T/F/current` at `generation`: one PUT, seen whole or not at all.
-    fn point(&self, area: &'static str, key: &Key, generation: &str) -> Result<(), BaselineError> {
+    async fn point(&self, area: &'static str, key: &Key, generation: &str) -> Result<(), BaselineError> {
         let pointer = self.object_key(&format!("{}/{CURRENT}", self.dir_of(area, key)))?;
-        blocking::put(&self.objects, pointer, generation.as_bytes().to_vec()).map_err(|e| self.store_error(e))
+        self.objects.put(&pointer, generation.as_bytes().to_vec()).await.map_err(|e| self.store_error(e))
     }
 
     /// Removes the generations of `AREA/T/F` older than `keep` (all of them when `None`). A
     /// failure only leaves unused objects behind, so it is logged, not returned.
-    fn sweep(&self, area: &'static str, key: &Key, keep: Option<&str>) {
+    async fn sweep(&self, area: &'static str, key: &Key, keep: Option<&str>) {
         let prefix = format!("{}/", self.dir_of(area, key));
-        let keep = keep.map(str::to_string);
-        let objects = self.objects.clone();
-        let swept = wait(async move {
+        let keep = keep.and_then(|k| Ulid::from_string(k).ok());
+        let swept = async {
             let mut removed = 0usize;
-            for object in objects.list(&prefix).await? {
+            for object in self.objects.list(&prefix).await? {
                 let Some(generation) = object.as_str()[prefix.len()..].split('/').next() else { continue };
                 let Ok(generation) = Ulid::from_string(generation) else { continue };
-                let older = keep.as_deref().and_then(|k| Ulid::from_string(k).ok()).is_none_or(|k| generation < k);
-                if older && objects.delete(&object).await? {
+                if keep.is_none_or(|k| generation < k) && self.objects.delete(&object).await? {
                     removed += 1;
                 }
             }
             Ok::<_, StoreError>(removed)
-        });
-        match swept {
+        };
+        match swept.await {
             Ok(0) => {}
             Ok(n) => tracing::debug!(%key, area, objects = n, "removed older generations"),
             Err(e) => tracing::warn!(%key, area, error = %e, "could not remove older generations; they are unused"),
@@ -320,18 +323,18 @@ impl BucketStore {
     }
 
     /// Unpoints the candidate (it stops waiting at once), then removes its files.
-    fn remove_candidate(&self, key: &Key) -> Result<(), BaselineError> {
+    async fn remove_candidate(&self, key: &Key) -> Result<(), BaselineError> {
         let pointer = self.object_key(&format!("{}/{CURRENT}", self.dir_of(CANDIDATES, key)))?;
-        blocking::delete(&self.objects, pointer).map_err(|e| self.store_error(e))?;
-        self.sweep(CANDIDATES, key, None);
+        self.objects.delete(&pointer).await.map_err(|e| self.store_error(e))?;
+        self.sweep(CANDIDATES, key, None).await;
         Ok(())
     }
 
-    fn append_audit(&self, entry: &Record) -> Result<(), BaselineError> {
+    async fn append_audit(&self, entry: &Record) -> Result<(), BaselineError> {
         let key = self.object_key(&format!("{AUDIT}/{}.json", Ulid::new()))?;
         let bytes = serde_json::to_vec(entry)
             .map_err(|e| BaselineError::Io { path: PathBuf::from(key.as_str()), source: e.into() })?;
-        blocking::put(&self.objects, key, bytes).map_err(|e| self.store_error(e))
+        self.objects.put(&key, bytes).await.map_err(|e| self.store_error(e))
     }
 
     /// `AREA` for Chromium's, `fallback/AREA` for the fallback's.
@@ -360,12 +363,14 @@ fn truncate(text: &str) -> String {
     text.chars().take(60).collect()
 }
 
-/// One generation of a baseline or candidate: where its files are read from.
+/// One generation of a baseline or candidate: where its files are read from, and those read
+/// so far ([`Generation::fetch`]), which the shared checks read through [`Files`].
 struct Generation {
     store: BucketStore,
     /// `AREA/T/F/GEN`
     base: String,
     generation: String,
+    fetched: HashMap<String, Option<Vec<u8>>>,
 }
 
 impl Generation {
@@ -377,6 +382,48 @@ impl Generation {
             format!("{base}/{name}")
         }
     }
+
+    /// The file `name`, read now: `None` when there is none.
+    async fn get(&self, name: &str) -> Result<Option<Vec<u8>>, BaselineError> {
+        let key = self.store.object_key(&format!("{}/{name}", self.base))?;
+        self.store.objects.get(&key).await.map_err(|e| self.store.store_error(e))
+    }
+
+    /// Reads the files `names` (missing ones too, as missing) for the checks to see.
+    async fn fetch(&mut self, names: Vec<String>) -> Result<(), BaselineError> {
+        for name in names {
+            let bytes = self.get(&name).await?;
+            self.fetched.insert(name, bytes);
+        }
+        Ok(())
+    }
+
+    /// The manifest, read and checked against `key` and the store's engine.
+    async fn manifest(&mut self, key: &Key) -> Result<Manifest, BaselineError> {
+        self.fetch(vec![MANIFEST_FILE.to_string()]).await?;
+        read_manifest(self, key, self.store.engine)
+    }
+
+    /// The candidate's verdict, if it has one.
+    async fn verdict(&mut self) -> Result<Option<CandidateVerdict>, BaselineError> {
+        self.fetch(vec![COMPARISON_FILE.to_string(), LEGACY_COMPARISON_FILE.to_string()]).await?;
+        read_candidate_verdict(self)
+    }
+
+    /// Reads every page file `manifest` lists.
+    async fn fetch_pages(&mut self, manifest: &Manifest) -> Result<(), BaselineError> {
+        let names = manifest.pages.iter().flat_map(|p| [p.image.clone(), p.text.clone()]).collect();
+        self.fetch(names).await
+    }
+
+    /// Every page `manifest` lists, read, verified and decoded (on a blocking thread: PNG
+    /// decoding is slow).
+    async fn pages(&mut self, manifest: &Manifest) -> Result<Vec<StoredPage>, BaselineError> {
+        self.fetch_pages(manifest).await?;
+        let files = Fetched { url: self.url(""), files: std::mem::take(&mut self.fetched) };
+        let manifest = manifest.clone();
+        off_runtime(PathBuf::from(self.url("")), move || load_pages(&files, &manifest)).await
+    }
 }
 
 impl Files for Generation {
@@ -385,8 +432,38 @@ impl Files for Generation {
     }
 
     fn read(&self, name: &str) -> Result<Option<Vec<u8>>, BaselineError> {
-        let key = self.store.object_key(&format!("{}/{name}", self.base))?;
-        blocking::get(&self.store.objects, key).map_err(|e| self.store.store_error(e))
+        fetched(&self.fetched, self.locate(name), name)
+    }
+}
+
+/// A generation's files, fetched, on their way to a blocking thread.
+struct Fetched {
+    url: String,
+    files: HashMap<String, Option<Vec<u8>>>,
+}
+
+impl Files for Fetched {
+    fn locate(&self, name: &str) -> PathBuf {
+        PathBuf::from(format!("{}/{name}", self.url))
+    }
+
+    fn read(&self, name: &str) -> Result<Option<Vec<u8>>, BaselineError> {
+        fetched(&self.files, self.locate(name), name)
+    }
+}
+
+/// The file `name` among those fetched; one never fetched is a mistake of this module.
+fn fetched(
+    files: &HashMap<String, Option<Vec<u8>>>,
+    path: PathBuf,
+    name: &str,
+) -> Result<Option<Vec<u8>>, BaselineError> {
+    match files.get(name) {
+        Some(bytes) => Ok(bytes.clone()),
+        None => Err(BaselineError::Invalid {
+            path,
+            detail: "pixelproof checked it before reading it from the bucket (a bug: please report it)".to_string(),
+        }),
     }
 }
 

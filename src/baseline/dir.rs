@@ -1,6 +1,7 @@
 //! The baselines directory (`--baselines DIR`, `baselines/` by default): the layout in the
 //! [module doc](super), written through hidden staging directories and renames so a crash never
-//! leaves a half-written baseline or candidate.
+//! leaves a half-written baseline or candidate. Its methods are synchronous; `Store` runs
+//! each on a blocking thread.
 
 use std::path::{Path, PathBuf};
 
@@ -112,11 +113,16 @@ impl DirStore {
 
     /// Writes (or replaces) the candidate for `new.key`; returns its directory.
     pub fn write_candidate(&self, new: &NewCandidate<'_>) -> Result<PathBuf, BaselineError> {
-        let target = self.candidate_dir(&new.key);
+        self.write_staged_candidate(&new.key, &candidate_files(new)?)
+    }
+
+    /// Writes (or replaces) the candidate for `key` with files already encoded.
+    pub(super) fn write_staged_candidate(&self, key: &Key, staged: &Staged) -> Result<PathBuf, BaselineError> {
+        let target = self.candidate_dir(key);
         let staging = staging_dir(&target, "writing")?;
-        write_staged(staging.path(), &candidate_files(new)?)?;
+        write_staged(staging.path(), staged)?;
         swap_in(staging, &target)?;
-        tracing::info!(key = %new.key, dir = %target.display(), "candidate written");
+        tracing::info!(%key, dir = %target.display(), "candidate written");
         Ok(target)
     }
 

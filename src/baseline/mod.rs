@@ -24,7 +24,9 @@
 //!
 //! A fleet keeps the same files in a bucket instead (`--baselines s3://BUCKET/PREFIX`, see
 //! [`bucket`]): the same manifest, the same checks, the same approval flow. [`Store`] is the
-//! one type callers use; it is either a [`DirStore`] or a [`BucketStore`].
+//! one type callers use; it is either a [`DirStore`] or a [`BucketStore`]. Its methods are
+//! async: a directory's operation runs whole on a blocking thread (`DirStore` itself is
+//! synchronous), a bucket's requests are awaited on the caller's runtime.
 
 mod audit;
 pub mod bucket;
@@ -238,9 +240,9 @@ impl Store {
 
     /// Opens `--baselines`: a directory, or `s3://BUCKET/PREFIX` (with the `AWS_*` variables,
     /// like `--store`), which is checked to be reachable.
-    pub fn open(location: &Path) -> Result<Store, BaselineError> {
+    pub async fn open(location: &Path) -> Result<Store, BaselineError> {
         match location.to_str() {
-            Some(url) if bucket::is_bucket_url(url) => Ok(Store::Bucket(BucketStore::open(url)?)),
+            Some(url) if bucket::is_bucket_url(url) => Ok(Store::Bucket(BucketStore::open(url).await?)),
             _ => Ok(Store::new(location)),
         }
     }
@@ -287,98 +289,100 @@ impl Store {
     }
 
     /// The baseline's manifest alone (no page files read): `None` when there is no baseline.
-    pub fn read_manifest(&self, key: &Key) -> Result<Option<Manifest>, BaselineError> {
+    pub async fn read_manifest(&self, key: &Key) -> Result<Option<Manifest>, BaselineError> {
         match self {
-            Store::Dir(s) => s.read_manifest(key),
-            Store::Bucket(s) => s.read_manifest(key),
+            Store::Dir(s) => on_dir(s, key, |s, key| s.read_manifest(key)).await,
+            Store::Bucket(s) => s.read_manifest(key).await,
         }
     }
 
     /// The baseline with every page verified against its manifest: `None` when there is none.
-    pub fn load_baseline(&self, key: &Key) -> Result<Option<Baseline>, BaselineError> {
+    pub async fn load_baseline(&self, key: &Key) -> Result<Option<Baseline>, BaselineError> {
         match self {
-            Store::Dir(s) => s.load_baseline(key),
-            Store::Bucket(s) => s.load_baseline(key),
+            Store::Dir(s) => on_dir(s, key, |s, key| s.load_baseline(key)).await,
+            Store::Bucket(s) => s.load_baseline(key).await,
         }
     }
 
     /// The candidate with every page verified: an error naming the waiting candidates when
     /// there is none for `key`.
-    pub fn load_candidate(&self, key: &Key) -> Result<Candidate, BaselineError> {
+    pub async fn load_candidate(&self, key: &Key) -> Result<Candidate, BaselineError> {
         match self {
-            Store::Dir(s) => s.load_candidate(key),
-            Store::Bucket(s) => s.load_candidate(key),
+            Store::Dir(s) => on_dir(s, key, |s, key| s.load_candidate(key)).await,
+            Store::Bucket(s) => s.load_candidate(key).await,
         }
     }
 
-    /// Writes (or replaces) the candidate for `new.key`; returns where it is.
-    pub fn write_candidate(&self, new: &NewCandidate<'_>) -> Result<PathBuf, BaselineError> {
+    /// Writes (or replaces) the candidate for `new.key`; returns where it is. The pages are
+    /// encoded as PNG on the caller's thread (`new` borrows them), then written.
+    pub async fn write_candidate(&self, new: &NewCandidate<'_>) -> Result<PathBuf, BaselineError> {
         if new.engine != self.engine() {
             return Err(BaselineError::Invalid {
                 path: PathBuf::from(format!("{}/{}", self.location(), new.key)),
                 detail: format!("pages printed by {} cannot be a {} candidate", new.engine, self.engine()),
             });
         }
+        let staged = candidate_files(new)?;
         match self {
-            Store::Dir(s) => s.write_candidate(new),
-            Store::Bucket(s) => s.write_candidate(new),
+            Store::Dir(s) => on_dir(s, &new.key, move |s, key| s.write_staged_candidate(key, &staged)).await,
+            Store::Bucket(s) => s.write_candidate(&new.key, &staged).await,
         }
     }
 
     /// Every candidate waiting for review, sorted by key.
-    pub fn candidates(&self) -> Result<Vec<CandidateSummary>, BaselineError> {
+    pub async fn candidates(&self) -> Result<Vec<CandidateSummary>, BaselineError> {
         match self {
-            Store::Dir(s) => s.candidates(),
-            Store::Bucket(s) => s.candidates(),
+            Store::Dir(s) => on_dir(s, &(), |s, ()| s.candidates()).await,
+            Store::Bucket(s) => s.candidates().await,
         }
     }
 
     /// The keys of every candidate, sorted.
-    pub fn candidate_keys(&self) -> Result<Vec<Key>, BaselineError> {
+    pub async fn candidate_keys(&self) -> Result<Vec<Key>, BaselineError> {
         match self {
-            Store::Dir(s) => s.candidate_keys(),
-            Store::Bucket(s) => s.candidate_keys(),
+            Store::Dir(s) => on_dir(s, &(), |s, ()| s.candidate_keys()).await,
+            Store::Bucket(s) => s.candidate_keys().await,
         }
     }
 
     /// Promotes the candidate for `key` to its baseline, then removes the candidate and
     /// records the decision. The candidate's files are verified first.
-    pub fn approve(&self, key: &Key, decision: &Decision) -> Result<Record, BaselineError> {
+    pub async fn approve(&self, key: &Key, decision: &Decision) -> Result<Record, BaselineError> {
         match self {
-            Store::Dir(s) => s.approve(key, decision),
-            Store::Bucket(s) => s.approve(key, decision),
+            Store::Dir(s) => on_dir(s, &(key.clone(), decision.clone()), |s, (key, d)| s.approve(key, d)).await,
+            Store::Bucket(s) => s.approve(key, decision).await,
         }
     }
 
     /// Removes the candidate for `key` and records the decision.
-    pub fn reject(&self, key: &Key, decision: &Decision) -> Result<Record, BaselineError> {
+    pub async fn reject(&self, key: &Key, decision: &Decision) -> Result<Record, BaselineError> {
         match self {
-            Store::Dir(s) => s.reject(key, decision),
-            Store::Bucket(s) => s.reject(key, decision),
+            Store::Dir(s) => on_dir(s, &(key.clone(), decision.clone()), |s, (key, d)| s.reject(key, d)).await,
+            Store::Bucket(s) => s.reject(key, decision).await,
         }
     }
 
     /// Every decision recorded, oldest first.
-    pub fn audit_log(&self) -> Result<Vec<Record>, BaselineError> {
+    pub async fn audit_log(&self) -> Result<Vec<Record>, BaselineError> {
         match self {
-            Store::Dir(s) => s.audit_log(),
-            Store::Bucket(s) => s.audit_log(),
+            Store::Dir(s) => on_dir(s, &(), |s, ()| s.audit_log()).await,
+            Store::Bucket(s) => s.audit_log().await,
         }
     }
 
     /// The keys of every approved baseline, sorted.
-    pub fn baseline_keys(&self) -> Result<Vec<Key>, BaselineError> {
+    pub async fn baseline_keys(&self) -> Result<Vec<Key>, BaselineError> {
         match self {
-            Store::Dir(s) => s.baseline_keys(),
-            Store::Bucket(s) => s.baseline_keys(),
+            Store::Dir(s) => on_dir(s, &(), |s, ()| s.baseline_keys()).await,
+            Store::Bucket(s) => s.baseline_keys().await,
         }
     }
 
     /// Copies the approved baseline for `key` from `from` as it is (its manifest's bytes and
     /// approval included), every file verified before it is written and the copy verified
     /// before it replaces anything. Returns its page count.
-    pub fn copy_baseline_from(&self, from: &Store, key: &Key) -> Result<usize, BaselineError> {
-        let Some(manifest) = from.read_manifest(key)? else {
+    pub async fn copy_baseline_from(&self, from: &Store, key: &Key) -> Result<usize, BaselineError> {
+        let Some(manifest) = from.read_manifest(key).await? else {
             return Err(BaselineError::Missing { path: PathBuf::from(format!("{}/{key}", from.location())) });
         };
         if manifest.engine != self.engine() {
@@ -391,64 +395,76 @@ impl Store {
                 ),
             });
         }
-        let source = StoreFiles { store: from, key };
         let mut files = Vec::with_capacity(manifest.pages.len() * 2);
         for entry in &manifest.pages {
-            files.push((entry.image.clone(), read_verified(&source, &entry.image, &entry.sha256)?));
-            files.push((entry.text.clone(), read_verified(&source, &entry.text, &entry.text_sha256)?));
+            for (name, sha256) in [(&entry.image, &entry.sha256), (&entry.text, &entry.text_sha256)] {
+                let bytes = from.read_file(Area::Baseline, key, name).await?;
+                let path = PathBuf::from(format!("{}/{key}/{name}", from.location()));
+                files.push((name.clone(), checked(path, bytes, sha256)?));
+            }
         }
         let pages = manifest.pages.len();
         let staged = Staged { files, manifest };
         match self {
-            Store::Dir(s) => s.install(key, &staged)?,
-            Store::Bucket(s) => s.install(key, &staged)?,
+            Store::Dir(s) => on_dir(s, key, move |s, key| s.install(key, &staged)).await?,
+            Store::Bucket(s) => s.install(key, &staged).await?,
         }
         Ok(pages)
     }
 
     /// Ok when a candidate for `key` is waiting; else an error naming those that are.
-    pub fn require_candidate(&self, key: &Key) -> Result<(), BaselineError> {
+    pub async fn require_candidate(&self, key: &Key) -> Result<(), BaselineError> {
         match self {
-            Store::Dir(s) => s.existing_candidate_dir(key).map(drop),
-            Store::Bucket(s) => s.require_candidate(key),
+            Store::Dir(s) => on_dir(s, key, |s, key| s.existing_candidate_dir(key).map(drop)).await,
+            Store::Bucket(s) => s.require_candidate(key).await,
         }
     }
 
     /// Whether a candidate for `key` is waiting (a store that cannot be read says no).
-    pub fn has_candidate(&self, key: &Key) -> bool {
+    pub async fn has_candidate(&self, key: &Key) -> bool {
         match self {
-            Store::Dir(s) => s.candidate_dir(key).is_dir(),
-            Store::Bucket(s) => s.require_candidate(key).is_ok(),
+            Store::Dir(s) => on_dir(s, key, |s, key| Ok(s.candidate_dir(key).is_dir())).await.unwrap_or(false),
+            Store::Bucket(s) => s.require_candidate(key).await.is_ok(),
         }
     }
 
     /// One file of a baseline or candidate (`page-001.png`, `diff-001.png`…) by name: `None`
     /// when there is no such file. `name` must be a plain file name.
-    pub fn read_file(&self, area: Area, key: &Key, name: &str) -> Result<Option<Vec<u8>>, BaselineError> {
+    pub async fn read_file(&self, area: Area, key: &Key, name: &str) -> Result<Option<Vec<u8>>, BaselineError> {
         if !is_file_name(name) {
             return Err(BaselineError::BadName { what: "file", name: name.to_string() });
         }
         match self {
-            Store::Dir(s) => s.read_file(area, key, name),
-            Store::Bucket(s) => s.read_file(area, key, name),
+            Store::Dir(s) => {
+                on_dir(s, &(key.clone(), name.to_string()), move |s, (key, name)| s.read_file(area, key, name)).await
+            }
+            Store::Bucket(s) => s.read_file(area, key, name).await,
         }
     }
 }
 
-/// A baseline's files read through [`Store::read_file`].
-struct StoreFiles<'a> {
-    store: &'a Store,
-    key: &'a Key,
+/// Runs `work` on the directory, whole, on a blocking thread, with its own copy of `args`:
+/// a directory operation is a series of small file system calls (reads, renames, fsyncs)
+/// whose order keeps it crash-safe, so it runs as it is, off the runtime.
+async fn on_dir<A: Clone + Send + 'static, T: Send + 'static>(
+    store: &DirStore,
+    args: &A,
+    work: impl FnOnce(&DirStore, &A) -> Result<T, BaselineError> + Send + 'static,
+) -> Result<T, BaselineError> {
+    let (dir, args) = (store.clone(), args.clone());
+    off_runtime(store.root().to_path_buf(), move || work(&dir, &args)).await
 }
 
-impl Files for StoreFiles<'_> {
-    fn locate(&self, name: &str) -> PathBuf {
-        PathBuf::from(format!("{}/{}/{name}", self.store.location(), self.key))
-    }
-
-    fn read(&self, name: &str) -> Result<Option<Vec<u8>>, BaselineError> {
-        self.store.read_file(Area::Baseline, self.key, name)
-    }
+/// Runs `work` on a blocking thread (file system calls, PNG decoding); `path` names what it
+/// worked on should the task die.
+async fn off_runtime<T: Send + 'static>(
+    path: PathBuf,
+    work: impl FnOnce() -> Result<T, BaselineError> + Send + 'static,
+) -> Result<T, BaselineError> {
+    tokio::task::spawn_blocking(work).await.map_err(|e| BaselineError::Io {
+        path,
+        source: std::io::Error::other(format!("the task working on it stopped: {e}")),
+    })?
 }
 
 /// A plain file name of a baseline or candidate: `[A-Za-z0-9_-]+.(png|txt|json)`.
@@ -577,10 +593,15 @@ fn load_pages(files: &dyn Files, manifest: &Manifest) -> Result<Vec<StoredPage>,
 }
 
 fn read_verified(files: &dyn Files, name: &str, expected: &str) -> Result<Vec<u8>, BaselineError> {
-    let Some(bytes) = files.read(name)? else { return Err(BaselineError::Missing { path: files.locate(name) }) };
+    checked(files.locate(name), files.read(name)?, expected)
+}
+
+/// `bytes`, when there are some and their sha256 is `expected`; `path` names them in errors.
+fn checked(path: PathBuf, bytes: Option<Vec<u8>>, expected: &str) -> Result<Vec<u8>, BaselineError> {
+    let Some(bytes) = bytes else { return Err(BaselineError::Missing { path }) };
     let found = png::sha256_hex(&bytes);
     if !found.eq_ignore_ascii_case(expected) {
-        return Err(BaselineError::Checksum { path: files.locate(name), expected: expected.to_string(), found });
+        return Err(BaselineError::Checksum { path, expected: expected.to_string(), found });
     }
     Ok(bytes)
 }

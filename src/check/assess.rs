@@ -58,7 +58,7 @@ pub(crate) struct Context<'a> {
 }
 
 /// Judges one fixture. Never fails: every problem becomes a reason in the outcome.
-pub(crate) fn assess(
+pub(crate) async fn assess(
     key: &Key,
     expected_pages: PageRange,
     proved: Result<Proof, FixtureError>,
@@ -67,7 +67,7 @@ pub(crate) fn assess(
     let started = Instant::now();
     let mut out = FixtureOutcome::new(key.clone());
     let mut error = false;
-    let baseline = match ctx.store.load_baseline(key) {
+    let baseline = match ctx.store.load_baseline(key).await {
         Ok(b) => b,
         Err(e) => {
             error = true;
@@ -160,7 +160,7 @@ pub(crate) fn assess(
             comparison,
             engine: ctx.store.engine(),
         };
-        match ctx.store.write_candidate(&new) {
+        match ctx.store.write_candidate(&new).await {
             Ok(dir) => {
                 out.notes
                     .push(format!("candidate written to {}: review it with `pixelproof baseline list`", dir.display()));
@@ -180,7 +180,7 @@ pub(crate) fn assess(
         }
         Status::Fail
     };
-    if out.status != Status::Candidate && ctx.store.has_candidate(key) {
+    if out.status != Status::Candidate && ctx.store.has_candidate(key).await {
         out.notes.push(format!(
             "a candidate from an earlier run is waiting for review: `pixelproof baseline approve {key}` or `reject {key}`"
         ));

@@ -228,10 +228,10 @@ pub async fn run_with<P: Prover>(
 ) -> Result<CheckSummary, CheckError> {
     let started_at = crate::baseline::now();
     let clock = Instant::now();
-    let store = Store::open(&options.baselines_dir).map_err(CheckError::Baselines)?.for_engine(options.renderer);
+    let store = Store::open(&options.baselines_dir).await.map_err(CheckError::Baselines)?.for_engine(options.renderer);
     let environment = prover.environment().clone();
     if !options.allow_drift {
-        check_drift(&store, &fixtures, &environment)?;
+        check_drift(&store, &fixtures, &environment).await?;
     }
     let mut report = ReportWriter::create(&options.report_dir)?;
     let ctx = assess::Context {
@@ -248,7 +248,7 @@ pub async fn run_with<P: Prover>(
     for fixture in &fixtures {
         progress.rendering(&fixture.key);
         let Some((proved, since, prove_ms)) = proofs.next().await else { break };
-        let (mut outcome, pages) = assess::assess(&fixture.key, fixture.template.config.pages, proved, &ctx);
+        let (mut outcome, pages) = assess::assess(&fixture.key, fixture.template.config.pages, proved, &ctx).await;
         outcome.timings.prove_ms = prove_ms;
         outcome.duration_ms = since.elapsed().as_millis() as u64;
         tracing::debug!(key = %outcome.key, status = outcome.status.label(), ms = outcome.duration_ms, "fixture checked");
@@ -283,10 +283,10 @@ async fn prove_one<P: Prover>(prover: &P, f: &PlannedFixture) -> (Result<Proof, 
 
 /// Refuses to compare with baselines made elsewhere: every differing field, with the
 /// fixtures it affects. Unreadable manifests are left for the fixture's own outcome.
-fn check_drift(store: &Store, fixtures: &[PlannedFixture], here: &Environment) -> Result<(), CheckError> {
+async fn check_drift(store: &Store, fixtures: &[PlannedFixture], here: &Environment) -> Result<(), CheckError> {
     let mut drift: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for f in fixtures {
-        if let Ok(Some(manifest)) = store.read_manifest(&f.key) {
+        if let Ok(Some(manifest)) = store.read_manifest(&f.key).await {
             for line in here.drift_from(&manifest.environment) {
                 drift.entry(line).or_default().push(f.key.to_string());
             }

@@ -58,8 +58,8 @@ pub struct EngineArg {
 }
 
 impl EngineArg {
-    fn open(&self, location: &std::path::Path) -> Result<Store, BaselineError> {
-        Ok(Store::open(location)?.for_engine(self.renderer.into()))
+    async fn open(&self, location: &std::path::Path) -> Result<Store, BaselineError> {
+        Ok(Store::open(location).await?.for_engine(self.renderer.into()))
     }
 }
 
@@ -98,22 +98,29 @@ pub struct DecideArgs {
 }
 
 pub fn run(cmd: Command) -> super::CliResult {
-    match cmd {
-        Command::List(args) => list(&args.engine.open(&Bundled::Baselines.resolve(args.baselines))?),
-        Command::Approve(args) => decide(args, true),
-        Command::Reject(args) => decide(args, false),
-        Command::Copy(args) => copy(args),
-    }
+    // One thread is plenty: the commands wait on one file or request at a time.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("could not start the async runtime")?;
+    runtime.block_on(async {
+        match cmd {
+            Command::List(args) => list(&args.engine.open(&Bundled::Baselines.resolve(args.baselines)).await?).await,
+            Command::Approve(args) => decide(args, true).await,
+            Command::Reject(args) => decide(args, false).await,
+            Command::Copy(args) => copy(args).await,
+        }
+    })
 }
 
-fn copy(args: CopyArgs) -> super::CliResult {
-    let from = args.engine.open(&args.from)?;
-    let to = args.engine.open(&args.to)?;
+async fn copy(args: CopyArgs) -> super::CliResult {
+    let from = args.engine.open(&args.from).await?;
+    let to = args.engine.open(&args.to).await?;
     if from.location() == to.location() {
         anyhow::bail!("--from and --to are the same place ({}): nothing to copy", from.location());
     }
     let keys = if args.keys.is_empty() {
-        from.baseline_keys().with_context(|| format!("could not list the baselines in {}", from.location()))?
+        from.baseline_keys().await.with_context(|| format!("could not list the baselines in {}", from.location()))?
     } else {
         args.keys.iter().map(|k| Key::parse(k)).collect::<Result<Vec<_>, _>>()?
     };
@@ -123,8 +130,8 @@ fn copy(args: CopyArgs) -> super::CliResult {
     }
     let (mut copied, mut same, mut kept) = (0, 0, 0);
     for key in &keys {
-        let theirs = from.read_manifest(key).with_context(|| format!("could not read {key}"))?;
-        let ours = to.read_manifest(key).ok().flatten();
+        let theirs = from.read_manifest(key).await.with_context(|| format!("could not read {key}"))?;
+        let ours = to.read_manifest(key).await.ok().flatten();
         if theirs.is_some() && ours == theirs {
             println!("unchanged {key}");
             same += 1;
@@ -135,7 +142,7 @@ fn copy(args: CopyArgs) -> super::CliResult {
             kept += 1;
             continue;
         }
-        let pages = to.copy_baseline_from(&from, key).with_context(|| format!("could not copy {key}"))?;
+        let pages = to.copy_baseline_from(&from, key).await.with_context(|| format!("could not copy {key}"))?;
         let s = if pages == 1 { "" } else { "s" };
         println!("copied {key} ({pages} page{s})");
         copied += 1;
@@ -145,8 +152,8 @@ fn copy(args: CopyArgs) -> super::CliResult {
     Ok(ExitCode::SUCCESS)
 }
 
-fn list(store: &Store) -> super::CliResult {
-    let candidates = store.candidates().context("could not list candidates")?;
+async fn list(store: &Store) -> super::CliResult {
+    let candidates = store.candidates().await.context("could not list candidates")?;
     let dir = store.location();
     if candidates.is_empty() {
         println!("No candidates waiting for review in {dir}.");
@@ -192,21 +199,21 @@ fn list(store: &Store) -> super::CliResult {
     Ok(ExitCode::SUCCESS)
 }
 
-fn decide(args: DecideArgs, approve: bool) -> super::CliResult {
+async fn decide(args: DecideArgs, approve: bool) -> super::CliResult {
     let action = if approve { "approve" } else { "reject" };
-    let store = args.engine.open(&Bundled::Baselines.resolve(args.baselines.clone()))?;
+    let store = args.engine.open(&Bundled::Baselines.resolve(args.baselines.clone())).await?;
     let reason = args.reason.filter(|r| !r.trim().is_empty()).ok_or(BaselineError::NoReason { action })?;
     let by = match args.by {
         Some(by) => by,
         None => default_user().ok_or(BaselineError::NoUser)?,
     };
     let keys: Vec<Key> = if args.all {
-        store.candidate_keys().context("could not list candidates")?
+        store.candidate_keys().await.context("could not list candidates")?
     } else {
         let mut keys = Vec::new();
         for text in &args.keys {
             let key = Key::parse(text)?;
-            store.require_candidate(&key)?;
+            store.require_candidate(&key).await?;
             if !keys.contains(&key) {
                 keys.push(key);
             }
@@ -219,7 +226,7 @@ fn decide(args: DecideArgs, approve: bool) -> super::CliResult {
     }
     let decision = Decision { by, reason };
     for key in &keys {
-        let entry = if approve { store.approve(key, &decision) } else { store.reject(key, &decision) }
+        let entry = if approve { store.approve(key, &decision).await } else { store.reject(key, &decision).await }
             .with_context(|| format!("could not {action} {key}"))?;
         let done = if approve { "approved" } else { "rejected" };
         let pages = entry.details.pages.unwrap_or_default();

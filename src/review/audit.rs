@@ -3,14 +3,16 @@
 //! store it is kept in the bucket instead, one object per decision
 //! (`PREFIX/review-audit/ULID.json`), so it outlives the API's machine. Candidate decisions
 //! are recorded with the baselines (`baseline::Store`); `audit::merged` joins the two.
+//! Its methods are async: the file is appended to and read on a blocking thread (an append
+//! waits for fsync), the bucket's requests are awaited.
 
 use std::io::Write;
-use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use crate::audit::Record;
 use crate::baseline;
-use crate::store::{blocking, ObjectKey, ObjectStore, StoreError};
+use crate::store::{get_all, ObjectKey, ObjectStore, StoreError};
 
 /// Where the log's objects go in a bucket (under the store's prefix).
 pub const AUDIT_OBJECTS: &str = "review-audit/";
@@ -41,7 +43,8 @@ pub enum AuditError {
 #[derive(Debug)]
 pub struct AuditLog {
     place: Place,
-    lock: Mutex<()>,
+    /// Serialises this process's use of the file.
+    lock: tokio::sync::Mutex<()>,
 }
 
 #[derive(Debug)]
@@ -52,13 +55,12 @@ enum Place {
 
 impl AuditLog {
     pub fn new(path: impl Into<PathBuf>) -> AuditLog {
-        AuditLog { place: Place::File(path.into()), lock: Mutex::new(()) }
+        AuditLog { place: Place::File(path.into()), lock: tokio::sync::Mutex::new(()) }
     }
 
-    /// The log as objects under [`AUDIT_OBJECTS`] in `objects` (a client made by
-    /// [`blocking::connect_s3`]; `location` names it in messages). Its methods block.
+    /// The log as objects under [`AUDIT_OBJECTS`] in `objects` (`location` names it in messages).
     pub fn in_store(objects: Arc<dyn ObjectStore>, location: impl Into<String>) -> AuditLog {
-        AuditLog { place: Place::Objects { objects, location: location.into() }, lock: Mutex::new(()) }
+        AuditLog { place: Place::Objects { objects, location: location.into() }, lock: tokio::sync::Mutex::new(()) }
     }
 
     /// The file, or the bucket URL, for messages.
@@ -70,7 +72,7 @@ impl AuditLog {
     }
 
     /// Appends `record` (one line synced to disk, or one object); refuses an empty reason.
-    pub fn append(&self, record: &Record) -> Result<(), AuditError> {
+    pub async fn append(&self, record: &Record) -> Result<(), AuditError> {
         if record.reason.trim().is_empty() {
             return Err(AuditError::NoReason);
         }
@@ -79,31 +81,37 @@ impl AuditLog {
                 let write = |source| AuditError::Write { path: path.clone(), source };
                 let mut line = serde_json::to_string(record).map_err(|e| write(e.into()))?;
                 line.push('\n');
-                let _guard = self.lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-                let mut file = std::fs::OpenOptions::new().create(true).append(true).open(path).map_err(write)?;
-                file.write_all(line.as_bytes()).map_err(write)?;
-                file.sync_data().map_err(write)
+                let _guard = self.lock.lock().await;
+                let file = path.clone();
+                tokio::task::spawn_blocking(move || append_line(&file, &line))
+                    .await
+                    .map_err(|e| write(stopped(e)))?
+                    .map_err(write)
             }
             Place::Objects { objects, location } => {
                 let failed = |source| AuditError::Store { location: location.clone(), source };
                 let bytes = serde_json::to_vec(record)
                     .map_err(|e| failed(StoreError::Unavailable { detail: e.to_string() }))?;
                 let key = ObjectKey::parse(&format!("{AUDIT_OBJECTS}{}.json", ulid::Ulid::new())).map_err(failed)?;
-                blocking::put(objects, key, bytes).map_err(failed)
+                objects.put(&key, bytes).await.map_err(failed)
             }
         }
     }
 
     /// Every record, oldest first (a missing log is empty).
-    pub fn read(&self) -> Result<Vec<Record>, AuditError> {
+    pub async fn read(&self) -> Result<Vec<Record>, AuditError> {
         match &self.place {
             Place::File(path) => {
-                let _guard = self.lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-                let text = match std::fs::read_to_string(path) {
-                    Ok(t) => t,
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-                    Err(source) => return Err(AuditError::Read { path: path.clone(), source }),
-                };
+                let read = |source| AuditError::Read { path: path.clone(), source };
+                let _guard = self.lock.lock().await;
+                let file = path.clone();
+                let text = tokio::task::spawn_blocking(move || match std::fs::read_to_string(file) {
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(String::new()),
+                    other => other,
+                })
+                .await
+                .map_err(|e| read(stopped(e)))?
+                .map_err(read)?;
                 text.lines()
                     .enumerate()
                     .filter(|(_, l)| !l.trim().is_empty())
@@ -117,7 +125,8 @@ impl AuditLog {
                     .collect()
             }
             Place::Objects { objects, location } => {
-                let found = blocking::get_all(objects, AUDIT_OBJECTS.to_string())
+                let found = get_all(objects.as_ref(), AUDIT_OBJECTS)
+                    .await
                     .map_err(|source| AuditError::Store { location: location.clone(), source })?;
                 let mut records = found
                     .into_iter()
@@ -137,16 +146,28 @@ impl AuditLog {
     }
 }
 
+/// Appends `line` to `path` and syncs it to disk.
+fn append_line(path: &Path, line: &str) -> std::io::Result<()> {
+    let mut file = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
+    file.write_all(line.as_bytes())?;
+    file.sync_data()
+}
+
+/// The error for a file task that died before it finished.
+fn stopped(e: tokio::task::JoinError) -> std::io::Error {
+    std::io::Error::other(format!("the task using it stopped: {e}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::audit::{Action, Details};
 
-    #[test]
-    fn appends_reads_and_refuses_an_empty_reason() {
+    #[tokio::test]
+    async fn appends_reads_and_refuses_an_empty_reason() {
         let dir = tempfile::tempdir().unwrap();
         let log = AuditLog::new(dir.path().join(AUDIT_FILE));
-        assert!(log.read().unwrap().is_empty());
+        assert!(log.read().await.unwrap().is_empty());
         let r = Record {
             at: "2026-01-01T00:00:00Z".parse().unwrap(),
             by: "ops".into(),
@@ -155,9 +176,9 @@ mod tests {
             reason: "because".into(),
             details: Details::default(),
         };
-        log.append(&r).unwrap();
-        log.append(&Record { reason: "  ".into(), ..r.clone() }).unwrap_err();
-        assert_eq!(log.read().unwrap(), vec![r]);
+        log.append(&r).await.unwrap();
+        log.append(&Record { reason: "  ".into(), ..r.clone() }).await.unwrap_err();
+        assert_eq!(log.read().await.unwrap(), vec![r]);
         let line = std::fs::read_to_string(log.location()).unwrap();
         assert!(line.contains("\"action\":\"add_route\"") && line.ends_with('\n'), "{line}");
     }

@@ -56,7 +56,7 @@ fn is_numbered_png(name: &str, prefixes: &[&str]) -> bool {
 }
 
 /// A baseline or candidate image, if the names are valid and the file exists.
-pub fn baseline_image(
+pub async fn baseline_image(
     store: &baseline::Store,
     source: Source,
     template: &str,
@@ -78,7 +78,7 @@ pub fn baseline_image(
         Source::Baseline => baseline::Area::Baseline,
         Source::Candidate => baseline::Area::Candidate,
     };
-    match store.read_file(area, &key, name) {
+    match store.read_file(area, &key, name).await {
         Ok(Some(bytes)) => Ok(bytes),
         Ok(None) => Err(FileError::NotFound(format!("{} {key} has no {name}", source.segment()))),
         Err(e) => Err(FileError::Read { what: name.to_string(), detail: e.to_string() }),
@@ -147,15 +147,15 @@ mod tests {
         }
     }
 
-    #[test]
-    fn refuses_names_that_leave_the_baselines_dir() {
+    #[tokio::test]
+    async fn refuses_names_that_leave_the_baselines_dir() {
         let dir = tempfile::tempdir().unwrap();
         let store = baseline::Store::new(dir.path());
         for (t, f, n) in [("..", "x", "page-001.png"), ("a", "..", "page-001.png"), ("a", "b", "../../x.png")] {
-            assert!(matches!(baseline_image(&store, Source::Baseline, t, f, n), Err(FileError::BadName(_))));
+            assert!(matches!(baseline_image(&store, Source::Baseline, t, f, n).await, Err(FileError::BadName(_))));
         }
         assert!(matches!(
-            baseline_image(&store, Source::Baseline, "a", "b", "page-001.png"),
+            baseline_image(&store, Source::Baseline, "a", "b", "page-001.png").await,
             Err(FileError::NotFound(_))
         ));
     }

@@ -35,8 +35,6 @@ pub enum ReviewError {
     Store(#[from] StoreError),
     #[error("{0}")]
     Audit(#[from] AuditError),
-    #[error("the decision could not finish: {0}")]
-    Task(String),
     #[error("{0}")]
     Page(#[from] crate::ui::UiError),
 }
@@ -87,17 +85,12 @@ impl Review {
     ) -> Result<Record, ReviewError> {
         let reason = checked_reason(reason)?;
         let _one = self.decisions.lock().await;
-        let store = self.baselines.clone();
         let decision = Decision { by: by.to_string(), reason };
-        let record = tokio::task::spawn_blocking(move || {
-            if approve {
-                store.approve(&key, &decision)
-            } else {
-                store.reject(&key, &decision)
-            }
-        })
-        .await
-        .map_err(|e| ReviewError::Task(e.to_string()))??;
+        let record = if approve {
+            self.baselines.approve(&key, &decision).await?
+        } else {
+            self.baselines.reject(&key, &decision).await?
+        };
         Ok(record)
     }
 
@@ -147,20 +140,13 @@ impl Review {
 
     /// Records a decision made elsewhere (routing rules) in the service audit log.
     pub async fn append(&self, record: Record) -> Result<Record, ReviewError> {
-        let log = self.audit.clone();
-        let written = record.clone();
-        tokio::task::spawn_blocking(move || log.append(&written))
-            .await
-            .map_err(|e| ReviewError::Task(e.to_string()))??;
+        self.audit.append(&record).await?;
         Ok(record)
     }
 
     /// The merged history (the service's decisions and the baselines'), newest first.
     pub async fn history(&self, limit: usize) -> Result<Vec<Record>, ReviewError> {
-        let (log, store) = (self.audit.clone(), self.baselines.clone());
-        tokio::task::spawn_blocking(move || Ok(crate::audit::merged(log.read()?, store.audit_log()?, limit)))
-            .await
-            .map_err(|e| ReviewError::Task(e.to_string()))?
+        Ok(crate::audit::merged(self.audit.read().await?, self.baselines.audit_log().await?, limit))
     }
 
     /// Every job in `held`, oldest first, with its artifact names and verdict.

@@ -17,10 +17,10 @@ use crate::service::artifacts::{legacy_chromium_page_name, page_name, PageImage}
 pub use crate::ui::review::{render, script_sha256, Item, PageView};
 
 /// The item for a candidate, reading the baseline's manifest (for its page sizes).
-pub fn candidate_item(store: &baseline::Store, summary: &CandidateSummary) -> Item {
+pub async fn candidate_item(store: &baseline::Store, summary: &CandidateSummary) -> Item {
     let key = &summary.key;
     let (t, f) = (key.template(), key.fixture());
-    let baseline: Option<Manifest> = store.read_manifest(key).ok().flatten();
+    let baseline: Option<Manifest> = store.read_manifest(key).await.ok().flatten();
     let verdict = summary.verdict.as_ref().map(|cv| &cv.verdict);
     let mut changes = vec![summary.change()];
     changes.extend(verdict.into_iter().flat_map(|v| v.reasons.iter().map(ToString::to_string)));
@@ -32,30 +32,26 @@ pub fn candidate_item(store: &baseline::Store, summary: &CandidateSummary) -> It
         width: w,
         height: h,
     };
-    let pages = summary.manifest.as_ref().map(|m| m.pages.as_slice()).unwrap_or_default();
-    let pages = pages
-        .iter()
-        .map(|p| {
-            let n = p.number;
-            let base = baseline.as_ref().and_then(|b| b.pages.get(n - 1));
-            let pv = verdict.and_then(|v| v.pages.iter().find(|pv| pv.page == n));
-            let has_diff =
-                store.read_file(baseline::Area::Candidate, key, &diff_image_name(n)).is_ok_and(|f| f.is_some());
-            PageView {
-                number: n,
-                baseline: base.map(|b| image("baselines", page_image_name(n), b.width, b.height)),
-                printed: Some(image("candidates", page_image_name(n), p.width, p.height)),
-                diff: has_diff.then(|| image("candidates", diff_image_name(n), p.width, p.height)),
-                fallback: None,
-                fallback_baseline: None,
-                fallback_diff: None,
-                regions: pv.map(|v| v.regions.clone()).unwrap_or_default(),
-                note: pv
-                    .map(page_note)
-                    .unwrap_or_else(|| if base.is_none() { "new page".into() } else { String::new() }),
-            }
-        })
-        .collect();
+    let listed = summary.manifest.as_ref().map(|m| m.pages.as_slice()).unwrap_or_default();
+    let mut pages = Vec::with_capacity(listed.len());
+    for p in listed {
+        let n = p.number;
+        let base = baseline.as_ref().and_then(|b| b.pages.get(n - 1));
+        let pv = verdict.and_then(|v| v.pages.iter().find(|pv| pv.page == n));
+        let has_diff =
+            store.read_file(baseline::Area::Candidate, key, &diff_image_name(n)).await.is_ok_and(|f| f.is_some());
+        pages.push(PageView {
+            number: n,
+            baseline: base.map(|b| image("baselines", page_image_name(n), b.width, b.height)),
+            printed: Some(image("candidates", page_image_name(n), p.width, p.height)),
+            diff: has_diff.then(|| image("candidates", diff_image_name(n), p.width, p.height)),
+            fallback: None,
+            fallback_baseline: None,
+            fallback_diff: None,
+            regions: pv.map(|v| v.regions.clone()).unwrap_or_default(),
+            note: pv.map(page_note).unwrap_or_else(|| if base.is_none() { "new page".into() } else { String::new() }),
+        });
+    }
     Item {
         anchor: format!("candidate-{t}-{f}"),
         title: key.to_string(),
@@ -219,8 +215,8 @@ mod tests {
         assert_eq!(item.changes, [format!("page-count: {detail}")]);
     }
 
-    #[test]
-    fn every_field_of_a_held_job_and_a_candidate_is_escaped() {
+    #[tokio::test]
+    async fn every_field_of_a_held_job_and_a_candidate_is_escaped() {
         use crate::ui::hostile::{assert_only_escaped, payload};
         let verdict = serde_json::json!({
             "reasons": [payload("reason")],
@@ -251,11 +247,10 @@ mod tests {
             verdict: None,
             problem: Some(payload("problem")),
         };
-        let store = baseline::Store::open(std::path::Path::new("/nonexistent/pixelproof-baselines"))
-            .expect("a directory store opens without reading");
+        let store = baseline::Store::new("/nonexistent/pixelproof-baselines");
+        let item = candidate_item(&store, &unreadable).await;
 
-        let html = render(&[job_item(&job), job_item(&older)], &[candidate_item(&store, &unreadable)])
-            .expect("the page renders");
+        let html = render(&[job_item(&job), job_item(&older)], &[item]).expect("the page renders");
         assert_only_escaped(
             &html,
             &[

@@ -252,29 +252,8 @@ pub(super) fn route(service: &Service, doc: &Document, template: Option<&Templat
     let options = serde_json::to_string(&doc.options).unwrap_or_default();
     let fingerprint = crate::routing::fingerprint(&doc.html, &options);
     let name = template.map(|t| t.name.as_str());
-    let kept = || service.routing.read().unwrap_or_else(|poisoned| poisoned.into_inner());
-    // Sharing the table with other processes: read it again for every job, with no lock held
-    // while reading (workers used to queue behind one another's read under the write lock),
-    // route by what was read, and keep it for the next job should a read fail.
-    let rule = if service.config.reload_routing {
-        // Its own statement: the read lock is released before reading.
-        let source = kept().source();
-        match source.read() {
-            Ok(table) => {
-                let rule = table.route(name, &fingerprint);
-                if let Ok(mut shared) = service.routing.write() {
-                    *shared = table;
-                }
-                rule
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "could not re-read the routing table; using the rules read before");
-                kept().route(name, &fingerprint)
-            }
-        }
-    } else {
-        kept().route(name, &fingerprint)
-    };
+    // By the rules at hand: a shared table is read again in the background (`routing::Routes`).
+    let rule = service.routing.route(name, &fingerprint);
     if rule.renderer == Renderer::Fallback {
         return (Renderer::Fallback, Some(format!("routing rule {}", rule.rule.unwrap_or_default())));
     }
@@ -300,11 +279,7 @@ async fn load_baseline(
 ) -> Result<Option<(String, Result<Baseline, String>)>, Interrupt> {
     let Some(key) = request.baseline_key().map_err(Interrupt::fatal)? else { return Ok(None) };
     let store = service.baselines.for_engine(engine);
-    let k = key.clone();
-    let (loaded, store) = tokio::task::spawn_blocking(move || (store.load_baseline(&k), store))
-        .await
-        .map_err(|e| Interrupt::retry(format!("the baseline loading task stopped: {e}")))?;
-    let result = match loaded {
+    let result = match store.load_baseline(&key).await {
         Ok(Some(b)) => Ok(b),
         Ok(None) => Err(match engine {
             Renderer::Chromium => format!("there is no approved baseline {key} in {}", store.location()),

@@ -354,11 +354,7 @@ async fn key(service: &Service, inputs: &Inputs<'_>) -> Result<CacheKey, String>
         };
         e.field("baseline.chromium", chromium.as_bytes());
         let store = service.baselines.for_engine(Renderer::Fallback);
-        let k = k.clone();
-        let read = tokio::task::spawn_blocking(move || store.read_manifest(&k))
-            .await
-            .map_err(|err| format!("the baseline reading task stopped: {err}"))?;
-        let fallback = match read {
+        let fallback = match store.read_manifest(k).await {
             Ok(Some(m)) => manifest_identity(&m)?,
             Ok(None) => "none".to_string(),
             Err(err) if err.is_retryable() => return Err(format!("the fallback's baseline cannot be read now: {err}")),

@@ -28,7 +28,7 @@ mod worker;
 pub use attempt::{RenderNowError, RenderedNow};
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::fallback::FallbackRenderer;
@@ -38,7 +38,7 @@ use crate::jobs::{JobId, JobRecord, JobState};
 use crate::pipeline::Engine;
 use crate::queue::{Queue, QueueError, Recovery};
 use crate::request::{JobRequest, RequestError};
-use crate::routing::RoutingTable;
+use crate::routing::{Routes, RoutingTable, ROUTING_TTL};
 use crate::store::StoreError;
 use crate::template::Catalog;
 use crate::webhook::{WebhookError, WebhookPolicy};
@@ -62,8 +62,8 @@ pub struct ServiceConfig {
     /// Where `status_url`s and `pdf_url`s point (`http://ADDR`).
     pub public_url: String,
     pub baselines_dir: std::path::PathBuf,
-    /// Re-read the routing table before routing each job (set when several processes share
-    /// the data directory: the API edits the rules, workers elsewhere apply them).
+    /// Re-read the routing table every `routing::ROUTING_TTL` (set when several processes
+    /// share it: the API edits the rules, workers elsewhere apply them).
     pub reload_routing: bool,
     /// Jobs one submitter may have waiting or running (`--max-queue-per-submitter`); `None`: no cap.
     pub max_queue_per_submitter: Option<usize>,
@@ -137,8 +137,8 @@ pub struct Service {
     /// The embedded queue or RabbitMQ (`--queue`).
     pub queue: Arc<dyn Queue>,
     pub jobs: JobStore,
-    /// The operators' routing table (the routing API edits it through this lock).
-    pub routing: Arc<RwLock<RoutingTable>>,
+    /// The operators' routing table as this process routes by it (the routing API edits it).
+    pub routing: Arc<Routes>,
     pub verification: Arc<Verification>,
     pub metrics: Arc<Metrics>,
     pub baselines: crate::baseline::Store,
@@ -174,6 +174,7 @@ impl Service {
         let Parts { config, engine, catalog, fallback, queue, recovery, jobs, routing, baselines } = parts;
         let quota = quota::Quota::new(config.max_queue_per_submitter);
         let cache = cache::RenderCache::new(jobs.objects().clone(), config.render_cache);
+        let routing = Routes::new(routing, config.reload_routing.then_some(ROUTING_TTL));
         let service = Service {
             config,
             engine,
@@ -181,7 +182,7 @@ impl Service {
             fallback,
             queue,
             jobs,
-            routing: Arc::new(RwLock::new(routing)),
+            routing,
             verification: Arc::new(Verification::default()),
             metrics: Arc::new(Metrics::new()),
             baselines,

@@ -1,8 +1,8 @@
 //! Object storage for everything a job leaves behind: the [`ObjectStore`] trait (a local
 //! directory, [`LocalStore`], or an S3 bucket, [`S3Store`]) and validated [`ObjectKey`]s.
-//! Where a job's things live is `jobs::JobStore`'s to know.
+//! Where a job's things live is `jobs::JobStore`'s to know. Every store is driven by the
+//! application's runtime: the baselines, the routing table and the audit log await it too.
 
-pub mod blocking;
 mod key;
 pub mod local;
 pub mod s3;
@@ -92,4 +92,16 @@ pub trait ObjectStore: Send + Sync + std::fmt::Debug {
     async fn download_url(&self, _key: &ObjectKey) -> Result<Option<String>, StoreError> {
         Ok(None)
     }
+}
+
+/// Every object under `prefix` with its bytes, sorted by key (one that vanished between the
+/// listing and its GET is left out): how the one-object-per-entry logs are read.
+pub async fn get_all(objects: &dyn ObjectStore, prefix: &str) -> Result<Vec<(ObjectKey, Vec<u8>)>, StoreError> {
+    let mut found = Vec::new();
+    for key in objects.list(prefix).await? {
+        if let Some(bytes) = objects.get(&key).await? {
+            found.push((key, bytes));
+        }
+    }
+    Ok(found)
 }

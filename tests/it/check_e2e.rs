@@ -113,7 +113,7 @@ fn a_one_line_css_change_fails_and_junit_names_the_failing_page() {
     }
     let html = std::fs::read_to_string(report.join("index.html")).expect("index.html");
     assert!(html.contains(&format!("id=\"f-invoice-basic-p{page}\"")) && html.contains("type=\"range\""));
-    let candidates = pixelproof::baseline::Store::new(&baselines).candidate_keys().expect("list candidates");
+    let candidates = pixelproof::baseline::DirStore::new(&baselines).candidate_keys().expect("list candidates");
     assert!(candidates.is_empty(), "check without --update writes no candidate: {candidates:?}");
 }
 

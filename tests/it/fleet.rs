@@ -258,13 +258,14 @@ fn an_api_only_server_leaves_jobs_to_the_workers_and_they_apply_its_routing_rule
     let data = tempfile::tempdir().expect("data dir");
     let fleet = Fleet::start_with(data.path(), &["--api-only"]);
     let c = client();
-    // Rules change while the workers run: they read DATA/routing.json again for every job.
+    // Rules change while the workers run: they read DATA/routing.json again every ROUTING_TTL.
     let rule = c
         .post(fleet.api.url("/v1/routing"))
         .json(&json!({"match": {"template": "certificate"}, "renderer": "fallback", "note": "fleet test"}))
         .send()
         .expect("POST /v1/routing");
     assert!(rule.status().is_success(), "{:?}", rule.text());
+    std::thread::sleep(pixelproof::routing::ROUTING_TTL + Duration::from_secs(1));
     let cert =
         submit(&fleet.api, SUBMIT, &json!({"template": "certificate", "data": fixture("certificate", "default")}));
     let html = submit(&fleet.api, SUBMIT, &html_job(1));
@@ -616,11 +617,17 @@ fn a_fleet_proves_jobs_against_baselines_in_the_bucket_and_approves_through_the_
         .send()
         .expect("approve");
     assert_eq!(r.status(), reqwest::StatusCode::OK, "{}", r.text().unwrap_or_default());
-    let bucket_store = Store::Bucket(BucketStore::connect(s3.config(&bucket, "team/baselines")).expect("connect"));
+    // A client lives on the runtime that made it: one per look.
+    let bucket_store =
+        || async { Store::Bucket(BucketStore::connect(s3.config(&bucket, "team/baselines")).await.expect("connect")) };
     let key = Key::parse("certificate/default").unwrap();
-    let manifest = bucket_store.read_manifest(&key).expect("read").expect("approved");
+    let (manifest, waiting) = support::block_on(async {
+        let store = bucket_store().await;
+        let manifest = store.read_manifest(&key).await.expect("read").expect("approved");
+        (manifest, store.has_candidate(&Key::parse("certificate/long_name").unwrap()).await)
+    });
     assert_eq!(manifest.reason.as_deref(), Some("new ink colour"));
-    assert!(bucket_store.has_candidate(&Key::parse("certificate/long_name").unwrap()), "only the approved one went");
+    assert!(waiting, "only the approved one went");
     let id = submit(&fleet.api, SUBMIT, &job);
     let s = wait_settled(&fleet.api, SUBMIT, &id, Duration::from_secs(240));
     assert_ne!(s["state"], "done", "the old template no longer matches the new baseline: {s}");
@@ -635,6 +642,8 @@ fn a_fleet_proves_jobs_against_baselines_in_the_bucket_and_approves_through_the_
         .send()
         .expect("POST /v1/routing");
     assert!(rule.status().is_success(), "{:?}", rule.text());
+    // The worker reads the shared table again within ROUTING_TTL.
+    std::thread::sleep(pixelproof::routing::ROUTING_TTL + Duration::from_secs(1));
     let plain = json!({"template": "certificate", "data": fixture("certificate", "default")});
     let id = submit(&fleet.api, SUBMIT, &plain);
     let s = wait_settled(&fleet.api, SUBMIT, &id, Duration::from_secs(120));
@@ -663,6 +672,7 @@ fn a_fleet_proves_jobs_against_baselines_in_the_bucket_and_approves_through_the_
     let entries = audit["entries"].as_array().expect("entries");
     let approvals = entries.iter().filter(|e| e["reason"] == "new ink colour").count();
     assert_eq!(approvals, 1, "the approval, once: {audit}");
-    let in_bucket = bucket_store.audit_log().expect("the baselines' audit log");
+    let in_bucket =
+        support::block_on(async { bucket_store().await.audit_log().await }).expect("the baselines' audit log");
     assert_eq!(in_bucket.iter().filter(|r| r.reason == "new ink colour").count(), 1, "recorded with the baselines");
 }

@@ -30,14 +30,13 @@ fn oversized_invoice() -> Value {
 fn the_job_path_end_to_end() {
     let data = tempfile::tempdir().expect("data dir");
     let mut table = RoutingTable::load(data.path().join("routing.json")).expect("routing table");
-    table
-        .add(NewRule {
-            matches: Match::Template("certificate".into()),
-            renderer: Renderer::Fallback,
-            note: "test: certificates go to the fallback".into(),
-            created_by: "service_jobs".into(),
-        })
-        .expect("rule");
+    support::block_on(table.add(NewRule {
+        matches: Match::Template("certificate".into()),
+        renderer: Renderer::Fallback,
+        note: "test: certificates go to the fallback".into(),
+        created_by: "service_jobs".into(),
+    }))
+    .expect("rule");
     let receiver = Receiver::start();
     let flags =
         ["--token", SUBMIT_TOKEN, "--token", OPERATOR_TOKEN, "--webhook-allow-private", "--max-body-bytes", "200000"];

@@ -353,23 +353,24 @@ async fn the_routing_table_lives_in_the_bucket_for_every_machine() {
             note: "Chromium clips the totals".into(),
             created_by: "ops".into(),
         })
+        .await
         .unwrap();
     assert_eq!(bucket_keys(&server, &bucket).await, ["fleet/routing.json"], "nothing in either data directory");
     assert!(!tmp.path().join("api/routing.json").exists());
 
     let mut seen = worker.routing;
     assert!(seen.rules().is_empty(), "read before the rule was added");
-    seen.reload().unwrap();
+    seen.reload().await.unwrap();
     assert_eq!(seen.rules(), std::slice::from_ref(&rule));
     assert_eq!(seen.route(Some("invoice"), &"0".repeat(64)).renderer, Renderer::Fallback);
-    table.remove(&rule.id).unwrap();
-    seen.reload().unwrap();
+    table.remove(&rule.id).await.unwrap();
+    seen.reload().await.unwrap();
     assert!(seen.rules().is_empty());
 
     // A table damaged in the bucket is refused with its URL, and a reload keeps the rules read.
     let client = server.client();
     let body = ByteStream::from(b"{not json".to_vec());
     client.put_object().bucket(&bucket).key("fleet/routing.json").body(body).send().await.unwrap();
-    let err = seen.reload().unwrap_err().to_string();
+    let err = seen.reload().await.unwrap_err().to_string();
     assert!(err.contains(&format!("s3://{bucket}/fleet/routing.json")) && err.contains("not valid JSON"), "{err}");
 }

@@ -6,7 +6,7 @@ use std::process::Output;
 
 use image::{Rgba, RgbaImage};
 use pixelproof::audit::Action;
-use pixelproof::baseline::{Key, NewCandidate, Store};
+use pixelproof::baseline::{DirStore as Store, Key, NewCandidate};
 use pixelproof::compare::verdict::PageInput;
 
 use crate::support;

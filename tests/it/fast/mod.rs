@@ -11,5 +11,6 @@ mod layers;
 mod old_records;
 mod queue_embedded;
 mod report;
+mod routing_cache;
 mod store_local;
 mod webhook;

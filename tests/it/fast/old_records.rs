@@ -71,7 +71,7 @@ fn job_records_stored_before_the_typed_verdict_load() {
 
 #[test]
 fn the_committed_baselines_audit_log_loads_as_records() {
-    let store = pixelproof::baseline::Store::open(&repo().join("baselines")).expect("the committed baselines");
+    let store = pixelproof::baseline::DirStore::new(repo().join("baselines"));
     let log = store.audit_log().expect("the audit log loads");
     let lines = std::fs::read_to_string(repo().join("baselines/audit.jsonl")).expect("audit.jsonl");
     let lines: Vec<&str> = lines.lines().filter(|l| !l.trim().is_empty()).collect();

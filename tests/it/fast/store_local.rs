@@ -211,8 +211,8 @@ fn rule(m: Match, renderer: Renderer) -> NewRule {
     NewRule { matches: m, renderer, note: "breaks Chromium's table layout".into(), created_by: "ops".into() }
 }
 
-#[test]
-fn routing_rules_persist_and_fingerprints_win() {
+#[tokio::test]
+async fn routing_rules_persist_and_fingerprints_win() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("routing.json");
     let fp = fingerprint("<p>hi</p>", r#"{"paper":"A4"}"#);
@@ -221,8 +221,8 @@ fn routing_rules_persist_and_fingerprints_win() {
 
     let mut table = RoutingTable::load(&path).unwrap();
     assert_eq!(table.route(Some("invoice"), &fp).renderer, Renderer::Chromium);
-    let by_template = table.add(rule(Match::Template("invoice".into()), Renderer::Fallback)).unwrap();
-    let by_fp = table.add(rule(Match::Fingerprint(fp.clone()), Renderer::Chromium)).unwrap();
+    let by_template = table.add(rule(Match::Template("invoice".into()), Renderer::Fallback)).await.unwrap();
+    let by_fp = table.add(rule(Match::Fingerprint(fp.clone()), Renderer::Chromium)).await.unwrap();
 
     let table = RoutingTable::load(&path).unwrap();
     assert_eq!(table.rules().len(), 2);
@@ -239,30 +239,33 @@ fn routing_rules_persist_and_fingerprints_win() {
     assert_eq!(json["rules"][0]["renderer"], "fallback");
 
     let mut table = table;
-    table.remove(&by_template.id).unwrap();
+    table.remove(&by_template.id).await.unwrap();
     assert_eq!(RoutingTable::load(&path).unwrap().route(Some("invoice"), &other).renderer, Renderer::Chromium);
     let leftovers: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert_eq!(leftovers, vec![std::ffi::OsString::from("routing.json")], "temporary files left behind");
 }
 
-#[test]
-fn routing_refuses_bad_rules_saying_what_is_wrong() {
+#[tokio::test]
+async fn routing_refuses_bad_rules_saying_what_is_wrong() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("routing.json");
     let mut table = RoutingTable::load(&path).unwrap();
     let err = |r: Result<_, RoutingError>| r.unwrap_err().to_string();
-    assert!(err(table.add(rule(Match::Template("../x".into()), Renderer::Fallback))).contains("template name \"../x\""));
-    assert!(err(table.add(rule(Match::Fingerprint("ABC".into()), Renderer::Fallback))).contains("64 lowercase hex"));
+    assert!(err(table.add(rule(Match::Template("../x".into()), Renderer::Fallback)).await)
+        .contains("template name \"../x\""));
+    assert!(
+        err(table.add(rule(Match::Fingerprint("ABC".into()), Renderer::Fallback)).await).contains("64 lowercase hex")
+    );
     let mut no_note = rule(Match::Template("invoice".into()), Renderer::Fallback);
     no_note.note = "  ".into();
-    assert!(err(table.add(no_note)).contains("note"));
+    assert!(err(table.add(no_note).await).contains("note"));
     let mut nobody = rule(Match::Template("invoice".into()), Renderer::Fallback);
     nobody.created_by = String::new();
-    assert!(err(table.add(nobody)).contains("created_by"));
-    let first = table.add(rule(Match::Template("invoice".into()), Renderer::Fallback)).unwrap();
-    let dup = err(table.add(rule(Match::Template("invoice".into()), Renderer::Chromium)));
+    assert!(err(table.add(nobody).await).contains("created_by"));
+    let first = table.add(rule(Match::Template("invoice".into()), Renderer::Fallback)).await.unwrap();
+    let dup = err(table.add(rule(Match::Template("invoice".into()), Renderer::Chromium)).await);
     assert!(dup.contains(&first.id) && dup.contains("template invoice"), "{dup}");
-    let missing = err(table.remove("rule-nope"));
+    let missing = err(table.remove("rule-nope").await);
     assert!(missing.contains("rule-nope") && missing.contains(&first.id), "{missing}");
     assert_eq!(RoutingTable::load(&path).unwrap().rules().len(), 1, "refused changes are not saved");
 
