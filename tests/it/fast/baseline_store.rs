@@ -168,6 +168,11 @@ fn approving_replaces_the_whole_baseline_and_rejecting_keeps_it() {
     assert!(!cand_dir.join("diff-001.png").exists());
     let candidate = store.load_candidate(&key).unwrap();
     assert_eq!(candidate.verdict.as_ref().unwrap().verdict, verdict);
+    // The comparison is `comparison.json`; a candidate written before it was renamed has it as
+    // `verdict.json`, and still reads.
+    assert!(cand_dir.join("comparison.json").is_file() && !cand_dir.join("verdict.json").exists());
+    std::fs::rename(cand_dir.join("comparison.json"), cand_dir.join("verdict.json")).unwrap();
+    assert_eq!(store.load_candidate(&key).unwrap().verdict.unwrap().verdict, verdict);
     let change = store.candidates().unwrap()[0].change();
     assert_eq!(change, "512 px changed on page 2; text changed on page 2; 3 → 2 pages");
 
