@@ -242,6 +242,20 @@ impl From<AttemptWire> for Attempt {
     }
 }
 
+/// Every attempt's failed rules (`rule: detail`), each named by its engine
+/// (`fallback: fonts: …`) unless Chromium alone printed: how a held job's reasons are told.
+pub fn failed_rules(attempts: &[Attempt]) -> Vec<String> {
+    let named = attempts.len() > 1 || attempts.iter().any(|a| a.engine == Renderer::Fallback);
+    let reasons = |a: &Attempt| {
+        a.checked
+            .reasons()
+            .into_iter()
+            .map(|r| if named { format!("{}: {r}", a.engine) } else { r })
+            .collect::<Vec<_>>()
+    };
+    attempts.iter().flat_map(reasons).collect()
+}
+
 /// A job's verdict (`verdict.json`, and the record's `verdict`): the shipped (or held)
 /// attempt's numbers first, every attempt below.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

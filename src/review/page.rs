@@ -83,11 +83,7 @@ pub fn job_item(job: &HeldJob) -> Item {
     };
     // Each engine's failed rules; a verdict without attempts has only its reasons.
     let attempts = verdict.map(|v| v.attempts.as_slice()).unwrap_or_default();
-    for attempt in attempts {
-        for reason in attempt.checked.reasons() {
-            say(if attempts.len() > 1 { format!("{}: {reason}", attempt.engine) } else { reason });
-        }
-    }
+    crate::rules::failed_rules(attempts).into_iter().for_each(&mut say);
     if attempts.is_empty() {
         verdict.into_iter().flat_map(|v| v.reasons.iter().cloned()).for_each(&mut say);
     }
@@ -209,10 +205,10 @@ mod tests {
             "{}",
             item.subtitle
         );
-        // Routed to the fallback alone: its column, not the candidate's.
+        // Routed to the fallback alone: its column, and its reasons say it was the fallback.
         let item = job_item(&held(serde_json::json!({"attempts": [attempt("WeasyPrint 57.2", detail)]})));
         assert!(item.subtitle.contains("fallback by WeasyPrint 57.2"), "{}", item.subtitle);
-        assert_eq!(item.changes, [format!("page-count: {detail}")]);
+        assert_eq!(item.changes, [format!("fallback: page-count: {detail}")]);
     }
 
     #[tokio::test]

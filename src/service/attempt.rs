@@ -453,7 +453,7 @@ pub(super) async fn render_now(service: &Service, request: &JobRequest) -> Resul
             let renderer_version = last.map(|a| a.renderer_version.clone()).unwrap_or_default();
             Ok(RenderedNow::Shipped { state, engine, renderer_version, proof })
         }
-        Ok(Outcome::Held { attempts, .. }) => Ok(RenderedNow::Held { reasons: held_reasons(&attempts) }),
+        Ok(Outcome::Held { attempts, .. }) => Ok(RenderedNow::Held { reasons: crate::rules::failed_rules(&attempts) }),
         Err(Stopped::Engine(e)) => Err(e.into()),
         Err(Stopped::Fallback(e)) => Err(e.into()),
         Err(Stopped::NoFallback(_)) => Ok(RenderedNow::Held {
@@ -461,18 +461,4 @@ pub(super) async fn render_now(service: &Service, request: &JobRequest) -> Resul
         }),
         Err(Stopped::Interrupted(i)) => Err(RenderNowError::Baseline(i.error)),
     }
-}
-
-/// The failed rules of every attempt, each named by its engine unless Chromium's was the only
-/// one (as `/v1/render` has always said them).
-fn held_reasons(attempts: &[Attempt]) -> Vec<String> {
-    let named = attempts.len() > 1 || attempts.iter().any(|a| a.engine == Renderer::Fallback);
-    let reasons = |a: &Attempt| {
-        a.checked
-            .reasons()
-            .into_iter()
-            .map(|r| if named { format!("{}: {r}", a.engine) } else { r })
-            .collect::<Vec<_>>()
-    };
-    attempts.iter().flat_map(reasons).collect()
 }

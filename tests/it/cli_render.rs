@@ -1,6 +1,6 @@
 //! `pixelproof render` as a user runs it: real binary, real Chromium and PDFium.
 
-use crate::support::{pixelproof, write_file};
+use crate::support::{pixelproof, render_to_pdf, write_file};
 
 #[test]
 fn renders_an_html_file_with_its_assets_and_reports_blocked_requests() {
@@ -12,21 +12,11 @@ fn renders_an_html_file_with_its_assets_and_reports_blocked_requests() {
     );
     write_file(tmp.path(), "css/s.css", "h1 { color: rgb(200, 0, 0); font-family: 'DejaVu Serif'; }");
     let out = tmp.path().join("page.pdf");
-    let res = pixelproof()
-        .args(["render", "--html"])
-        .arg(tmp.path().join("page.html"))
-        .arg("-o")
-        .arg(&out)
-        .arg("--json")
-        .args(["--title", "Q3 report"])
-        .output()
-        .expect("run pixelproof");
-    let stderr = String::from_utf8_lossy(&res.stderr);
-    assert!(res.status.success(), "{stderr}");
-    let pdf = std::fs::read(&out).expect("the PDF was written");
-    assert!(pdf.starts_with(b"%PDF-"), "not a PDF");
+    let (pdf, json, stderr) = render_to_pdf(
+        pixelproof().args(["render", "--html"]).arg(tmp.path().join("page.html")).args(["--title", "Q3 report"]),
+        &out,
+    );
     assert!(pdf.windows(9).any(|w| w == b"Q3 report"), "the title is in the PDF metadata");
-    let json: serde_json::Value = serde_json::from_slice(&res.stdout).expect("--json prints JSON");
     assert_eq!(json["pages"], 1);
     assert_eq!(json["blocked"][0]["url"], "http://127.0.0.1:9/x.png");
     assert!(

@@ -167,19 +167,12 @@ async fn the_same_document_twice_gives_identical_rasters() {
 fn the_cli_renders_with_the_fallback() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let out = tmp.path().join("invoice.pdf");
-    let res = support::pixelproof()
-        .args(["render", "--renderer", "fallback", "--template", "invoice", "--data"])
-        .arg("templates/invoice/fixtures/basic.json")
-        .arg("-o")
-        .arg(&out)
-        .arg("--json")
-        .output()
-        .expect("run pixelproof");
-    let stderr = String::from_utf8_lossy(&res.stderr);
-    assert!(res.status.success(), "{stderr}");
-    let pdf = std::fs::read(&out).expect("the PDF was written");
-    assert!(pdf.starts_with(b"%PDF-"), "not a PDF");
-    let summary: serde_json::Value = serde_json::from_slice(&res.stdout).expect("JSON summary");
+    let (_, summary, _) = support::render_to_pdf(
+        support::pixelproof()
+            .args(["render", "--renderer", "fallback", "--template", "invoice", "--data"])
+            .arg("templates/invoice/fixtures/basic.json"),
+        &out,
+    );
     assert_eq!(summary["renderer"], "fallback", "{summary}");
     assert!(summary["renderer_version"].as_str().is_some_and(|r| r.starts_with("WeasyPrint")), "{summary}");
     assert!(summary["pages"].as_u64().is_some_and(|n| n >= 1), "{summary}");

@@ -95,7 +95,8 @@ impl Workspace {
         let pdf = std::fs::read(&pdf_path).expect("read the PDF");
         let candidate = self.candidate_dir("default");
         let verdict: Value =
-            serde_json::from_slice(&std::fs::read(candidate.join("verdict.json")).expect("verdict")).expect("json");
+            serde_json::from_slice(&std::fs::read(candidate.join("comparison.json")).expect("comparison"))
+                .expect("json");
         // The shape the job path writes: every rule's reasons, and the pixel verdict.
         let held_verdict = json!({
             "passed": false,

@@ -195,6 +195,21 @@ pub fn pixelproof() -> std::process::Command {
     cmd
 }
 
+/// Runs `pixelproof render … -o OUT --json` (`render` with `--json` added): asserts it
+/// succeeded and wrote a PDF to `out`. Returns the PDF, the `--json` summary and stderr.
+pub fn render_to_pdf(
+    render: &mut std::process::Command,
+    out: &std::path::Path,
+) -> (Vec<u8>, serde_json::Value, String) {
+    let res = render.arg("-o").arg(out).arg("--json").output().expect("run pixelproof");
+    let stderr = String::from_utf8_lossy(&res.stderr).into_owned();
+    assert!(res.status.success(), "{stderr}");
+    let pdf = std::fs::read(out).expect("the PDF was written");
+    assert!(pdf.starts_with(b"%PDF-"), "not a PDF");
+    let summary = serde_json::from_slice(&res.stdout).expect("--json prints JSON");
+    (pdf, summary, stderr)
+}
+
 /// What a command printed, standard output then standard error, as a terminal shows it.
 pub fn shown(out: &std::process::Output) -> String {
     format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
