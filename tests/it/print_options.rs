@@ -196,6 +196,19 @@ fn the_api_takes_the_options_refuses_bad_units_and_documents_them() {
         "outline: true needs tagged: true",
     );
 
+    // A job whose Chromium proof fails (more pages than the invoice allows) and that the
+    // fallback cannot print (background: false) is held with Chromium's pages, not failed.
+    let mut data = support::service::fixture("invoice", "basic");
+    let items = data["items"].as_array().cloned().unwrap_or_default();
+    data["items"] = Value::Array(items.iter().cycle().take(400).cloned().collect());
+    let job = json!({"template": "invoice", "data": data, "options": {"background": false}});
+    let id = support::service::submit(&server, SUBMIT, &job);
+    let settled = support::service::wait_settled(&server, SUBMIT, &id, Duration::from_secs(300));
+    assert_eq!(settled["state"], "held", "{settled}");
+    assert_eq!(settled["renderer"], "chromium", "{settled}");
+    let attempts = settled["verdict"]["attempts"].as_array().map(Vec::len);
+    assert_eq!(attempts, Some(1), "the fallback printed nothing: {settled}");
+
     let spec: Value = http.get(server.url("/openapi.json")).send().expect("openapi").json().expect("JSON");
     let schemas = &spec["components"]["schemas"];
     let options = &schemas["JobOptions"]["properties"];
