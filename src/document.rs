@@ -79,15 +79,20 @@ pub fn safe_relative_path(rel: &str) -> Option<PathBuf> {
     }
 }
 
-/// Paper size, by name or explicit dimensions in inches.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+/// Paper size: a name (any case), or a width and height, each a length with its unit or a
+/// bare number of inches (the older form, still accepted and written back as it came).
+///
+/// The same parser reads the API, `template.json`, stored job records and the CLI: a name
+/// through [`PaperName`]'s `FromStr`, a side through [`PaperLength::parse`].
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum Paper {
     Named(PaperName),
-    Inches { width: f64, height: f64 },
+    Size { width: PaperLength, height: PaperLength },
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// A paper name. Written as below (`"A4"`, `"Letter"`); read in any case (`"a4"`, `"LETTER"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum PaperName {
     A3,
     A4,
@@ -96,16 +101,136 @@ pub enum PaperName {
     Legal,
 }
 
+/// What a paper option a user wrote is wrong with, and what to write instead.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum PaperError {
+    #[error(
+        "unknown paper {0:?}; use one of A3, A4, A5, Letter, Legal (any case), or a size like \
+         {{\"width\": \"210mm\", \"height\": \"297mm\"}}"
+    )]
+    Name(String),
+    #[error(
+        "paper {side} {value:?} is not a length; write it like \"210mm\", \"21cm\", \"8.5in\", \"612pt\", \
+         \"816px\", \"51pc\", or a bare number of inches"
+    )]
+    Length { side: &'static str, value: String },
+    #[error(
+        "paper {side} {value:?} is {inches:.2} in; each side must be between {MIN_PAPER_INCHES} and \
+         {MAX_PAPER_INCHES} inches (25.4mm to 5080mm)"
+    )]
+    Range { side: &'static str, value: String, inches: f64 },
+    #[error("paper needs both \"width\" and \"height\" (like {{\"width\": \"210mm\", \"height\": \"297mm\"}}); {0}")]
+    Shape(String),
+}
+
+/// The smallest and largest side of a paper, in inches.
+pub const MIN_PAPER_INCHES: f64 = 1.0;
+pub const MAX_PAPER_INCHES: f64 = 200.0;
+
+impl std::str::FromStr for PaperName {
+    type Err = PaperError;
+
+    fn from_str(s: &str) -> Result<PaperName, PaperError> {
+        Ok(match s.trim().to_ascii_lowercase().as_str() {
+            "a3" => PaperName::A3,
+            "a4" => PaperName::A4,
+            "a5" => PaperName::A5,
+            "letter" => PaperName::Letter,
+            "legal" => PaperName::Legal,
+            _ => return Err(PaperError::Name(s.to_string())),
+        })
+    }
+}
+
+/// One side of a paper size, checked: a positive length within
+/// [`MIN_PAPER_INCHES`]..=[`MAX_PAPER_INCHES`]. Keeps the form it was written in, so a
+/// document's options serialise (and fingerprint) as they were given.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PaperLength {
+    written: Option<String>,
+    inches: f64,
+}
+
+impl PaperLength {
+    /// A side in inches (a bare JSON number).
+    pub fn from_inches(side: &'static str, inches: f64) -> Result<PaperLength, PaperError> {
+        check_side(side, inches.to_string(), inches)?;
+        Ok(PaperLength { written: None, inches })
+    }
+
+    /// A side written with its unit: `in`, `mm`, `cm`, `pt`, `px` (96 per inch), `pc`; a
+    /// bare number is inches.
+    pub fn parse(side: &'static str, value: &str) -> Result<PaperLength, PaperError> {
+        let bad = || PaperError::Length { side, value: value.to_string() };
+        let v = value.trim();
+        let split = v.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(v.len());
+        let (num, unit) = v.split_at(split);
+        let n: f64 = num.trim().parse().map_err(|_| bad())?;
+        let per_inch = match unit.trim().to_ascii_lowercase().as_str() {
+            "" | "in" => 1.0,
+            "mm" => 25.4,
+            "cm" => 2.54,
+            "pt" => 72.0,
+            "px" => 96.0,
+            "pc" => 6.0,
+            _ => return Err(bad()),
+        };
+        let inches = n / per_inch;
+        check_side(side, value.to_string(), inches)?;
+        Ok(PaperLength { written: Some(value.to_string()), inches })
+    }
+
+    pub fn inches(&self) -> f64 {
+        self.inches
+    }
+}
+
+fn check_side(side: &'static str, value: String, inches: f64) -> Result<(), PaperError> {
+    if !inches.is_finite() {
+        return Err(PaperError::Length { side, value });
+    }
+    if !(MIN_PAPER_INCHES..=MAX_PAPER_INCHES).contains(&inches) {
+        return Err(PaperError::Range { side, value, inches });
+    }
+    Ok(())
+}
+
+impl Serialize for PaperLength {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match &self.written {
+            Some(text) => s.serialize_str(text),
+            None => s.serialize_f64(self.inches),
+        }
+    }
+}
+
 impl Paper {
+    /// Parses a paper name or `WIDTHxHEIGHT` (`"210mmx297mm"`, `"8.5inx11in"`), as the CLI's
+    /// `--paper` takes it.
+    pub fn parse(value: &str) -> Result<Paper, PaperError> {
+        if let Ok(name) = value.parse::<PaperName>() {
+            return Ok(Paper::Named(name));
+        }
+        let lower = value.to_ascii_lowercase();
+        // The separator is the first `x` after a digit or a unit's last letter.
+        match lower.char_indices().find(|&(i, c)| c == 'x' && i > 0) {
+            Some((i, _)) => Ok(Paper::Size {
+                width: PaperLength::parse("width", &value[..i])?,
+                height: PaperLength::parse("height", &value[i + 1..])?,
+            }),
+            None => Err(PaperError::Name(value.to_string())),
+        }
+    }
+
     /// Width and height in inches (portrait).
     pub fn inches(&self) -> (f64, f64) {
-        match *self {
+        match self {
             Paper::Named(PaperName::A3) => (11.69, 16.54),
             Paper::Named(PaperName::A4) => (8.27, 11.69),
             Paper::Named(PaperName::A5) => (5.83, 8.27),
             Paper::Named(PaperName::Letter) => (8.5, 11.0),
             Paper::Named(PaperName::Legal) => (8.5, 14.0),
-            Paper::Inches { width, height } => (width, height),
+            Paper::Size { width, height } => (width.inches, height.inches),
         }
     }
 }
@@ -113,6 +238,129 @@ impl Paper {
 impl Default for Paper {
     fn default() -> Self {
         Paper::Named(PaperName::A4)
+    }
+}
+
+impl<'de> Deserialize<'de> for PaperName {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<PaperName, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+impl<'de> Deserialize<'de> for Paper {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Paper, D::Error> {
+        d.deserialize_any(PaperVisitor)
+    }
+}
+
+struct PaperVisitor;
+
+impl<'de> serde::de::Visitor<'de> for PaperVisitor {
+    type Value = Paper;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str(
+            "a paper name (A3, A4, A5, Letter, Legal, any case) or a size like \
+             {\"width\": \"210mm\", \"height\": \"297mm\"}",
+        )
+    }
+
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Paper, E> {
+        v.parse().map(Paper::Named).map_err(E::custom)
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Paper, A::Error> {
+        use serde::de::Error;
+        let (mut width, mut height) = (None, None);
+        while let Some(key) = map.next_key::<String>()? {
+            let side = match key.as_str() {
+                "width" => "width",
+                "height" => "height",
+                other => return Err(A::Error::custom(PaperError::Shape(format!("{other:?} is not one of them")))),
+            };
+            let value = map.next_value::<LengthValue>()?;
+            let length = match value {
+                LengthValue::Number(n) => PaperLength::from_inches(side, n),
+                LengthValue::Text(t) => PaperLength::parse(side, &t),
+            }
+            .map_err(A::Error::custom)?;
+            match side {
+                "width" => width = Some(length),
+                _ => height = Some(length),
+            }
+        }
+        match (width, height) {
+            (Some(width), Some(height)) => Ok(Paper::Size { width, height }),
+            (None, _) => Err(A::Error::custom(PaperError::Shape("\"width\" is missing".into()))),
+            (_, None) => Err(A::Error::custom(PaperError::Shape("\"height\" is missing".into()))),
+        }
+    }
+}
+
+/// A side as JSON has it: a number (inches) or a string with a unit.
+enum LengthValue {
+    Number(f64),
+    Text(String),
+}
+
+impl<'de> Deserialize<'de> for LengthValue {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<LengthValue, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = LengthValue;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a length like \"210mm\" or a number of inches")
+            }
+            fn visit_f64<E>(self, v: f64) -> Result<LengthValue, E> {
+                Ok(LengthValue::Number(v))
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<LengthValue, E> {
+                Ok(LengthValue::Number(v as f64))
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<LengthValue, E> {
+                Ok(LengthValue::Number(v as f64))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<LengthValue, E> {
+                Ok(LengthValue::Text(v.to_string()))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// Which CSS media the document is laid out for: `print` (Chromium's own when printing)
+/// or `screen` (what a browser window shows, as Puppeteer's `emulateMediaType("screen")`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Media {
+    #[default]
+    Print,
+    Screen,
+}
+
+impl Media {
+    pub fn is_print(&self) -> bool {
+        *self == Media::Print
+    }
+
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Media::Print => "print",
+            Media::Screen => "screen",
+        }
+    }
+}
+
+impl std::str::FromStr for Media {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Media, String> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "print" => Ok(Media::Print),
+            "screen" => Ok(Media::Screen),
+            _ => Err(format!("unknown media {s:?}; use print or screen")),
+        }
     }
 }
 
@@ -153,6 +401,31 @@ pub struct PrintOptions {
     pub title: Option<String>,
     /// Fail the document (instead of warning) when a requested font did not load.
     pub strict_fonts: bool,
+    // The options below are left out of the serialised form at their defaults, so a
+    // document that does not use them keeps its fingerprint and render cache key.
+    /// Write the PDF's outline (bookmarks) from the document's headings.
+    #[serde(skip_serializing_if = "is_false")]
+    pub outline: bool,
+    /// Write a tagged (accessible) PDF, as Chromium does by default.
+    #[serde(skip_serializing_if = "is_true")]
+    pub tagged: bool,
+    /// The CSS media the document is laid out for.
+    #[serde(skip_serializing_if = "Media::is_print")]
+    pub media: Media,
+    /// Print CSS backgrounds (colours and images).
+    #[serde(skip_serializing_if = "is_true")]
+    pub background: bool,
+    /// No white page behind the document: where it paints no background, the PDF is transparent.
+    #[serde(skip_serializing_if = "is_false")]
+    pub omit_background: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+fn is_true(b: &bool) -> bool {
+    *b
 }
 
 impl Default for PrintOptions {
@@ -167,6 +440,11 @@ impl Default for PrintOptions {
             footer_template: None,
             title: None,
             strict_fonts: false,
+            outline: false,
+            tagged: true,
+            media: Media::Print,
+            background: true,
+            omit_background: false,
         }
     }
 }
@@ -251,5 +529,64 @@ mod tests {
         let ok: PrintOptions = serde_json::from_str(r#"{"paper": "Letter", "landscape": true}"#).unwrap();
         assert_eq!(ok.paper, Paper::Named(PaperName::Letter));
         assert!(ok.landscape);
+    }
+
+    /// The serialised form `routing::fingerprint` and the render cache key hash: the same as
+    /// before the outline/tagged/media/background options existed, for a document that
+    /// leaves them at their defaults.
+    #[test]
+    fn default_options_serialise_as_before() {
+        let before = r#"{"paper":"A4","margins":{"top":"10mm","right":"10mm","bottom":"10mm","left":"10mm"},"landscape":false,"scale":1.0,"page_ranges":"","header_template":null,"footer_template":null,"title":null,"strict_fonts":false}"#;
+        assert_eq!(serde_json::to_string(&PrintOptions::default()).unwrap(), before);
+        let inches: PrintOptions = serde_json::from_str(r#"{"paper": {"width": 8.5, "height": 11}}"#).unwrap();
+        let written = serde_json::to_string(&inches).unwrap();
+        assert!(written.starts_with(r#"{"paper":{"width":8.5,"height":11.0},"margins""#), "{written}");
+        let round: PrintOptions = serde_json::from_str(before).unwrap();
+        assert_eq!(round, PrintOptions::default());
+        let screen = PrintOptions { media: Media::Screen, outline: true, ..Default::default() };
+        let written = serde_json::to_string(&screen).unwrap();
+        assert!(written.ends_with(r#""strict_fonts":false,"outline":true,"media":"screen"}"#), "{written}");
+    }
+
+    #[test]
+    fn paper_names_any_case_and_sizes_with_units() {
+        for (json, want) in
+            [(r#""a4""#, PaperName::A4), (r#""LETTER""#, PaperName::Letter), (r#""Legal""#, PaperName::Legal)]
+        {
+            assert_eq!(serde_json::from_str::<Paper>(json).unwrap(), Paper::Named(want), "{json}");
+        }
+        assert_eq!(serde_json::to_string(&Paper::parse("letter").unwrap()).unwrap(), r#""Letter""#);
+        let mm: Paper = serde_json::from_str(r#"{"width": "210mm", "height": "297mm"}"#).unwrap();
+        let (w, h) = mm.inches();
+        assert!((w - 210.0 / 25.4).abs() < 1e-9 && (h - 297.0 / 25.4).abs() < 1e-9);
+        assert_eq!(serde_json::to_string(&mm).unwrap(), r#"{"width":"210mm","height":"297mm"}"#);
+        for (text, inches) in
+            [("8.5in", 8.5), ("21.59cm", 8.5), ("612pt", 8.5), ("816px", 8.5), ("51pc", 8.5), ("8.5", 8.5)]
+        {
+            let got = PaperLength::parse("width", text).unwrap().inches();
+            assert!((got - inches).abs() < 1e-9, "{text}: {got}");
+        }
+        let both = Paper::parse("210mmx297mm").unwrap();
+        assert_eq!(both, mm);
+        let mixed: Paper = serde_json::from_str(r#"{"width": 8.5, "height": "279.4mm"}"#).unwrap();
+        assert!((mixed.inches().1 - 11.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn paper_mistakes_name_the_side_and_the_fix() {
+        let cases = [
+            (r#""B5""#, "unknown paper \"B5\""),
+            (r#"{"width": "210mm", "height": "297furlong"}"#, "paper height \"297furlong\" is not a length"),
+            (r#"{"width": "-210mm", "height": "297mm"}"#, "paper width \"-210mm\""),
+            (r#"{"width": 0, "height": 11}"#, "paper width \"0\""),
+            (r#"{"width": "9000in", "height": "11in"}"#, "between 1 and 200 inches"),
+            (r#"{"width": "210mm"}"#, "\"height\" is missing"),
+            (r#"{"width": "210mm", "height": "297mm", "depth": 1}"#, "\"depth\""),
+            (r#"true"#, "a paper name"),
+        ];
+        for (json, want) in cases {
+            let err = serde_json::from_str::<Paper>(json).unwrap_err().to_string();
+            assert!(err.contains(want), "{json}: {err}");
+        }
     }
 }

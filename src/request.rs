@@ -12,7 +12,7 @@ use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::document::{Assets, Document, Margins, Origin, Paper, PrintOptions};
+use crate::document::{Assets, Document, Margins, Media, Origin, Paper, PrintOptions};
 use crate::fixture::Key;
 use crate::template::{Catalog, TemplateError};
 
@@ -76,13 +76,13 @@ pub struct JobRequest {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct JobOptions {
-    /// `"A3"`, `"A4"`, `"A5"`, `"Letter"`, `"Legal"`, or `{"width": in, "height": in}`.
+    /// A name in any case (`"A4"`, `"letter"`), or `{"width": "210mm", "height": "297mm"}`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<PaperSchema>)]
     pub paper: Option<Paper>,
     /// CSS lengths: `{"top": "20mm", "right": "…", "bottom": "…", "left": "…"}`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<MarginsSchema>)]
     pub margins: Option<Margins>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub landscape: Option<bool>,
@@ -101,12 +101,87 @@ pub struct JobOptions {
     /// Fail an HTML job when a font it asks for did not load (template jobs always do).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub strict_fonts: Option<bool>,
+    /// Write the PDF's outline (bookmarks) from the headings. Default false.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outline: Option<bool>,
+    /// Write a tagged (accessible) PDF. Default true.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tagged: Option<bool>,
+    /// The CSS media the document is laid out for: `print` (default) or `screen`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<MediaSchema>)]
+    pub media: Option<Media>,
+    /// Print CSS backgrounds (colours and images). Default true.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub background: Option<bool>,
+    /// No white page behind the document: transparent where it paints no background. Default false.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub omit_background: Option<bool>,
+}
+
+/// A paper name (any case) or a size: the OpenAPI shape of [`Paper`] (its own serde reads it).
+#[derive(ToSchema)]
+#[schema(as = Paper)]
+#[allow(dead_code)]
+#[serde(untagged)]
+enum PaperSchema {
+    Name(PaperNameSchema),
+    Size {
+        /// A length with its unit (`in`, `mm`, `cm`, `pt`, `px`, `pc`) or a number of inches.
+        width: LengthSchema,
+        height: LengthSchema,
+    },
+}
+
+/// A paper name, read in any case (`"a4"` is `"A4"`).
+#[derive(ToSchema)]
+#[schema(as = PaperName)]
+#[allow(dead_code)]
+enum PaperNameSchema {
+    A3,
+    A4,
+    A5,
+    Letter,
+    Legal,
+}
+
+/// A length with its unit (`"210mm"`, `"8.5in"`, `"21cm"`, `"612pt"`, `"816px"`, `"51pc"`),
+/// or a number of inches. Each paper side is 1 to 200 inches.
+#[derive(ToSchema)]
+#[schema(as = PaperLength)]
+#[allow(dead_code)]
+#[serde(untagged)]
+enum LengthSchema {
+    Text(String),
+    Inches(f64),
+}
+
+/// Page margins, each a CSS length (`"20mm"`, `"0.5in"`, `"12px"`, `"1cm"`, `"36pt"`) or a
+/// bare number of inches as a string; a side left out is 10mm.
+#[derive(ToSchema)]
+#[schema(as = Margins)]
+#[allow(dead_code)]
+struct MarginsSchema {
+    top: Option<String>,
+    right: Option<String>,
+    bottom: Option<String>,
+    left: Option<String>,
+}
+
+/// The CSS media a document is laid out for.
+#[derive(ToSchema)]
+#[schema(as = Media)]
+#[allow(dead_code)]
+#[serde(rename_all = "lowercase")]
+enum MediaSchema {
+    Print,
+    Screen,
 }
 
 impl JobOptions {
     fn apply(&self, o: &mut PrintOptions) {
-        if let Some(p) = self.paper {
-            o.paper = p;
+        if let Some(p) = &self.paper {
+            o.paper = p.clone();
         }
         if let Some(m) = &self.margins {
             o.margins = m.clone();
@@ -131,6 +206,21 @@ impl JobOptions {
         }
         if let Some(s) = self.strict_fonts {
             o.strict_fonts = s;
+        }
+        if let Some(b) = self.outline {
+            o.outline = b;
+        }
+        if let Some(b) = self.tagged {
+            o.tagged = b;
+        }
+        if let Some(m) = self.media {
+            o.media = m;
+        }
+        if let Some(b) = self.background {
+            o.background = b;
+        }
+        if let Some(b) = self.omit_background {
+            o.omit_background = b;
         }
     }
 }
@@ -298,5 +388,19 @@ mod tests {
         assert_eq!(doc.assets.read("css/a.css").as_deref(), Some(&b"p={}"[..]));
         assert!(doc.options.landscape);
         assert_eq!(doc.origin, Origin::Html);
+    }
+
+    #[test]
+    fn new_print_options_apply_and_paper_mistakes_name_the_field() {
+        let body = r#"{"html": "<p>x</p>", "options": {"paper": {"width": "210mm", "height": "148mm"},
+            "outline": true, "media": "screen", "background": false, "omit_background": true}}"#;
+        let doc = parse(body).document(&catalog(), &Limits::default()).unwrap();
+        let o = &doc.options;
+        assert!(o.outline && o.tagged && !o.background && o.omit_background);
+        assert_eq!(o.media, Media::Screen);
+        assert!((o.paper.inches().1 - 148.0 / 25.4).abs() < 1e-9);
+        let bad = r#"{"html": "<p>x</p>", "options": {"paper": {"width": "210 furlongs", "height": "1in"}}}"#;
+        let err = serde_json::from_str::<JobRequest>(bad).unwrap_err().to_string();
+        assert!(err.contains("paper width \"210 furlongs\" is not a length") && err.contains("\"210mm\""), "{err}");
     }
 }

@@ -11,7 +11,7 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 
 use super::RendererChoice;
-use crate::document::{Document, Paper, PaperName};
+use crate::document::{Document, Media, Paper, PaperLength};
 use crate::fallback::{FallbackConfig, FallbackRenderer};
 use crate::pipeline::{Engine, EngineConfig, Proof};
 use crate::template::Catalog;
@@ -19,6 +19,15 @@ use crate::template::Catalog;
 /// Arguments of `pixelproof render`.
 #[derive(Debug, clap::Args)]
 #[command(group(clap::ArgGroup::new("source").required(true).args(["template", "html"])))]
+#[command(after_help = "Examples:
+  pixelproof render --template invoice --data templates/invoice/fixtures/basic.json -o invoice.pdf
+  pixelproof render --html page.html --paper letter --outline -o page.pdf
+  pixelproof render --html ticket.html --paper-width 210mm --paper-height 99mm --media screen -o ticket.pdf
+  pixelproof render --html label.html --paper 4inx6in --no-background --omit-background -o label.pdf
+
+The print options are the API's and template.json's: --paper, --paper-width/--paper-height
+(paper), --outline (outline), --no-tagged (tagged: false), --media (media), --no-background
+(background: false), --omit-background (omit_background).")]
 pub struct Args {
     /// Template to print (a folder name under --templates).
     #[arg(long, requires = "data")]
@@ -42,9 +51,17 @@ pub struct Args {
     /// Templates directory.
     #[arg(long, env = "PIXELPROOF_TEMPLATES")]
     pub templates: Option<PathBuf>,
-    /// Paper size: A3, A4, A5, Letter, Legal (overrides the template's).
-    #[arg(long)]
-    pub paper: Option<String>,
+    /// Paper size (overrides the template's): A3, A4, A5, Letter, Legal in any case, or
+    /// WIDTHxHEIGHT with units in, mm, cm, pt, px, pc ("--paper 210mmx99mm"); a bare number
+    /// is inches.
+    #[arg(long, value_parser = parse_paper, conflicts_with_all = ["paper_width", "paper_height"])]
+    pub paper: Option<Paper>,
+    /// Paper width, a length with its unit ("--paper-width 210mm --paper-height 99mm").
+    #[arg(long, value_name = "LENGTH", requires = "paper_height", value_parser = |v: &str| PaperLength::parse("width", v))]
+    pub paper_width: Option<PaperLength>,
+    /// Paper height, a length with its unit (with --paper-width).
+    #[arg(long, value_name = "LENGTH", requires = "paper_width", value_parser = |v: &str| PaperLength::parse("height", v))]
+    pub paper_height: Option<PaperLength>,
     /// Print in landscape.
     #[arg(long)]
     pub landscape: bool,
@@ -69,6 +86,24 @@ pub struct Args {
     /// Fail (instead of warning) when a font the HTML asks for did not load.
     #[arg(long)]
     pub strict_fonts: bool,
+    /// Write the PDF's outline (bookmarks) from the document's headings.
+    #[arg(long)]
+    pub outline: bool,
+    /// Write an untagged PDF (by default it is tagged, for screen readers).
+    #[arg(long)]
+    pub no_tagged: bool,
+    /// Lay the document out for this CSS media: print (default) or screen, so its
+    /// `@media screen` rules apply as in a browser window ("--media screen").
+    #[arg(long, value_name = "MEDIA", value_parser = |v: &str| v.parse::<Media>())]
+    pub media: Option<Media>,
+    /// Leave out CSS backgrounds (colours and images), as a browser's print dialog does by
+    /// default. The fallback renderer refuses this.
+    #[arg(long)]
+    pub no_background: bool,
+    /// No white page behind the document: where it paints no background the PDF is
+    /// transparent (for printing onto letterhead or compositing).
+    #[arg(long)]
+    pub omit_background: bool,
     /// Seconds a document may take to print.
     #[arg(long, default_value_t = 30)]
     pub timeout: u64,
@@ -82,6 +117,10 @@ pub struct Args {
     /// service uses when Chromium's output fails verification.
     #[arg(long, value_enum, default_value_t = RendererChoice::Chromium)]
     pub renderer: RendererChoice,
+}
+
+fn parse_paper(value: &str) -> Result<Paper, crate::document::PaperError> {
+    Paper::parse(value)
 }
 
 fn document(args: &Args) -> anyhow::Result<Document> {
@@ -102,14 +141,10 @@ fn document(args: &Args) -> anyhow::Result<Document> {
     };
     let o = &mut doc.options;
     if let Some(p) = &args.paper {
-        o.paper = Paper::Named(match p.to_ascii_lowercase().as_str() {
-            "a3" => PaperName::A3,
-            "a4" => PaperName::A4,
-            "a5" => PaperName::A5,
-            "letter" => PaperName::Letter,
-            "legal" => PaperName::Legal,
-            _ => bail!("unknown paper size {p:?}; use A3, A4, A5, Letter or Legal"),
-        });
+        o.paper = p.clone();
+    }
+    if let (Some(width), Some(height)) = (&args.paper_width, &args.paper_height) {
+        o.paper = Paper::Size { width: width.clone(), height: height.clone() };
     }
     o.landscape |= args.landscape;
     if let Some(m) = &args.margin {
@@ -128,6 +163,13 @@ fn document(args: &Args) -> anyhow::Result<Document> {
         o.footer_template = Some(std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?);
     }
     o.strict_fonts |= args.strict_fonts;
+    o.outline |= args.outline;
+    o.tagged &= !args.no_tagged;
+    if let Some(m) = args.media {
+        o.media = m;
+    }
+    o.background &= !args.no_background;
+    o.omit_background |= args.omit_background;
     if args.title.is_some() {
         o.title = args.title.clone();
     }

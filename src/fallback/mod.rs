@@ -72,6 +72,8 @@ pub enum FallbackError {
     Io { what: String, source: std::io::Error },
     #[error(transparent)]
     Options(#[from] crate::render::print::PrintOptionError),
+    #[error("the fallback renderer cannot print {label} with {option}: {why}")]
+    Unsupported { label: String, option: &'static str, why: &'static str },
     #[error(transparent)]
     Fonts(#[from] crate::fonts::FontsError),
     #[error(transparent)]
@@ -121,6 +123,9 @@ impl FallbackRenderer {
     /// Prints one document. Refused requests are in `blocked`, the document's `@font-face` rules
     /// in `font_faces` (loaded or error); `font_usage` is empty (WeasyPrint does not report it).
     pub async fn render(&self, doc: &Document) -> Result<Rendered, FallbackError> {
+        if let Some((option, why)) = page_css::unsupported(&doc.options) {
+            return Err(FallbackError::Unsupported { label: doc.label.clone(), option, why });
+        }
         let setup = page_css::page_setup(&doc.options)?;
         for w in &setup.warnings {
             tracing::warn!(label = %doc.label, "{w}");
@@ -135,6 +140,7 @@ impl FallbackRenderer {
         let job = serde_json::json!({
             "html": html_path, "base_url": DOC_URL, "out": out_path,
             "title": doc.options.title, "pages": setup.pages, "zoom": setup.zoom,
+            "media": doc.options.media.as_str(),
         });
         std::fs::write(&job_path, job.to_string()).map_err(io("write the job file"))?;
 

@@ -24,6 +24,19 @@ pub struct PageSetup {
     pub warnings: Vec<String>,
 }
 
+/// The print option WeasyPrint cannot honour, with why, or `None`. How each of the others
+/// maps (README, "The fallback renderer and print options"): paper, margins, scale, page
+/// ranges and `media` translate; `omit_background` is what WeasyPrint always does (it
+/// paints no page background); `outline` — WeasyPrint writes its heading bookmarks either
+/// way, as it did before the option existed; `tagged` — WeasyPrint 57 writes untagged PDFs
+/// (its PDF/UA mode is experimental), as before.
+pub fn unsupported(options: &PrintOptions) -> Option<(&'static str, &'static str)> {
+    (!options.background).then_some((
+        "background: false",
+        "WeasyPrint always prints CSS backgrounds; print this document with Chromium, or drop the backgrounds in its CSS",
+    ))
+}
+
 /// The largest page number an open range ("3-") reaches.
 const OPEN_RANGE_END: u32 = 10_000;
 
@@ -272,5 +285,8 @@ mod tests {
         assert!(s.css.starts_with("@page { size: 11.6900in 8.2700in;"), "{}", s.css);
         assert!(page_setup(&PrintOptions { page_ranges: "3-1".into(), ..Default::default() }).is_err());
         assert!(page_setup(&PrintOptions { scale: 5.0, ..Default::default() }).is_err());
+        assert_eq!(unsupported(&PrintOptions::default()), None);
+        let no_background = PrintOptions { background: false, ..Default::default() };
+        assert!(unsupported(&no_background).is_some_and(|(option, _)| option == "background: false"));
     }
 }

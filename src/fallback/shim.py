@@ -4,7 +4,8 @@
 # is sent to pixelproof (one JSON line on the protocol stdout) and pixelproof answers (one
 # JSON line on stdin) with the bytes, a refusal, or permission to decode a data: URL.
 # It also reports each @font-face and whether it loaded ({"face": ...}).
-# argv[1] is a JSON job file: html, base_url, out, title, pages (1-based list or null), zoom.
+# argv[1] is a JSON job file: html, base_url, out, title, pages (1-based list or null), zoom,
+# media ("print" or "screen").
 import base64
 import json
 import logging
@@ -93,7 +94,9 @@ FontConfiguration.add_font_face = add_font_face
 
 with open(job["html"], encoding="utf-8") as f:
     html = f.read()
-document = weasyprint.HTML(string=html, base_url=job["base_url"], url_fetcher=fetch).render()
+document = weasyprint.HTML(
+    string=html, base_url=job["base_url"], url_fetcher=fetch, media_type=job.get("media", "print")
+).render()
 if job.get("title"):
     document.metadata.title = job["title"]
 if job.get("pages") is not None:

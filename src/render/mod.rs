@@ -190,6 +190,7 @@ impl Chromium {
     /// [`RenderError::Timeout`].
     pub async fn render(&self, doc: &Document) -> Result<Rendered, RenderError> {
         let mut params = print::print_params(&doc.options)?;
+        let emulation = print::emulation(&doc.options);
         if let (None, Some(max)) = (&params.page_ranges, self.config.max_pages) {
             params.page_ranges = Some(format!("1-{}", max.saturating_add(1)));
         }
@@ -203,7 +204,7 @@ impl Chromium {
         let mut last_loss = String::new();
         for attempt in 0..2 {
             let mut browser = self.take_browser().await?;
-            match self.attempt(&mut browser, doc, allowed.clone(), params.clone()).await {
+            match self.attempt(&mut browser, doc, allowed.clone(), params.clone(), emulation).await {
                 Attempt::Done(printed) => {
                     self.give_back(browser).await;
                     return Ok(Rendered {
@@ -236,6 +237,7 @@ impl Chromium {
         doc: &Document,
         allowed: seal::Allowed,
         params: chromiumoxide::cdp::browser_protocol::page::PrintToPdfParams,
+        emulation: print::Emulation,
     ) -> Attempt {
         let limit = self.config.timeout;
         let pid = browser.pid;
@@ -255,7 +257,7 @@ impl Chromium {
             };
             let context = started.elapsed();
             let (printed, (), next) = tokio::join!(
-                page::print(&mut warm, label, allowed, params, doc.options.title.as_deref()),
+                page::print(&mut warm, label, allowed, params, emulation, doc.options.title.as_deref()),
                 async {
                     if let Some(used) = used {
                         page::discard(b, used).await;

@@ -20,8 +20,11 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use chromiumoxide::cdp::browser_protocol::browser::BrowserContextId;
 use chromiumoxide::cdp::browser_protocol::css::{EnableParams as CssEnable, GetPlatformFontsForNodeParams};
+use chromiumoxide::cdp::browser_protocol::dom::Rgba;
 use chromiumoxide::cdp::browser_protocol::dom::{EnableParams as DomEnable, GetDocumentParams, RequestNodeParams};
-use chromiumoxide::cdp::browser_protocol::emulation::SetDeviceMetricsOverrideParams;
+use chromiumoxide::cdp::browser_protocol::emulation::{
+    SetDefaultBackgroundColorOverrideParams, SetDeviceMetricsOverrideParams, SetEmulatedMediaParams,
+};
 use chromiumoxide::cdp::browser_protocol::fetch::{
     EnableParams as FetchEnable, EventRequestPaused, FailRequestParams, FulfillRequestParams, HeaderEntry,
     RequestPattern, RequestStage,
@@ -264,11 +267,15 @@ pub struct PrintTimings {
 }
 
 /// Prints a document in `warm`'s page. The page is used up: `discard` it after.
+/// `emulation` is sent only when it asks for something (the emulated media before the
+/// document loads, so it settles with the fonts and images that media uses; the
+/// transparent background just before printing, as Puppeteer does).
 pub async fn print(
     warm: &mut Warm,
     label: &str,
     allowed: Allowed,
     params: PrintToPdfParams,
+    emulation: super::print::Emulation,
     title: Option<&str>,
 ) -> Result<Printed, RenderError> {
     let fonts = allowed.fonts.clone();
@@ -281,6 +288,10 @@ pub async fn print(
         // Navigate by script: chromiumoxide tracks `Page.navigate` itself and waits for every
         // frame's lifecycle, which never completes when a child frame was refused.
         tracing::debug!(label, "navigating");
+        if let Some(media) = emulation.media {
+            let media = SetEmulatedMediaParams { media: Some(media.to_string()), features: None };
+            page.execute(media).await.map_err(cdp_err(label, "emulating the media type"))?;
+        }
         let started = Instant::now();
         let mut nav = EvaluateParams::new(format!("location.href = {DOC_URL:?}; 'ok'"));
         nav.return_by_value = Some(true);
@@ -296,6 +307,12 @@ pub async fn print(
         if let Some(title) = title {
             let js = format!("document.title = {}; 'ok'", serde_json::Value::String(title.to_string()));
             evaluate_string(page, label, &js).await?;
+        }
+        if emulation.transparent {
+            let clear = Rgba { r: 0, g: 0, b: 0, a: Some(0.0) };
+            page.execute(SetDefaultBackgroundColorOverrideParams { color: Some(clear) })
+                .await
+                .map_err(cdp_err(label, "making the page background transparent"))?;
         }
         tracing::debug!(label, "settled; printing");
         let pdf = print_pdf(page, label, params).await?;

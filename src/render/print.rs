@@ -16,8 +16,6 @@ pub enum PrintOptionError {
     BadLength { name: &'static str, value: String },
     #[error("scale {0} is out of range; Chromium accepts 0.1 to 2.0")]
     Scale(f64),
-    #[error("paper size {width}x{height} in is not usable; both sides must be between 1 and 200 inches")]
-    Paper { width: f64, height: f64 },
     /// Chromium refused `page_ranges` (a page past the document's end, start > end, bad
     /// syntax): the request's mistake, not the renderer's.
     #[error(
@@ -25,6 +23,12 @@ pub enum PrintOptionError {
          like \"1-3, 5\", or leave page_ranges out to print every page"
     )]
     PageRanges { ranges: String, detail: String },
+    /// Chromium builds the outline from the tagged PDF's structure: untagged, it writes none.
+    #[error(
+        "outline: true needs tagged: true (Chromium builds the outline from the tagged structure, and writes \
+         none without it); leave tagged out, or drop outline"
+    )]
+    OutlineNeedsTags,
 }
 
 impl PrintOptionError {
@@ -59,15 +63,19 @@ pub fn length_in_inches(value: &str) -> Option<f64> {
     Some(inches)
 }
 
-/// Builds the `Page.printToPDF` call for these options (background printed, CSS page size
-/// preferred, PDF streamed back rather than returned as one base64 string).
+/// Builds the `Page.printToPDF` call for these options (CSS page size preferred, PDF streamed
+/// back rather than returned as one base64 string). An option at its default is sent as it
+/// was before the option existed (`generateTaggedPDF` and `generateDocumentOutline` left
+/// out: Chromium tags and writes no outline by default), so default documents print the
+/// same bytes.
 pub fn print_params(options: &PrintOptions) -> Result<PrintToPdfParams, PrintOptionError> {
+    // Always usable: `Paper` checks each side when it is parsed or made.
     let (width, height) = options.paper.inches();
-    if !(1.0..=200.0).contains(&width) || !(1.0..=200.0).contains(&height) {
-        return Err(PrintOptionError::Paper { width, height });
-    }
     if !(0.1..=2.0).contains(&options.scale) {
         return Err(PrintOptionError::Scale(options.scale));
+    }
+    if options.outline && !options.tagged {
+        return Err(PrintOptionError::OutlineNeedsTags);
     }
     let m = &options.margins;
     let len = |name: &'static str, value: &str| {
@@ -80,7 +88,7 @@ pub fn print_params(options: &PrintOptions) -> Result<PrintToPdfParams, PrintOpt
     let params = PrintToPdfParams {
         landscape: Some(options.landscape),
         display_header_footer: Some(header_footer),
-        print_background: Some(true),
+        print_background: Some(options.background),
         scale: Some(options.scale),
         paper_width: Some(width),
         paper_height: Some(height),
@@ -93,9 +101,29 @@ pub fn print_params(options: &PrintOptions) -> Result<PrintToPdfParams, PrintOpt
         footer_template: template(&options.footer_template),
         prefer_css_page_size: Some(true),
         transfer_mode: Some(PrintToPdfTransferMode::ReturnAsStream),
-        ..Default::default()
+        generate_tagged_pdf: (!options.tagged).then_some(false),
+        generate_document_outline: options.outline.then_some(true),
     };
     Ok(params)
+}
+
+/// What the page emulates before it prints, besides `Page.printToPDF`'s own parameters.
+/// Both `None`/`false` for the defaults: then nothing is sent.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Emulation {
+    /// `Emulation.setEmulatedMedia` with this media type (`"screen"`).
+    pub media: Option<&'static str>,
+    /// `Emulation.setDefaultBackgroundColorOverride` to transparent: no white page behind
+    /// a document that paints no background of its own.
+    pub transparent: bool,
+}
+
+/// The emulation these options ask for.
+pub fn emulation(options: &PrintOptions) -> Emulation {
+    Emulation {
+        media: (!options.media.is_print()).then(|| options.media.as_str()),
+        transparent: options.omit_background,
+    }
 }
 
 #[cfg(test)]
@@ -131,5 +159,28 @@ mod tests {
         o.margins.left = "1cm".into();
         o.scale = 3.0;
         assert_eq!(print_params(&o).unwrap_err(), PrintOptionError::Scale(3.0));
+    }
+
+    #[test]
+    fn defaults_send_what_they_sent_before_and_options_map() {
+        let p = print_params(&PrintOptions::default()).unwrap();
+        assert_eq!((p.generate_tagged_pdf, p.generate_document_outline), (None, None));
+        assert_eq!(p.print_background, Some(true));
+        assert_eq!(emulation(&PrintOptions::default()), Emulation::default());
+        let both = PrintOptions { outline: true, tagged: false, ..Default::default() };
+        assert_eq!(print_params(&both).unwrap_err(), PrintOptionError::OutlineNeedsTags);
+        let o = PrintOptions {
+            outline: true,
+            background: false,
+            omit_background: true,
+            media: crate::document::Media::Screen,
+            ..Default::default()
+        };
+        let p = print_params(&o).unwrap();
+        assert_eq!((p.generate_tagged_pdf, p.generate_document_outline), (None, Some(true)));
+        let untagged = PrintOptions { tagged: false, ..Default::default() };
+        assert_eq!(print_params(&untagged).unwrap().generate_tagged_pdf, Some(false));
+        assert_eq!(p.print_background, Some(false));
+        assert_eq!(emulation(&o), Emulation { media: Some("screen"), transparent: true });
     }
 }

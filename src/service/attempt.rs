@@ -58,7 +58,9 @@ pub(super) fn engine_interrupt(e: &EngineError) -> Interrupt {
 
 fn fallback_interrupt(e: FallbackError) -> Interrupt {
     match e {
-        FallbackError::Options(_) | FallbackError::Raster(RasterError::TooManyPages { .. }) => {
+        FallbackError::Options(_)
+        | FallbackError::Unsupported { .. }
+        | FallbackError::Raster(RasterError::TooManyPages { .. }) => {
             Interrupt::fatal(format!("fallback renderer: {e}"))
         }
         other => Interrupt::retry(format!("fallback renderer: {other}")),
@@ -226,10 +228,16 @@ pub(super) async fn attempt(
         return Ok(Outcome::Held { chromium, fallback: None, attempts });
     };
     let started = Instant::now();
-    let proof = fallback
-        .prove(&job.doc, &service.engine.rasterizer, service.engine.environment.dpi)
-        .await
-        .map_err(Stopped::Fallback)?;
+    let proof = match fallback.prove(&job.doc, &service.engine.rasterizer, service.engine.environment.dpi).await {
+        Ok(proof) => proof,
+        // An option the fallback cannot print (`background: false`): as with no fallback,
+        // what Chromium printed waits for an operator, with the reason.
+        Err(e @ FallbackError::Unsupported { .. }) if chromium.is_some() => {
+            progress.moved(JobState::Verifying, Some(&e.to_string()), false).await?;
+            return Ok(Outcome::Held { chromium, fallback: None, attempts });
+        }
+        Err(e) => return Err(Stopped::Fallback(e)),
+    };
     progress.stage("fallback", started.elapsed());
     progress.moved(JobState::Verifying, None, true).await?;
     let started = Instant::now();

@@ -28,6 +28,7 @@ mod isolation;
 mod packaging;
 mod pdf_bytes;
 mod pixelmatch_parity;
+mod print_options;
 mod protocol_drift;
 mod queue_amqp;
 mod recovery;
