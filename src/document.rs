@@ -161,21 +161,7 @@ impl PaperLength {
     /// A side written with its unit: `in`, `mm`, `cm`, `pt`, `px` (96 per inch), `pc`; a
     /// bare number is inches.
     pub fn parse(side: &'static str, value: &str) -> Result<PaperLength, PaperError> {
-        let bad = || PaperError::Length { side, value: value.to_string() };
-        let v = value.trim();
-        let split = v.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(v.len());
-        let (num, unit) = v.split_at(split);
-        let n: f64 = num.trim().parse().map_err(|_| bad())?;
-        let per_inch = match unit.trim().to_ascii_lowercase().as_str() {
-            "" | "in" => 1.0,
-            "mm" => 25.4,
-            "cm" => 2.54,
-            "pt" => 72.0,
-            "px" => 96.0,
-            "pc" => 6.0,
-            _ => return Err(bad()),
-        };
-        let inches = n / per_inch;
+        let inches = css_length_inches(value).ok_or_else(|| PaperError::Length { side, value: value.to_string() })?;
         check_side(side, value.to_string(), inches)?;
         Ok(PaperLength { written: Some(value.to_string()), inches })
     }
@@ -183,6 +169,27 @@ impl PaperLength {
     pub fn inches(&self) -> f64 {
         self.inches
     }
+}
+
+/// A CSS length in inches: a number with its unit (`in`, `mm`, `cm`, `pt`, `px` at 96 per
+/// inch, `pc`; any case) or a bare number of inches; `None` when it is not one, or negative.
+/// The one reader of lengths: paper sides, margins, the Gotenberg form.
+pub fn css_length_inches(value: &str) -> Option<f64> {
+    let v = value.trim();
+    let split = v.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(v.len());
+    let (num, unit) = v.split_at(split);
+    let n: f64 = num.trim().parse().ok()?;
+    let per_inch = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "in" => 1.0,
+        "mm" => 25.4,
+        "cm" => 2.54,
+        "pt" => 72.0,
+        "px" => 96.0,
+        "pc" => 6.0,
+        _ => return None,
+    };
+    let inches = n / per_inch;
+    (inches.is_finite() && inches >= 0.0).then_some(inches)
 }
 
 fn check_side(side: &'static str, value: String, inches: f64) -> Result<(), PaperError> {
@@ -418,6 +425,75 @@ pub struct PrintOptions {
     /// No white page behind the document: where it paints no background, the PDF is transparent.
     #[serde(skip_serializing_if = "is_false")]
     pub omit_background: bool,
+    /// A CSS `@page { size }` wins over `paper` (Puppeteer's `preferCSSPageSize`).
+    #[serde(skip_serializing_if = "is_true")]
+    pub prefer_css_page_size: bool,
+    /// A JavaScript expression the page must make true before it prints (after it loads).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub wait_for_expression: Option<String>,
+    /// Milliseconds to wait after the page loads, before it prints.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub wait_delay_ms: Option<u64>,
+    /// What the PDF's Info dictionary says (`postprocess`), over what the engine wrote.
+    #[serde(skip_serializing_if = "Metadata::is_empty")]
+    pub metadata: Metadata,
+}
+
+/// The PDF's document information: written into its Info dictionary after printing
+/// (`postprocess`), so the proof reads the bytes that ship. Dates left out stay the fixed
+/// ones `pdf_bytes` writes, so the same job still gives the same bytes.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Metadata {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub author: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub keywords: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub creator: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub producer: Option<String>,
+    /// RFC 3339 (`"2024-05-01T12:00:00Z"`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created: Option<chrono::DateTime<chrono::FixedOffset>>,
+    /// RFC 3339.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub modified: Option<chrono::DateTime<chrono::FixedOffset>>,
+}
+
+impl Metadata {
+    pub fn is_empty(&self) -> bool {
+        *self == Metadata::default()
+    }
+
+    /// The Info dictionary's entries this metadata sets, by PDF key, dates as PDF dates
+    /// (`D:YYYYMMDDHHmmSS+HH'mm'`).
+    pub fn entries(&self) -> Vec<(&'static str, String)> {
+        let date = |d: &chrono::DateTime<chrono::FixedOffset>| {
+            let offset = d.offset().local_minus_utc();
+            let sign = if offset < 0 { '-' } else { '+' };
+            let (h, m) = (offset.abs() / 3600, offset.abs() % 3600 / 60);
+            format!("D:{}{sign}{h:02}'{m:02}'", d.format("%Y%m%d%H%M%S"))
+        };
+        let keywords = (!self.keywords.is_empty()).then(|| self.keywords.join(", "));
+        [
+            ("Title", self.title.clone()),
+            ("Author", self.author.clone()),
+            ("Subject", self.subject.clone()),
+            ("Keywords", keywords),
+            ("Creator", self.creator.clone()),
+            ("Producer", self.producer.clone()),
+            ("CreationDate", self.created.as_ref().map(date)),
+            ("ModDate", self.modified.as_ref().map(date)),
+        ]
+        .into_iter()
+        .filter_map(|(k, v)| v.map(|v| (k, v)))
+        .collect()
+    }
 }
 
 fn is_false(b: &bool) -> bool {
@@ -445,6 +521,10 @@ impl Default for PrintOptions {
             media: Media::Print,
             background: true,
             omit_background: false,
+            prefer_css_page_size: true,
+            wait_for_expression: None,
+            wait_delay_ms: None,
+            metadata: Metadata::default(),
         }
     }
 }

@@ -48,5 +48,6 @@ pub mod fonts;
 pub mod page_file;
 pub mod pdf_bytes;
 pub mod pins;
+pub mod postprocess;
 pub mod template;
 pub mod ui;

@@ -12,7 +12,7 @@ use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::document::{Assets, Document, Margins, Media, Origin, Paper, PrintOptions};
+use crate::document::{Assets, Document, Margins, Media, Metadata, Origin, Paper, PrintOptions};
 use crate::fixture::Key;
 use crate::template::{Catalog, TemplateError};
 
@@ -117,6 +117,40 @@ pub struct JobOptions {
     /// No white page behind the document: transparent where it paints no background. Default false.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub omit_background: Option<bool>,
+    /// A CSS `@page { size }` wins over `paper`. Default true.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefer_css_page_size: Option<bool>,
+    /// A JavaScript expression the page must make true (truthy, awaited) before it prints,
+    /// e.g. `"window.chartsReady === true"`. An expression that throws is the job's error.
+    /// The fallback renderer refuses it (it runs no script).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wait_for_expression: Option<String>,
+    /// Milliseconds to wait after the page loads, before it prints (within the render timeout).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wait_delay_ms: Option<u64>,
+    /// The PDF's document information; each key given replaces what the engine wrote.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<MetadataSchema>)]
+    pub metadata: Option<Metadata>,
+}
+
+/// The PDF's document information (its Info dictionary), written after printing and read
+/// back by the proof. Dates are RFC 3339; left out, they are a fixed date (2000-01-01), so
+/// the same job gives the same bytes.
+#[derive(ToSchema)]
+#[schema(as = Metadata)]
+#[allow(dead_code)]
+struct MetadataSchema {
+    title: Option<String>,
+    author: Option<String>,
+    subject: Option<String>,
+    keywords: Option<Vec<String>>,
+    creator: Option<String>,
+    producer: Option<String>,
+    #[schema(format = DateTime)]
+    created: Option<String>,
+    #[schema(format = DateTime)]
+    modified: Option<String>,
 }
 
 /// A paper name (any case) or a size: the OpenAPI shape of [`Paper`] (its own serde reads it).
@@ -222,6 +256,18 @@ impl JobOptions {
         if let Some(b) = self.omit_background {
             o.omit_background = b;
         }
+        if let Some(b) = self.prefer_css_page_size {
+            o.prefer_css_page_size = b;
+        }
+        if self.wait_for_expression.is_some() {
+            o.wait_for_expression = self.wait_for_expression.clone();
+        }
+        if self.wait_delay_ms.is_some() {
+            o.wait_delay_ms = self.wait_delay_ms;
+        }
+        if let Some(m) = &self.metadata {
+            o.metadata = m.clone();
+        }
     }
 }
 
@@ -263,7 +309,13 @@ impl JobRequest {
         let mut doc = match (&self.template, &self.html) {
             (Some(_), Some(_)) => return Err(RequestError::Source("both")),
             (None, None) => return Err(RequestError::Source("neither")),
-            (Some(name), None) => self.template_document(name, catalog, limits)?,
+            (Some(name), None) => {
+                // A template is trusted HTML: a client's script does not run in it.
+                if self.options.as_ref().is_some_and(|o| o.wait_for_expression.is_some()) {
+                    return Err(RequestError::NotForThisJob { field: "options.wait_for_expression", only: "HTML" });
+                }
+                self.template_document(name, catalog, limits)?
+            }
             (None, Some(html)) => self.html_document(html, limits)?,
         };
         if let Some(options) = &self.options {

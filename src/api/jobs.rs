@@ -16,7 +16,8 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::auth::{Caller, Role};
-use super::problem::{ApiJson, Problem};
+use super::problem::Problem;
+use super::upload::JobInput;
 use super::AppState;
 use crate::idempotency::IdempotencyKey;
 use crate::jobs::{JobId, JobRecord, JobState};
@@ -116,7 +117,9 @@ fn submit_problem(e: SubmitError, state: &AppState) -> Response {
     response
 }
 
-#[utoipa::path(post, path = "/v1/jobs", tag = "jobs", request_body = JobRequest,
+#[utoipa::path(post, path = "/v1/jobs", tag = "jobs",
+    request_body(content((JobRequest = "application/json"), (JobRequest = "multipart/form-data")),
+        description = "The job as JSON; or as multipart/form-data: the JSON in a part named `job`, each file part an asset by its file name"),
     params(("Idempotency-Key" = Option<String>, Header,
         description = "1 to 255 printable ASCII characters, per submitter: same key and body, same job (also across restarts)")),
     responses(
@@ -132,7 +135,7 @@ pub async fn submit(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     headers: HeaderMap,
-    ApiJson(request): ApiJson<JobRequest>,
+    JobInput(request): JobInput,
 ) -> Response {
     let key = match IdempotencyKey::from_headers(&headers) {
         Ok(key) => key,

@@ -8,6 +8,7 @@
 pub mod audit;
 pub mod auth;
 pub mod conn;
+pub mod forms;
 pub mod headers;
 pub mod health;
 pub mod jobs;
@@ -19,6 +20,7 @@ pub mod review;
 pub mod routing;
 pub mod same_origin;
 pub mod templates;
+pub mod upload;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -119,6 +121,7 @@ pub fn router(state: AppState) -> Router {
     let tokens = Arc::new(state.config.tokens.clone());
     let submit = Router::new()
         .route("/v1/render", post(render::render))
+        .route("/forms/chromium/convert/html", post(forms::convert_html))
         .route("/v1/templates", get(templates::list))
         .route("/v1/jobs", post(jobs::submit).get(jobs::list))
         .route("/v1/jobs/{id}", get(jobs::status))

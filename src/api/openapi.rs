@@ -11,6 +11,7 @@ use utoipa::{Modify, OpenApi};
     info(title = "pixelproof", description = "Pixel-perfect HTML-to-PDF rendering that proves every PDF it ships"),
     paths(
         super::render::render,
+        super::forms::convert_html,
         super::templates::list,
         super::jobs::submit,
         super::jobs::list,

@@ -12,7 +12,8 @@ use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
-use super::problem::{ApiJson, Problem};
+use super::problem::Problem;
+use super::upload::JobInput;
 use super::AppState;
 use crate::jobs::JobState;
 use crate::pipeline::EngineError;
@@ -62,6 +63,15 @@ fn engine_problem(e: EngineError, metrics: &crate::service::metrics::Metrics) ->
                 e.to_string(),
             )
         }
+        EngineError::Render(RenderError::WaitExpression { .. }) => {
+            metrics.job("invalid");
+            Problem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "wait-expression",
+                "The wait expression failed",
+                e.to_string(),
+            )
+        }
         EngineError::Render(RenderError::Options(_)) => {
             metrics.job("invalid");
             Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-job", "Bad print options", e.to_string())
@@ -87,16 +97,24 @@ fn engine_problem(e: EngineError, metrics: &crate::service::metrics::Metrics) ->
     }
 }
 
-#[utoipa::path(post, path = "/v1/render", tag = "render", request_body = JobRequest,
+#[utoipa::path(post, path = "/v1/render", tag = "render",
+    request_body(content((JobRequest = "application/json"), (JobRequest = "multipart/form-data")),
+        description = "The job as JSON; or as multipart/form-data: the JSON in a part named `job`, each file part an asset by its file name"),
     responses(
         (status = 200, description = "The proved PDF", content_type = "application/pdf"),
         (status = 400, body = Problem), (status = 401, body = Problem), (status = 413, body = Problem),
         (status = 415, body = Problem), (status = 422, body = Problem), (status = 502, body = Problem)),
     security(("bearer" = [])))]
-pub async fn render(State(state): State<AppState>, ApiJson(job): ApiJson<JobRequest>) -> Result<Response, Problem> {
+pub async fn render(State(state): State<AppState>, JobInput(job): JobInput) -> Result<Response, Problem> {
+    answer(&state, &job, None).await
+}
+
+/// Proves `job` now and answers with its PDF (named `file_name`, or after the document) and
+/// the proof's headers, or with the problem. Shared with Gotenberg's form route.
+pub(super) async fn answer(state: &AppState, job: &JobRequest, file_name: Option<String>) -> Result<Response, Problem> {
     // Validated here first so a bad request is a 4xx without touching the engines.
     let doc = job.document(&state.catalog, &state.config.app.limits).inspect_err(|_| state.metrics.job("invalid"))?;
-    let outcome = state.service.render_now(&job).await.map_err(|e| render_problem(e, &state.metrics))?;
+    let outcome = state.service.render_now(job).await.map_err(|e| render_problem(e, &state.metrics))?;
     let (job_state, engine, renderer, proof) = match outcome {
         RenderedNow::Shipped { state, engine, renderer_version, proof } => (state, engine, renderer_version, proof),
         RenderedNow::Held { reasons } => {
@@ -113,7 +131,7 @@ pub async fn render(State(state): State<AppState>, ApiJson(job): ApiJson<JobRequ
     state.metrics.render("ok");
     state.metrics.job("ok");
     tracing::info!(document = %doc.label, pages, blocked, %renderer, bytes = proof.rendered.pdf.len(), "rendered");
-    let name = format!("{}.pdf", doc.label);
+    let name = file_name.unwrap_or_else(|| format!("{}.pdf", doc.label));
     let mut response =
         (StatusCode::OK, super::headers::file(&name, "application/pdf"), proof.rendered.pdf).into_response();
     let headers = response.headers_mut();

@@ -11,7 +11,7 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 
 use super::RendererChoice;
-use crate::document::{Document, Media, Paper, PaperLength};
+use crate::document::{Document, Media, Metadata, Paper, PaperLength};
 use crate::fallback::{FallbackConfig, FallbackRenderer};
 use crate::pipeline::{Engine, EngineConfig, Proof};
 use crate::template::Catalog;
@@ -24,10 +24,13 @@ use crate::template::Catalog;
   pixelproof render --html page.html --paper letter --outline -o page.pdf
   pixelproof render --html ticket.html --paper-width 210mm --paper-height 99mm --media screen -o ticket.pdf
   pixelproof render --html label.html --paper 4inx6in --no-background --omit-background -o label.pdf
+  pixelproof render --html chart.html --wait-for-expression 'window.chartReady === true' -o chart.pdf
+  pixelproof render --html memo.html --metadata '{\"author\": \"Ops\", \"keywords\": [\"memo\"]}' -o memo.pdf
 
 The print options are the API's and template.json's: --paper, --paper-width/--paper-height
 (paper), --outline (outline), --no-tagged (tagged: false), --media (media), --no-background
-(background: false), --omit-background (omit_background).")]
+(background: false), --omit-background (omit_background), --ignore-css-page-size
+(prefer_css_page_size: false), --wait-for-expression, --wait-delay-ms, --metadata (JSON).")]
 pub struct Args {
     /// Template to print (a folder name under --templates).
     #[arg(long, requires = "data")]
@@ -104,6 +107,19 @@ pub struct Args {
     /// transparent (for printing onto letterhead or compositing).
     #[arg(long)]
     pub omit_background: bool,
+    /// Print on --paper even when the document's CSS sets `@page { size }` (which wins by default).
+    #[arg(long)]
+    pub ignore_css_page_size: bool,
+    /// A JavaScript expression the page must make true before it prints (after it loads).
+    #[arg(long, value_name = "EXPR")]
+    pub wait_for_expression: Option<String>,
+    /// Milliseconds to wait after the page loads, before it prints.
+    #[arg(long, value_name = "MS")]
+    pub wait_delay_ms: Option<u64>,
+    /// The PDF's document information as JSON: title, author, subject, keywords (a list),
+    /// creator, producer, created and modified (RFC 3339 dates).
+    #[arg(long, value_name = "JSON", value_parser = |v: &str| serde_json::from_str::<Metadata>(v).map_err(|e| e.to_string()))]
+    pub metadata: Option<Metadata>,
     /// Seconds a document may take to print.
     #[arg(long, default_value_t = 30)]
     pub timeout: u64,
@@ -170,6 +186,16 @@ fn document(args: &Args) -> anyhow::Result<Document> {
     }
     o.background &= !args.no_background;
     o.omit_background |= args.omit_background;
+    o.prefer_css_page_size &= !args.ignore_css_page_size;
+    if args.wait_for_expression.is_some() {
+        o.wait_for_expression = args.wait_for_expression.clone();
+    }
+    if args.wait_delay_ms.is_some() {
+        o.wait_delay_ms = args.wait_delay_ms;
+    }
+    if let Some(m) = &args.metadata {
+        o.metadata = m.clone();
+    }
     if args.title.is_some() {
         o.title = args.title.clone();
     }

@@ -78,6 +78,8 @@ pub enum FallbackError {
     Fonts(#[from] crate::fonts::FontsError),
     #[error(transparent)]
     Raster(#[from] crate::raster::RasterError),
+    #[error(transparent)]
+    Postprocess(#[from] crate::postprocess::PostprocessError),
 }
 
 fn io(what: &str) -> impl FnOnce(std::io::Error) -> FallbackError + '_ {
@@ -223,7 +225,8 @@ impl FallbackRenderer {
     /// Render + rasterize + font check: the same [`Proof`] as `Engine::prove`.
     pub async fn prove(&self, doc: &Document, rasterizer: &Arc<Rasterizer>, dpi: u32) -> Result<Proof, FallbackError> {
         let mut rendered = self.render(doc).await?;
-        rendered.pdf = crate::pdf_bytes::normalize(std::mem::take(&mut rendered.pdf));
+        let pdf = crate::pdf_bytes::normalize(std::mem::take(&mut rendered.pdf));
+        rendered.pdf = crate::postprocess::apply(pdf, &doc.options.metadata)?;
         let r = rasterizer.clone();
         let (pdf, max_pages) = (rendered.pdf.clone(), self.config.max_pages);
         let started = std::time::Instant::now();

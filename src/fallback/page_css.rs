@@ -7,8 +7,9 @@
 //! in the bundled templates — its children become the left, centre and right boxes. Anything
 //! richer (images, tables, SVG) is left out with a warning.
 
+use crate::document::css_length_inches;
 use crate::document::PrintOptions;
-use crate::render::print::{length_in_inches, PrintOptionError};
+use crate::render::print::PrintOptionError;
 
 /// What WeasyPrint needs besides the HTML.
 #[derive(Debug, Clone, PartialEq)]
@@ -31,9 +32,15 @@ pub struct PageSetup {
 /// way, as it did before the option existed; `tagged` — WeasyPrint 57 writes untagged PDFs
 /// (its PDF/UA mode is experimental), as before.
 pub fn unsupported(options: &PrintOptions) -> Option<(&'static str, &'static str)> {
-    (!options.background).then_some((
-        "background: false",
-        "WeasyPrint always prints CSS backgrounds; print this document with Chromium, or drop the backgrounds in its CSS",
+    if !options.background {
+        return Some((
+            "background: false",
+            "WeasyPrint always prints CSS backgrounds; print this document with Chromium, or drop the backgrounds in its CSS",
+        ));
+    }
+    options.wait_for_expression.is_some().then_some((
+        "wait_for_expression",
+        "WeasyPrint runs no script, so nothing can make the expression true; print this document with Chromium",
     ))
 }
 
@@ -49,13 +56,19 @@ pub fn page_setup(options: &PrintOptions) -> Result<PageSetup, PrintOptionError>
         std::mem::swap(&mut width, &mut height);
     }
     let m = &options.margins;
-    let len = |v: &str| length_in_inches(v).unwrap_or(0.0);
+    let len = |v: &str| css_length_inches(v).unwrap_or(0.0);
     // Chromium scales the content, not the paper or margins: lay out on a page 1/scale as
     // large and zoom the PDF by scale.
     let zoom = options.scale;
     let margins = [len(&m.top), len(&m.right), len(&m.bottom), len(&m.left)].map(|v| format!("{:.4}in", v / zoom));
-    let mut css =
-        format!("@page {{ size: {:.4}in {:.4}in; margin: {}; }}\n", width / zoom, height / zoom, margins.join(" "));
+    // A document's own `@page { size }` comes later and wins, unless the paper must win.
+    let important = if options.prefer_css_page_size { "" } else { " !important" };
+    let mut css = format!(
+        "@page {{ size: {:.4}in {:.4}in{important}; margin: {}; }}\n",
+        width / zoom,
+        height / zoom,
+        margins.join(" ")
+    );
     let mut warnings = Vec::new();
     for (name, template, side) in
         [("header", &options.header_template, "top"), ("footer", &options.footer_template, "bottom")]
@@ -286,6 +299,10 @@ mod tests {
         assert!(page_setup(&PrintOptions { page_ranges: "3-1".into(), ..Default::default() }).is_err());
         assert!(page_setup(&PrintOptions { scale: 5.0, ..Default::default() }).is_err());
         assert_eq!(unsupported(&PrintOptions::default()), None);
+        let paper_wins = page_setup(&PrintOptions { prefer_css_page_size: false, ..Default::default() }).unwrap();
+        assert!(paper_wins.css.starts_with("@page { size: 8.2700in 11.6900in !important;"), "{}", paper_wins.css);
+        let waits = PrintOptions { wait_for_expression: Some("window.ready".into()), ..Default::default() };
+        assert_eq!(unsupported(&waits).map(|u| u.0), Some("wait_for_expression"));
         let no_background = PrintOptions { background: false, ..Default::default() };
         assert!(unsupported(&no_background).is_some_and(|(option, _)| option == "background: false"));
     }

@@ -127,6 +127,10 @@ pub enum RenderError {
     Options(#[from] print::PrintOptionError),
     #[error(transparent)]
     Fonts(#[from] crate::fonts::FontsError),
+    #[error("the wait_for_expression of {label} failed: {detail}; fix the expression (it is evaluated in the page, like the console's)")]
+    WaitExpression { label: String, detail: String },
+    #[error(transparent)]
+    Postprocess(#[from] crate::postprocess::PostprocessError),
 }
 
 /// The pinned Chromium: a pool of warm browser processes that print documents. (The
@@ -207,8 +211,9 @@ impl Chromium {
             match self.attempt(&mut browser, doc, allowed.clone(), params.clone(), emulation).await {
                 Attempt::Done(printed) => {
                     self.give_back(browser).await;
+                    let pdf = crate::pdf_bytes::normalize(printed.pdf);
                     return Ok(Rendered {
-                        pdf: crate::pdf_bytes::normalize(printed.pdf),
+                        pdf: crate::postprocess::apply(pdf, &doc.options.metadata)?,
                         blocked: printed.blocked,
                         font_faces: printed.font_faces,
                         font_usage: printed.font_usage,
@@ -257,7 +262,15 @@ impl Chromium {
             };
             let context = started.elapsed();
             let (printed, (), next) = tokio::join!(
-                page::print(&mut warm, label, allowed, params, emulation, doc.options.title.as_deref()),
+                page::print(
+                    &mut warm,
+                    label,
+                    allowed,
+                    params,
+                    emulation,
+                    print::wait(&doc.options),
+                    doc.options.title.as_deref(),
+                ),
                 async {
                     if let Some(used) = used {
                         page::discard(b, used).await;

@@ -276,6 +276,7 @@ pub async fn print(
     allowed: Allowed,
     params: PrintToPdfParams,
     emulation: super::print::Emulation,
+    wait: super::print::Wait,
     title: Option<&str>,
 ) -> Result<Printed, RenderError> {
     let fonts = allowed.fonts.clone();
@@ -298,7 +299,7 @@ pub async fn print(
         page.execute(nav).await.map_err(cdp_err(label, "navigating"))?;
         tracing::debug!(label, "navigation started; waiting for the document to settle");
         // Frames only while the document loads and settles: nothing needs them to print.
-        let (font_faces, navigated) = settle(page, label).await?;
+        let (font_faces, navigated) = settle(page, label, &wait).await?;
         timings.navigate = navigated.saturating_duration_since(started);
         timings.settle = navigated.elapsed();
 
@@ -466,11 +467,15 @@ const NAVIGATED_JS: &str = r#"(() => {
 ///
 /// The two frames are begun back to back rather than on the 60 Hz clock: a display would take
 /// up to two frame intervals (33 ms) for them, and nothing needs the wait.
-async fn settle(page: &Page, label: &str) -> Result<(Vec<FontFace>, Instant), RenderError> {
+async fn settle(page: &Page, label: &str, wait: &super::print::Wait) -> Result<(Vec<FontFace>, Instant), RenderError> {
     let loaded = tokio::sync::watch::channel(false);
     let (navigated, ()) = tokio::try_join!(
         async {
-            let navigated = load(page, label).await;
+            // The job's own wait, with frames still running (animations, observers).
+            let navigated = match load(page, label).await {
+                Ok(at) => wait_for(page, label, wait).await.map(|()| at),
+                Err(e) => Err(e),
+            };
             // Stop the clock whatever happened (an error ends `try_join!` anyway).
             let _ = loaded.0.send(true);
             navigated
@@ -492,6 +497,32 @@ async fn settle(page: &Page, label: &str) -> Result<(Vec<FontFace>, Instant), Re
         detail: format!("reading document.fonts: {e}"),
     })?;
     Ok((faces, navigated))
+}
+
+/// How often a job's `wait_for_expression` is evaluated.
+const WAIT_POLL: Duration = Duration::from_millis(20);
+
+/// The job's wait: its delay, then its expression until it is truthy (an expression that
+/// throws ends the wait with the job's error). The render timeout bounds both.
+async fn wait_for(page: &Page, label: &str, wait: &super::print::Wait) -> Result<(), RenderError> {
+    if let Some(delay) = wait.delay {
+        tokio::time::sleep(delay).await;
+    }
+    let Some(expression) = &wait.expression else { return Ok(()) };
+    // `eval` of a JSON string: the expression is data here, whatever it contains.
+    let script =
+        format!("(async () => (await eval({})) ? 'yes' : 'no')()", serde_json::Value::String(expression.clone()));
+    loop {
+        match evaluate_string(page, label, &script).await {
+            Ok(v) if v == "yes" => return Ok(()),
+            Ok(_) => {}
+            Err(RenderError::Browser { detail, .. }) if detail.starts_with("script error") => {
+                return Err(RenderError::WaitExpression { label: label.to_string(), detail });
+            }
+            Err(e) => return Err(e),
+        }
+        tokio::time::sleep(WAIT_POLL).await;
+    }
 }
 
 /// Waits for the navigation to reach the document, then for it to load (`SETTLE_JS`).

@@ -3,6 +3,7 @@
 //! Converts paper names and CSS lengths to the inches Chromium wants and validates what a
 //! user can get wrong (scale range, bad lengths) with errors that say what to write instead.
 
+use crate::document::css_length_inches;
 use chromiumoxide::cdp::browser_protocol::page::{PrintToPdfParams, PrintToPdfTransferMode};
 
 use crate::document::PrintOptions;
@@ -43,26 +44,6 @@ impl PrintOptionError {
     }
 }
 
-/// Parses a CSS length into inches. A bare number is taken as inches.
-pub fn length_in_inches(value: &str) -> Option<f64> {
-    let v = value.trim();
-    let split = v.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(v.len());
-    let (num, unit) = v.split_at(split);
-    let n: f64 = num.trim().parse().ok()?;
-    if !n.is_finite() || n < 0.0 {
-        return None;
-    }
-    let inches = match unit.trim() {
-        "" | "in" => n,
-        "mm" => n / 25.4,
-        "cm" => n / 2.54,
-        "px" => n / 96.0,
-        "pt" => n / 72.0,
-        _ => return None,
-    };
-    Some(inches)
-}
-
 /// Builds the `Page.printToPDF` call for these options (CSS page size preferred, PDF streamed
 /// back rather than returned as one base64 string). An option at its default is sent as it
 /// was before the option existed (`generateTaggedPDF` and `generateDocumentOutline` left
@@ -79,7 +60,7 @@ pub fn print_params(options: &PrintOptions) -> Result<PrintToPdfParams, PrintOpt
     }
     let m = &options.margins;
     let len = |name: &'static str, value: &str| {
-        length_in_inches(value).ok_or_else(|| PrintOptionError::BadLength { name, value: value.to_string() })
+        css_length_inches(value).ok_or_else(|| PrintOptionError::BadLength { name, value: value.to_string() })
     };
     let header_footer = options.header_template.is_some() || options.footer_template.is_some();
     // An empty template prints nothing (Chromium's default would print the date and URL).
@@ -99,7 +80,7 @@ pub fn print_params(options: &PrintOptions) -> Result<PrintToPdfParams, PrintOpt
         page_ranges: (!page_ranges.is_empty()).then(|| page_ranges.to_string()),
         header_template: template(&options.header_template),
         footer_template: template(&options.footer_template),
-        prefer_css_page_size: Some(true),
+        prefer_css_page_size: Some(options.prefer_css_page_size),
         transfer_mode: Some(PrintToPdfTransferMode::ReturnAsStream),
         generate_tagged_pdf: (!options.tagged).then_some(false),
         generate_document_outline: options.outline.then_some(true),
@@ -118,6 +99,23 @@ pub struct Emulation {
     pub transparent: bool,
 }
 
+/// What the page waits for once it has loaded, before its fonts are read and it prints:
+/// a delay, then an expression to turn true. Both `None` for the defaults.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Wait {
+    pub delay: Option<std::time::Duration>,
+    /// JavaScript, evaluated (and awaited) in the page until it is truthy.
+    pub expression: Option<String>,
+}
+
+/// The wait these options ask for.
+pub fn wait(options: &PrintOptions) -> Wait {
+    Wait {
+        delay: options.wait_delay_ms.filter(|ms| *ms > 0).map(std::time::Duration::from_millis),
+        expression: options.wait_for_expression.clone(),
+    }
+}
+
 /// The emulation these options ask for.
 pub fn emulation(options: &PrintOptions) -> Emulation {
     Emulation {
@@ -132,15 +130,15 @@ mod tests {
 
     #[test]
     fn lengths_convert_to_inches() {
-        assert_eq!(length_in_inches("25.4mm"), Some(1.0));
-        assert_eq!(length_in_inches("2.54cm"), Some(1.0));
-        assert_eq!(length_in_inches("96px"), Some(1.0));
-        assert_eq!(length_in_inches("72pt"), Some(1.0));
-        assert_eq!(length_in_inches("0.5"), Some(0.5));
-        assert_eq!(length_in_inches("0"), Some(0.0));
-        assert_eq!(length_in_inches("ten mm"), None);
-        assert_eq!(length_in_inches("-1mm"), None);
-        assert_eq!(length_in_inches("3em"), None);
+        assert_eq!(css_length_inches("25.4mm"), Some(1.0));
+        assert_eq!(css_length_inches("2.54cm"), Some(1.0));
+        assert_eq!(css_length_inches("96px"), Some(1.0));
+        assert_eq!(css_length_inches("72pt"), Some(1.0));
+        assert_eq!(css_length_inches("0.5"), Some(0.5));
+        assert_eq!(css_length_inches("0"), Some(0.0));
+        assert_eq!(css_length_inches("ten mm"), None);
+        assert_eq!(css_length_inches("-1mm"), None);
+        assert_eq!(css_length_inches("3em"), None);
     }
 
     #[test]

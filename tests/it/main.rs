@@ -21,6 +21,7 @@ mod debug_endpoint;
 mod determinism;
 mod fallback;
 mod fleet;
+mod gotenberg;
 mod hostile;
 mod hostile_dos;
 mod hostile_input;

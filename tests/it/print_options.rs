@@ -126,7 +126,8 @@ async fn each_option_changes_the_chromium_pdf_as_its_chromium_option_does() {
     engine.chromium.shutdown().await;
 }
 
-/// The fallback honours `media` and paper units, and refuses what it cannot print.
+/// The fallback honours `media`, paper units and `prefer_css_page_size`, and refuses what it
+/// cannot print.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_fallback_honours_media_and_paper_units_and_refuses_background_false() {
     let config = FallbackConfig { timeout: Duration::from_secs(60), ..FallbackConfig::new(support::fonts()) };
@@ -150,6 +151,14 @@ async fn the_fallback_honours_media_and_paper_units_and_refuses_background_false
     }
     let defaults = PrintOptions::default();
     assert!(pixelproof::fallback::page_css::unsupported(&defaults).is_none(), "the defaults are all printable");
+
+    // prefer_css_page_size: the document's `@page { size }` wins, unless the paper must.
+    let sized = "<!doctype html><style>@page { size: 100mm 100mm }</style><p>Sized</p>";
+    for (prefer, want) in [(true, (283.46, 283.46)), (false, (595.28, 841.89))] {
+        let doc = with_options(sized, json!({"paper": "A4", "prefer_css_page_size": prefer}));
+        let pdf = fb.render(&doc).await.unwrap_or_else(|e| panic!("{e}")).pdf;
+        assert_size(&pdf, want, &format!("fallback prefer_css_page_size: {prefer}"));
+    }
 }
 
 /// Through the API: the options reach the PDF, a bad unit is a 422 problem naming the field,
