@@ -119,14 +119,14 @@ pub async fn convert_html(State(state): State<AppState>, request: Request) -> Re
         .and_then(|v| v.to_str().ok())
         .filter(|v| !v.is_empty() && v.len() <= 128)
         .map_or_else(|| ulid::Ulid::new().to_string(), str::to_string);
-    let mut response = convert(&state, &headers, request).await.unwrap_or_else(IntoResponse::into_response);
+    let mut response = convert(&state, &headers, request, &trace).await.unwrap_or_else(IntoResponse::into_response);
     if let Ok(v) = HeaderValue::from_str(&trace) {
         response.headers_mut().insert(TRACE_HEADER, v);
     }
     response
 }
 
-async fn convert(state: &AppState, headers: &HeaderMap, request: Request) -> Result<Response, Problem> {
+async fn convert(state: &AppState, headers: &HeaderMap, request: Request, trace: &str) -> Result<Response, Problem> {
     if let Some(header) = headers.keys().find(|h| h.as_str().starts_with("gotenberg-webhook")) {
         return Err(FormError::Webhook { header: header.to_string() }.into());
     }
@@ -134,13 +134,14 @@ async fn convert(state: &AppState, headers: &HeaderMap, request: Request) -> Res
     let multipart = Multipart::from_request(request, state).await?;
     let form = upload::read(multipart, limits).await?;
     let job = job_from_form(form).inspect_err(|_| state.metrics.job("invalid"))?;
+    // Named as asked, or after the trace, as Gotenberg names it after its request id.
     let name = headers
         .get(OUTPUT_FILENAME_HEADER)
         .and_then(|v| v.to_str().ok())
         .map(str::trim)
         .filter(|v| !v.is_empty())
-        .map(|v| format!("{}.pdf", v.trim_end_matches(".pdf")));
-    super::render::answer(state, &job, name).await
+        .unwrap_or(trace);
+    super::render::answer(state, &job, Some(format!("{}.pdf", name.trim_end_matches(".pdf")))).await
 }
 
 /// The job a Gotenberg form asks for, with Gotenberg's defaults where it says nothing.

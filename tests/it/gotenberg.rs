@@ -171,7 +171,10 @@ fn a_gotenberg_curl_request_gets_a_proved_pdf_with_its_metadata() {
     // Without a trace, one is made up and answered.
     let untraced = curl(dir.path(), &url, &["--form", "files=@index.html"]);
     assert_eq!(untraced.status, 200);
-    assert!(untraced.header("gotenberg-trace").is_some_and(|t| t.len() >= 20), "{}", untraced.headers);
+    let trace = untraced.header("gotenberg-trace").unwrap_or_default();
+    assert!(trace.len() >= 20, "{}", untraced.headers);
+    let disposition = untraced.header("content-disposition").unwrap_or_default();
+    assert!(disposition.contains(&format!("filename=\"{trace}.pdf\"")), "named after the trace: {disposition}");
     // Gotenberg's defaults: Letter-sized 8.5 x 11 in, no backgrounds.
     assert!(info_line(&pdfinfo(&untraced.body), "Page size").starts_with("612 x 792"));
 }
