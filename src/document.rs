@@ -434,6 +434,10 @@ pub struct PrintOptions {
     /// Milliseconds to wait after the page loads, before it prints.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub wait_delay_ms: Option<u64>,
+    /// Fail the document when its scripts threw an exception (or left a rejection unhandled)
+    /// before it printed.
+    #[serde(skip_serializing_if = "is_false")]
+    pub fail_on_console_exceptions: bool,
     /// What the PDF's Info dictionary says (`postprocess`), over what the engine wrote.
     #[serde(skip_serializing_if = "Metadata::is_empty")]
     pub metadata: Metadata,
@@ -524,6 +528,7 @@ impl Default for PrintOptions {
             prefer_css_page_size: true,
             wait_for_expression: None,
             wait_delay_ms: None,
+            fail_on_console_exceptions: false,
             metadata: Metadata::default(),
         }
     }

@@ -128,6 +128,10 @@ pub struct JobOptions {
     /// Milliseconds to wait after the page loads, before it prints (within the render timeout).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub wait_delay_ms: Option<u64>,
+    /// Fail the job when the page's scripts threw an uncaught exception, or left a promise
+    /// rejection unhandled, before it printed (a 422 listing them). Default false.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fail_on_console_exceptions: Option<bool>,
     /// The PDF's document information; each key given replaces what the engine wrote.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<MetadataSchema>)]
@@ -264,6 +268,9 @@ impl JobOptions {
         }
         if self.wait_delay_ms.is_some() {
             o.wait_delay_ms = self.wait_delay_ms;
+        }
+        if let Some(b) = self.fail_on_console_exceptions {
+            o.fail_on_console_exceptions = b;
         }
         if let Some(m) = &self.metadata {
             o.metadata = m.clone();

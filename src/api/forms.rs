@@ -47,7 +47,6 @@ pub const REFUSED: &[(&str, &str)] = &[
         "failOnResourceLoadingFailed",
         "refused requests are counted in X-Pixelproof-Blocked-Requests and judged by the proof's blocked-requests rule",
     ),
-    ("failOnConsoleExceptions", "not supported yet"),
     ("singlePage", "not supported yet"),
     ("emulatedMediaFeatures", "not supported yet"),
     ("userPassword", "not supported yet: encryption is coming with post-processing"),
@@ -264,6 +263,11 @@ fn options_from_fields(fields: &mut BTreeMap<String, String>) -> Result<JobOptio
         wait_for_expression: take("waitForExpression").filter(|e| !e.trim().is_empty()),
         wait_delay_ms,
         metadata,
+        fail_on_console_exceptions: Some(bool_field(
+            "failOnConsoleExceptions",
+            take("failOnConsoleExceptions"),
+            false,
+        )?),
         ..JobOptions::default()
     })
 }
@@ -383,6 +387,7 @@ mod tests {
             ("waitDelay", "1.5s"),
             ("waitForExpression", "window.ready === true"),
             ("skipNetworkIdleEvent", "false"),
+            ("failOnConsoleExceptions", "true"),
             ("metadata", r#"{"Title": "T", "Keywords": ["a", "b"], "CreationDate": "2024-05-01T12:00:00Z"}"#),
         ];
         let job = job_from_form(form(&fields, &["index.html", "header.html", "footer.html"])).unwrap();
@@ -394,6 +399,7 @@ mod tests {
         assert_eq!((o.background, o.outline, o.tagged), (Some(true), Some(true), Some(true)));
         assert_eq!(o.media, Some(Media::Screen));
         assert_eq!(o.wait_delay_ms, Some(1500));
+        assert_eq!(o.fail_on_console_exceptions, Some(true));
         assert_eq!(o.wait_for_expression.as_deref(), Some("window.ready === true"));
         assert_eq!(o.header_template.as_deref(), Some("<p>header.html</p>"));
         let m = o.metadata.unwrap();

@@ -72,6 +72,15 @@ fn engine_problem(e: EngineError, metrics: &crate::service::metrics::Metrics) ->
                 e.to_string(),
             )
         }
+        EngineError::Render(RenderError::ConsoleExceptions { .. }) => {
+            metrics.job("invalid");
+            Problem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "console-exceptions",
+                "The document's scripts threw",
+                e.to_string(),
+            )
+        }
         EngineError::Render(RenderError::Options(_)) => {
             metrics.job("invalid");
             Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-job", "Bad print options", e.to_string())

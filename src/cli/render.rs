@@ -30,7 +30,7 @@ use crate::template::Catalog;
 The print options are the API's and template.json's: --paper, --paper-width/--paper-height
 (paper), --outline (outline), --no-tagged (tagged: false), --media (media), --no-background
 (background: false), --omit-background (omit_background), --ignore-css-page-size
-(prefer_css_page_size: false), --wait-for-expression, --wait-delay-ms, --metadata (JSON).")]
+(prefer_css_page_size: false), --wait-for-expression, --wait-delay-ms, --fail-on-console-exceptions, --metadata (JSON).")]
 pub struct Args {
     /// Template to print (a folder name under --templates).
     #[arg(long, requires = "data")]
@@ -116,6 +116,9 @@ pub struct Args {
     /// Milliseconds to wait after the page loads, before it prints.
     #[arg(long, value_name = "MS")]
     pub wait_delay_ms: Option<u64>,
+    /// Fail when the page's scripts threw an uncaught exception before it printed.
+    #[arg(long)]
+    pub fail_on_console_exceptions: bool,
     /// The PDF's document information as JSON: title, author, subject, keywords (a list),
     /// creator, producer, created and modified (RFC 3339 dates).
     #[arg(long, value_name = "JSON", value_parser = |v: &str| serde_json::from_str::<Metadata>(v).map_err(|e| e.to_string()))]
@@ -193,6 +196,7 @@ fn document(args: &Args) -> anyhow::Result<Document> {
     if args.wait_delay_ms.is_some() {
         o.wait_delay_ms = args.wait_delay_ms;
     }
+    o.fail_on_console_exceptions |= args.fail_on_console_exceptions;
     if let Some(m) = &args.metadata {
         o.metadata = m.clone();
     }

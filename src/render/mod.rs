@@ -129,6 +129,8 @@ pub enum RenderError {
     Fonts(#[from] crate::fonts::FontsError),
     #[error("the wait_for_expression of {label} failed: {detail}; fix the expression (it is evaluated in the page, like the console's)")]
     WaitExpression { label: String, detail: String },
+    #[error("the scripts of {label} threw before it printed (fail_on_console_exceptions): {exceptions}")]
+    ConsoleExceptions { label: String, exceptions: String },
     #[error(transparent)]
     Postprocess(#[from] crate::postprocess::PostprocessError),
 }

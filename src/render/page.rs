@@ -35,7 +35,8 @@ use chromiumoxide::cdp::browser_protocol::io::{CloseParams, ReadParams};
 use chromiumoxide::cdp::browser_protocol::log::{EnableParams as LogEnable, EventEntryAdded};
 use chromiumoxide::cdp::browser_protocol::network::{ErrorReason, EventWebSocketCreated};
 use chromiumoxide::cdp::browser_protocol::page::{
-    EventJavascriptDialogOpening, EventWindowOpen, HandleJavaScriptDialogParams, PrintToPdfParams,
+    AddScriptToEvaluateOnNewDocumentParams, EventJavascriptDialogOpening, EventWindowOpen,
+    HandleJavaScriptDialogParams, PrintToPdfParams,
 };
 use chromiumoxide::cdp::browser_protocol::target::{
     CloseTargetParams, CreateBrowserContextParams, CreateTargetParams, DisposeBrowserContextParams,
@@ -289,6 +290,11 @@ pub async fn print(
         // Navigate by script: chromiumoxide tracks `Page.navigate` itself and waits for every
         // frame's lifecycle, which never completes when a child frame was refused.
         tracing::debug!(label, "navigating");
+        if wait.exceptions_fail {
+            page.execute(AddScriptToEvaluateOnNewDocumentParams::new(CATCH_JS))
+                .await
+                .map_err(cdp_err(label, "watching for exceptions"))?;
+        }
         if let Some(media) = emulation.media {
             let media = SetEmulatedMediaParams { media: Some(media.to_string()), features: None };
             page.execute(media).await.map_err(cdp_err(label, "emulating the media type"))?;
@@ -300,6 +306,14 @@ pub async fn print(
         tracing::debug!(label, "navigation started; waiting for the document to settle");
         // Frames only while the document loads and settles: nothing needs them to print.
         let (font_faces, navigated) = settle(page, label, &wait).await?;
+        if wait.exceptions_fail {
+            let thrown = evaluate_string(page, label, CAUGHT_JS).await?;
+            let thrown: Vec<String> = serde_json::from_str(&thrown).unwrap_or_default();
+            if !thrown.is_empty() {
+                let exceptions = thrown.iter().take(5).cloned().collect::<Vec<_>>().join("; ");
+                return Err(RenderError::ConsoleExceptions { label: label.to_string(), exceptions });
+            }
+        }
         timings.navigate = navigated.saturating_duration_since(started);
         timings.settle = navigated.elapsed();
 
@@ -412,6 +426,19 @@ fn record(slot: &Mutex<Slot>, url: String, reason: String, resource_type: String
         }
     }
 }
+
+/// Run before the document's own scripts when `fail_on_console_exceptions`: keeps every
+/// uncaught exception and unhandled rejection (script errors only: a failed image or
+/// stylesheet fires no `ErrorEvent` at the window).
+const CATCH_JS: &str = r#"(() => {
+  const caught = [];
+  Object.defineProperty(window, '__pixelproofCaught', { value: caught });
+  addEventListener('error', e => { if (e instanceof ErrorEvent) caught.push(String(e.message)); });
+  addEventListener('unhandledrejection', e => caught.push('unhandled rejection: ' + String(e.reason)));
+})()"#;
+
+/// The exceptions `CATCH_JS` kept, as a JSON array of strings.
+const CAUGHT_JS: &str = "JSON.stringify((window.__pixelproofCaught || []).slice(0, 20))";
 
 /// Waits for the document at `DOC_URL` to load, for the promise in `window.pixelproofReady` if
 /// the document set one, for its fonts to be ready and every image to be decoded.

@@ -106,6 +106,8 @@ pub struct Wait {
     pub delay: Option<std::time::Duration>,
     /// JavaScript, evaluated (and awaited) in the page until it is truthy.
     pub expression: Option<String>,
+    /// Whether an exception the document's scripts left uncaught by then fails it.
+    pub exceptions_fail: bool,
 }
 
 /// The wait these options ask for.
@@ -113,6 +115,7 @@ pub fn wait(options: &PrintOptions) -> Wait {
     Wait {
         delay: options.wait_delay_ms.filter(|ms| *ms > 0).map(std::time::Duration::from_millis),
         expression: options.wait_for_expression.clone(),
+        exceptions_fail: options.fail_on_console_exceptions,
     }
 }
 

@@ -137,6 +137,8 @@ fn a_gotenberg_curl_request_gets_a_proved_pdf_with_its_metadata() {
         "marginBottom=20mm",
         "--form",
         &format!("metadata={metadata}"),
+        "--form",
+        "failOnConsoleExceptions=true",
     ];
     let url = server.url(FORM_ROUTE);
     let answer = curl(dir.path(), &url, &form);
@@ -276,6 +278,18 @@ fn multipart_jobs_and_the_new_options_through_the_json_api() {
         "wait_for_expression",
     );
 
+    // fail_on_console_exceptions: an uncaught exception (or unhandled rejection) is the job's
+    // 422, naming it; without the option the page prints.
+    let throws = "<!doctype html><p>Throws</p><script>window.totals.sum = 1;</script>\
+        <script>Promise.reject(new Error('no rates'));</script>";
+    let body = |fail: bool| json!({"html": throws, "options": {"fail_on_console_exceptions": fail}});
+    let post =
+        |body: Value| client().post(server.url("/v1/render")).bearer_auth(SUBMIT).json(&body).send().expect("POST");
+    assert_eq!(post(body(false)).status(), StatusCode::OK);
+    let problem = assert_problem(post(body(true)), StatusCode::UNPROCESSABLE_ENTITY, "fail_on_console_exceptions");
+    let detail = problem["detail"].as_str().unwrap_or_default();
+    assert!(detail.contains("setting 'sum'") && detail.contains("no rates"), "{detail}");
+
     // prefer_css_page_size: the document's @page size wins by default, the paper when false.
     let css_size = "<!doctype html><style>@page { size: 100mm 100mm }</style><p>Sized</p>";
     let size_of = |prefer: bool| {
@@ -291,7 +305,9 @@ fn multipart_jobs_and_the_new_options_through_the_json_api() {
     let spec: Value = client().get(server.url("/openapi.json")).send().expect("openapi").json().expect("JSON");
     assert!(spec["paths"][FORM_ROUTE]["post"].is_object(), "the form route is documented");
     let options = &spec["components"]["schemas"]["JobOptions"]["properties"];
-    for name in ["metadata", "wait_for_expression", "wait_delay_ms", "prefer_css_page_size"] {
+    for name in
+        ["metadata", "wait_for_expression", "wait_delay_ms", "prefer_css_page_size", "fail_on_console_exceptions"]
+    {
         assert!(options[name].is_object(), "JobOptions.{name} is missing: {options}");
     }
     let render_body = &spec["paths"]["/v1/render"]["post"]["requestBody"]["content"];
