@@ -362,7 +362,7 @@ mod tests {
             (r#"{}"#, "neither"),
             (r#"{"template": "invoice", "html": "<p>"}"#, "both"),
             (r#"{"template": "nope", "data": {}}"#, "nope"),
-            (r#"{"template": "invoice", "data": {}}"#, "undefined"),
+            (r#"{"template": "invoice", "data": {}}"#, "/invoice: missing required key"),
             (r#"{"html": "<p>x</p>", "baseline": "a/b/c"}"#, "TEMPLATE/FIXTURE"),
             (r#"{"html": "<p>x</p>", "options": {"scale": 9}}"#, "scale 9"),
             (r#"{"html": "<p>x</p>", "assets": {"../x.css": ""}}"#, "../x.css"),

@@ -17,7 +17,8 @@
 use image::RgbaImage;
 use serde::{Deserialize, Serialize};
 
-use crate::compare::verdict::{judge, Limits, PageInput, Verdict};
+use crate::compare::mask::Masks;
+use crate::compare::verdict::{judge_masked, Limits, PageInput, Verdict};
 use crate::document::{Document, Origin};
 use crate::fontcheck::FontReport;
 use crate::pins::Environment;
@@ -151,7 +152,10 @@ pub struct Expectations<'a> {
     /// prove the template on the fallback here (the `engine-verified` rule).
     pub engine_verified: Option<Result<(), String>>,
     pub environment: &'a Environment,
+    /// The pixel rule's limits (the template's over the service's).
     pub limits: &'a Limits,
+    /// The template's masks, hidden from the pixel rule (none for HTML jobs).
+    pub masks: &'a [crate::compare::mask::Mask],
 }
 
 /// The outcome of every rule for one proof.
@@ -462,10 +466,15 @@ pub fn text_layer(proof: &Proof, key: &str, reference: &BaselinePages<'_>) -> Ru
 }
 
 /// The proof's pages judged against a baseline's (`compare::verdict::judge`, with diff
-/// images): what the `pixels` rule and `check` compare.
-pub fn compare(proof: &Proof, base: &[PageInput<'_>], limits: &Limits) -> (Verdict, Vec<Option<RgbaImage>>) {
+/// images), `masks` hidden from both: what the `pixels` rule and `check` compare.
+pub fn compare(
+    proof: &Proof,
+    base: &[PageInput<'_>],
+    limits: &Limits,
+    masks: Masks<'_>,
+) -> (Verdict, Vec<Option<RgbaImage>>) {
     let cand: Vec<PageInput<'_>> = proof.pages.iter().map(|p| PageInput { image: &p.image, text: &p.text }).collect();
-    judge(base, &cand, limits, true)
+    judge_masked(base, &cand, limits, masks, true)
 }
 
 type PixelOutcome = (Option<RuleResult>, Option<Verdict>, Vec<Option<RgbaImage>>);
@@ -501,7 +510,8 @@ fn pixels(proof: &Proof, expect: &Expectations<'_>) -> PixelOutcome {
         );
         return (Some(fail(Rule::Pixels, why)), None, Vec::new());
     }
-    let (verdict, diffs) = compare(proof, &baseline.pages, expect.limits);
+    let masks = Masks { masks: expect.masks, dpi: expect.environment.dpi };
+    let (verdict, diffs) = compare(proof, &baseline.pages, expect.limits, masks);
     let changed: u64 = verdict.pages.iter().map(|p| p.diff_pixels).sum();
     let rule = if verdict.passed {
         pass(Rule::Pixels, format!("{changed} pixel(s) changed against {engine} baseline {key}, within the limits"))
