@@ -217,6 +217,12 @@ fn explain_verdict(verdict: &Verdict, base: &[StoredPage], cand: &Proof, out: &m
         if pv.text_changed {
             out.text_changes.push(TextChange { page: pv.page, diff: line_diff(&b.text, &c.text) });
         }
+        if pv.masked_pixels > 0 {
+            out.notes.push(format!(
+                "page {}: {} pixels under the template's masks were not compared",
+                pv.page, pv.masked_pixels
+            ));
+        }
         if pv.passed && pv.diff_pixels > 0 {
             out.notes.push(format!(
                 "page {}: {} pixels changed ({}), within the limits",

@@ -174,6 +174,7 @@ async fn a_mask_hides_a_changing_date_from_check_and_only_inside_it() {
     // 100 × 30 CSS px from (20, 20) at 150 dpi, rounded outwards: x 31..188, y 31..79.
     assert_eq!(page.masked_pixels, 157 * 48);
     assert!(f.notes.iter().any(|n| n.contains("stamp's limits (template.json): 0 px")), "{:?}", f.notes);
+    assert!(f.notes.contains(&"page 1: 7536 pixels under the template's masks were not compared".to_string()));
 
     // Outside the mask, the same kind of change fails.
     write_file(root, "templates/stamp/fixtures/a.json", r#"{"date": "3 June 2025", "body": "Hullo"}"#);
