@@ -2,9 +2,9 @@
 //! and its validation into a printable [`Document`].
 //!
 //! Everything a client can get wrong is a [`RequestError`] that says what to change:
-//! both or neither of `template`/`html`, an unknown template, data the template cannot
-//! render with (strict undefined), sizes over the [`Limits`], bad print options or a bad
-//! baseline key.
+//! both or neither of `template`/`html`, an unknown template, data its schema refuses (every
+//! problem listed) or it cannot render with (strict undefined), sizes over the [`Limits`], bad
+//! print options or a bad baseline key.
 
 use std::collections::BTreeMap;
 
