@@ -54,7 +54,7 @@ fn a_template_tells_its_contract_and_refuses_data_that_breaks_it() {
     let schema: Value =
         serde_json::from_str(&std::fs::read_to_string(templates.join("invoice/schema.json")).unwrap()).unwrap();
     assert_eq!(t["schema"], schema);
-    assert_eq!(t["example"], json!({"fixture": "basic", "data": fixture("invoice", "basic")}));
+    assert_eq!(t["example"], json!({"fixture": "short", "data": fixture("invoice", "short")}));
     assert_eq!(t["masks"], masks);
     assert_eq!(t["limits"], json!({"max_pixels": 250, "max_ratio": 0.0005, "threshold": 0.1}));
     assert_eq!(
