@@ -2,9 +2,9 @@
 //! and its validation into a printable [`Document`].
 //!
 //! Everything a client can get wrong is a [`RequestError`] that says what to change:
-//! both or neither of `template`/`html`, an unknown template, data the template cannot
-//! render with (strict undefined), sizes over the [`Limits`], bad print options or a bad
-//! baseline key.
+//! both or neither of `template`/`html`, an unknown template, data its schema refuses (every
+//! problem listed) or it cannot render with (strict undefined), sizes over the [`Limits`], bad
+//! print options or a bad baseline key.
 
 use std::collections::BTreeMap;
 
@@ -421,7 +421,7 @@ mod tests {
             (r#"{}"#, "neither"),
             (r#"{"template": "invoice", "html": "<p>"}"#, "both"),
             (r#"{"template": "nope", "data": {}}"#, "nope"),
-            (r#"{"template": "invoice", "data": {}}"#, "undefined"),
+            (r#"{"template": "invoice", "data": {}}"#, "/invoice: missing required key"),
             (r#"{"html": "<p>x</p>", "baseline": "a/b/c"}"#, "TEMPLATE/FIXTURE"),
             (r#"{"html": "<p>x</p>", "options": {"scale": 9}}"#, "scale 9"),
             (r#"{"html": "<p>x</p>", "assets": {"../x.css": ""}}"#, "../x.css"),

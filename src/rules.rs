@@ -17,7 +17,8 @@
 use image::RgbaImage;
 use serde::{Deserialize, Serialize};
 
-use crate::compare::verdict::{judge, Limits, PageInput, Verdict};
+use crate::compare::mask::Masks;
+use crate::compare::verdict::{judge_masked, Limits, PageInput, Verdict};
 use crate::document::{Document, Origin};
 use crate::fontcheck::FontReport;
 use crate::pins::Environment;
@@ -151,7 +152,10 @@ pub struct Expectations<'a> {
     /// prove the template on the fallback here (the `engine-verified` rule).
     pub engine_verified: Option<Result<(), String>>,
     pub environment: &'a Environment,
+    /// The pixel rule's limits (the template's over the service's).
     pub limits: &'a Limits,
+    /// The template's masks, hidden from the pixel rule (none for HTML jobs).
+    pub masks: &'a [crate::compare::mask::Mask],
 }
 
 /// The outcome of every rule for one proof.
@@ -315,10 +319,10 @@ pub fn verify(proof: &Proof, doc: &Document, expect: &Expectations<'_>) -> Check
     if let Some(verified) = &expect.engine_verified {
         rules.push(engine_verified(expect.engine, verified));
     }
-    if let Some((key, reference)) = expect.reference.loaded() {
-        rules.push(text_layer(proof, key, reference));
-    }
     let (pixel_rule, pixels, diffs) = pixels(proof, expect);
+    if let Some((key, reference)) = expect.reference.loaded() {
+        rules.push(text_layer(proof, key, reference, &only_under_masks(pixels.as_ref())));
+    }
     rules.extend(pixel_rule);
     let passed = rules.iter().all(|r| r.passed);
     Checked { passed, rules, pixels, diffs }
@@ -435,12 +439,19 @@ pub fn normalise_text(text: &str) -> String {
 
 /// What does not depend on the engine matches Chromium's baseline: the page count and each
 /// page's text (whitespace normalised).
-pub fn text_layer(proof: &Proof, key: &str, reference: &BaselinePages<'_>) -> RuleResult {
+///
+/// `masked` lists the pages (1-based) whose only differences from the engine's own baseline lay
+/// under the template's masks (`compare::verdict`): their text may differ there (a masked date),
+/// so it is not held against them.
+pub fn text_layer(proof: &Proof, key: &str, reference: &BaselinePages<'_>, masked: &[usize]) -> RuleResult {
     let (ours, theirs) = (proof.pages.len(), reference.pages.len());
     if ours != theirs {
         return fail(Rule::TextLayer, format!("{ours} page(s), but Chromium's baseline {key} has {theirs}"));
     }
     for (page, base) in proof.pages.iter().zip(&reference.pages) {
+        if masked.contains(&page.number) {
+            continue;
+        }
         let (a, b) = (normalise_text(&page.text), normalise_text(base.text));
         if a != b {
             let at = a.chars().zip(b.chars()).take_while(|(x, y)| x == y).count();
@@ -462,10 +473,21 @@ pub fn text_layer(proof: &Proof, key: &str, reference: &BaselinePages<'_>) -> Ru
 }
 
 /// The proof's pages judged against a baseline's (`compare::verdict::judge`, with diff
-/// images): what the `pixels` rule and `check` compare.
-pub fn compare(proof: &Proof, base: &[PageInput<'_>], limits: &Limits) -> (Verdict, Vec<Option<RgbaImage>>) {
+/// images), `masks` hidden from both: what the `pixels` rule and `check` compare.
+pub fn compare(
+    proof: &Proof,
+    base: &[PageInput<'_>],
+    limits: &Limits,
+    masks: Masks<'_>,
+) -> (Verdict, Vec<Option<RgbaImage>>) {
     let cand: Vec<PageInput<'_>> = proof.pages.iter().map(|p| PageInput { image: &p.image, text: &p.text }).collect();
-    judge(base, &cand, limits, true)
+    judge_masked(base, &cand, limits, masks, true)
+}
+
+/// The pages of a pixel verdict that had masks and no changed pixel outside them.
+fn only_under_masks(verdict: Option<&Verdict>) -> Vec<usize> {
+    let pages = verdict.map(|v| v.pages.as_slice()).unwrap_or_default();
+    pages.iter().filter(|p| p.masked_pixels > 0 && p.diff_pixels == 0 && !p.size_changed).map(|p| p.page).collect()
 }
 
 type PixelOutcome = (Option<RuleResult>, Option<Verdict>, Vec<Option<RgbaImage>>);
@@ -501,7 +523,8 @@ fn pixels(proof: &Proof, expect: &Expectations<'_>) -> PixelOutcome {
         );
         return (Some(fail(Rule::Pixels, why)), None, Vec::new());
     }
-    let (verdict, diffs) = compare(proof, &baseline.pages, expect.limits);
+    let masks = Masks { masks: expect.masks, dpi: expect.environment.dpi };
+    let (verdict, diffs) = compare(proof, &baseline.pages, expect.limits, masks);
     let changed: u64 = verdict.pages.iter().map(|p| p.diff_pixels).sum();
     let rule = if verdict.passed {
         pass(Rule::Pixels, format!("{changed} pixel(s) changed against {engine} baseline {key}, within the limits"))
@@ -538,6 +561,88 @@ mod tests {
             (newer.as_str(), serde_json::to_string(&newer).unwrap()),
             ("colour-profile", r#""colour-profile""#.into())
         );
+    }
+
+    /// A fallback proof of two pages, each white but for a black block at `blocks[i]` (x, y),
+    /// 20 × 10 px, with the text `Issued {texts[i]}`.
+    fn fallback_proof(blocks: [(u32, u32); 2], texts: [&str; 2]) -> Proof {
+        let page = |n: usize| {
+            let mut image = RgbaImage::from_pixel(100, 100, image::Rgba([255, 255, 255, 255]));
+            let (x0, y0) = blocks[n];
+            for (x, y) in (x0..x0 + 20).flat_map(|x| (y0..y0 + 10).map(move |y| (x, y))) {
+                image.put_pixel(x, y, image::Rgba([0, 0, 0, 255]));
+            }
+            crate::raster::RasterPage { number: n + 1, image, text: format!("Issued {}", texts[n]), fonts: Vec::new() }
+        };
+        Proof {
+            rendered: crate::render::Rendered {
+                pdf: Vec::new(),
+                blocked: Vec::new(),
+                font_faces: Vec::new(),
+                font_usage: Vec::new(),
+                elapsed: std::time::Duration::ZERO,
+                timings: Default::default(),
+            },
+            pages: vec![page(0), page(1)],
+            fonts: FontReport::default(),
+            drawn: true,
+            raster: std::time::Duration::ZERO,
+        }
+    }
+
+    #[test]
+    fn the_fallback_s_text_layer_forgives_a_page_whose_changes_were_all_under_masks() {
+        let environment = Environment {
+            chromium: "156".into(),
+            pdfium_build: "8149".into(),
+            fonts_hash: "f0".into(),
+            dpi: 96,
+            fallback: Some("WeasyPrint 57.2".into()),
+        };
+        let base = fallback_proof([(0, 0), (0, 0)], ["2 June", "2 June"]);
+        fn inputs(p: &Proof) -> Vec<PageInput<'_>> {
+            p.pages.iter().map(|p| PageInput { image: &p.image, text: &p.text }).collect()
+        }
+        let masks: Vec<crate::compare::mask::Mask> =
+            serde_json::from_str(r#"[{"page": 1, "x": 0, "y": 0, "width": 30, "height": 20}]"#).unwrap();
+        let judged = |proof: &Proof| {
+            let loaded = |key: &str| BaselineInput::Loaded {
+                key: key.into(),
+                baseline: BaselinePages { pages: inputs(&base), environment: &environment },
+            };
+            let expect = Expectations {
+                pages: None,
+                max_pages: 200,
+                bytes_per_page: None,
+                engine: Renderer::Fallback,
+                baseline: loaded("t/a"),
+                reference: loaded("t/a"),
+                engine_verified: None,
+                environment: &environment,
+                limits: &Limits::default(),
+                masks: &masks,
+            };
+            let doc = Document {
+                label: "t/a".into(),
+                html: String::new(),
+                assets: crate::document::Assets::None,
+                options: Default::default(),
+                origin: Origin::Template,
+            };
+            let checked = verify(proof, &doc, &expect);
+            let text = checked.rules.iter().find(|r| r.rule == Rule::TextLayer).cloned().expect("text-layer");
+            (checked.passed, text)
+        };
+        // Page 1's date changed, under its mask: both rules pass.
+        let (passed, text) = judged(&fallback_proof([(5, 5), (0, 0)], ["3 June", "2 June"]));
+        assert!(passed && text.passed, "{text}");
+        // Page 2's changed the same way, but page 2 has no mask: its text counts.
+        let (passed, text) = judged(&fallback_proof([(0, 0), (5, 5)], ["2 June", "3 June"]));
+        assert!(!passed && !text.passed, "{text}");
+        assert!(text.detail.contains("page 2's text differs"), "{text}");
+        // Page 1's date under the mask, and a block moved outside it on page 1: the text counts.
+        let (passed, text) = judged(&fallback_proof([(60, 60), (0, 0)], ["3 June", "2 June"]));
+        assert!(!passed && !text.passed, "{text}");
     }
 
     #[test]

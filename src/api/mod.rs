@@ -123,6 +123,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/render", post(render::render))
         .route("/forms/chromium/convert/html", post(forms::convert_html))
         .route("/v1/templates", get(templates::list))
+        .route("/v1/templates/{name}", get(templates::detail))
         .route("/v1/jobs", post(jobs::submit).get(jobs::list))
         .route("/v1/jobs/{id}", get(jobs::status))
         .route("/v1/jobs/{id}/pdf", get(jobs::pdf))

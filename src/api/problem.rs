@@ -24,6 +24,9 @@ pub struct Problem {
     pub status: u16,
     /// What went wrong in this request, and what to do about it.
     pub detail: String,
+    /// For `invalid-data`: every way `data` fails the template's schema, each at its JSON pointer.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<crate::template::DataProblem>,
 }
 
 impl Problem {
@@ -34,6 +37,7 @@ impl Problem {
             title: title.to_string(),
             status: status.as_u16(),
             detail: detail.into(),
+            errors: Vec::new(),
         }
     }
 
@@ -44,6 +48,7 @@ impl Problem {
             title: status.canonical_reason().unwrap_or("Error").to_string(),
             status: status.as_u16(),
             detail: detail.into(),
+            errors: Vec::new(),
         }
     }
 

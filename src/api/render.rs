@@ -35,6 +35,16 @@ pub const RENDERER_VERSION_HEADER: &str = "x-pixelproof-renderer-version";
 
 impl From<RequestError> for Problem {
     fn from(e: RequestError) -> Problem {
+        if let RequestError::Template(crate::template::TemplateError::Data { problems, .. }) = &e {
+            let mut problem = Problem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid-data",
+                "The data does not match the template's schema",
+                e.to_string(),
+            );
+            problem.errors = problems.clone();
+            return problem;
+        }
         let (status, kind) = match e {
             RequestError::Template(crate::template::TemplateError::Unknown { .. }) => {
                 (StatusCode::UNPROCESSABLE_ENTITY, "unknown-template")

@@ -9,13 +9,14 @@ use image::RgbaImage;
 use super::summary::{FixtureOutcome, Reason, Status, TextChange};
 use super::textdiff::line_diff;
 use crate::baseline::{BaselineInfo, CandidateVerdict, Comparison, Key, NewCandidate, Store, StoredPage};
+use crate::compare::mask::Masks;
 use crate::compare::verdict::{Limits, PageInput, PageVerdict, Verdict};
 use crate::document::Origin;
 use crate::pins::Environment;
 use crate::pipeline::{EngineError, Proof};
 use crate::routing::Renderer;
 use crate::rules::{self, Rule};
-use crate::template::{PageRange, TemplateError};
+use crate::template::{Template, TemplateError};
 
 /// What a fixture without a baseline is told.
 pub const NO_BASELINE: &str = "no baseline yet: run `pixelproof check --update` then `pixelproof baseline approve`";
@@ -51,16 +52,18 @@ pub enum FixtureError {
 /// What every fixture of a run is judged with.
 pub(crate) struct Context<'a> {
     pub store: &'a Store,
+    /// The run's limits; a template's own replace them for its fixtures.
     pub limits: &'a Limits,
     pub environment: &'a Environment,
     pub update: bool,
     pub user: &'a str,
 }
 
-/// Judges one fixture. Never fails: every problem becomes a reason in the outcome.
+/// Judges one fixture of `template` (its page range, limits and masks). Never fails: every
+/// problem becomes a reason in the outcome.
 pub(crate) async fn assess(
     key: &Key,
-    expected_pages: PageRange,
+    template: &Template,
     proved: Result<Proof, FixtureError>,
     ctx: &Context<'_>,
 ) -> (FixtureOutcome, Vec<ReportPage>) {
@@ -103,7 +106,7 @@ pub(crate) async fn assess(
     let document_rules = [
         rules::blocked_requests(&proof.rendered.blocked, Origin::Template),
         rules::fonts(&proof.fonts),
-        rules::page_count(out.pages, Some(expected_pages), usize::MAX),
+        rules::page_count(out.pages, Some(template.config.pages), usize::MAX),
     ];
     let mut document_ok = true;
     for rule in document_rules {
@@ -128,7 +131,18 @@ pub(crate) async fn assess(
         }
     } else {
         let base: Vec<PageInput<'_>> = baseline_pages.iter().map(StoredPage::input).collect();
-        let (verdict, d) = rules::compare(&proof, &base, ctx.limits);
+        let limits = template.verdict_limits(ctx.limits);
+        let masks = Masks { masks: &template.config.masks, dpi: ctx.environment.dpi };
+        if limits != *ctx.limits {
+            out.notes.push(format!(
+                "compared with {}'s limits (template.json): {} px, {} %, threshold {}",
+                template.name,
+                limits.max_pixels,
+                crate::compare::format_percent(limits.max_ratio),
+                limits.pixelmatch.threshold
+            ));
+        }
+        let (verdict, d) = rules::compare(&proof, &base, &limits, masks);
         diffs = d;
         explain_verdict(&verdict, &baseline_pages, &proof, &mut out);
         differs = !verdict.passed;
@@ -202,6 +216,12 @@ fn explain_verdict(verdict: &Verdict, base: &[StoredPage], cand: &Proof, out: &m
         let (Some(b), Some(c)) = (base.get(i), cand.get(i)) else { continue };
         if pv.text_changed {
             out.text_changes.push(TextChange { page: pv.page, diff: line_diff(&b.text, &c.text) });
+        }
+        if pv.masked_pixels > 0 {
+            out.notes.push(format!(
+                "page {}: {} pixels under the template's masks were not compared",
+                pv.page, pv.masked_pixels
+            ));
         }
         if pv.passed && pv.diff_pixels > 0 {
             out.notes.push(format!(

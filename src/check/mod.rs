@@ -248,7 +248,7 @@ pub async fn run_with<P: Prover>(
     for fixture in &fixtures {
         progress.rendering(&fixture.key);
         let Some((proved, since, prove_ms)) = proofs.next().await else { break };
-        let (mut outcome, pages) = assess::assess(&fixture.key, fixture.template.config.pages, proved, &ctx).await;
+        let (mut outcome, pages) = assess::assess(&fixture.key, &fixture.template, proved, &ctx).await;
         outcome.timings.prove_ms = prove_ms;
         outcome.duration_ms = since.elapsed().as_millis() as u64;
         tracing::debug!(key = %outcome.key, status = outcome.status.label(), ms = outcome.duration_ms, "fixture checked");

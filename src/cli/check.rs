@@ -36,12 +36,15 @@ pub struct Args {
     #[arg(long)]
     pub allow_drift: bool,
     /// Changed pixels a page may have (a page fails only above both limits). Default 100.
+    /// A template's own (`limits` in its template.json) win for its pages.
     #[arg(long, value_name = "N")]
     pub max_pixels: Option<u64>,
     /// Fraction of a page's pixels that may change, e.g. 0.0005 for 0.05 %. Default 0.0005.
+    /// A template's own (`limits` in its template.json) win for its pages.
     #[arg(long, value_name = "F")]
     pub max_ratio: Option<f64>,
     /// pixelmatch colour threshold, 0 to 1; smaller is more sensitive. Default 0.1.
+    /// A template's own (`limits` in its template.json) win for its pages.
     #[arg(long, value_name = "T")]
     pub threshold: Option<f64>,
     /// Which engine prints the fixtures, and so whose baselines they are compared with:

@@ -1,11 +1,13 @@
 //! Compare: a candidate's pages against a baseline's.
 //!
 //! `pixelmatch` is a faithful port of the pixelmatch algorithm (npm `pixelmatch@7.2.0`);
-//! `regions` turns changed pixels into bounding boxes; `verdict` applies the rule that
-//! decides whether a page set passes. Nothing here renders, reads files or knows about
+//! `regions` turns changed pixels into bounding boxes; `mask` hides a template's declared
+//! rectangles from the comparison; `verdict` applies the rule that decides whether a page
+//! set passes. Nothing here renders, reads files or knows about
 //! templates: images and text in, numbers and images out. [`diff_images`] is the one call
 //! that does pixelmatch + regions (+ diff image) for two decoded images.
 
+pub mod mask;
 pub mod pixelmatch;
 pub mod regions;
 pub mod verdict;

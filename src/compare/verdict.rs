@@ -2,11 +2,16 @@
 //!
 //! Fail if the page count differs, if any page's text layer differs, or if a page's
 //! changed pixels exceed both the absolute and the relative limit. A page whose raster size
-//! changed fails too: pixelmatch cannot compare it.
+//! changed fails too: pixelmatch cannot compare it. A template's masks (`mask`) are painted
+//! over both pages before they are compared. A masked date is in the text layer too, and the
+//! text has no positions: so on a page with masks whose pixels outside them are identical, a
+//! text difference is taken as the masks' and does not fail it; one changed pixel outside
+//! and the text difference counts again.
 
 use image::RgbaImage;
 use serde::{Deserialize, Serialize};
 
+use super::mask::{self, Masks};
 use super::pixelmatch::Options;
 use super::regions::Region;
 use super::{diff_images, format_percent_digits};
@@ -51,6 +56,15 @@ pub struct PageVerdict {
     /// The two rasters have different sizes (paper size changed): the page fails.
     pub size_changed: bool,
     pub passed: bool,
+    /// Pixels hidden by the template's masks (painted over in both pages before comparing).
+    /// When above 0 and no pixel outside them changed, a text difference is the masks' and
+    /// `text_changed` stays false.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub masked_pixels: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// The verdict for a whole page set.
@@ -141,6 +155,17 @@ pub fn judge(
     limits: &Limits,
     diff_images: bool,
 ) -> (Verdict, Vec<Option<RgbaImage>>) {
+    judge_masked(baseline, candidate, limits, Masks::NONE, diff_images)
+}
+
+/// [`judge`], with `masks` painted over both pages of each pair before they are compared.
+pub fn judge_masked(
+    baseline: &[PageInput<'_>],
+    candidate: &[PageInput<'_>],
+    limits: &Limits,
+    masks: Masks<'_>,
+    diff_images: bool,
+) -> (Verdict, Vec<Option<RgbaImage>>) {
     let mut reasons = Vec::new();
     if baseline.len() != candidate.len() {
         reasons.push(Reason::whole(format!("page count: baseline {}, candidate {}", baseline.len(), candidate.len())));
@@ -148,7 +173,7 @@ pub fn judge(
     let mut pages = Vec::with_capacity(baseline.len().min(candidate.len()));
     let mut images = Vec::with_capacity(pages.capacity());
     for (index, (b, c)) in baseline.iter().zip(candidate).enumerate() {
-        let (page, image) = judge_page(index + 1, b, c, limits, diff_images, &mut reasons);
+        let (page, image) = judge_page(index + 1, b, c, limits, masks, diff_images, &mut reasons);
         pages.push(page);
         images.push(image);
     }
@@ -162,6 +187,7 @@ fn judge_page(
     baseline: &PageInput<'_>,
     candidate: &PageInput<'_>,
     limits: &Limits,
+    masks: Masks<'_>,
     want_image: bool,
     reasons: &mut Vec<Reason>,
 ) -> (PageVerdict, Option<RgbaImage>) {
@@ -170,6 +196,8 @@ fn judge_page(
     let candidate_pixels = u64::from(cw) * u64::from(ch);
     let size_changed = (bw, bh) != (cw, ch);
     let mut problem = false;
+    let rects = if size_changed { Vec::new() } else { masks.on_page(page, cw, ch) };
+    let masked_pixels = mask::covered(&rects, cw, ch);
 
     let (diff_pixels, regions, image) = if size_changed {
         reasons.push(Reason::page(
@@ -179,7 +207,8 @@ fn judge_page(
         problem = true;
         (candidate_pixels, Vec::new(), None)
     } else {
-        match diff_images(baseline.image, candidate.image, &limits.pixelmatch, want_image) {
+        let (b, c) = (mask::paint(baseline.image, &rects), mask::paint(candidate.image, &rects));
+        match diff_images(&b, &c, &limits.pixelmatch, want_image) {
             Ok(d) => (d.diff_pixels, d.regions, d.diff_image),
             // Same-size in-memory images always compare; should that ever change, fail the
             // page rather than pass it unchecked.
@@ -192,7 +221,10 @@ fn judge_page(
     };
     let ratio = if candidate_pixels == 0 { 0.0 } else { diff_pixels as f64 / candidate_pixels as f64 };
 
-    let text_changed = baseline.text != candidate.text;
+    // A masked page's text holds what its masks hide (a date). The text has no positions, so a
+    // difference is the masks' only when every pixel outside them is the same.
+    let only_under_masks = masked_pixels > 0 && !problem && diff_pixels == 0;
+    let text_changed = baseline.text != candidate.text && !only_under_masks;
     if text_changed {
         let at = first_text_difference(baseline.text, candidate.text);
         reasons.push(Reason::page(page, format!("text layer differs: {at}")));
@@ -226,6 +258,7 @@ fn judge_page(
         text_changed,
         size_changed,
         passed,
+        masked_pixels,
     };
     (verdict, image)
 }
@@ -449,6 +482,37 @@ mod tests {
             Limits { max_pixels: 0, max_ratio: 0.0, pixelmatch: Options { threshold: 0.0, ..Options::default() } };
         assert!(judge_one(&base, &cand, &Limits { max_pixels: 0, max_ratio: 0.0, ..Limits::default() }).passed);
         assert_eq!(judge_one(&base, &cand, &strict).pages[0].diff_pixels, 1);
+    }
+
+    #[test]
+    fn masks_hide_their_pixels_and_their_page_s_text() {
+        // 96 dpi: CSS px are raster px. The change is inside the mask on page 1 only.
+        let masks = [serde_json::from_str(r#"{"page": 1, "x": 0, "y": 0, "width": 20, "height": 1}"#).unwrap()];
+        let masks = Masks { masks: &masks, dpi: 96 };
+        let (base, cand) = (white(100, 100), with_changes(100, 100, 20));
+        let strict = Limits { max_pixels: 0, max_ratio: 0.0, ..Limits::default() };
+        let b = [PageInput { image: &base, text: "2 June" }, PageInput { image: &base, text: "x" }];
+        let c = [PageInput { image: &cand, text: "3 June" }, PageInput { image: &cand, text: "x" }];
+        let (v, _) = judge_masked(&b, &c, &strict, masks, false);
+        assert!(v.pages[0].passed, "{:?}", v.reasons);
+        assert_eq!((v.pages[0].diff_pixels, v.pages[0].masked_pixels, v.pages[0].text_changed), (0, 20, false));
+        // Page 2 has no mask: the same change fails it, and its text is compared.
+        assert!(!v.pages[1].passed);
+        assert_eq!((v.pages[1].diff_pixels, v.pages[1].masked_pixels), (20, 0));
+        assert_eq!(said(&v), ["page 2: 20 pixels changed (0.2 %), above both limits (0 px, 0 %)"]);
+        // One pixel more than the mask covers is a change, and then the text difference counts
+        // again, even within generous limits.
+        let one_more = with_changes(100, 100, 21);
+        let c = [PageInput { image: &one_more, text: "3 June" }];
+        let (v, _) = judge_masked(&b[..1], &c, &strict, masks, false);
+        assert_eq!(v.pages[0].diff_pixels, 1);
+        let (v, _) = judge_masked(&b[..1], &c, &Limits::default(), masks, false);
+        assert!(!v.pages[0].passed && v.pages[0].text_changed);
+        assert_eq!(said(&v), [r#"page 1: text layer differs: at character 1: baseline "2 June", candidate "3 June""#]);
+        // Stored verdicts without masks keep their shape.
+        assert!(serde_json::to_value(&v.pages[0]).unwrap().get("masked_pixels").is_some());
+        let (v, _) = judge(&b[..1], &b[..1], &strict, false);
+        assert!(serde_json::to_value(&v.pages[0]).unwrap().get("masked_pixels").is_none());
     }
 
     #[test]

@@ -374,6 +374,10 @@ impl<'a> Job<'a> {
                 (baseline_input(&self.fallback_baseline), baseline_input(&self.baseline), environment)
             }
         };
+        let limits = match self.template {
+            Some(t) => t.verdict_limits(&service.config.verdict_limits),
+            None => service.config.verdict_limits.clone(),
+        };
         let expect = Expectations {
             pages: self.template.map(|t| t.config.pages),
             max_pages: service.config.limits.max_pages,
@@ -383,7 +387,8 @@ impl<'a> Job<'a> {
             reference,
             engine_verified: self.template.and_then(|t| service.verification.on(engine, &t.name)),
             environment: &environment,
-            limits: &service.config.verdict_limits,
+            limits: &limits,
+            masks: self.template.map(|t| t.config.masks.as_slice()).unwrap_or_default(),
         };
         verify(proof, &self.doc, &expect)
     }

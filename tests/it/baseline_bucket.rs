@@ -153,6 +153,7 @@ async fn a_bucket_keeps_the_same_files_manifest_and_flow_as_a_directory() {
             text_changed: false,
             size_changed: false,
             passed: false,
+            masked_pixels: 0,
         }],
         reasons: vec![Reason::page(2, "512 pixels changed")],
     };

@@ -39,4 +39,5 @@ mod service_durability;
 mod service_jobs;
 mod store_s3;
 mod templates;
+mod templates_api;
 mod tenants;

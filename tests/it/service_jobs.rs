@@ -59,7 +59,7 @@ fn the_job_path_end_to_end() {
     assert_problem(
         post_job(&server, SUBMIT, &json!({"template": "invoice", "data": {}}), None),
         StatusCode::UNPROCESSABLE_ENTITY,
-        "undefined",
+        "/lang: missing required key",
     );
     let big = json!({"html": "x".repeat(300_000)});
     assert_problem(post_job(&server, SUBMIT, &big, None), StatusCode::PAYLOAD_TOO_LARGE, "--max-body-bytes");

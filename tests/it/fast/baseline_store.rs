@@ -132,6 +132,7 @@ fn approving_replaces_the_whole_baseline_and_rejecting_keeps_it() {
                 text_changed: false,
                 size_changed: false,
                 passed: true,
+                masked_pixels: 0,
             },
             PageVerdict {
                 page: 2,
@@ -142,6 +143,7 @@ fn approving_replaces_the_whole_baseline_and_rejecting_keeps_it() {
                 text_changed: true,
                 size_changed: false,
                 passed: false,
+                masked_pixels: 0,
             },
         ],
         reasons: vec![Reason::whole("page count: baseline 3, candidate 2"), Reason::page(2, "512 pixels changed")],

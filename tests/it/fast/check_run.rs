@@ -16,6 +16,7 @@ use pixelproof::raster::RasterPage;
 use pixelproof::render::{BlockedRequest, RenderError, Rendered};
 
 use crate::support::baselines;
+use crate::support::baselines::check_options as options;
 use crate::support::write_file;
 
 fn env() -> Environment {
@@ -87,17 +88,6 @@ fn templates(root: &Path) {
         write_file(root, &format!("templates/invoice/fixtures/{name}.json"), &format!(r#"{{"title": "{title}"}}"#));
     }
     write_file(root, "templates/invoice/fixtures/broken.json", "{}");
-}
-
-fn options(root: &Path, update: bool) -> CheckOptions {
-    CheckOptions {
-        templates_dir: root.join("templates"),
-        baselines_dir: root.join("baselines"),
-        report_dir: root.join("report"),
-        update,
-        user: "tester".into(),
-        ..CheckOptions::default()
-    }
 }
 
 async fn run(opts: &CheckOptions, only: &[&str]) -> (Result<check::CheckSummary, CheckError>, String) {

@@ -13,4 +13,5 @@ mod queue_embedded;
 mod report;
 mod routing_cache;
 mod store_local;
+mod template_contracts;
 mod webhook;

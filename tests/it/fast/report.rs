@@ -51,6 +51,7 @@ fn page_verdict(page: usize, diff_pixels: u64, text_changed: bool) -> PageVerdic
         text_changed,
         size_changed: false,
         passed: diff_pixels < 100 && !text_changed,
+        masked_pixels: 0,
     }
 }
 

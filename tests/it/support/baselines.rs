@@ -17,6 +17,18 @@ pub fn environment(chromium: &str, fonts_hash: &str) -> Environment {
     }
 }
 
+/// `check`'s options for a tree under `root`: `templates/`, `baselines/`, `report/`, by "tester".
+pub fn check_options(root: &std::path::Path, update: bool) -> pixelproof::check::CheckOptions {
+    pixelproof::check::CheckOptions {
+        templates_dir: root.join("templates"),
+        baselines_dir: root.join("baselines"),
+        report_dir: root.join("report"),
+        update,
+        user: "tester".into(),
+        ..pixelproof::check::CheckOptions::default()
+    }
+}
+
 /// A 60 × 80 page whose pixels depend on `seed`.
 pub fn page(seed: u8) -> RgbaImage {
     RgbaImage::from_fn(60, 80, |x, y| Rgba([(x as u8).wrapping_mul(seed), (y as u8).wrapping_add(seed), seed, 255]))
