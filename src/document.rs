@@ -338,7 +338,7 @@ impl<'de> Deserialize<'de> for LengthValue {
 
 /// Which CSS media the document is laid out for: `print` (Chromium's own when printing)
 /// or `screen` (what a browser window shows, as Puppeteer's `emulateMediaType("screen")`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Media {
     #[default]

@@ -109,7 +109,6 @@ pub struct JobOptions {
     pub tagged: Option<bool>,
     /// The CSS media the document is laid out for: `print` (default) or `screen`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<MediaSchema>)]
     pub media: Option<Media>,
     /// Print CSS backgrounds (colours and images). Default true.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -206,18 +205,9 @@ struct MarginsSchema {
     left: Option<String>,
 }
 
-/// The CSS media a document is laid out for.
-#[derive(ToSchema)]
-#[schema(as = Media)]
-#[allow(dead_code)]
-#[serde(rename_all = "lowercase")]
-enum MediaSchema {
-    Print,
-    Screen,
-}
-
 impl JobOptions {
-    fn apply(&self, o: &mut PrintOptions) {
+    /// Sets each option given over `o` (a template's or the defaults).
+    pub fn apply(&self, o: &mut PrintOptions) {
         if let Some(p) = &self.paper {
             o.paper = p.clone();
         }

@@ -14,6 +14,7 @@ use super::RendererChoice;
 use crate::document::{Document, Media, Metadata, Paper, PaperLength};
 use crate::fallback::{FallbackConfig, FallbackRenderer};
 use crate::pipeline::{Engine, EngineConfig, Proof};
+use crate::request::JobOptions;
 use crate::template::Catalog;
 
 /// Arguments of `pixelproof render`.
@@ -158,51 +159,43 @@ fn document(args: &Args) -> anyhow::Result<Document> {
     } else {
         bail!("give --template NAME --data FILE.json, or --html FILE.html");
     };
-    let o = &mut doc.options;
-    if let Some(p) = &args.paper {
-        o.paper = p.clone();
-    }
-    if let (Some(width), Some(height)) = (&args.paper_width, &args.paper_height) {
-        o.paper = Paper::Size { width: width.clone(), height: height.clone() };
-    }
-    o.landscape |= args.landscape;
-    if let Some(m) = &args.margin {
-        o.margins = crate::document::Margins { top: m.clone(), right: m.clone(), bottom: m.clone(), left: m.clone() };
-    }
-    if let Some(s) = args.scale {
-        o.scale = s;
-    }
-    if let Some(r) = &args.page_ranges {
-        o.page_ranges = r.clone();
-    }
-    if let Some(h) = &args.header {
-        o.header_template = Some(std::fs::read_to_string(h).with_context(|| format!("reading {}", h.display()))?);
-    }
-    if let Some(f) = &args.footer {
-        o.footer_template = Some(std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?);
-    }
-    o.strict_fonts |= args.strict_fonts;
-    o.outline |= args.outline;
-    o.tagged &= !args.no_tagged;
-    if let Some(m) = args.media {
-        o.media = m;
-    }
-    o.background &= !args.no_background;
-    o.omit_background |= args.omit_background;
-    o.prefer_css_page_size &= !args.ignore_css_page_size;
-    if args.wait_for_expression.is_some() {
-        o.wait_for_expression = args.wait_for_expression.clone();
-    }
-    if args.wait_delay_ms.is_some() {
-        o.wait_delay_ms = args.wait_delay_ms;
-    }
-    o.fail_on_console_exceptions |= args.fail_on_console_exceptions;
-    if let Some(m) = &args.metadata {
-        o.metadata = m.clone();
-    }
-    if args.title.is_some() {
-        o.title = args.title.clone();
-    }
+    let read = |path: &Option<PathBuf>| {
+        path.as_ref()
+            .map(|p| std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display())))
+            .transpose()
+    };
+    let size = match (&args.paper_width, &args.paper_height) {
+        (Some(width), Some(height)) => Some(Paper::Size { width: width.clone(), height: height.clone() }),
+        _ => None,
+    };
+    // The flags as a job's options: each one given overrides the template's, as in the API.
+    let options = JobOptions {
+        paper: size.or_else(|| args.paper.clone()),
+        margins: args.margin.as_ref().map(|m| crate::document::Margins {
+            top: m.clone(),
+            right: m.clone(),
+            bottom: m.clone(),
+            left: m.clone(),
+        }),
+        landscape: args.landscape.then_some(true),
+        scale: args.scale,
+        page_ranges: args.page_ranges.clone(),
+        header_template: read(&args.header)?,
+        footer_template: read(&args.footer)?,
+        title: args.title.clone(),
+        strict_fonts: args.strict_fonts.then_some(true),
+        outline: args.outline.then_some(true),
+        tagged: args.no_tagged.then_some(false),
+        media: args.media,
+        background: args.no_background.then_some(false),
+        omit_background: args.omit_background.then_some(true),
+        prefer_css_page_size: args.ignore_css_page_size.then_some(false),
+        wait_for_expression: args.wait_for_expression.clone(),
+        wait_delay_ms: args.wait_delay_ms,
+        fail_on_console_exceptions: args.fail_on_console_exceptions.then_some(true),
+        metadata: args.metadata.clone(),
+    };
+    options.apply(&mut doc.options);
     Ok(doc)
 }
 
