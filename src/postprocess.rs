@@ -25,6 +25,12 @@ pub struct PostprocessError {
     detail: String,
 }
 
+/// What every engine does with the PDF it printed, before the proof reads it: its dates and
+/// ID made reproducible (`pdf_bytes::normalize`), then `metadata` written ([`apply`]).
+pub fn finish(pdf: Vec<u8>, metadata: &Metadata) -> Result<Vec<u8>, PostprocessError> {
+    apply(crate::pdf_bytes::normalize(pdf), metadata)
+}
+
 /// The printed PDF with `metadata` written into its Info dictionary, or the same bytes when
 /// there is nothing to write.
 pub fn apply(pdf: Vec<u8>, metadata: &Metadata) -> Result<Vec<u8>, PostprocessError> {

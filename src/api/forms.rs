@@ -132,7 +132,7 @@ async fn convert(state: &AppState, headers: &HeaderMap, request: Request, trace:
     let limits = UploadLimits::new(&state.config.app.limits, state.config.max_body_bytes);
     let multipart = Multipart::from_request(request, state).await?;
     let form = upload::read(multipart, limits).await?;
-    let job = job_from_form(form).inspect_err(|_| state.metrics.job("invalid"))?;
+    let job = job_from_gotenberg(form).inspect_err(|_| state.metrics.job("invalid"))?;
     // Named as asked, or after the trace, as Gotenberg names it after its request id.
     let name = headers
         .get(OUTPUT_FILENAME_HEADER)
@@ -144,7 +144,7 @@ async fn convert(state: &AppState, headers: &HeaderMap, request: Request, trace:
 }
 
 /// The job a Gotenberg form asks for, with Gotenberg's defaults where it says nothing.
-pub fn job_from_form(form: Form) -> Result<JobRequest, FormError> {
+pub fn job_from_gotenberg(form: Form) -> Result<JobRequest, FormError> {
     if let Some(part) = form.file_parts.iter().find(|p| p.as_str() == "embeds") {
         return Err(FormError::Embeds(part.clone()));
     }
@@ -363,7 +363,7 @@ mod tests {
 
     #[test]
     fn gotenberg_defaults_apply_where_the_form_is_silent() {
-        let job = job_from_form(form(&[], &["index.html", "logo.png"])).unwrap();
+        let job = job_from_gotenberg(form(&[], &["index.html", "logo.png"])).unwrap();
         assert_eq!(job.html.as_deref(), Some("<p>index.html</p>"));
         assert!(job.assets.unwrap().contains_key("logo.png"));
         let o = job.options.unwrap();
@@ -390,7 +390,7 @@ mod tests {
             ("failOnConsoleExceptions", "true"),
             ("metadata", r#"{"Title": "T", "Keywords": ["a", "b"], "CreationDate": "2024-05-01T12:00:00Z"}"#),
         ];
-        let job = job_from_form(form(&fields, &["index.html", "header.html", "footer.html"])).unwrap();
+        let job = job_from_gotenberg(form(&fields, &["index.html", "header.html", "footer.html"])).unwrap();
         let o = job.options.unwrap();
         let (w, h) = o.paper.unwrap().inches();
         assert!((w - 210.0 / 25.4).abs() < 1e-9 && (h - 297.0 / 25.4).abs() < 1e-9);
@@ -425,12 +425,12 @@ mod tests {
             (&[("scale", "1"), ("scale", "2")], &["index.html"], "sent twice"),
         ];
         for (fields, files, expected) in cases {
-            let err = job_from_form(form(fields, files)).unwrap_err().to_string();
+            let err = job_from_gotenberg(form(fields, files)).unwrap_err().to_string();
             assert!(err.contains(expected), "{fields:?}: {err}");
         }
         let mut embeds = form(&[], &["index.html"]);
         embeds.file_parts.insert("embeds".into());
-        assert!(job_from_form(embeds).unwrap_err().to_string().contains("embedding"));
+        assert!(job_from_gotenberg(embeds).unwrap_err().to_string().contains("embedding"));
     }
 
     #[test]

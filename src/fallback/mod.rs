@@ -225,8 +225,7 @@ impl FallbackRenderer {
     /// Render + rasterize + font check: the same [`Proof`] as `Engine::prove`.
     pub async fn prove(&self, doc: &Document, rasterizer: &Arc<Rasterizer>, dpi: u32) -> Result<Proof, FallbackError> {
         let mut rendered = self.render(doc).await?;
-        let pdf = crate::pdf_bytes::normalize(std::mem::take(&mut rendered.pdf));
-        rendered.pdf = crate::postprocess::apply(pdf, &doc.options.metadata)?;
+        rendered.pdf = crate::postprocess::finish(std::mem::take(&mut rendered.pdf), &doc.options.metadata)?;
         let r = rasterizer.clone();
         let (pdf, max_pages) = (rendered.pdf.clone(), self.config.max_pages);
         let started = std::time::Instant::now();

@@ -213,9 +213,8 @@ impl Chromium {
             match self.attempt(&mut browser, doc, allowed.clone(), params.clone(), emulation).await {
                 Attempt::Done(printed) => {
                     self.give_back(browser).await;
-                    let pdf = crate::pdf_bytes::normalize(printed.pdf);
                     return Ok(Rendered {
-                        pdf: crate::postprocess::apply(pdf, &doc.options.metadata)?,
+                        pdf: crate::postprocess::finish(printed.pdf, &doc.options.metadata)?,
                         blocked: printed.blocked,
                         font_faces: printed.font_faces,
                         font_usage: printed.font_usage,
