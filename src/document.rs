@@ -441,6 +441,122 @@ pub struct PrintOptions {
     /// What the PDF's Info dictionary says (`postprocess`), over what the engine wrote.
     #[serde(skip_serializing_if = "Metadata::is_empty")]
     pub metadata: Metadata,
+    /// Text or an image stamped over or under the printed pages (`postprocess::watermark`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub watermark: Option<Watermark>,
+}
+
+/// A stamp over or under a document's pages: text laid along the page's diagonal, or an
+/// image (one of the document's assets) centred on it. Printed by the same engine, then
+/// overlaid (`postprocess::watermark`), before the proof reads the pages.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Watermark {
+    /// The text, e.g. `"DRAFT"`. Exactly one of `text` and `image`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    /// The path of one of the job's assets (PNG or JPEG), e.g. `"stamp.png"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+    /// `over` the content (default) or `under` it.
+    #[serde(default)]
+    pub layer: Layer,
+    /// The pages to stamp, e.g. `"1-3, 5"` or `"2-"`; every page when left out.
+    #[serde(default, skip_serializing_if = "PageRanges::is_all")]
+    #[schema(value_type = String)]
+    pub pages: PageRanges,
+    /// 0.05 to 1; default 0.25.
+    #[serde(default = "Watermark::default_opacity")]
+    pub opacity: f64,
+}
+
+impl Watermark {
+    fn default_opacity() -> f64 {
+        0.25
+    }
+}
+
+/// Where a watermark goes: over the page's content, or under it (hidden where the document
+/// paints an opaque background).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Layer {
+    #[default]
+    Over,
+    Under,
+}
+
+/// Pages chosen by ranges, `"1-3, 5"`; `"4-"` runs to the last page, `"-2"` starts at the
+/// first. Empty chooses every page. The one reader of page ranges outside Chromium.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct PageRanges {
+    written: String,
+    ranges: Vec<(u32, u32)>,
+}
+
+/// A page range that does not read as one.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("page ranges {0:?} do not read as pages: write them like \"1-3, 5\" or \"2-\" (pages count from 1)")]
+pub struct PageRangesError(pub String);
+
+impl PageRanges {
+    pub fn parse(text: &str) -> Result<PageRanges, PageRangesError> {
+        let bad = || PageRangesError(text.to_string());
+        let mut ranges = Vec::new();
+        for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let (from, to) = part.split_once('-').map_or((part, part), |(a, b)| (a.trim(), b.trim()));
+            let from: u32 = if from.is_empty() { 1 } else { from.parse().map_err(|_| bad())? };
+            let to: u32 = if to.is_empty() { u32::MAX } else { to.parse().map_err(|_| bad())? };
+            if from == 0 || to < from {
+                return Err(bad());
+            }
+            ranges.push((from, to));
+        }
+        if ranges.is_empty() && !text.trim().is_empty() {
+            return Err(bad());
+        }
+        Ok(PageRanges { written: text.trim().to_string(), ranges })
+    }
+
+    /// True when no range was given: every page.
+    pub fn is_all(&self) -> bool {
+        self.ranges.is_empty()
+    }
+
+    /// Whether page `number` (from 1) is chosen.
+    pub fn contains(&self, number: u32) -> bool {
+        self.is_all() || self.ranges.iter().any(|&(from, to)| (from..=to).contains(&number))
+    }
+
+    /// The chosen pages in the order written, each once, up to `last`; `None` for every page.
+    pub fn pages_up_to(&self, last: u32) -> Option<Vec<u32>> {
+        if self.is_all() {
+            return None;
+        }
+        let mut pages = Vec::new();
+        for &(from, to) in &self.ranges {
+            for p in from..=to.min(last) {
+                if !pages.contains(&p) {
+                    pages.push(p);
+                }
+            }
+        }
+        Some(pages)
+    }
+}
+
+impl TryFrom<String> for PageRanges {
+    type Error = PageRangesError;
+    fn try_from(text: String) -> Result<PageRanges, PageRangesError> {
+        PageRanges::parse(&text)
+    }
+}
+
+impl From<PageRanges> for String {
+    fn from(ranges: PageRanges) -> String {
+        ranges.written
+    }
 }
 
 /// The PDF's document information: written into its Info dictionary after printing
@@ -530,6 +646,7 @@ impl Default for PrintOptions {
             wait_delay_ms: None,
             fail_on_console_exceptions: false,
             metadata: Metadata::default(),
+            watermark: None,
         }
     }
 }
@@ -631,6 +748,24 @@ mod tests {
         let screen = PrintOptions { media: Media::Screen, outline: true, ..Default::default() };
         let written = serde_json::to_string(&screen).unwrap();
         assert!(written.ends_with(r#""strict_fonts":false,"outline":true,"media":"screen"}"#), "{written}");
+    }
+
+    #[test]
+    fn page_ranges_read_open_ends_and_refuse_page_zero() {
+        let r = PageRanges::parse("1-2, 5, 7-").unwrap();
+        assert!([1, 2, 5, 7, 900].iter().all(|&p| r.contains(p)));
+        assert!(![3, 4, 6].iter().any(|&p| r.contains(p)));
+        assert_eq!(r.pages_up_to(8), Some(vec![1, 2, 5, 7, 8]));
+        assert_eq!(PageRanges::parse("-2").unwrap().pages_up_to(9), Some(vec![1, 2]));
+        let all = PageRanges::parse(" ").unwrap();
+        assert!(all.is_all() && all.contains(42) && all.pages_up_to(3).is_none());
+        for bad in ["0", "3-1", "a", "1-b", ","] {
+            assert!(PageRanges::parse(bad).is_err(), "{bad}");
+        }
+        // Written back as given, so options fingerprint as they were sent.
+        let w: Watermark = serde_json::from_str(r#"{"text": "X", "pages": "2-"}"#).unwrap();
+        assert_eq!(serde_json::to_value(&w).unwrap()["pages"], "2-");
+        assert!(serde_json::from_str::<Watermark>(r#"{"text": "X", "pages": "0"}"#).is_err());
     }
 
     #[test]

@@ -17,7 +17,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Print a template with data, or an HTML file, to PDF.
-    Render(cli::render::Args),
+    Render(Box<cli::render::Args>),
     /// Compare two PNG images with pixelmatch.
     Diff(cli::diff::Args),
     /// Render every fixture and compare it with its baseline.
@@ -46,7 +46,7 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let result = match cli.command {
-        Command::Render(a) => cli::render::run(a),
+        Command::Render(a) => cli::render::run(*a),
         Command::Diff(a) => cli::diff::run(a),
         Command::Check(a) => cli::check::run(a),
         Command::Baseline(c) => cli::baseline::run(c),

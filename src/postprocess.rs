@@ -1,6 +1,7 @@
 //! Post-processing: what is done to a printed PDF's bytes before it is proved, so the bytes
-//! that ship are the bytes that were proved. Today: the document's [`Metadata`] (the Info
-//! dictionary: title, author, subject, keywords, creator, producer, dates).
+//! that ship are the bytes that were proved: the document's watermark ([`watermark`]), then
+//! its [`Metadata`] (the Info dictionary: title, author, subject, keywords, creator,
+//! producer, dates).
 //!
 //! Why a library: the Info dictionary must often gain keys (Chromium writes only Title,
 //! Creator, Producer and the dates), which means new objects and a new cross-reference
@@ -12,9 +13,11 @@
 //! objects in id order with no clock or random input, and dates the job does not give stay
 //! the fixed ones `pdf_bytes::normalize` wrote; so the same job gives the same bytes.
 
+pub mod watermark;
+
 use lopdf::{Dictionary, Object};
 
-use crate::document::Metadata;
+use crate::document::{Metadata, PrintOptions};
 
 /// Why a printed PDF could not be post-processed. The engine wrote a PDF its own
 /// reader cannot load: a server problem, not the client's.
@@ -25,10 +28,23 @@ pub struct PostprocessError {
     detail: String,
 }
 
+impl PostprocessError {
+    fn new(what: &'static str, detail: impl Into<String>) -> PostprocessError {
+        PostprocessError { what, detail: detail.into() }
+    }
+}
+
 /// What every engine does with the PDF it printed, before the proof reads it: its dates and
-/// ID made reproducible (`pdf_bytes::normalize`), then `metadata` written ([`apply`]).
-pub fn finish(pdf: Vec<u8>, metadata: &Metadata) -> Result<Vec<u8>, PostprocessError> {
-    apply(crate::pdf_bytes::normalize(pdf), metadata)
+/// ID made reproducible (`pdf_bytes::normalize`), the watermark laid on (`stamp` is the
+/// engine's print of [`watermark::stamp_document`]), then the metadata written ([`apply`]).
+pub fn finish(pdf: Vec<u8>, options: &PrintOptions, stamp: Option<&[u8]>) -> Result<Vec<u8>, PostprocessError> {
+    let mut pdf = crate::pdf_bytes::normalize(pdf);
+    match (&options.watermark, stamp) {
+        (Some(mark), Some(stamp)) => pdf = watermark::overlay(&pdf, stamp, mark)?,
+        (Some(_), None) => return Err(PostprocessError::new("stamping it", "its watermark was not printed")),
+        (None, _) => {}
+    }
+    apply(pdf, &options.metadata)
 }
 
 /// The printed PDF with `metadata` written into its Info dictionary, or the same bytes when

@@ -12,7 +12,7 @@ use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::document::{Assets, Document, Margins, Media, Metadata, Origin, Paper, PrintOptions};
+use crate::document::{Assets, Document, Margins, Media, Metadata, Origin, Paper, PrintOptions, Watermark};
 use crate::fixture::Key;
 use crate::template::{Catalog, TemplateError};
 
@@ -135,6 +135,10 @@ pub struct JobOptions {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<MetadataSchema>)]
     pub metadata: Option<Metadata>,
+    /// Text or an image (one of the job's assets) stamped over or under the pages, before the
+    /// proof: `{"text": "DRAFT"}`, `{"image": "stamp.png", "layer": "under", "pages": "1"}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub watermark: Option<Watermark>,
 }
 
 /// The PDF's document information (its Info dictionary), written after printing and read
@@ -265,6 +269,9 @@ impl JobOptions {
         if let Some(m) = &self.metadata {
             o.metadata = m.clone();
         }
+        if self.watermark.is_some() {
+            o.watermark = self.watermark.clone();
+        }
     }
 }
 
@@ -291,6 +298,8 @@ pub enum RequestError {
     Baseline(String),
     #[error("\"callback_url\" must be an absolute http(s) URL, not {0:?}")]
     CallbackUrl(String),
+    #[error(transparent)]
+    Watermark(#[from] crate::postprocess::watermark::WatermarkError),
 }
 
 impl JobRequest {
@@ -320,6 +329,7 @@ impl JobRequest {
         }
         // Validate the options now so a bad one is the client's error, not a render failure.
         crate::render::print::print_params(&doc.options)?;
+        crate::postprocess::watermark::check(&doc)?;
         check_size("the HTML", doc.html.len(), limits.max_html_bytes, "--max-html-bytes")?;
         Ok(doc)
     }

@@ -193,6 +193,10 @@ impl Template {
         if let Some(problem) = config.limits.problem().or_else(|| config.masks.iter().find_map(Mask::problem)) {
             return Err(bad(problem));
         }
+        if let Some(mark) = &config.options.watermark {
+            crate::postprocess::watermark::check_mark(mark, &Assets::Template(dir.to_path_buf()))
+                .map_err(|e| bad(format!("options.{e}")))?;
+        }
         if let Some(example) = &config.example {
             if !dir.join("fixtures").join(format!("{example}.json")).is_file() {
                 return Err(bad(format!(

@@ -54,6 +54,7 @@ impl From<RequestError> for Problem {
             }
             RequestError::TooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "too-large"),
             RequestError::TooDeep { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "too-deep"),
+            RequestError::Watermark(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid-watermark"),
             _ => (StatusCode::UNPROCESSABLE_ENTITY, "invalid-job"),
         };
         Problem::new(status, kind, "The job cannot be printed as sent", e.to_string())

@@ -11,7 +11,7 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 
 use super::RendererChoice;
-use crate::document::{Document, Media, Metadata, Paper, PaperLength};
+use crate::document::{Document, Media, Metadata, Paper, PaperLength, Watermark};
 use crate::fallback::{FallbackConfig, FallbackRenderer};
 use crate::pipeline::{Engine, EngineConfig, Proof};
 use crate::request::JobOptions;
@@ -27,11 +27,12 @@ use crate::template::Catalog;
   pixelproof render --html label.html --paper 4inx6in --no-background --omit-background -o label.pdf
   pixelproof render --html chart.html --wait-for-expression 'window.chartReady === true' -o chart.pdf
   pixelproof render --html memo.html --metadata '{\"author\": \"Ops\", \"keywords\": [\"memo\"]}' -o memo.pdf
+  pixelproof render --html memo.html --watermark '{\"text\": \"DRAFT\", \"pages\": \"1\"}' -o memo.pdf
 
 The print options are the API's and template.json's: --paper, --paper-width/--paper-height
 (paper), --outline (outline), --no-tagged (tagged: false), --media (media), --no-background
 (background: false), --omit-background (omit_background), --ignore-css-page-size
-(prefer_css_page_size: false), --wait-for-expression, --wait-delay-ms, --fail-on-console-exceptions, --metadata (JSON).")]
+(prefer_css_page_size: false), --wait-for-expression, --wait-delay-ms, --fail-on-console-exceptions, --metadata (JSON), --watermark (JSON).")]
 pub struct Args {
     /// Template to print (a folder name under --templates).
     #[arg(long, requires = "data")]
@@ -124,6 +125,10 @@ pub struct Args {
     /// creator, producer, created and modified (RFC 3339 dates).
     #[arg(long, value_name = "JSON", value_parser = |v: &str| serde_json::from_str::<Metadata>(v).map_err(|e| e.to_string()))]
     pub metadata: Option<Metadata>,
+    /// A watermark as JSON, as in the API: {"text": "DRAFT"} or {"image": "stamp.png"} (a file
+    /// beside the HTML, PNG or JPEG), with "layer" (over|under), "pages" ("1-3, 5"), "opacity".
+    #[arg(long, value_name = "JSON", value_parser = |v: &str| serde_json::from_str::<Watermark>(v).map_err(|e| e.to_string()))]
+    pub watermark: Option<Watermark>,
     /// Seconds a document may take to print.
     #[arg(long, default_value_t = 30)]
     pub timeout: u64,
@@ -194,8 +199,10 @@ fn document(args: &Args) -> anyhow::Result<Document> {
         wait_delay_ms: args.wait_delay_ms,
         fail_on_console_exceptions: args.fail_on_console_exceptions.then_some(true),
         metadata: args.metadata.clone(),
+        watermark: args.watermark.clone(),
     };
     options.apply(&mut doc.options);
+    crate::postprocess::watermark::check(&doc)?;
     Ok(doc)
 }
 

@@ -225,7 +225,11 @@ impl FallbackRenderer {
     /// Render + rasterize + font check: the same [`Proof`] as `Engine::prove`.
     pub async fn prove(&self, doc: &Document, rasterizer: &Arc<Rasterizer>, dpi: u32) -> Result<Proof, FallbackError> {
         let mut rendered = self.render(doc).await?;
-        rendered.pdf = crate::postprocess::finish(std::mem::take(&mut rendered.pdf), &doc.options.metadata)?;
+        let stamp = match crate::postprocess::watermark::stamp_document(doc, &rendered.pdf)? {
+            Some(stamp) => Some(self.render(&stamp).await?.pdf),
+            None => None,
+        };
+        rendered.pdf = crate::postprocess::finish(std::mem::take(&mut rendered.pdf), &doc.options, stamp.as_deref())?;
         let r = rasterizer.clone();
         let (pdf, max_pages) = (rendered.pdf.clone(), self.config.max_pages);
         let started = std::time::Instant::now();

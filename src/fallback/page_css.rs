@@ -85,31 +85,11 @@ pub fn page_setup(options: &PrintOptions) -> Result<PageSetup, PrintOptionError>
     Ok(PageSetup { css, pages, zoom, warnings })
 }
 
-/// "1-3,5" → [1, 2, 3, 5]; empty → `None`.
+/// "1-3,5" → [1, 2, 3, 5]; empty → `None` (read by `document::PageRanges`).
 fn parse_page_ranges(ranges: &str) -> Result<Option<Vec<u32>>, PrintOptionError> {
-    let ranges = ranges.trim();
-    if ranges.is_empty() {
-        return Ok(None);
-    }
-    let bad = || PrintOptionError::BadLength { name: "page_ranges", value: ranges.to_string() };
-    let mut pages = Vec::new();
-    for part in ranges.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        let (from, to) = match part.split_once('-') {
-            Some((a, b)) => (a.trim(), b.trim()),
-            None => (part, part),
-        };
-        let from: u32 = if from.is_empty() { 1 } else { from.parse().map_err(|_| bad())? };
-        let to: u32 = if to.is_empty() { OPEN_RANGE_END } else { to.parse().map_err(|_| bad())? };
-        if from == 0 || to < from {
-            return Err(bad());
-        }
-        for p in from..=to.min(OPEN_RANGE_END) {
-            if !pages.contains(&p) {
-                pages.push(p);
-            }
-        }
-    }
-    Ok(Some(pages))
+    let parsed = crate::document::PageRanges::parse(ranges)
+        .map_err(|_| PrintOptionError::BadLength { name: "page_ranges", value: ranges.trim().to_string() })?;
+    Ok(parsed.pages_up_to(OPEN_RANGE_END))
 }
 
 /// One piece of a template: text, or a page counter.

@@ -191,10 +191,26 @@ impl Chromium {
         })
     }
 
-    /// Prints one document. A browser that crashes or hangs is replaced and the document
-    /// retried once; a document that does not settle within the timeout fails with
-    /// [`RenderError::Timeout`].
+    /// Prints one document and post-processes it (`postprocess::finish`): a watermark is a
+    /// second, trusted page this pool prints and lays over the first. A browser that crashes
+    /// or hangs is replaced and the document retried once; a document that does not settle
+    /// within the timeout fails with [`RenderError::Timeout`].
     pub async fn render(&self, doc: &Document) -> Result<Rendered, RenderError> {
+        let mut rendered = self.print(doc).await?;
+        let stamp = match crate::postprocess::watermark::stamp_document(doc, &rendered.pdf)? {
+            Some(stamp) => {
+                let printed = self.print(&stamp).await?;
+                rendered.elapsed += printed.elapsed;
+                Some(printed.pdf)
+            }
+            None => None,
+        };
+        rendered.pdf = crate::postprocess::finish(std::mem::take(&mut rendered.pdf), &doc.options, stamp.as_deref())?;
+        Ok(rendered)
+    }
+
+    /// The engine's own PDF of one document, not yet post-processed.
+    async fn print(&self, doc: &Document) -> Result<Rendered, RenderError> {
         let mut params = print::print_params(&doc.options)?;
         let emulation = print::emulation(&doc.options);
         if let (None, Some(max)) = (&params.page_ranges, self.config.max_pages) {
@@ -214,7 +230,7 @@ impl Chromium {
                 Attempt::Done(printed) => {
                     self.give_back(browser).await;
                     return Ok(Rendered {
-                        pdf: crate::postprocess::finish(printed.pdf, &doc.options.metadata)?,
+                        pdf: printed.pdf,
                         blocked: printed.blocked,
                         font_faces: printed.font_faces,
                         font_usage: printed.font_usage,

@@ -13,7 +13,7 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use sha2::Digest;
-use support::service::{assert_problem, client, pdf_text, pdfinfo_pages, Server, SUBMIT, SUBMIT_TOKEN};
+use support::service::{assert_problem, client, pdf_text, pdfinfo_pages, Server, SUBMIT};
 
 const FORM_ROUTE: &str = "/forms/chromium/convert/html";
 
@@ -88,17 +88,7 @@ fn info_line(info: &str, key: &str) -> String {
 }
 
 fn start(extra: &[&str]) -> (tempfile::TempDir, Server) {
-    let data = tempfile::tempdir().expect("temp data dir");
-    let mut args = vec!["--token", SUBMIT_TOKEN];
-    args.extend_from_slice(extra);
-    let server = Server::start(data.path(), &args);
-    let http = client();
-    let deadline = std::time::Instant::now() + Duration::from_secs(180);
-    while http.get(server.url("/readyz")).send().map(|r| r.status() != StatusCode::OK).unwrap_or(true) {
-        assert!(std::time::Instant::now() < deadline, "the server was not ready");
-        std::thread::sleep(Duration::from_millis(250));
-    }
-    (data, server)
+    support::service::start_ready(extra)
 }
 
 /// The request from Gotenberg's docs, as curl sends it: header and footer with page numbers,

@@ -29,6 +29,7 @@ mod isolation;
 mod packaging;
 mod pdf_bytes;
 mod pixelmatch_parity;
+mod postprocess;
 mod print_options;
 mod protocol_drift;
 mod queue_amqp;

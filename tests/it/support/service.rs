@@ -159,6 +159,22 @@ pub fn wait_settled(server: &Server, token: &str, id: &str, limit: Duration) -> 
     }
 }
 
+/// A server on a new data directory with the submitter's token (and `extra` flags), once
+/// `/readyz` answers 200 (start-up verification done).
+pub fn start_ready(extra: &[&str]) -> (tempfile::TempDir, Server) {
+    let data = tempfile::tempdir().expect("temp data dir");
+    let mut args = vec!["--token", SUBMIT_TOKEN];
+    args.extend_from_slice(extra);
+    let server = Server::start(data.path(), &args);
+    let http = client();
+    let deadline = std::time::Instant::now() + Duration::from_secs(180);
+    while http.get(server.url("/readyz")).send().map(|r| r.status() != StatusCode::OK).unwrap_or(true) {
+        assert!(std::time::Instant::now() < deadline, "the server was not ready");
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    (data, server)
+}
+
 /// Pages of a PDF, counted by poppler's `pdfinfo` (independent of the server's PDFium).
 pub fn pdfinfo_pages(pdf: &[u8]) -> usize {
     let file = tempfile::NamedTempFile::new().expect("temp file");
