@@ -476,6 +476,47 @@ impl Watermark {
     }
 }
 
+/// Password protection for the shipped PDF (AES-256, PDF 2.0's revision 6): opening it asks
+/// for the user password; the owner password also lifts the permissions. Applied after the
+/// proof to the proved bytes, then proved again (`postprocess::encrypt`). Never serialised:
+/// it is not part of a document's options, fingerprint or cache key, and is never stored.
+#[derive(Clone, PartialEq, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Encryption {
+    /// Asked for when the PDF is opened; empty or left out, anyone may open it.
+    #[serde(default)]
+    pub user_password: String,
+    /// Lifts the permissions; left out, the user password (Gotenberg's rule).
+    #[serde(default)]
+    pub owner_password: Option<String>,
+    /// What a reader that opens the PDF with the user password may do; every right when left
+    /// out. `print`, `print_high_quality`, `copy`, `accessibility`, `modify`, `annotate`,
+    /// `fill_forms`, `assemble`.
+    #[serde(default)]
+    pub permissions: Option<Vec<Permission>>,
+}
+
+impl std::fmt::Debug for Encryption {
+    /// Never the passwords: a `Debug` print can reach a log.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Encryption").field("permissions", &self.permissions).finish_non_exhaustive()
+    }
+}
+
+/// One right a PDF's user may be given (ISO 32000-2, table 22).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Permission {
+    Print,
+    PrintHighQuality,
+    Copy,
+    Accessibility,
+    Modify,
+    Annotate,
+    FillForms,
+    Assemble,
+}
+
 /// Where a watermark goes: over the page's content, or under it (hidden where the document
 /// paints an opaque background).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]

@@ -147,6 +147,18 @@ impl Engine {
         self.read(pdf, true).await
     }
 
+    /// The pages (text, no pixels) of an encrypted PDF, opened with `password`: how the
+    /// encrypted file is proved to be the proved document.
+    pub async fn reopen(&self, pdf: &[u8], password: &str) -> Result<Vec<RasterPage>, EngineError> {
+        let (rasterizer, pdf, password, max_pages) =
+            (self.rasterizer.clone(), pdf.to_vec(), password.to_string(), self.max_pages);
+        let read = move || rasterizer.read_locked(&pdf, Some(&password), crate::raster::Draw::TextOnly, max_pages);
+        let pages = tokio::task::spawn_blocking(read)
+            .await
+            .map_err(|e| crate::raster::RasterError::Open(format!("the raster task failed: {e}")))??;
+        Ok(pages)
+    }
+
     async fn read(&self, pdf: &[u8], draw: bool) -> Result<Vec<RasterPage>, EngineError> {
         let rasterizer = self.rasterizer.clone();
         let pdf = pdf.to_vec();

@@ -13,6 +13,7 @@
 //! objects in id order with no clock or random input, and dates the job does not give stay
 //! the fixed ones `pdf_bytes::normalize` wrote; so the same job gives the same bytes.
 
+pub mod encrypt;
 pub mod watermark;
 
 use lopdf::{Dictionary, Object};

@@ -85,7 +85,18 @@ impl Rasterizer {
     /// says so; an undrawn page has an empty (0 × 0) image. Refuses more than `max_pages`
     /// pages before reading one, as `rasterize` does.
     pub fn read(&self, pdf: &[u8], draw: Draw, max_pages: usize) -> Result<Vec<RasterPage>, RasterError> {
-        let doc = self.pdfium.load_pdf_from_byte_slice(pdf, None).map_err(|e| RasterError::Open(e.to_string()))?;
+        self.read_locked(pdf, None, draw, max_pages)
+    }
+
+    /// [`read`](Self::read) for a PDF that may be encrypted, opened with `password`.
+    pub fn read_locked(
+        &self,
+        pdf: &[u8],
+        password: Option<&str>,
+        draw: Draw,
+        max_pages: usize,
+    ) -> Result<Vec<RasterPage>, RasterError> {
+        let doc = self.pdfium.load_pdf_from_byte_slice(pdf, password).map_err(|e| RasterError::Open(e.to_string()))?;
         if usize::try_from(doc.pages().len()).unwrap_or(usize::MAX) > max_pages {
             return Err(RasterError::TooManyPages { limit: max_pages });
         }

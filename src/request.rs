@@ -70,6 +70,11 @@ pub struct JobRequest {
     /// Where to POST the result when the job finishes (queued jobs).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub callback_url: Option<String>,
+    /// Password protection (AES-256) for the PDF answered by `POST /v1/render`: applied to the
+    /// proved PDF, which is then proved again. Not for queued jobs: a job's record is kept,
+    /// and a password must not be. Never written anywhere (not serialised).
+    #[serde(default, skip_serializing)]
+    pub encryption: Option<crate::document::Encryption>,
 }
 
 /// Print options of a job; the same names as a template's `template.json` options.
@@ -300,6 +305,10 @@ pub enum RequestError {
     CallbackUrl(String),
     #[error(transparent)]
     Watermark(#[from] crate::postprocess::watermark::WatermarkError),
+    #[error(transparent)]
+    Encryption(#[from] crate::postprocess::encrypt::EncryptionError),
+    #[error("\"encryption\" is for POST /v1/render (and Gotenberg's form route), which answer the PDF at once: a queued job's record is kept, and a password must not be; render it synchronously, or encrypt the PDF you fetch")]
+    EncryptionQueued,
 }
 
 impl JobRequest {
@@ -330,8 +339,20 @@ impl JobRequest {
         // Validate the options now so a bad one is the client's error, not a render failure.
         crate::render::print::print_params(&doc.options)?;
         crate::postprocess::watermark::check(&doc)?;
+        if let Some(encryption) = &self.encryption {
+            crate::postprocess::encrypt::check(encryption)?;
+        }
         check_size("the HTML", doc.html.len(), limits.max_html_bytes, "--max-html-bytes")?;
         Ok(doc)
+    }
+
+    /// [`document`](Self::document) for a job that is queued and kept: one that asks for
+    /// encryption is refused (its record would hold the password).
+    pub fn queued_document(&self, catalog: &Catalog, limits: &Limits) -> Result<Document, RequestError> {
+        if self.encryption.is_some() {
+            return Err(RequestError::EncryptionQueued);
+        }
+        self.document(catalog, limits)
     }
 
     /// The baseline key, when one was given.

@@ -49,8 +49,6 @@ pub const REFUSED: &[(&str, &str)] = &[
     ),
     ("singlePage", "not supported yet"),
     ("emulatedMediaFeatures", "not supported yet"),
-    ("userPassword", "not supported yet: encryption is coming with post-processing"),
-    ("ownerPassword", "not supported yet: encryption is coming with post-processing"),
     ("pdfa", "PDF/A is not produced: no validator is installed to prove a file conforms"),
     ("pdfua", "PDF/UA is not claimed: pixelproof writes tagged PDFs (generateTaggedPdf) but cannot validate PDF/UA"),
     ("splitMode", "splitting is not supported"),
@@ -161,6 +159,14 @@ pub fn job_from_gotenberg(form: Form) -> Result<JobRequest, FormError> {
         }
     }
     let mut options = options_from_fields(&mut fields)?;
+    // Gotenberg's passwords: the owner's is the user's unless given (lopdf's rule as well).
+    let user_password = fields.remove("userPassword");
+    let owner_password = fields.remove("ownerPassword");
+    let encryption = (user_password.is_some() || owner_password.is_some()).then(|| crate::document::Encryption {
+        user_password: user_password.unwrap_or_default(),
+        owner_password,
+        permissions: None,
+    });
     options.header_template = header;
     options.footer_template = footer;
     if let Some(name) = fields.keys().next() {
@@ -177,6 +183,7 @@ pub fn job_from_gotenberg(form: Form) -> Result<JobRequest, FormError> {
         html: Some(html),
         assets: (!assets.is_empty()).then_some(assets),
         options: Some(options),
+        encryption,
         ..JobRequest::default()
     })
 }
@@ -417,7 +424,6 @@ mod tests {
             (&[("landscape", "yes")], &["index.html"], "\"landscape\""),
             (&[("cookies", "[]")], &["index.html"], "\"cookies\" is refused: it asks for the network"),
             (&[("extraHttpHeaders", "{}")], &["index.html"], "\"extraHttpHeaders\" is refused"),
-            (&[("userPassword", "x")], &["index.html"], "\"userPassword\" is refused"),
             (&[("paperwidth", "8")], &["index.html"], "unknown field \"paperwidth\""),
             (&[("metadata", r#"{"Copyright": "x"}"#)], &["index.html"], "\"Copyright\" is not written"),
             (&[("metadata", r#"{"ModDate": "yesterday"}"#)], &["index.html"], "RFC 3339"),

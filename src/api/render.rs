@@ -55,6 +55,9 @@ impl From<RequestError> for Problem {
             RequestError::TooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "too-large"),
             RequestError::TooDeep { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "too-deep"),
             RequestError::Watermark(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid-watermark"),
+            RequestError::Encryption(_) | RequestError::EncryptionQueued => {
+                (StatusCode::UNPROCESSABLE_ENTITY, "invalid-encryption")
+            }
             _ => (StatusCode::UNPROCESSABLE_ENTITY, "invalid-job"),
         };
         Problem::new(status, kind, "The job cannot be printed as sent", e.to_string())
@@ -173,6 +176,11 @@ fn render_problem(e: RenderNowError, metrics: &crate::service::metrics::Metrics)
             e.into()
         }
         RenderNowError::Engine(e) => engine_problem(e, metrics),
+        RenderNowError::Encryption(why) => {
+            metrics.job("failed");
+            tracing::error!(%why, "the encrypted PDF failed its proof");
+            Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "encryption", "The encrypted PDF failed its proof", why)
+        }
         RenderNowError::Baseline(why) => {
             metrics.job("invalid");
             Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "baseline", "The named baseline cannot be used", why)

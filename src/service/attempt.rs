@@ -450,6 +450,43 @@ pub enum RenderNowError {
     Fallback(#[from] FallbackError),
     #[error("{0}")]
     Baseline(String),
+    /// The encrypted file is not the proved document (or could not be made): nothing ships.
+    #[error("the encrypted PDF {0}; nothing was shipped")]
+    Encryption(String),
+}
+
+/// The proved PDF encrypted as asked, then proved again: PDFium opens the encrypted file with
+/// its password, and its pages and each page's text are the proved ones. Only then is it the
+/// PDF that ships.
+async fn encrypt_proved(
+    service: &Service,
+    proof: &mut Proof,
+    encryption: &crate::document::Encryption,
+) -> Result<(), RenderNowError> {
+    let sealed = crate::postprocess::encrypt::encrypt(&proof.rendered.pdf, encryption)
+        .map_err(|e| RenderNowError::Encryption(format!("could not be made: {e}")))?;
+    let password = crate::postprocess::encrypt::opening_password(encryption);
+    let reopened = service
+        .engine
+        .reopen(&sealed, password)
+        .await
+        .map_err(|e| RenderNowError::Encryption(format!("could not be opened with its password: {e}")))?;
+    if reopened.len() != proof.pages.len() {
+        return Err(RenderNowError::Encryption(format!(
+            "has {} page(s) where the proved document has {}",
+            reopened.len(),
+            proof.pages.len()
+        )));
+    }
+    let text = |t: &str| crate::rules::normalise_text(t);
+    if let Some((page, _)) = reopened.iter().zip(&proof.pages).find(|(a, b)| text(&a.text) != text(&b.text)) {
+        return Err(RenderNowError::Encryption(format!(
+            "has other text on page {} than the proved document",
+            page.number
+        )));
+    }
+    proof.rendered.pdf = sealed;
+    Ok(())
 }
 
 /// Renders `request` now: the job path's [`attempt`], answered instead of stored.
@@ -460,7 +497,10 @@ pub(super) async fn render_now(service: &Service, request: &JobRequest) -> Resul
     let (route, _) = route(service, &job.doc, template);
     let outcome = attempt(service, &mut job, request, route, false, &mut Unrecorded(service)).await;
     match outcome {
-        Ok(Outcome::Shipped { state, proof, attempts, .. }) => {
+        Ok(Outcome::Shipped { state, mut proof, attempts, .. }) => {
+            if let Some(encryption) = &request.encryption {
+                encrypt_proved(service, &mut proof, encryption).await?;
+            }
             let last = attempts.last();
             let engine = last.map_or(Renderer::Chromium, |a| a.engine);
             let renderer_version = last.map(|a| a.renderer_version.clone()).unwrap_or_default();

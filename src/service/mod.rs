@@ -314,7 +314,7 @@ impl Service {
     /// What `POST /v1/jobs` checks before a job is accepted: the request makes a document
     /// within the limits, and its `callback_url` is one the webhook policy allows.
     pub fn validate(&self, request: &JobRequest) -> Result<(), SubmitError> {
-        request.document(&self.catalog, &self.config.limits)?;
+        request.queued_document(&self.catalog, &self.config.limits)?;
         if let Some(url) = &request.callback_url {
             crate::webhook::check_url(url, &self.config.webhook)?;
         }

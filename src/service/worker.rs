@@ -301,7 +301,7 @@ async fn run_job(service: &Service, record: &mut JobRecord, last_delivery: bool)
         return Err(Interrupt::fatal("the stored body is not a job request (see POST /v1/jobs)".to_string()));
     };
     let template = request.template.as_deref().and_then(|n| service.catalog.get(n).ok());
-    let doc = request.document(&service.catalog, &service.config.limits).map_err(Interrupt::fatal)?;
+    let doc = request.queued_document(&service.catalog, &service.config.limits).map_err(Interrupt::fatal)?;
     let mut job = Job::new(service, &request, doc, template).await?;
     if record.state != JobState::Queued {
         moved(record, JobState::Queued, Some("delivered again after an interruption"))?;

@@ -189,7 +189,7 @@ fn each_bad_form_is_a_problem_naming_its_part() {
             "\"cookies\" is refused: it asks for the network",
         ),
         (&["--form", "files=@index.html", "--form", "extraHttpHeaders={}"], 422, "\"extraHttpHeaders\" is refused"),
-        (&["--form", "files=@index.html", "--form", "userPassword=secret"], 422, "\"userPassword\" is refused"),
+        (&["--form", "files=@index.html", "--form", "userPassword="], 422, "encryption needs a password"),
         (&["--form", "files=@index.html", "--form", "paperWidth=8furlongs"], 400, "\"paperWidth\""),
         (&["--form", "files=@index.html", "--form", "landscape=yes"], 400, "\"landscape\""),
         (&["--form", "files=@index.html", "--form", "metadata={\"Copyright\": \"x\"}"], 400, "\"Copyright\""),

@@ -232,3 +232,75 @@ fn a_watermarked_template_is_compared_with_a_baseline_made_with_its_watermark() 
     assert_eq!(out.status.code(), Some(2), "{}", shown(&out));
     assert!(shown(&out).contains("options.watermark.image \"stamp.png\" is not one of"), "{}", shown(&out));
 }
+
+/// `TOOL ARGS… FILE` on `pdf` (poppler), its exit status and output.
+fn poppler(tool: &str, args: &[&str], pdf: &[u8]) -> (bool, String) {
+    let file = tempfile::NamedTempFile::new().expect("temp file");
+    std::fs::write(file.path(), pdf).expect("write PDF");
+    let mut cmd = Command::new(tool);
+    cmd.args(args).arg(file.path());
+    if tool == "pdftotext" {
+        cmd.arg("-");
+    }
+    let out = cmd.output().expect("run poppler");
+    (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+}
+
+#[test]
+fn an_encrypted_pdf_opens_only_with_its_password_and_is_never_queued() {
+    let (_data, server) = start();
+    let plain = proved(&server, &json!({"html": TWO_PAGES}));
+    let encryption = json!({"user_password": "open-sesame", "owner_password": "owner-key", "permissions": ["print"]});
+    let sealed = proved(&server, &json!({"html": TWO_PAGES, "encryption": encryption}));
+
+    let (opened, info) = poppler("pdfinfo", &[], &sealed);
+    assert!(!opened && info.contains("Incorrect password"), "opens without its password: {info}");
+    let (opened, _) = poppler("pdfinfo", &["-upw", "wrong"], &sealed);
+    assert!(!opened, "opens with a wrong password");
+    let (opened, info) = poppler("pdfinfo", &["-upw", "open-sesame"], &sealed);
+    assert!(opened, "{info}");
+    assert!(info.contains("AES-256") && info.contains("print:yes") && info.contains("copy:no"), "{info}");
+    assert!(info.contains("Pages:           2"), "{info}");
+    let text = |pdf: &[u8], args: &[&str]| poppler("pdftotext", args, pdf);
+    let (_, plain_text) = text(&plain, &[]);
+    for args in [["-upw", "open-sesame"], ["-opw", "owner-key"]] {
+        let (ok, sealed_text) = text(&sealed, &args);
+        assert!(ok, "{args:?}: {sealed_text}");
+        assert_eq!(sealed_text, plain_text, "{args:?}: the same text as the document printed");
+    }
+
+    // A user password alone: the owner's is the same (Gotenberg's rule); the form route takes it.
+    let dir = tempfile::tempdir().expect("form dir");
+    std::fs::write(dir.path().join("index.html"), TWO_PAGES).expect("index.html");
+    let out = Command::new("curl")
+        .current_dir(dir.path())
+        .args(["-sS", "-o", "out.pdf", "-w", "%{http_code}", "--max-time", "120"])
+        .args(["-H", &format!("Authorization: Bearer {SUBMIT}")])
+        .args(["--form", "files=@index.html", "--form", "userPassword=form-secret"])
+        .arg(server.url("/forms/chromium/convert/html"))
+        .output()
+        .expect("run curl");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "200", "{}", String::from_utf8_lossy(&out.stderr));
+    let from_form = std::fs::read(dir.path().join("out.pdf")).expect("the form's PDF");
+    assert!(!poppler("pdfinfo", &[], &from_form).0, "the form's PDF is encrypted");
+    assert!(poppler("pdfinfo", &["-upw", "form-secret"], &from_form).0);
+
+    // Refused: no password at all, an unknown right, and a queued job (its record is kept).
+    let bad = [
+        (json!({"html": TWO_PAGES, "encryption": {}}), "needs a password"),
+        (json!({"html": TWO_PAGES, "encryption": {"user_password": "x".repeat(200)}}), "at most 127 bytes"),
+    ];
+    for (body, needle) in bad {
+        assert_problem(render(&server, &body), StatusCode::UNPROCESSABLE_ENTITY, needle);
+    }
+    let r = render(&server, &json!({"html": TWO_PAGES, "encryption": {"user_password": "x", "permissions": ["fly"]}}));
+    assert!(r.status().is_client_error(), "an unknown permission: {}", r.status());
+    let queued = client()
+        .post(server.url("/v1/jobs"))
+        .bearer_auth(SUBMIT)
+        .json(&json!({"html": TWO_PAGES, "encryption": {"user_password": "x"}}))
+        .send()
+        .expect("POST /v1/jobs");
+    let problem = assert_problem(queued, StatusCode::UNPROCESSABLE_ENTITY, "POST /v1/render");
+    assert!(!problem.to_string().contains("\"x\""), "the password is not echoed: {problem}");
+}
