@@ -372,6 +372,7 @@ impl JobRequest {
             assets,
             options: PrintOptions::default(),
             origin: Origin::Html,
+            mask_selectors: Vec::new(),
         })
     }
 }
