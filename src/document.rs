@@ -10,6 +10,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::compare::mask::Selector;
+
 /// Where a document's own assets (CSS, images, fonts it declares) come from.
 ///
 /// Every asset is addressed by a relative path under the document's synthetic origin;
@@ -712,6 +714,9 @@ pub struct Document {
     pub assets: Assets,
     pub options: PrintOptions,
     pub origin: Origin,
+    /// The template's selector masks (`template.json` `masks`), which the proof locates in the
+    /// printed pages when it compares pixels; none for HTML documents.
+    pub mask_selectors: Vec<Selector>,
 }
 
 impl Document {
@@ -726,6 +731,7 @@ impl Document {
             assets: Assets::Dir(root),
             options: PrintOptions::default(),
             origin: Origin::Html,
+            mask_selectors: Vec::new(),
         })
     }
 

@@ -138,6 +138,7 @@ mod tests {
             font_usage: usage,
             elapsed: Duration::ZERO,
             timings: Default::default(),
+            mask_probe: None,
         }
     }
 

@@ -4,9 +4,10 @@
 //! comparing with a baseline is a separate step (`compare::verdict`) because a job may
 //! have no baseline.
 
+use crate::compare::mask::Located;
 use crate::fontcheck::FontReport;
 use crate::raster::RasterPage;
-use crate::render::Rendered;
+use crate::render::{MaskProbe, Rendered};
 
 /// A printed, rasterized and font-checked document.
 #[derive(Debug, Clone)]
@@ -20,6 +21,9 @@ pub struct Proof {
     pub drawn: bool,
     /// How long reading (and drawing) the pages took.
     pub raster: std::time::Duration,
+    /// Where the document's selector masks printed, read from Chromium's mask probe when the
+    /// pages were drawn (empty otherwise, and on the fallback engine).
+    pub masks: Located,
 }
 
 use std::path::PathBuf;
@@ -116,19 +120,41 @@ impl Engine {
     }
 
     /// Renders and font-checks one document, drawing its pages only when `draw` (a proof that
-    /// compares no pixels needs the page count, text and fonts alone).
+    /// compares no pixels needs the page count, text and fonts alone). A drawn proof of a
+    /// document with selector masks locates them too (Chromium's mask probe): only such
+    /// documents pay for it.
     pub async fn prove_with(&self, doc: &Document, draw: bool) -> Result<Proof, EngineError> {
-        let rendered = self.chromium.render(doc).await?;
+        let rendered = match draw && !doc.mask_selectors.is_empty() {
+            true => self.chromium.render_locating_masks(doc).await?,
+            false => self.chromium.render(doc).await?,
+        };
         self.proof_of(rendered, doc, draw).await
     }
 
-    /// The proof of a printed document: its pages read (drawn when `draw`), its fonts checked.
+    /// The proof of a printed document: its pages read (drawn when `draw`), its fonts checked,
+    /// its selector masks located when it has a mask probe and is drawn.
     pub async fn proof_of(&self, rendered: Rendered, doc: &Document, draw: bool) -> Result<Proof, EngineError> {
         let started = std::time::Instant::now();
         let pages = self.read(&rendered.pdf, draw).await?;
+        let masks = match (&rendered.mask_probe, draw) {
+            (Some(probe), true) => self.locate(probe).await?,
+            _ => Located::default(),
+        };
         let raster = started.elapsed();
         let fonts = crate::fontcheck::check(&rendered, &pages, &self.fonts, doc.fonts_are_strict());
-        Ok(Proof { rendered, pages, fonts, drawn: draw, raster })
+        Ok(Proof { rendered, pages, fonts, drawn: draw, raster, masks })
+    }
+
+    /// The probe's pages drawn at the engine's DPI (as the proof's are), each read back as the
+    /// rectangles of its mask-coloured pixels.
+    async fn locate(&self, probe: &MaskProbe) -> Result<Located, EngineError> {
+        let pages = self.rasterize(&probe.pdf).await?;
+        let pages = tokio::task::spawn_blocking(move || {
+            pages.iter().map(|p| crate::compare::mask::locate(&p.image)).collect::<Vec<_>>()
+        })
+        .await
+        .map_err(|e| crate::raster::RasterError::Open(format!("the mask probe's task failed: {e}")))?;
+        Ok(Located { pages, matched: probe.matched.clone() })
     }
 
     /// Draws the pages of a proof read without drawing them (for a held job's artifacts).

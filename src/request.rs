@@ -403,6 +403,7 @@ impl JobRequest {
             assets,
             options: PrintOptions::default(),
             origin: Origin::Html,
+            mask_selectors: Vec::new(),
         })
     }
 }

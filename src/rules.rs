@@ -154,7 +154,8 @@ pub struct Expectations<'a> {
     pub environment: &'a Environment,
     /// The pixel rule's limits (the template's over the service's).
     pub limits: &'a Limits,
-    /// The template's masks, hidden from the pixel rule (none for HTML jobs).
+    /// The template's masks, hidden from the pixel rule (none for HTML jobs); its selector masks
+    /// where the proof located them.
     pub masks: &'a [crate::compare::mask::Mask],
 }
 
@@ -523,7 +524,7 @@ fn pixels(proof: &Proof, expect: &Expectations<'_>) -> PixelOutcome {
         );
         return (Some(fail(Rule::Pixels, why)), None, Vec::new());
     }
-    let masks = Masks { masks: expect.masks, dpi: expect.environment.dpi };
+    let masks = Masks::new(expect.masks, expect.environment.dpi, &proof.masks);
     let (verdict, diffs) = compare(proof, &baseline.pages, expect.limits, masks);
     let changed: u64 = verdict.pages.iter().map(|p| p.diff_pixels).sum();
     let rule = if verdict.passed {
@@ -582,11 +583,13 @@ mod tests {
                 font_usage: Vec::new(),
                 elapsed: std::time::Duration::ZERO,
                 timings: Default::default(),
+                mask_probe: None,
             },
             pages: vec![page(0), page(1)],
             fonts: FontReport::default(),
             drawn: true,
             raster: std::time::Duration::ZERO,
+            masks: Default::default(),
         }
     }
 
@@ -628,6 +631,7 @@ mod tests {
                 assets: crate::document::Assets::None,
                 options: Default::default(),
                 origin: Origin::Template,
+                mask_selectors: Vec::new(),
             };
             let checked = verify(proof, &doc, &expect);
             let text = checked.rules.iter().find(|r| r.rule == Rule::TextLayer).cloned().expect("text-layer");

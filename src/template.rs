@@ -88,7 +88,8 @@ pub struct TemplateConfig {
     /// This template's pixel comparison limits; each one given replaces the run's.
     #[serde(skip_serializing_if = "TemplateLimits::is_empty")]
     pub limits: TemplateLimits,
-    /// Rectangles the pixel comparison ignores on this template's pages.
+    /// Areas the pixel comparison ignores on this template's pages: rectangles, and elements
+    /// by CSS selector.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub masks: Vec<Mask>,
 }
@@ -297,6 +298,7 @@ impl Template {
             assets: Assets::Template(self.dir.clone()),
             options,
             origin: Origin::Template,
+            mask_selectors: self.config.masks.iter().filter_map(Mask::selector).cloned().collect(),
         })
     }
 }

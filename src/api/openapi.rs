@@ -40,6 +40,8 @@ use utoipa::{Modify, OpenApi};
         super::templates::Example,
         super::templates::VerdictLimits,
         crate::compare::mask::Mask,
+        crate::compare::mask::RectMask,
+        crate::compare::mask::SelectorMask,
         crate::template::DataProblem,
         super::health::Readiness,
         super::health::Health,

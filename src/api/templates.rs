@@ -38,8 +38,9 @@ pub struct TemplateDetail {
     pub example: Option<Example>,
     /// The pixel comparison's limits for this template's pages (its own over the service's).
     pub limits: VerdictLimits,
-    /// Rectangles the pixel comparison ignores, in CSS pixels (96 per inch) from the page's
-    /// top-left corner.
+    /// What the pixel comparison ignores: rectangles in CSS pixels (96 per inch) from the
+    /// page's top-left corner, and CSS selectors whose elements' boxes are ignored wherever
+    /// Chromium printed them.
     pub masks: Vec<Mask>,
 }
 

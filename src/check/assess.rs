@@ -117,6 +117,24 @@ pub(crate) async fn assess(
             out.notes.push(rule.to_string());
         }
     }
+    // A fixture is where a template's selector masks are proved to select something: one that
+    // matches nothing hides nothing (a typo, or markup that changed), and should not pass unseen.
+    for selector in proof.masks.unmatched() {
+        out.reasons.push(Reason::whole(format!(
+            "mask selector {:?} matched no element of {key}: fix it in {}'s template.json \"masks\", or make the \
+             fixture print the element",
+            selector.as_str(),
+            template.name
+        )));
+        document_ok = false;
+    }
+    let selectors = template.config.masks.iter().filter(|m| m.selector().is_some()).count();
+    if selectors > 0 && proof.masks.matched.is_empty() && ctx.store.engine() == Renderer::Fallback {
+        out.notes.push(format!(
+            "{selectors} selector mask(s) not applied: the fallback engine does not locate them, so its pages are \
+             compared whole"
+        ));
+    }
 
     let mut differs;
     let mut diffs = Vec::new();
@@ -132,7 +150,7 @@ pub(crate) async fn assess(
     } else {
         let base: Vec<PageInput<'_>> = baseline_pages.iter().map(StoredPage::input).collect();
         let limits = template.verdict_limits(ctx.limits);
-        let masks = Masks { masks: &template.config.masks, dpi: ctx.environment.dpi };
+        let masks = Masks::new(&template.config.masks, ctx.environment.dpi, &proof.masks);
         if limits != *ctx.limits {
             out.notes.push(format!(
                 "compared with {}'s limits (template.json): {} px, {} %, threshold {}",

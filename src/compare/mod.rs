@@ -2,9 +2,9 @@
 //!
 //! `pixelmatch` is a faithful port of the pixelmatch algorithm (npm `pixelmatch@7.2.0`);
 //! `regions` turns changed pixels into bounding boxes; `mask` hides a template's declared
-//! rectangles from the comparison; `verdict` applies the rule that decides whether a page
-//! set passes. Nothing here renders, reads files or knows about
-//! templates: images and text in, numbers and images out. [`diff_images`] is the one call
+//! rectangles, and the boxes its selectors printed as (read from an engine's probe), from the
+//! comparison; `verdict` applies the rule that decides whether a page set passes. Nothing here
+//! renders, reads files or knows about templates: images and text in, numbers and images out. [`diff_images`] is the one call
 //! that does pixelmatch + regions (+ diff image) for two decoded images.
 
 pub mod mask;

@@ -2,8 +2,9 @@
 //!
 //! Fail if the page count differs, if any page's text layer differs, or if a page's
 //! changed pixels exceed both the absolute and the relative limit. A page whose raster size
-//! changed fails too: pixelmatch cannot compare it. A template's masks (`mask`) are painted
-//! over both pages before they are compared. A masked date is in the text layer too, and the
+//! changed fails too: pixelmatch cannot compare it. A template's masks (`mask`: its rectangles,
+//! and its selector masks where the candidate's engine found them) are painted over both pages
+//! before they are compared. A masked date is in the text layer too, and the
 //! text has no positions: so on a page with masks whose pixels outside them are identical, a
 //! text difference is taken as the masks' and does not fail it; one changed pixel outside
 //! and the text difference counts again.
@@ -488,7 +489,8 @@ mod tests {
     fn masks_hide_their_pixels_and_their_page_s_text() {
         // 96 dpi: CSS px are raster px. The change is inside the mask on page 1 only.
         let masks = [serde_json::from_str(r#"{"page": 1, "x": 0, "y": 0, "width": 20, "height": 1}"#).unwrap()];
-        let masks = Masks { masks: &masks, dpi: 96 };
+        let located = super::mask::Located::default();
+        let masks = Masks::new(&masks, 96, &located);
         let (base, cand) = (white(100, 100), with_changes(100, 100, 20));
         let strict = Limits { max_pixels: 0, max_ratio: 0.0, ..Limits::default() };
         let b = [PageInput { image: &base, text: "2 June" }, PageInput { image: &base, text: "x" }];

@@ -219,6 +219,7 @@ impl FallbackRenderer {
             font_usage: Vec::new(),
             elapsed: started.elapsed(),
             timings: Default::default(),
+            mask_probe: None,
         })
     }
 
@@ -238,7 +239,9 @@ impl FallbackRenderer {
             .map_err(|e| crate::raster::RasterError::Open(format!("the raster task failed: {e}")))??;
         let raster = started.elapsed();
         let fonts = crate::fontcheck::check(&rendered, &pages, &self.config.fonts, doc.fonts_are_strict());
-        Ok(Proof { rendered, pages, fonts, drawn: true, raster })
+        // Selector masks are not located here (WeasyPrint runs no script to mark them): the
+        // fallback's pages are compared without them.
+        Ok(Proof { rendered, pages, fonts, drawn: true, raster, masks: Default::default() })
     }
 }
 

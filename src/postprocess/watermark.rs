@@ -67,6 +67,7 @@ pub fn stamp_document(doc: &Document, printed: &[u8]) -> Result<Option<Document>
         assets: doc.assets.clone(),
         options,
         origin: Origin::Template,
+        mask_selectors: Vec::new(),
     }))
 }
 

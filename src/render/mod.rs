@@ -3,7 +3,9 @@
 //! Each document gets a fresh browser context; every request it makes is intercepted
 //! (`seal`): the document's own assets and the bundled fonts are served from memory,
 //! everything else is refused and recorded. The page is printed only after `load`,
-//! `document.fonts.ready` and every image have settled.
+//! `document.fonts.ready` and every image have settled. A template's selector masks are found
+//! by printing the same page again with only their elements painted ([`MaskProbe`]), when the
+//! proof will compare pixels ([`Chromium::render_locating_masks`]).
 //!
 //! The pool (`Chromium`) keeps `pool_size` browsers warm, each with the next document's
 //! context and page already made (`page::prepare`, done while the current document prints,
@@ -26,6 +28,7 @@ use serde::{Deserialize, Serialize};
 
 use tokio::sync::Semaphore;
 
+use crate::compare::mask::Selector;
 use crate::document::Document;
 use crate::fonts::BundledFonts;
 use browser::BrowserProcess;
@@ -81,6 +84,20 @@ pub struct Rendered {
     pub elapsed: Duration,
     /// How long each step took (context, navigate, settle, print, fonts).
     pub timings: page::PrintTimings,
+    /// The mask probe, when the document's selector masks were asked for
+    /// ([`Chromium::render_locating_masks`]).
+    pub mask_probe: Option<MaskProbe>,
+}
+
+/// The same document printed a second time in the same page, right after its print, with
+/// every element hidden but those its mask selectors match, whose boxes are painted
+/// `compare::mask::MASK_COLOUR` (`page::mask_probe`): the layout is the one just printed, so
+/// the probe's mask-coloured pixels are exactly where those elements printed.
+#[derive(Debug, Clone)]
+pub struct MaskProbe {
+    pub pdf: Vec<u8>,
+    /// Each selector with the number of elements it matched.
+    pub matched: Vec<(Selector, usize)>,
 }
 
 /// How the Chromium pool runs.
@@ -133,6 +150,11 @@ pub enum RenderError {
     ConsoleExceptions { label: String, exceptions: String },
     #[error(transparent)]
     Postprocess(#[from] crate::postprocess::PostprocessError),
+    #[error(
+        "the mask selector {selector:?} of {label} is not a CSS selector Chromium accepts ({detail}); fix it in the \
+         template's template.json \"masks\""
+    )]
+    MaskSelector { label: String, selector: String, detail: String },
 }
 
 /// The pinned Chromium: a pool of warm browser processes that print documents. (The
@@ -196,10 +218,22 @@ impl Chromium {
     /// or hangs is replaced and the document retried once; a document that does not settle
     /// within the timeout fails with [`RenderError::Timeout`].
     pub async fn render(&self, doc: &Document) -> Result<Rendered, RenderError> {
-        let mut rendered = self.print(doc).await?;
+        let printed = self.print(doc, &[]).await?;
+        self.postprocess(doc, printed).await
+    }
+
+    /// [`Chromium::render`], and then the mask probe of the document's selector masks
+    /// ([`Rendered::mask_probe`]), within the same timeout.
+    pub async fn render_locating_masks(&self, doc: &Document) -> Result<Rendered, RenderError> {
+        let printed = self.print(doc, &doc.mask_selectors).await?;
+        self.postprocess(doc, printed).await
+    }
+
+    /// `postprocess::finish` on what this pool printed, the watermark's stamp printed here too.
+    async fn postprocess(&self, doc: &Document, mut rendered: Rendered) -> Result<Rendered, RenderError> {
         let stamp = match crate::postprocess::watermark::stamp_document(doc, &rendered.pdf)? {
             Some(stamp) => {
-                let printed = self.print(&stamp).await?;
+                let printed = self.print(&stamp, &[]).await?;
                 rendered.elapsed += printed.elapsed;
                 Some(printed.pdf)
             }
@@ -209,8 +243,8 @@ impl Chromium {
         Ok(rendered)
     }
 
-    /// The engine's own PDF of one document, not yet post-processed.
-    async fn print(&self, doc: &Document) -> Result<Rendered, RenderError> {
+    /// The engine's own PDF of one document (and its mask probe), not yet post-processed.
+    async fn print(&self, doc: &Document, mask_selectors: &[Selector]) -> Result<Rendered, RenderError> {
         let mut params = print::print_params(&doc.options)?;
         let emulation = print::emulation(&doc.options);
         if let (None, Some(max)) = (&params.page_ranges, self.config.max_pages) {
@@ -226,7 +260,7 @@ impl Chromium {
         let mut last_loss = String::new();
         for attempt in 0..2 {
             let mut browser = self.take_browser().await?;
-            match self.attempt(&mut browser, doc, allowed.clone(), params.clone(), emulation).await {
+            match self.attempt(&mut browser, doc, allowed.clone(), params.clone(), emulation, mask_selectors).await {
                 Attempt::Done(printed) => {
                     self.give_back(browser).await;
                     return Ok(Rendered {
@@ -236,6 +270,7 @@ impl Chromium {
                         font_usage: printed.font_usage,
                         elapsed: started.elapsed(),
                         timings: printed.timings,
+                        mask_probe: printed.mask_probe,
                     });
                 }
                 Attempt::Failed(e) => {
@@ -260,6 +295,7 @@ impl Chromium {
         allowed: seal::Allowed,
         params: chromiumoxide::cdp::browser_protocol::page::PrintToPdfParams,
         emulation: print::Emulation,
+        mask_selectors: &[Selector],
     ) -> Attempt {
         let limit = self.config.timeout;
         let pid = browser.pid;
@@ -279,15 +315,7 @@ impl Chromium {
             };
             let context = started.elapsed();
             let (printed, (), next) = tokio::join!(
-                page::print(
-                    &mut warm,
-                    label,
-                    allowed,
-                    params,
-                    emulation,
-                    print::wait(&doc.options),
-                    doc.options.title.as_deref(),
-                ),
+                page::print(&mut warm, label, allowed, params, emulation, &doc.options, mask_selectors,),
                 async {
                     if let Some(used) = used {
                         page::discard(b, used).await;

@@ -6,7 +6,8 @@
 //! navigate to the synthetic document URL; wait for `load`, `document.fonts.ready` and every
 //! image, beginning the page's frames meanwhile (`drive_frames`: nothing is drawn for a
 //! screen), then two frames more; print with `Page.printToPDF` streamed back over `IO.read`;
-//! ask Chromium which platform fonts drew the text; then `discard` the page and its context (the pool does this
+//! ask Chromium which platform fonts drew the text; print the mask probe when the document's
+//! selector masks are asked for (`mask_probe`); then `discard` the page and its context (the pool does this
 //! while the next document loads). Every CDP call here is bounded by the caller's timeout
 //! (see `Chromium::render`).
 //!
@@ -48,7 +49,8 @@ use futures::StreamExt;
 use serde::Deserialize;
 
 use super::seal::{Allowed, Decision, DOC_URL};
-use super::{BlockedRequest, FontFace, FontUsage, RenderError};
+use super::{BlockedRequest, FontFace, FontUsage, MaskProbe, RenderError};
+use crate::compare::mask::Selector;
 
 /// The locked viewport: CSS pixels and device scale factor, the same for every document.
 pub const VIEWPORT: (i64, i64, f64) = (1280, 1024, 1.0);
@@ -60,6 +62,7 @@ pub struct Printed {
     pub font_faces: Vec<FontFace>,
     pub font_usage: Vec<FontUsage>,
     pub timings: PrintTimings,
+    pub mask_probe: Option<MaskProbe>,
 }
 
 fn cdp_err(label: &str, step: &str) -> impl Fn(chromiumoxide::error::CdpError) -> RenderError {
@@ -261,7 +264,7 @@ pub struct PrintTimings {
     pub navigate: Duration,
     /// Load, `window.pixelproofReady`, fonts, images, two frames.
     pub settle: Duration,
-    /// `Page.printToPDF` and reading the stream.
+    /// `Page.printToPDF` and reading the stream (and the mask probe's, when there is one).
     pub print: Duration,
     /// Which platform fonts drew the text.
     pub fonts: Duration,
@@ -270,16 +273,19 @@ pub struct PrintTimings {
 /// Prints a document in `warm`'s page. The page is used up: `discard` it after.
 /// `emulation` is sent only when it asks for something (the emulated media before the
 /// document loads, so it settles with the fonts and images that media uses; the
-/// transparent background just before printing, as Puppeteer does).
+/// transparent background just before printing, as Puppeteer does). `options` give the wait
+/// before printing and the title; `mask_selectors`, when any, the mask probe after it.
 pub async fn print(
     warm: &mut Warm,
     label: &str,
     allowed: Allowed,
     params: PrintToPdfParams,
     emulation: super::print::Emulation,
-    wait: super::print::Wait,
-    title: Option<&str>,
+    options: &crate::document::PrintOptions,
+    mask_selectors: &[Selector],
 ) -> Result<Printed, RenderError> {
+    let wait = super::print::wait(options);
+    let title = options.title.as_deref();
     let fonts = allowed.fonts.clone();
     if let Ok(mut s) = warm.slot.lock() {
         s.allowed = Some(allowed);
@@ -330,6 +336,7 @@ pub async fn print(
                 .map_err(cdp_err(label, "making the page background transparent"))?;
         }
         tracing::debug!(label, "settled; printing");
+        let probe_params = (!mask_selectors.is_empty()).then(|| params.clone());
         let pdf = print_pdf(page, label, params).await?;
         timings.print = started.elapsed();
 
@@ -346,7 +353,15 @@ pub async fn print(
         };
         let font_usage = font_usage(page, label, explain).await?;
         timings.fonts = started.elapsed();
-        Ok((pdf, font_faces, font_usage))
+
+        // Last, as it changes the page's styles: the mask probe.
+        let started = Instant::now();
+        let mask_probe = match probe_params {
+            Some(params) => Some(mask_probe(page, label, mask_selectors, params).await?),
+            None => None,
+        };
+        timings.print += started.elapsed();
+        Ok((pdf, font_faces, font_usage, mask_probe))
     };
     let result: Result<_, RenderError> = tokio::select! {
         result = work => result,
@@ -356,8 +371,8 @@ pub async fn print(
         task.abort();
     }
     let blocked = warm.slot.lock().map(|s| s.blocked.clone()).unwrap_or_default();
-    let (pdf, font_faces, font_usage) = result?;
-    Ok(Printed { pdf, blocked, font_faces, font_usage, timings })
+    let (pdf, font_faces, font_usage, mask_probe) = result?;
+    Ok(Printed { pdf, blocked, font_faces, font_usage, timings, mask_probe })
 }
 
 /// The URL in a console message Chromium writes when it refuses a local resource itself
@@ -677,6 +692,88 @@ async fn print_pdf(page: &Page, label: &str, params: PrintToPdfParams) -> Result
     let _ = page.execute(CloseParams::new(stream)).await;
     Ok(pdf)
 }
+
+/// The mask probe's stylesheet, applied after the print (`MASK_PROBE_JS`): every element and
+/// pseudo-element hidden (`visibility` changes no box, so the layout is the one just printed),
+/// the page's own background (the root's and body's, which `visibility` leaves) taken away, so
+/// a mask's anti-aliased edge blends with white alone (`compare::mask::locate` reads it),
+/// the selected elements and everything inside them alone painted the mask colour (so a
+/// selected table row or section is painted through its cells), their text, shadows, outlines
+/// and replaced content (an image, a canvas) out of the way. In a cascade layer, whose
+/// `!important` declarations beat the document's unlayered ones whatever their specificity.
+const MASK_PROBE_HIDE: &str =
+    "@layer pixelproof-mask-probe { *, *::before, *::after, *::marker { visibility: hidden !important; } \
+     html, body { background: none !important; } }";
+const MASK_PROBE_SHOW: &str = "visibility: visible !important; background: #ff00ff !important; \
+     border-color: #ff00ff !important; border-image: none !important; color: transparent !important; \
+     -webkit-text-fill-color: transparent !important; text-decoration-color: transparent !important; \
+     text-shadow: none !important; box-shadow: none !important; outline-style: none !important; \
+     object-position: -100000px -100000px !important; print-color-adjust: exact !important; \
+     -webkit-print-color-adjust: exact !important;";
+
+/// Marks the document for the mask probe; its argument is the selectors as a JSON array. Each
+/// selector is checked by `querySelectorAll` (which refuses an invalid one) and inserted as one
+/// rule by `insertRule` (which refuses text that is more than one rule), so a selector cannot
+/// add rules of its own. Returns `{"matched": [n, …]}` or `{"invalid": i, "detail": "…"}`.
+const MASK_PROBE_JS: &str = r#"((selectors, hide, show) => {
+  const sheet = new CSSStyleSheet();
+  sheet.insertRule(hide);
+  const layer = sheet.cssRules[0];
+  const matched = [];
+  for (const [i, s] of selectors.entries()) {
+    try {
+      matched.push(document.querySelectorAll(s).length);
+      layer.insertRule(":is(" + s + "), :is(" + s + ") * { " + show + " }", layer.cssRules.length);
+    } catch (e) {
+      return JSON.stringify({ invalid: i, detail: String(e && e.message || e) });
+    }
+  }
+  document.adoptedStyleSheets = [...document.adoptedStyleSheets, sheet];
+  return JSON.stringify({ matched });
+})"#;
+
+#[derive(Deserialize)]
+struct ProbeAnswer {
+    #[serde(default)]
+    matched: Vec<usize>,
+    invalid: Option<usize>,
+    #[serde(default)]
+    detail: String,
+}
+
+/// Prints the document a second time as the mask probe (see `MASK_PROBE_JS`): the same page,
+/// layout and print parameters, backgrounds on, header and footer empty. Returns the probe's
+/// PDF and how many elements each selector matched.
+async fn mask_probe(
+    page: &Page,
+    label: &str,
+    selectors: &[Selector],
+    mut params: PrintToPdfParams,
+) -> Result<MaskProbe, RenderError> {
+    let list = serde_json::to_string(&selectors.iter().map(Selector::as_str).collect::<Vec<_>>())
+        .map_err(|e| RenderError::Browser { label: label.to_string(), detail: format!("mask selectors: {e}") })?;
+    let script = format!(
+        "{MASK_PROBE_JS}({list}, {}, {})",
+        serde_json::Value::String(MASK_PROBE_HIDE.into()),
+        serde_json::Value::String(MASK_PROBE_SHOW.into())
+    );
+    let answer: ProbeAnswer = serde_json::from_str(&evaluate_string(page, label, &script).await?)
+        .map_err(|e| RenderError::Browser { label: label.to_string(), detail: format!("mask probe: {e}") })?;
+    if let Some(i) = answer.invalid {
+        let selector = selectors.get(i).map(ToString::to_string).unwrap_or_default();
+        return Err(RenderError::MaskSelector { label: label.to_string(), selector, detail: answer.detail });
+    }
+    params.print_background = Some(true);
+    if params.display_header_footer == Some(true) {
+        params.header_template = Some(EMPTY_MARGIN.into());
+        params.footer_template = Some(EMPTY_MARGIN.into());
+    }
+    let pdf = print_pdf(page, label, params).await?;
+    Ok(MaskProbe { pdf, matched: selectors.iter().cloned().zip(answer.matched).collect() })
+}
+
+/// A header or footer that prints nothing.
+const EMPTY_MARGIN: &str = "<span></span>";
 
 /// Finds one element per distinct `font-family` list that has its own text, keeps them in
 /// `window.__pixelproofProbe` and returns, as JSON, per element the first family asked for

@@ -2,18 +2,29 @@
 //! /v1/templates/{name}` answers its schema, example data, page range, limits and masks (404
 //! problem+json for an unknown one); a job whose data fails the schema is a 422 listing every
 //! problem with its JSON pointer, on `POST /v1/render` and `POST /v1/jobs` alike, before
-//! anything renders.
+//! anything renders. A selector mask, on the real engine: found where Chromium printed its
+//! elements, on every page they land on, it hides a changing date and nothing else.
 
 use crate::support;
 
 use std::path::Path;
+use std::time::{Duration, Instant};
 
+use pixelproof::compare::mask::{Located, Masks, Selector};
+use pixelproof::compare::verdict::{Limits, PageInput};
+use pixelproof::document::Document;
+use pixelproof::pipeline::Proof;
+use pixelproof::template::Catalog;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use support::service::{assert_problem, client, fixture};
 
-/// The bundled invoice, copied with masks and limits of its own in `template.json`.
-fn invoice_with_masks(root: &Path) -> Value {
+/// The invoice's issue date: the second row's cell of its meta table, as wide as its column
+/// (whose widest cell is the due date), so another date of the same length keeps its box.
+const ISSUE_DATE: &str = "table.meta tr:nth-child(2) td";
+
+/// The bundled invoice, copied with `masks` and limits of its own in `template.json`.
+fn invoice_with_masks(root: &Path, masks: &Value) {
     let from = Path::new(env!("CARGO_MANIFEST_DIR")).join("templates/invoice");
     let to = root.join("invoice");
     for entry in walkdir::WalkDir::new(&from) {
@@ -27,22 +38,22 @@ fn invoice_with_masks(root: &Path) -> Value {
     }
     let path = to.join("template.json");
     let mut config: Value = serde_json::from_str(&std::fs::read_to_string(&path).expect("read")).expect("JSON");
-    // Coordinates are numbers of CSS px (served as floats, so written as floats here to compare).
-    let masks = json!([
-        {"page": 1, "x": 640.0, "y": 108.0, "width": 110.0, "height": 24.0, "note": "issue date"},
-        {"page": "all", "x": 0.0, "y": 1080.0, "width": 794.0, "height": 43.0}
-    ]);
     config["masks"] = masks.clone();
     config["limits"] = json!({"max_pixels": 250});
     std::fs::write(&path, serde_json::to_vec_pretty(&config).expect("JSON")).expect("write");
-    masks
 }
 
 #[test]
 fn a_template_tells_its_contract_and_refuses_data_that_breaks_it() {
     let tmp = tempfile::tempdir().unwrap();
     let templates = tmp.path().join("templates");
-    let masks = invoice_with_masks(&templates);
+    // The issue date by selector; the footer by a rectangle (coordinates are numbers of CSS px,
+    // served as floats, so written as floats here to compare).
+    let masks = json!([
+        {"selector": ISSUE_DATE, "note": "issue date"},
+        {"page": "all", "x": 0.0, "y": 1080.0, "width": 794.0, "height": 43.0}
+    ]);
+    invoice_with_masks(&templates, &masks);
     let templates_arg = templates.to_str().expect("UTF-8 path");
     let server = support::service::Server::start(&tmp.path().join("data"), &["--templates", templates_arg]);
     let http = client();
@@ -116,7 +127,7 @@ fn a_template_tells_its_contract_and_refuses_data_that_breaks_it() {
     );
 
     // A real render with another issue date, compared with the invoice's baseline: the date is
-    // under the first mask (where Chromium prints it on page 1), so the pixel rule passes,
+    // under the selector mask (where Chromium printed its cell), so the pixel rule passes,
     // although the date is in the text layer too (no pixel outside the masks changed).
     let mut data = fixture("invoice", "basic");
     data["invoice"]["issue_date"] = json!("15 March 2025");
@@ -138,7 +149,122 @@ fn a_template_tells_its_contract_and_refuses_data_that_breaks_it() {
     // The OpenAPI document has the route and its types.
     let doc: Value = http.get(server.url("/openapi.json")).send().expect("GET").json().expect("JSON");
     assert!(doc["paths"]["/v1/templates/{name}"]["get"].is_object(), "no route in the OpenAPI document");
-    for schema in ["TemplateDetail", "Mask", "DataProblem"] {
+    for schema in ["TemplateDetail", "Mask", "RectMask", "SelectorMask", "DataProblem"] {
         assert!(doc["components"]["schemas"][schema].is_object(), "no {schema} in the OpenAPI document");
     }
+}
+
+/// The invoice/basic document of the template in `templates` with `data`.
+fn invoice_doc(templates: &Path, data: &Value) -> Document {
+    let catalog = Catalog::load(templates).expect("templates");
+    let invoice = catalog.get("invoice").expect("the invoice");
+    invoice.document(data, "invoice/basic").expect("a document")
+}
+
+fn pages(proof: &Proof) -> Vec<PageInput<'_>> {
+    proof.pages.iter().map(|p| PageInput { image: &p.image, text: &p.text }).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_selector_mask_hides_a_changing_date_where_chromium_printed_it_and_nothing_else() {
+    let tmp = tempfile::tempdir().unwrap();
+    // The issue date, and the first cell of the items table's header row, which Chromium
+    // repeats at the top of every page.
+    let header_cell = "table.items thead th:first-child";
+    let masks = json!([{"selector": ISSUE_DATE, "note": "issue date"}, {"selector": header_cell}]);
+    invoice_with_masks(tmp.path(), &masks);
+    let engine = support::engine(1, Duration::from_secs(60)).await;
+    let basic = fixture("invoice", "basic");
+    let mut later = basic.clone();
+    later["invoice"]["issue_date"] = json!("15 March 2025");
+    let doc = invoice_doc(tmp.path(), &basic);
+    let unmasked = Document { mask_selectors: Vec::new(), ..doc.clone() };
+
+    // What the probe costs (printed, never asserted): the same document proved with and without
+    // its selector masks, alternately, after one proof to warm the browser.
+    engine.prove(&unmasked).await.expect("prove");
+    let (mut without, mut with) = (Vec::new(), Vec::new());
+    let (mut plain, mut base) = (None, None);
+    for _ in 0..5 {
+        let started = Instant::now();
+        plain = Some(engine.prove(&unmasked).await.expect("prove"));
+        without.push(started.elapsed());
+        let started = Instant::now();
+        base = Some(engine.prove(&doc).await.expect("prove"));
+        with.push(started.elapsed());
+    }
+    let (plain, base) = (plain.expect("proved"), base.expect("proved"));
+    without.sort();
+    with.sort();
+    eprintln!(
+        "invoice/basic ({} pages): a proof without its selector masks {:?}, with them {:?} (medians of 5); found: {:?}",
+        base.pages.len(),
+        without[2],
+        with[2],
+        base.masks.pages
+    );
+
+    // The probe changes nothing of the proof: the same pages, pixel for pixel.
+    assert_eq!(plain.pages.len(), base.pages.len());
+    for (a, b) in plain.pages.iter().zip(&base.pages) {
+        assert!(a.image == b.image && a.text == b.text, "page {} changed when its masks were located", a.number);
+    }
+    assert_eq!(plain.masks, Located::default());
+
+    // Each selector matched one element. The header cell printed on every page, the date on
+    // page 1; each found box is small (a cell, not a page).
+    let selector = |s: &str| Selector::try_from(s.to_string()).expect("a selector");
+    assert_eq!(base.masks.matched, [(selector(ISSUE_DATE), 1), (selector(header_cell), 1)]);
+    let n = base.pages.len();
+    assert!(n >= 3, "invoice/basic has {n} pages");
+    assert_eq!(base.masks.pages.len(), n);
+    let (w, h) = base.pages[0].image.dimensions();
+    for (i, found) in base.masks.pages.iter().enumerate() {
+        let expected = if i == 0 { 2 } else { 1 };
+        assert_eq!(found.len(), expected, "page {}: {found:?}", i + 1);
+        for r in found {
+            assert!(r.pixels() > 100 && r.pixels() < u64::from(w) * u64::from(h) / 50, "page {}: {r:?}", i + 1);
+        }
+    }
+
+    // Another issue date: every pixel it changed lies in the box found for it, which is the
+    // same box as the baseline's.
+    let cand = engine.prove(&invoice_doc(tmp.path(), &later)).await.expect("prove");
+    assert_eq!(cand.masks, base.masks);
+    let (b, c) = (&base.pages[0].image, &cand.pages[0].image);
+    let changed: Vec<(u32, u32)> =
+        b.enumerate_pixels().filter(|(x, y, p)| c.get_pixel(*x, *y) != *p).map(|(x, y, _)| (x, y)).collect();
+    assert!(!changed.is_empty(), "the new date changed no pixel");
+    let date_box = cand.masks.on_page(1)[0];
+    let outside: Vec<_> = changed
+        .iter()
+        .filter(|(x, y)| !((date_box.x0..date_box.x1).contains(x) && (date_box.y0..date_box.y1).contains(y)))
+        .collect();
+    assert!(outside.is_empty(), "{} changed pixels outside {date_box:?}: {outside:?}", outside.len());
+    assert!(cand.pages[1..].iter().zip(&base.pages[1..]).all(|(c, b)| c.image == b.image));
+
+    // Judged with nothing allowed to change: without the selector masks, the date fails page 1
+    // (its pixels and its text); with them, every page passes, the date's text included.
+    let strict = Limits { max_pixels: 0, max_ratio: 0.0, ..Limits::default() };
+    let template_masks =
+        Catalog::load(tmp.path()).expect("templates").get("invoice").expect("invoice").config.masks.clone();
+    let (bare, _) = pixelproof::rules::compare(&cand, &pages(&base), &strict, Masks::NONE);
+    assert!(!bare.passed);
+    assert!(bare.pages[0].diff_pixels > 0 && bare.pages[0].text_changed, "{:?}", bare.pages[0]);
+    let masks = Masks::new(&template_masks, engine.environment.dpi, &cand.masks);
+    let (masked, _) = pixelproof::rules::compare(&cand, &pages(&base), &strict, masks);
+    assert!(masked.passed, "{}", masked.reasons_line());
+    let page1 = &masked.pages[0];
+    assert_eq!((page1.diff_pixels, page1.text_changed), (0, false));
+    assert_eq!(page1.masked_pixels, date_box.pixels() + cand.masks.on_page(1)[1].pixels());
+
+    // A selector that matches nothing is told; one Chromium refuses fails the proof naming it.
+    let mut doc = invoice_doc(tmp.path(), &basic);
+    doc.mask_selectors = vec![selector(".no-such-thing")];
+    let proof = engine.prove(&doc).await.expect("prove");
+    assert_eq!(proof.masks.unmatched().collect::<Vec<_>>(), [&selector(".no-such-thing")]);
+    assert!(proof.masks.pages.iter().all(Vec::is_empty), "{:?}", proof.masks.pages);
+    doc.mask_selectors = vec![selector("table[")];
+    let err = engine.prove(&doc).await.expect_err("an invalid selector").to_string();
+    assert!(err.contains("the mask selector \"table[\" of invoice/basic is not a CSS selector"), "{err}");
 }

@@ -69,11 +69,13 @@ impl Prover for StandIn {
                 font_usage: Vec::new(),
                 elapsed: Duration::from_millis(5),
                 timings: Default::default(),
+                mask_probe: None,
             },
             pages: vec![RasterPage { number: 1, image, text: doc.html.clone(), fonts: vec!["DejaVuSans".into()] }],
             fonts: FontReport { embedded: vec!["DejaVuSans".into()], problems, strict: true },
             drawn: true,
             raster: Duration::ZERO,
+            masks: Default::default(),
         })
     }
 }

@@ -1,7 +1,8 @@
 //! Templates that tell clients what they need, without Chromium: every bundled fixture matches
 //! its template's schema; a job's data that does not is refused listing every problem with its
 //! JSON pointer before anything renders; a template's masks hide a changing date from `check`'s
-//! verdict (the real check run and comparison, on a stand-in prover's pages).
+//! verdict (the real check run and comparison, on a stand-in prover's pages), by rectangle or by
+//! a selector the prover located, and a selector that matches nothing fails the fixture.
 
 use std::path::Path;
 use std::time::Duration;
@@ -9,6 +10,7 @@ use std::time::Duration;
 use image::{Rgba, RgbaImage};
 use pixelproof::baseline::{Decision, DirStore as Store};
 use pixelproof::check::{self, FixtureError, Prover, Status};
+use pixelproof::compare::mask::{Located, PixelRect};
 use pixelproof::document::Document;
 use pixelproof::fontcheck::FontReport;
 use pixelproof::pins::Environment;
@@ -91,7 +93,9 @@ fn mistyped_and_missing_keys_are_all_listed_with_their_pointers() {
 
 /// Pages of 300 × 200 CSS px at the environment's DPI: the data's `date` paints the rectangle
 /// at (20, 20) 100 × 30 CSS px, its `body` the one at (20, 120); the rest is white. The text
-/// layer is the HTML (so it holds the date, as a real one would).
+/// layer is the HTML (so it holds the date, as a real one would). Of the document's mask
+/// selectors, `.date` is located at the date's rectangle (as Chromium's probe would find it);
+/// any other matches nothing.
 struct Stamp {
     env: Environment,
 }
@@ -124,6 +128,12 @@ impl Prover for Stamp {
         let mut image = RgbaImage::from_pixel(self.px(300.0), self.px(200.0), Rgba([255, 255, 255, 255]));
         self.paint(&mut image, DATE_BOX, date);
         self.paint(&mut image, BODY_BOX, body);
+        let (x, y, w, h) = DATE_BOX;
+        let date_rect = PixelRect { x0: self.px(x), y0: self.px(y), x1: self.px(x + w), y1: self.px(y + h) };
+        let matched: Vec<_> =
+            doc.mask_selectors.iter().map(|s| (s.clone(), usize::from(s.as_str() == ".date"))).collect();
+        let found = matched.iter().any(|(_, n)| *n > 0).then_some(date_rect);
+        let masks = Located { pages: vec![found.into_iter().collect()], matched };
         Ok(Proof {
             rendered: Rendered {
                 pdf: Vec::new(),
@@ -132,11 +142,13 @@ impl Prover for Stamp {
                 font_usage: Vec::new(),
                 elapsed: Duration::from_millis(1),
                 timings: Default::default(),
+                mask_probe: None,
             },
             pages: vec![RasterPage { number: 1, image, text: doc.html.clone(), fonts: vec!["DejaVuSans".into()] }],
             fonts: FontReport { embedded: vec!["DejaVuSans".into()], problems: Vec::new(), strict: true },
             drawn: true,
             raster: Duration::ZERO,
+            masks,
         })
     }
 }
@@ -151,18 +163,24 @@ async fn check(root: &Path, update: bool) -> check::CheckSummary {
     check::run_with(&prover, &options, planned, &mut check::progress::Silent).await.expect("the check runs")
 }
 
-#[tokio::test]
-async fn a_mask_hides_a_changing_date_from_check_and_only_inside_it() {
-    let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path();
+/// The stamp template under `root` with `config` as its template.json, and its fixture `a`
+/// (2 June 2025, "Hello") approved as its baseline.
+async fn approved_stamp(root: &Path, config: &str) {
     write_file(root, "templates/stamp/template.html", "{{ date }}|{{ body }}");
-    write_file(root, "templates/stamp/template.json", MASKED);
+    write_file(root, "templates/stamp/template.json", config);
     write_file(root, "templates/stamp/fixtures/a.json", r#"{"date": "2 June 2025", "body": "Hello"}"#);
     assert_eq!(check(root, true).await.totals.candidates_written, 1);
     let store = Store::new(root.join("baselines"));
     for key in store.candidate_keys().unwrap() {
         store.approve(&key, &Decision { by: "alice".into(), reason: "first".into() }).unwrap();
     }
+}
+
+#[tokio::test]
+async fn a_mask_hides_a_changing_date_from_check_and_only_inside_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    approved_stamp(root, MASKED).await;
 
     // Another date: its pixels and its text differ, inside the mask only. Passes.
     write_file(root, "templates/stamp/fixtures/a.json", r#"{"date": "3 June 2025", "body": "Hello"}"#);
@@ -191,6 +209,36 @@ async fn a_mask_hides_a_changing_date_from_check_and_only_inside_it() {
     assert_eq!(f.status, Status::Fail);
     assert!(f.reasons.iter().any(|r| r.message.contains("text layer differs")), "{:?}", f.reasons);
     assert!(f.reasons.iter().any(|r| r.message.contains("pixels changed")), "{:?}", f.reasons);
+}
+
+#[tokio::test]
+async fn a_selector_mask_hides_the_date_where_it_was_located_and_one_matching_nothing_fails() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let strict = r#""limits": {"max_pixels": 0, "max_ratio": 0}"#;
+    approved_stamp(root, &format!(r#"{{{strict}}}"#)).await;
+    write_file(root, "templates/stamp/fixtures/a.json", r#"{"date": "3 June 2025", "body": "Hello"}"#);
+
+    // Without a mask, the new date fails; masked by a selector, where it was located, it passes.
+    assert_eq!(check(root, false).await.fixtures[0].status, Status::Fail);
+    let masked = format!(r#"{{"masks": [{{"selector": ".date", "note": "issue date"}}], {strict}}}"#);
+    write_file(root, "templates/stamp/template.json", &masked);
+    let f = check(root, false).await.fixtures.remove(0);
+    assert_eq!(f.status, Status::Pass, "{:?}", f.reasons);
+    let page = &f.verdict.as_ref().expect("compared").pages[0];
+    assert_eq!((page.diff_pixels, page.text_changed, page.masked_pixels), (0, false, 157 * 47));
+
+    // A selector that matches nothing fails the fixture, naming it, even with nothing changed.
+    let typo = format!(r#"{{"masks": [{{"selector": ".date"}}, {{"selector": ".dat"}}], {strict}}}"#);
+    write_file(root, "templates/stamp/template.json", &typo);
+    let f = check(root, false).await.fixtures.remove(0);
+    assert_eq!(f.status, Status::Fail);
+    assert_eq!(f.reasons.len(), 1, "{:?}", f.reasons);
+    assert!(
+        f.reasons[0].message.starts_with("mask selector \".dat\" matched no element of stamp/a"),
+        "{:?}",
+        f.reasons
+    );
 }
 
 #[tokio::test]

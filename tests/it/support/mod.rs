@@ -51,6 +51,7 @@ pub fn html_doc(label: &str, html: &str, assets: &[(&str, &[u8])]) -> Document {
         assets: Assets::Memory(map),
         options: PrintOptions::default(),
         origin: Origin::Html,
+        mask_selectors: Vec::new(),
     }
 }
 
