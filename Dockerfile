@@ -4,7 +4,8 @@
 # scripts/repin-chromium updates both):
 #   - the Debian chromium-headless-shell package version,
 #   - PDFium from the pypdfium2 wheel, sha256 of the wheel and of libpdfium.so checked,
-#   - the bundled fonts (fonts/, copied in; their hash is in every baseline manifest).
+#   - the bundled fonts (fonts/, copied in; their hash is in every baseline manifest), with
+#     Noto Sans CJK and Noto Color Emoji taken from the pinned Debian packages, sha256 checked.
 # Runs as the non-root user `pixelproof`. Build: docker build -t pixelproof .
 #   docker run -p 8080:8080 -e PIXELPROOF_TOKENS=ci:submit:SECRET pixelproof
 # (serve refuses to listen beyond loopback without tokens).
@@ -33,7 +34,22 @@ RUN pip download --quiet --no-deps --only-binary=:all: --platform manylinux_2_17
  && python3 -c "import glob, zipfile; zipfile.ZipFile(glob.glob('pypdfium2-*.whl')[0]).extract('pypdfium2_raw/libpdfium.so', '.')" \
  && echo "${PDFIUM_LIBRARY_SHA256}  pypdfium2_raw/libpdfium.so" | sha256sum -c -
 
-# --- 3. the runtime --------------------------------------------------------------------
+# --- 3. fonts too large for the repository, from the pinned Debian packages ----------
+FROM debian:${DEBIAN_RELEASE}-slim AS fonts
+ARG NOTO_CJK_PACKAGE_VERSION=1:20220127+repack1-1
+ARG NOTO_EMOJI_PACKAGE_VERSION=2.042-0+deb12u1
+ARG FONT_FILE_NOTO_SANS_CJK_REGULAR=noto-cjk/NotoSansCJK-Regular.ttc:b76b0433203017ca80401b2ee0dd69350349871c4b19d504c34dbdd80541690a
+ARG FONT_FILE_NOTO_SANS_CJK_BOLD=noto-cjk/NotoSansCJK-Bold.ttc:faa5f3656a78b2e2d450d27fe8382c778bc2b6bb5ea29c986664a6a435056ceb
+ARG FONT_FILE_NOTO_COLOR_EMOJI=noto-emoji/NotoColorEmoji.ttf:e5899ed38b8ed83e08bd3ac5de09791e9d19d288333a796de1d35ad17396f1ec
+RUN apt-get update \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+      "fonts-noto-cjk=${NOTO_CJK_PACKAGE_VERSION}" "fonts-noto-color-emoji=${NOTO_EMOJI_PACKAGE_VERSION}" \
+ && for spec in "$FONT_FILE_NOTO_SANS_CJK_REGULAR" "$FONT_FILE_NOTO_SANS_CJK_BOLD" "$FONT_FILE_NOTO_COLOR_EMOJI"; do \
+      rel="${spec%%:*}"; src="$(dpkg -L fonts-noto-cjk fonts-noto-color-emoji | grep -m1 "/$(basename "$rel")\$")"; \
+      echo "${spec##*:}  $src" | sha256sum -c - && install -D -m 0644 "$src" "/fonts/$rel" || exit 1; \
+    done
+
+# --- 4. the runtime --------------------------------------------------------------------
 FROM debian:${DEBIAN_RELEASE}-slim
 ARG CHROMIUM_PACKAGE_VERSION=156.0.8078.129-1~deb12u1
 # chromium-headless-shell prints; weasyprint is the fallback renderer (run with /usr/bin/python3);
@@ -50,6 +66,7 @@ COPY --from=pdfium /pdfium/pypdfium2_raw/libpdfium.so /usr/local/lib/pixelproof/
 WORKDIR /srv/pixelproof
 COPY pins.env ./
 COPY fonts fonts
+COPY --from=fonts /fonts/ fonts/
 COPY templates templates
 COPY --chown=pixelproof baselines baselines
 USER pixelproof

@@ -5,6 +5,11 @@
 //! loaded. A face in state `error`, or text whose requested family Chromium replaced
 //! with another, is reported naming the family asked for and the font used instead:
 //! an error for template documents (and strict raw-HTML jobs), a warning otherwise.
+//!
+//! Not every glyph comes with a font name: Chromium (Skia) embeds CFF-outline faces such as
+//! Noto Sans CJK, and colour emoji, as unnamed Type 3 fonts, which PDFium lists without a
+//! name. So Chromium's text is checked too ([`missing_glyphs`]): a character of the text layer
+//! that no bundled face has a glyph for was drawn as a missing-glyph box (tofu).
 
 use serde::{Deserialize, Serialize};
 
@@ -119,6 +124,54 @@ pub fn check(rendered: &Rendered, pages: &[RasterPage], bundled: &BundledFonts, 
     FontReport { embedded, problems, strict }
 }
 
+/// Characters of the text layer no bundled face has a glyph for: they printed as missing-glyph
+/// boxes (tofu). For Chromium's PDFs, whose ToUnicode maps each glyph (a missing one too) to
+/// the characters it drew; WeasyPrint's maps some shaped Arabic glyphs to unrelated characters,
+/// and it names every font it embeds, so the fallback is judged by [`check`] alone. Nothing is
+/// said when the PDF names a font no bundled face has: a font of the document's own drew some
+/// text, and its coverage is not known here. (A document's `@font-face` of a bundled file, as
+/// the certificate's, embeds under the bundled name and keeps the rule. One of its own with
+/// CFF outlines is embedded unnamed, like Noto Sans CJK, and its characters are judged
+/// against the bundled fonts alone.) What it cannot see: PDFium drops the character of a
+/// missing glyph outside the Basic Multilingual Plane (cuneiform, say) from a TrueType run, and
+/// Chromium maps a run of missing glyphs to one of its characters, so not every one is named.
+pub fn missing_glyphs(pages: &[RasterPage], bundled: &BundledFonts) -> Option<FontProblem> {
+    if pages.iter().flat_map(|p| &p.fonts).any(|name| !bundled.knows(name)) {
+        return None;
+    }
+    let mut missing: Vec<char> =
+        pages.iter().flat_map(|p| p.text.chars()).filter(|&c| !is_invisible(c) && !bundled.covers(c)).collect();
+    missing.sort_unstable();
+    missing.dedup();
+    if missing.is_empty() {
+        return None;
+    }
+    const SHOWN: usize = 12;
+    let mut listed: Vec<String> = missing.iter().take(SHOWN).map(|c| format!("{c:?} (U+{:04X})", *c as u32)).collect();
+    if missing.len() > SHOWN {
+        listed.push(format!("and {} more", missing.len() - SHOWN));
+    }
+    Some(FontProblem {
+        requested: "(missing glyphs)".into(),
+        used: "none".into(),
+        detail: format!(
+            "no bundled font has a glyph for {}: they printed as missing-glyph boxes. Use text the bundled fonts cover ({}), or declare a font that has them with @font-face",
+            listed.join(", "),
+            bundled.families().join(", ")
+        ),
+    })
+}
+
+/// Characters a text layer carries that draw no glyph of their own: whitespace, controls, and
+/// format characters (soft hyphen, joiners and marks, variation selectors, tags, specials).
+fn is_invisible(c: char) -> bool {
+    c.is_whitespace()
+        || c.is_control()
+        || matches!(c as u32,
+            0x00AD | 0x034F | 0x061C | 0x180E | 0x200B..=0x200F | 0x202A..=0x202E | 0x2060..=0x206F
+            | 0xFE00..=0xFE0F | 0xFEFF | 0xFFF0..=0xFFFF | 0xE0000..=0xE0FFF)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -222,6 +275,30 @@ mod tests {
         assert!(report.problems.iter().any(|p| p.used == "Certificate-Serif-Bold"), "{:?}", report.problems);
         let report = check(&rendered(vec![face("loaded")], vec![]), &[page(&["Certificate-SerifX"])], &bundled(), true);
         assert_eq!(report.problems.len(), 1, "{:?}", report.problems);
+    }
+
+    fn text_page(text: &str) -> RasterPage {
+        RasterPage { text: text.into(), ..page(&["DejaVuSans"]) }
+    }
+
+    #[test]
+    fn text_no_bundled_font_draws_is_a_problem_unless_a_font_of_the_document_drew_some() {
+        // Japanese and emoji (ZWJ sequences, variation selectors, flags) are covered.
+        let covered = "修了証書 山田 花子 🎉 👩🏽\u{200d}💻 ⚙\u{fe0f} 🇯🇵 ٱلسلام Привет\u{00ad}\r\n";
+        assert_eq!(missing_glyphs(&[text_page(covered)], &bundled()), None);
+
+        // Cuneiform and hieroglyphs have no bundled glyph: tofu.
+        let tofu = "ok \u{12000}\u{12001} \u{13000}";
+        let problem = missing_glyphs(&[text_page(tofu)], &bundled()).expect("tofu");
+        assert_eq!(problem.requested, "(missing glyphs)");
+        assert!(problem.detail.contains("U+12000") && problem.detail.contains("U+13000"), "{}", problem.detail);
+
+        // A font that is not bundled drew some of the text (the document's own): its coverage
+        // is unknown, nothing is said. A bundled face served by @font-face keeps the rule.
+        let own = RasterPage { text: tofu.into(), ..page(&["DejaVuSans", "BrandIcons-Regular"]) };
+        assert_eq!(missing_glyphs(&[own], &bundled()), None);
+        let bundled_face = RasterPage { text: tofu.into(), ..page(&["DejaVuSerif-Italic"]) };
+        assert!(missing_glyphs(&[bundled_face], &bundled()).is_some());
     }
 
     #[test]

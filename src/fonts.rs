@@ -1,6 +1,7 @@
 //! Bundled fonts: the only fonts Chromium may use.
 //!
-//! Reads `fonts/` (font files with their licences), names each face, hashes the set for
+//! Reads `fonts/` (font files with their licences), names each face (every face of a `.ttc`
+//! collection: Noto Sans CJK's hold JP, KR, SC, TC, HK and their Mono), hashes the set for
 //! baseline manifests, writes a fontconfig file that lists `fonts/` alone (so a page that
 //! asks for a system family can only get a bundled one), and serves the files to documents
 //! under `/_fonts/`.
@@ -9,11 +10,13 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-/// One bundled font file.
+/// One bundled face: a font file, or one face of a collection (`.ttc`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BundledFont {
     /// Path relative to the fonts directory (`dejavu/DejaVuSans.ttf`).
     pub rel_path: String,
+    /// The face's index in its file (0 but in a collection).
+    pub index: u32,
     /// Typographic family names the file declares (`DejaVu Sans`).
     pub families: Vec<String>,
     /// PostScript name (`DejaVuSans-Bold`), the name PDFs embed.
@@ -35,13 +38,55 @@ pub enum FontsError {
     Write { path: PathBuf, source: std::io::Error },
 }
 
+/// One bundled font file and its sha256 (`pins::Pins::check_fonts` compares the pinned ones).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FontFile {
+    /// Path relative to the fonts directory (`noto-cjk/NotoSansCJK-Regular.ttc`).
+    pub rel_path: String,
+    /// sha256 of the file's bytes, hex.
+    pub sha256: String,
+    pub bytes: u64,
+}
+
 /// The set of bundled fonts.
 #[derive(Debug, Clone)]
 pub struct BundledFonts {
     pub dir: PathBuf,
+    /// Every face, in path then index order.
     pub fonts: Vec<BundledFont>,
-    /// sha256 over every font file's relative path and bytes, in path order.
+    /// Every font file, in path order.
+    pub files: Vec<FontFile>,
+    /// sha256 over every font file's relative path and sha256 (`PATH\0SHA256\n`), in path order.
     pub hash: String,
+    /// Every character some bundled face has a glyph for (its `cmap`).
+    coverage: std::sync::Arc<Coverage>,
+}
+
+/// A set of Unicode scalar values, one bit each.
+struct Coverage(Vec<u64>);
+
+impl std::fmt::Debug for Coverage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let count: u32 = self.0.iter().map(|w| w.count_ones()).sum();
+        write!(f, "Coverage({count} characters)")
+    }
+}
+
+impl Coverage {
+    fn new() -> Coverage {
+        Coverage(vec![0; (char::MAX as usize >> 6) + 1])
+    }
+
+    fn insert(&mut self, c: u32) {
+        if let Some(word) = self.0.get_mut((c >> 6) as usize) {
+            *word |= 1 << (c & 63);
+        }
+    }
+
+    fn contains(&self, c: char) -> bool {
+        let c = c as u32;
+        self.0.get((c >> 6) as usize).is_some_and(|w| w & (1 << (c & 63)) != 0)
+    }
 }
 
 impl BundledFonts {
@@ -60,25 +105,40 @@ impl BundledFonts {
         }
         let mut hasher = Sha256::new();
         let mut fonts = Vec::new();
+        let mut files = Vec::new();
+        let mut coverage = Coverage::new();
         for path in paths {
             let bytes =
                 std::fs::read(&path).map_err(|e| FontsError::Read { path: path.clone(), detail: e.to_string() })?;
             let rel = path.strip_prefix(dir).unwrap_or(&path).to_string_lossy().replace('\\', "/");
+            let sha256 = hex::encode(Sha256::digest(&bytes));
             hasher.update(rel.as_bytes());
             hasher.update([0]);
-            hasher.update(&bytes);
-            let names = font_names(&bytes).ok_or_else(|| FontsError::Read {
+            hasher.update(sha256.as_bytes());
+            hasher.update([b'\n']);
+            let faces = faces_of(&bytes).ok_or_else(|| FontsError::Read {
                 path: path.clone(),
-                detail: "not a parsable TrueType/OpenType font".into(),
+                detail: "not a parsable TrueType/OpenType font or collection".into(),
             })?;
-            fonts.push(BundledFont {
-                rel_path: rel,
-                families: names.families,
-                postscript_name: names.postscript,
-                full_name: names.full,
-            });
+            for (index, names) in faces {
+                add_coverage(&bytes, index, &mut coverage);
+                fonts.push(BundledFont {
+                    rel_path: rel.clone(),
+                    index,
+                    families: names.families,
+                    postscript_name: names.postscript,
+                    full_name: names.full,
+                });
+            }
+            files.push(FontFile { rel_path: rel, sha256, bytes: bytes.len() as u64 });
         }
-        Ok(BundledFonts { dir: dir.to_path_buf(), fonts, hash: hex::encode(hasher.finalize()) })
+        Ok(BundledFonts {
+            dir: dir.to_path_buf(),
+            fonts,
+            files,
+            hash: hex::encode(hasher.finalize()),
+            coverage: std::sync::Arc::new(coverage),
+        })
     }
 
     /// Family names of every bundled face, deduplicated.
@@ -95,6 +155,12 @@ impl BundledFonts {
     pub fn accounts_for(&self, requested: &str, loaded: &[String]) -> bool {
         let n = normalize_font_name(requested);
         is_generic(requested) || self.knows(requested) || loaded.iter().any(|f| normalize_font_name(f) == n)
+    }
+
+    /// True when some bundled face has a glyph for `c`: text made of such characters can be
+    /// drawn without a missing-glyph box, whichever bundled face fontconfig picks for it.
+    pub fn covers(&self, c: char) -> bool {
+        self.coverage.contains(c)
     }
 
     /// True when `name` (a family, PostScript or full name) is a bundled face.
@@ -130,6 +196,10 @@ impl BundledFonts {
             ("serif", ["DejaVu Serif", "Noto Naskh Arabic"]),
             ("monospace", ["DejaVu Sans Mono", "DejaVu Sans"]),
             ("system-ui", ["DejaVu Sans", "Noto Sans Arabic"]),
+            // CJK is left out of these lists on purpose: fontconfig ranks a family of the list
+            // above the language, so naming one face (JP) would print Chinese text with Japanese
+            // glyphs whatever its `lang`. Text a family lacks falls back by character and `lang`.
+            ("emoji", ["Noto Color Emoji", "DejaVu Sans"]),
         ] {
             let prefer: String =
                 preferred.iter().filter(|f| has(f)).map(|f| format!("<family>{}</family>", xml_escape(f))).collect();
@@ -203,9 +273,36 @@ pub struct FontNames {
     pub full: String,
 }
 
-/// Reads family, PostScript and full names from TrueType/OpenType bytes.
+/// Names of every face in TrueType/OpenType bytes, a collection's (`.ttc`) each with its index.
+/// `None` when a face cannot be read.
+pub fn faces_of(bytes: &[u8]) -> Option<Vec<(u32, FontNames)>> {
+    let count = ttf_parser::fonts_in_collection(bytes).unwrap_or(1);
+    let faces: Option<Vec<_>> = (0..count).map(|index| face_names(bytes, index).map(|names| (index, names))).collect();
+    faces.filter(|f| !f.is_empty())
+}
+
+/// Reads family, PostScript and full names from TrueType/OpenType bytes (a collection's first face).
 pub fn font_names(bytes: &[u8]) -> Option<FontNames> {
-    let face = ttf_parser::Face::parse(bytes, 0).ok()?;
+    face_names(bytes, 0)
+}
+
+/// Adds every character the face's Unicode `cmap` subtables map to `coverage`.
+fn add_coverage(bytes: &[u8], index: u32, coverage: &mut Coverage) {
+    let Ok(face) = ttf_parser::Face::parse(bytes, index) else { return };
+    let Some(cmap) = face.tables().cmap else { return };
+    for subtable in cmap.subtables {
+        if subtable.is_unicode() {
+            subtable.codepoints(|c| {
+                if subtable.glyph_index(c).is_some_and(|g| g.0 != 0) {
+                    coverage.insert(c)
+                }
+            });
+        }
+    }
+}
+
+fn face_names(bytes: &[u8], index: u32) -> Option<FontNames> {
+    let face = ttf_parser::Face::parse(bytes, index).ok()?;
     let mut families = Vec::new();
     let mut postscript = String::new();
     let mut full = String::new();
@@ -259,6 +356,45 @@ mod tests {
         assert!(fonts.read("dejavu/DejaVuSans.ttf").is_some());
         assert!(fonts.read("../Cargo.toml").is_none());
         assert!(fonts.read("dejavu/LICENSE").is_none(), "only font files are served");
+    }
+
+    #[test]
+    fn every_face_of_a_collection_is_named_and_colour_emoji_are_bundled() {
+        let fonts = BundledFonts::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("fonts"))
+            .expect("fonts/ (scripts/setup copies Noto Sans CJK and Noto Color Emoji into it)");
+        let families = fonts.families();
+        for family in
+            ["Noto Sans CJK JP", "Noto Sans CJK SC", "Noto Sans CJK KR", "Noto Sans Mono CJK TC", "Noto Color Emoji"]
+        {
+            assert!(families.iter().any(|f| f == family), "{family} missing (run scripts/setup): {families:?}");
+        }
+        // A collection's faces share its file, each with its index.
+        let regular: Vec<u32> =
+            fonts.fonts.iter().filter(|f| f.rel_path == "noto-cjk/NotoSansCJK-Regular.ttc").map(|f| f.index).collect();
+        assert_eq!(regular, (0..10).collect::<Vec<u32>>());
+        assert!(
+            fonts.knows("NotoSansCJKjp-Bold") && fonts.knows("NotoSansCJKsc-Regular") && fonts.knows("NotoColorEmoji")
+        );
+        // One entry (and one sha256) per file, not per face.
+        assert_eq!(fonts.files.iter().filter(|f| f.rel_path.ends_with(".ttc")).count(), 2);
+        assert!(fonts.files.iter().all(|f| f.sha256.len() == 64 && f.bytes > 0));
+        assert!(fonts.read("noto-cjk/NotoSansCJK-Bold.ttc").is_some());
+    }
+
+    #[test]
+    fn the_hash_covers_each_file_path_and_content() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dejavu = Path::new(env!("CARGO_MANIFEST_DIR")).join("fonts/dejavu");
+        std::fs::copy(dejavu.join("DejaVuSans.ttf"), tmp.path().join("a.ttf")).unwrap();
+        let one = BundledFonts::load(tmp.path()).unwrap().hash;
+        std::fs::rename(tmp.path().join("a.ttf"), tmp.path().join("b.ttf")).unwrap();
+        let renamed = BundledFonts::load(tmp.path()).unwrap().hash;
+        std::fs::copy(dejavu.join("DejaVuSerif.ttf"), tmp.path().join("b.ttf")).unwrap();
+        let changed = BundledFonts::load(tmp.path()).unwrap().hash;
+        assert!(one != renamed && renamed != changed && one != changed);
+        std::fs::write(tmp.path().join("c.ttf"), b"not a font").unwrap();
+        let err = BundledFonts::load(tmp.path()).unwrap_err().to_string();
+        assert!(err.contains("c.ttf") && err.contains("not a parsable"), "{err}");
     }
 
     #[test]

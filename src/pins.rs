@@ -21,6 +21,19 @@ pub struct Pins {
     pub pdfium_wheel_version: String,
     pub pdfium_library_sha256: String,
     pub pdfium_build: String,
+    /// Font files too large for the repository (`FONT_FILE_*`), copied into `fonts/` by
+    /// `scripts/setup` from pinned Debian packages; in path order.
+    pub fonts: Vec<PinnedFont>,
+}
+
+/// A font file pinned by its sha256 (`FONT_FILE_NAME=PATH_UNDER_fonts/:SHA256`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PinnedFont {
+    /// Its key in `pins.env` (`FONT_FILE_NOTO_COLOR_EMOJI`).
+    pub key: String,
+    /// Path relative to the fonts directory (`noto-cjk/NotoSansCJK-Regular.ttc`).
+    pub rel_path: String,
+    pub sha256: String,
 }
 
 /// Why the environment cannot be used as pinned.
@@ -36,6 +49,14 @@ pub enum PinError {
     PdfiumMissing { looked: String, wheel: String },
     #[error("PDFium library {path} has sha256 {found}, but pins.env pins {pinned}. Run scripts/setup to install the pinned build")]
     PdfiumChecksum { path: PathBuf, found: String, pinned: String },
+    #[error("pins.env: {key} must be PATH_UNDER_fonts/:SHA256 (64 hex digits), not {value:?}")]
+    BadFontPin { key: String, value: String },
+    #[error("the pinned font {path} is missing (pins.env {key}). Run scripts/setup: it copies it from the Debian font packages pinned in pins.env")]
+    FontMissing { path: PathBuf, key: String },
+    #[error(
+        "font {path} has sha256 {found}, but pins.env pins {pinned}. Run scripts/setup to copy the pinned file again"
+    )]
+    FontChecksum { path: PathBuf, found: String, pinned: String },
     #[error("could not read {path}: {source}")]
     Io { path: PathBuf, source: std::io::Error },
 }
@@ -56,6 +77,21 @@ impl Pins {
             .map(|(k, v)| (k.trim(), v.trim()))
             .collect();
         let get = |k: &'static str| map.get(k).map(|v| v.to_string()).ok_or(PinError::Missing(k));
+        let mut fonts = Vec::new();
+        for (key, value) in map.iter().filter(|(k, _)| k.starts_with("FONT_FILE_")) {
+            let bad = || PinError::BadFontPin { key: key.to_string(), value: value.to_string() };
+            let (rel_path, sha256) = value.rsplit_once(':').ok_or_else(bad)?;
+            let safe = crate::document::safe_relative_path(rel_path).is_some();
+            if !safe || sha256.len() != 64 || !sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Err(bad());
+            }
+            fonts.push(PinnedFont {
+                key: key.to_string(),
+                rel_path: rel_path.to_string(),
+                sha256: sha256.to_ascii_lowercase(),
+            });
+        }
+        fonts.sort_by(|a, b| a.rel_path.cmp(&b.rel_path));
         Ok(Pins {
             chromium_package: get("CHROMIUM_PACKAGE")?,
             chromium_package_version: get("CHROMIUM_PACKAGE_VERSION")?,
@@ -63,6 +99,7 @@ impl Pins {
             pdfium_wheel_version: get("PDFIUM_WHEEL_VERSION")?,
             pdfium_library_sha256: get("PDFIUM_LIBRARY_SHA256")?,
             pdfium_build: get("PDFIUM_BUILD")?,
+            fonts,
         })
     }
 
@@ -143,6 +180,24 @@ impl Pins {
     }
 }
 
+impl Pins {
+    /// Checks that every pinned font file is among the bundled fonts with its pinned sha256
+    /// (hashed once, by `BundledFonts::load`).
+    pub fn check_fonts(&self, fonts: &crate::fonts::BundledFonts) -> Result<(), PinError> {
+        for pin in &self.fonts {
+            let path = fonts.dir.join(&pin.rel_path);
+            match fonts.files.iter().find(|f| f.rel_path == pin.rel_path) {
+                None => return Err(PinError::FontMissing { path, key: pin.key.clone() }),
+                Some(file) if file.sha256 != pin.sha256 => {
+                    return Err(PinError::FontChecksum { path, found: file.sha256.clone(), pinned: pin.sha256.clone() })
+                }
+                Some(_) => {}
+            }
+        }
+        Ok(())
+    }
+}
+
 /// The rendering environment a raster depends on. Recorded in every baseline manifest;
 /// compared before any pixel comparison.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -213,6 +268,44 @@ mod tests {
         assert_eq!(pins.chromium_package, "chromium-headless-shell");
         assert!(pins.chromium_version().split('.').count() == 4, "{}", pins.chromium_version());
         assert_eq!(pins.pdfium_library_sha256.len(), 64);
+        let fonts: Vec<&str> = pins.fonts.iter().map(|f| f.rel_path.as_str()).collect();
+        assert_eq!(
+            fonts,
+            ["noto-cjk/NotoSansCJK-Bold.ttc", "noto-cjk/NotoSansCJK-Regular.ttc", "noto-emoji/NotoColorEmoji.ttf"]
+        );
+    }
+
+    #[test]
+    fn a_font_pin_must_name_a_relative_path_and_a_sha256() {
+        let base = PINS_ENV.lines().filter(|l| !l.starts_with("FONT_FILE_")).collect::<Vec<_>>().join("\n");
+        let sha = "a".repeat(64);
+        for bad in ["x.ttf".to_string(), "x.ttf:abc".to_string(), format!("../x.ttf:{sha}"), format!(":{sha}")] {
+            let err = Pins::parse(&format!("{base}\nFONT_FILE_X={bad}\n")).unwrap_err().to_string();
+            assert!(err.contains("FONT_FILE_X") && err.contains("PATH_UNDER_fonts/:SHA256"), "{bad}: {err}");
+        }
+        let ok = Pins::parse(&format!("{base}\nFONT_FILE_X=a/x.ttf:{}\n", "AB".repeat(32))).unwrap();
+        assert_eq!(
+            ok.fonts,
+            [PinnedFont { key: "FONT_FILE_X".into(), rel_path: "a/x.ttf".into(), sha256: "ab".repeat(32) }]
+        );
+    }
+
+    #[test]
+    fn pinned_fonts_must_be_there_with_their_sha256() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dejavu = Path::new(env!("CARGO_MANIFEST_DIR")).join("fonts/dejavu/DejaVuSans.ttf");
+        std::fs::create_dir_all(tmp.path().join("a")).unwrap();
+        std::fs::copy(&dejavu, tmp.path().join("a/x.ttf")).unwrap();
+        let fonts = crate::fonts::BundledFonts::load(tmp.path()).unwrap();
+        let sha = hex::encode(Sha256::digest(std::fs::read(&dejavu).unwrap()));
+        let base = PINS_ENV.lines().filter(|l| !l.starts_with("FONT_FILE_")).collect::<Vec<_>>().join("\n");
+        let pins = |line: &str| Pins::parse(&format!("{base}\n{line}\n")).unwrap();
+        pins(&format!("FONT_FILE_X=a/x.ttf:{sha}")).check_fonts(&fonts).unwrap();
+        let err = pins(&format!("FONT_FILE_Y=b/y.ttc:{sha}")).check_fonts(&fonts).unwrap_err().to_string();
+        assert!(err.contains("b/y.ttc") && err.contains("FONT_FILE_Y") && err.contains("scripts/setup"), "{err}");
+        let other = "0".repeat(64);
+        let err = pins(&format!("FONT_FILE_X=a/x.ttf:{other}")).check_fonts(&fonts).unwrap_err().to_string();
+        assert!(err.contains(&sha) && err.contains(&other) && err.contains("scripts/setup"), "{err}");
     }
 
     #[test]

@@ -87,13 +87,14 @@ pub struct Engine {
 }
 
 impl Engine {
-    /// Checks the pinned Chromium and PDFium, loads the fonts, launches the pool.
+    /// Checks the pinned Chromium and PDFium, loads the fonts (the pinned ones checked), launches the pool.
     pub async fn start(config: EngineConfig) -> Result<Engine, EngineError> {
         let pins = crate::pins::Pins::compiled();
         let chromium = pins.check_chromium()?;
         let pdfium = pins.check_pdfium()?;
         let rasterizer = crate::raster::Rasterizer::shared(&pdfium)?;
         let fonts = crate::fonts::BundledFonts::load(&config.fonts_dir)?;
+        pins.check_fonts(&fonts)?;
         let environment = Environment {
             chromium,
             pdfium_build: pins.pdfium_build.clone(),
@@ -141,7 +142,8 @@ impl Engine {
             _ => Located::default(),
         };
         let raster = started.elapsed();
-        let fonts = crate::fontcheck::check(&rendered, &pages, &self.fonts, doc.fonts_are_strict());
+        let mut fonts = crate::fontcheck::check(&rendered, &pages, &self.fonts, doc.fonts_are_strict());
+        fonts.problems.extend(crate::fontcheck::missing_glyphs(&pages, &self.fonts));
         Ok(Proof { rendered, pages, fonts, drawn: draw, raster, masks })
     }
 

@@ -92,6 +92,18 @@ pub struct TemplateConfig {
     /// by CSS selector.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub masks: Vec<Mask>,
+    /// `false` when the fallback engine cannot print this template right (WeasyPrint draws
+    /// colour emoji at their bitmap's size): it is then never proved on the fallback, and
+    /// has no fallback baselines. Absent means `true`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fallback: Option<bool>,
+}
+
+impl TemplateConfig {
+    /// Whether the fallback engine prints this template (`"fallback"` is not `false`).
+    pub fn fallback_prints(&self) -> bool {
+        self.fallback != Some(false)
+    }
 }
 
 /// A template's own limits for the pixel comparison (`template.json` `limits`). Each one given

@@ -10,7 +10,8 @@
 //! It is an *error* when the check cannot decide (the engine failed on it, its baseline is
 //! damaged). With `--update`, a fixture that is new, differs or drifted becomes a
 //! *candidate* instead of failing — unless the document itself is broken (fonts, blocked
-//! requests, page count), which no approval can fix.
+//! requests, page count), which no approval can fix. On the fallback engine, templates whose
+//! `template.json` says `"fallback": false` are left out.
 
 mod assess;
 pub mod html;
@@ -228,6 +229,11 @@ pub async fn run_with<P: Prover>(
 ) -> Result<CheckSummary, CheckError> {
     let started_at = crate::baseline::now();
     let clock = Instant::now();
+    // A template the fallback does not print (`"fallback": false`) has nothing to prove there.
+    let fixtures: Vec<PlannedFixture> = fixtures
+        .into_iter()
+        .filter(|f| options.renderer == Renderer::Chromium || f.template.config.fallback_prints())
+        .collect();
     let store = Store::open(&options.baselines_dir).await.map_err(CheckError::Baselines)?.for_engine(options.renderer);
     let environment = prover.environment().clone();
     if !options.allow_drift {

@@ -268,9 +268,12 @@ async fn prove_with_chromium(doc: &Document, timeout: u64, max_pages: usize) -> 
 
 /// The proof from the WeasyPrint fallback, and WeasyPrint's version.
 async fn prove_with_fallback(doc: &Document, timeout: u64, max_pages: usize) -> anyhow::Result<(Proof, String)> {
-    let pdfium = crate::pins::Pins::compiled().check_pdfium()?;
+    let pins = crate::pins::Pins::compiled();
+    let pdfium = pins.check_pdfium()?;
     let rasterizer = crate::raster::Rasterizer::shared(&pdfium)?;
-    let fonts = std::sync::Arc::new(crate::fonts::BundledFonts::load(&crate::fonts::default_fonts_dir())?);
+    let fonts = crate::fonts::BundledFonts::load(&crate::fonts::default_fonts_dir())?;
+    pins.check_fonts(&fonts)?;
+    let fonts = std::sync::Arc::new(fonts);
     let config = FallbackConfig { timeout: Duration::from_secs(timeout), max_pages, ..FallbackConfig::new(fonts) };
     let fallback = FallbackRenderer::new(config)?;
     let proof = fallback.prove(doc, &rasterizer, crate::raster::DEFAULT_DPI).await?;

@@ -105,6 +105,7 @@ fn content_type_for(path: &str) -> String {
         "woff" => "font/woff".into(),
         "ttf" => "font/ttf".into(),
         "otf" => "font/otf".into(),
+        "ttc" => "font/collection".into(),
         _ => mime_guess::from_path(path).first_or_octet_stream().essence_str().to_string(),
     }
 }

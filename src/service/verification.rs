@@ -114,7 +114,13 @@ pub async fn run(
 ) {
     let started = std::time::Instant::now();
     let report = options.report_dir.clone();
-    let names: Vec<String> = match crate::template::Catalog::load(&options.templates_dir) {
+    let catalog = crate::template::Catalog::load(&options.templates_dir);
+    // Templates the fallback does not print (`"fallback": false` in template.json).
+    let not_for_fallback: Vec<String> = match &catalog {
+        Ok(c) => c.templates.iter().filter(|t| !t.config.fallback_prints()).map(|t| t.name.clone()).collect(),
+        Err(_) => Vec::new(),
+    };
+    let names: Vec<String> = match catalog {
         Ok(c) => c.templates.into_iter().map(|t| t.name).collect(),
         Err(e) => {
             tracing::error!(error = %e, "start-up verification could not load the templates");
@@ -130,7 +136,12 @@ pub async fn run(
                 report_dir: fallback_report_dir(&options.report_dir),
                 ..options.clone()
             };
-            verify_on(&check::FallbackProver::new(engine, f), &options, &names).await
+            let mut verified = verify_on(&check::FallbackProver::new(engine, f), &options, &names).await;
+            for name in &not_for_fallback {
+                let why = "its template.json says the fallback does not print it (\"fallback\": false)";
+                verified.insert(name.clone(), TemplateStatus::Failed(why.to_string()));
+            }
+            verified
         }
         None => {
             let why = "the fallback renderer is not installed (WeasyPrint: run scripts/setup)".to_string();

@@ -76,7 +76,7 @@ fn renders_validates_and_reports() {
     let ready = &seen[seen.len() - 1].1;
     assert_eq!(ready["chromium"], "ok");
     assert_eq!(ready["data_dir"], "ok");
-    for t in ["certificate", "invoice", "report"] {
+    for t in ["certificate", "invoice", "notice", "report"] {
         assert_eq!(ready["templates"][t], "verified", "{ready}");
     }
     assert!(http.get(server.url("/healthz")).send().expect("healthz").status().is_success());
@@ -160,7 +160,7 @@ fn renders_validates_and_reports() {
     // The catalogue.
     let templates: Value = http.get(server.url("/v1/templates")).send().expect("templates").json().expect("JSON");
     let names: Vec<&str> = templates.as_array().expect("array").iter().filter_map(|t| t["name"].as_str()).collect();
-    assert_eq!(names, ["certificate", "invoice", "report"]);
+    assert_eq!(names, ["certificate", "invoice", "notice", "report"]);
     let invoice = &templates[1];
     assert_eq!(invoice["fixtures"], json!(["arabic", "basic", "short"]));
     assert_eq!((invoice["min_pages"].as_u64(), invoice["max_pages"].as_u64()), (Some(1), Some(10)));

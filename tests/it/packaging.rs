@@ -29,8 +29,22 @@ fn the_dockerfile_pins_what_pins_env_pins() {
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
     let pins = pins();
-    for key in ["CHROMIUM_PACKAGE_VERSION", "PDFIUM_WHEEL_VERSION", "PDFIUM_WHEEL_SHA256", "PDFIUM_LIBRARY_SHA256"] {
+    let fonts = pins.keys().filter(|k| k.starts_with("FONT_FILE_")).map(String::as_str);
+    let fixed = [
+        "CHROMIUM_PACKAGE_VERSION",
+        "PDFIUM_WHEEL_VERSION",
+        "PDFIUM_WHEEL_SHA256",
+        "PDFIUM_LIBRARY_SHA256",
+        "NOTO_CJK_PACKAGE_VERSION",
+        "NOTO_EMOJI_PACKAGE_VERSION",
+    ];
+    let keys: Vec<&str> = fixed.into_iter().chain(fonts).collect();
+    assert!(keys.len() > fixed.len(), "pins.env pins font files (FONT_FILE_*)");
+    for key in keys {
         assert_eq!(args.get(key), pins.get(key), "Dockerfile ARG {key} must equal pins.env's");
+        if key.starts_with("FONT_FILE_") {
+            assert!(dockerfile.contains(&format!("\"${key}\"")), "the Dockerfile copies and checks {key}");
+        }
     }
     assert!(dockerfile.contains("USER pixelproof"), "the image runs as a non-root user");
     for copied in ["COPY fonts fonts", "COPY templates templates", "baselines baselines"] {

@@ -1,7 +1,7 @@
 //! The bundled templates do what the issue asks of them, checked on real renders: the
 //! invoice repeats its table header on every page, the report numbers its pages "X of Y" in
-//! its running footer and starts each section on a new page, the Arabic and Cyrillic fixtures
-//! draw with bundled fonts, and the certificate is full-bleed.
+//! its running footer and starts each section on a new page, the Arabic, Cyrillic, Japanese and
+//! emoji fixtures draw with bundled fonts, and the certificate is full-bleed.
 
 use crate::support;
 
@@ -72,5 +72,44 @@ async fn bundled_templates_paginate_and_use_bundled_fonts() {
         let px = img.get_pixel(x, y).0;
         assert!(px != [255, 255, 255, 255], "pixel ({x},{y}) is white: the background does not bleed to the edge");
     }
+    engine.chromium.shutdown().await;
+}
+
+/// Japanese (Noto Sans CJK) and colour emoji (Noto Color Emoji) print with the bundled fonts and
+/// no substitution. Chromium embeds both as unnamed Type 3 fonts, so the proof is the font
+/// check's text rule (every character has a glyph in a bundled face) plus the page itself: the
+/// rule is shown to fire on the same pipeline, and the emoji are shown to be in colour.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn japanese_and_emoji_print_with_bundled_fonts_and_no_substitution() {
+    let engine = support::engine(1, Duration::from_secs(60)).await;
+
+    // `prove` asserts no font problem and no refused request.
+    let ja = prove(&engine, "certificate", "japanese").await;
+    let text = &ja.pages[0].text;
+    for expected in ["修了証書", "山田 花子", "Rustによる高度データエンジニアリング", "2025年6月12日"]
+    {
+        assert!(text.contains(expected), "{expected:?} is not in the text layer: {text}");
+    }
+    assert!(ja.fonts.embedded.iter().all(|f| engine.fonts.knows(f)), "{:?}", ja.fonts.embedded);
+
+    let emoji = prove(&engine, "notice", "emoji").await;
+    let text = &emoji.pages[0].text;
+    // (Chromium's text layer names most emoji, not all: 🇯🇵, 🛠️ and 🖨️ come out as nothing or
+    // their variation selector alone, though the page draws them.)
+    for expected in ["🚀", "👍🏽", "👩🏽\u{200d}💻", "🇧🇷", "❤"] {
+        assert!(text.contains(expected), "{expected:?} is not in the text layer: {text}");
+    }
+    // Colour: the notice's own ink is navy, grey and blue; ❤️ and 🎉 bring saturated red.
+    let red = emoji.pages[0].image.pixels().filter(|p| p.0[0] > 200 && p.0[1] < 90 && p.0[2] < 90).count();
+    assert!(red > 50, "only {red} red pixels: the emoji were not drawn in colour");
+
+    // The same rule fails text no bundled font draws (Yi, Tibetan), on the same pipeline.
+    let tofu = support::html_doc("tofu", "<!doctype html><p lang=ja>修了 \u{A000}\u{A001} \u{0F00}</p>", &[]);
+    let proof = engine.prove(&tofu).await.expect("prove");
+    let missing: Vec<_> = proof.fonts.problems.iter().filter(|p| p.requested == "(missing glyphs)").collect();
+    assert_eq!(missing.len(), 1, "{:?}", proof.fonts.problems);
+    // Chromium maps a run of missing glyphs to one of its characters: U+A000 or U+A001.
+    let detail = &missing[0].detail;
+    assert!(detail.contains("U+A00") && detail.contains("U+0F00") && !detail.contains("U+4FEE"), "{detail}");
     engine.chromium.shutdown().await;
 }

@@ -303,3 +303,17 @@ fn planning_refuses_bad_names_unknown_templates_and_empty_dirs() {
     let err = check::plan(&tmp.path().join("empty"), &[]).unwrap_err();
     assert!(matches!(err, CheckError::NoFixtures { .. }), "{err}");
 }
+
+#[tokio::test]
+async fn the_fallback_leaves_out_a_template_whose_template_json_says_it_cannot_print_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    templates(tmp.path());
+    write_file(tmp.path(), "templates/letter/template.json", r#"{"fallback": false}"#);
+    let fallback = CheckOptions { renderer: pixelproof::routing::Renderer::Fallback, ..options(tmp.path(), true) };
+    let (result, lines) = run(&fallback, &["invoice", "letter"]).await;
+    let keys: Vec<String> = result.unwrap().fixtures.iter().map(|f| f.key.to_string()).collect();
+    assert!(keys.iter().all(|k| k.starts_with("invoice/")) && keys.len() == 5, "{keys:?}\n{lines}");
+    // Chromium still proves it.
+    let (result, lines) = run(&options(tmp.path(), true), &["letter"]).await;
+    assert_eq!(result.unwrap().fixtures.len(), 2, "{lines}");
+}
