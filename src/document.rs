@@ -717,6 +717,10 @@ pub struct Document {
     /// The template's selector masks (`template.json` `masks`), which the proof locates in the
     /// printed pages when it compares pixels; none for HTML documents.
     pub mask_selectors: Vec<Selector>,
+    /// Documents printed after this one, each on its own with its own options, whose pages
+    /// are appended to this one's in order (`postprocess::merge`) before the watermark, the
+    /// metadata and the proof. This document's watermark and metadata are the merged PDF's.
+    pub merge: Vec<Document>,
 }
 
 impl Document {
@@ -732,12 +736,16 @@ impl Document {
             options: PrintOptions::default(),
             origin: Origin::Html,
             mask_selectors: Vec::new(),
+            merge: Vec::new(),
         })
     }
 
-    /// True when a font that failed to load must fail the document.
+    /// True when a font that failed to load must fail the document (or any document merged
+    /// into it).
     pub fn fonts_are_strict(&self) -> bool {
-        self.origin == Origin::Template || self.options.strict_fonts
+        self.origin == Origin::Template
+            || self.options.strict_fonts
+            || self.merge.iter().any(Document::fonts_are_strict)
     }
 }
 

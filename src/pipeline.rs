@@ -125,7 +125,7 @@ impl Engine {
     /// document with selector masks locates them too (Chromium's mask probe): only such
     /// documents pay for it.
     pub async fn prove_with(&self, doc: &Document, draw: bool) -> Result<Proof, EngineError> {
-        let rendered = match draw && !doc.mask_selectors.is_empty() {
+        let rendered = match draw && !doc.mask_selectors.is_empty() && doc.merge.is_empty() {
             true => self.chromium.render_locating_masks(doc).await?,
             false => self.chromium.render(doc).await?,
         };

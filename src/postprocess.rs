@@ -1,6 +1,6 @@
 //! Post-processing: what is done to a printed PDF's bytes before it is proved, so the bytes
-//! that ship are the bytes that were proved: the document's watermark ([`watermark`]), then
-//! its [`Metadata`] (the Info dictionary: title, author, subject, keywords, creator,
+//! that ship are the bytes that were proved: the documents merged into it ([`merge`]), the
+//! document's watermark ([`watermark`]), then its [`Metadata`] (the Info dictionary: title, author, subject, keywords, creator,
 //! producer, dates).
 //!
 //! Why a library: the Info dictionary must often gain keys (Chromium writes only Title,
@@ -14,6 +14,8 @@
 //! the fixed ones `pdf_bytes::normalize` wrote; so the same job gives the same bytes.
 
 pub mod encrypt;
+mod import;
+pub mod merge;
 pub mod watermark;
 
 use lopdf::{Dictionary, Object};
@@ -36,10 +38,18 @@ impl PostprocessError {
 }
 
 /// What every engine does with the PDF it printed, before the proof reads it: its dates and
-/// ID made reproducible (`pdf_bytes::normalize`), the watermark laid on (`stamp` is the
-/// engine's print of [`watermark::stamp_document`]), then the metadata written ([`apply`]).
-pub fn finish(pdf: Vec<u8>, options: &PrintOptions, stamp: Option<&[u8]>) -> Result<Vec<u8>, PostprocessError> {
-    let mut pdf = crate::pdf_bytes::normalize(pdf);
+/// ID made reproducible (`pdf_bytes::normalize`), the PDFs of the documents merged into it
+/// appended ([`merge::concat`], `merged` in order, each normalised too), the watermark laid on
+/// (`stamp` is the engine's print of [`watermark::stamp_document`]), then the metadata
+/// written ([`apply`]).
+pub fn finish(
+    pdf: Vec<u8>,
+    merged: Vec<Vec<u8>>,
+    options: &PrintOptions,
+    stamp: Option<&[u8]>,
+) -> Result<Vec<u8>, PostprocessError> {
+    let merged: Vec<Vec<u8>> = merged.into_iter().map(crate::pdf_bytes::normalize).collect();
+    let mut pdf = merge::concat(crate::pdf_bytes::normalize(pdf), &merged)?;
     match (&options.watermark, stamp) {
         (Some(mark), Some(stamp)) => pdf = watermark::overlay(&pdf, stamp, mark)?,
         (Some(_), None) => return Err(PostprocessError::new("stamping it", "its watermark was not printed")),

@@ -75,7 +75,39 @@ pub struct JobRequest {
     /// and a password must not be. Never written anywhere (not serialised).
     #[serde(default, skip_serializing)]
     pub encryption: Option<crate::document::Encryption>,
+    /// Documents printed after this one, in order, and merged with it into one PDF, which is
+    /// proved as a whole. Each is a template with data or HTML with assets, with its own print
+    /// options (paper, margins, header…); the job's `watermark` and `metadata` apply to the
+    /// merged PDF, so a merged document may not set them. At most 16; not with `baseline`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merge: Option<Vec<MergeDocument>>,
 }
+
+/// One document of a job's `merge`: what a job says about its document, and nothing else.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MergeDocument {
+    /// A bundled template. Exactly one of `template` and `html`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template: Option<String>,
+    /// The template's data: a JSON object.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub data: Option<serde_json::Map<String, serde_json::Value>>,
+    /// Raw HTML to print. Exactly one of `template` and `html`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub html: Option<String>,
+    /// Files this document's HTML may load, by relative path, base64-encoded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assets: Option<BTreeMap<String, String>>,
+    /// This document's print options (not `watermark` or `metadata`: the job's apply to the
+    /// merged PDF).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub options: Option<JobOptions>,
+}
+
+/// The most documents a job may merge into its own.
+pub const MAX_MERGED: usize = 16;
 
 /// Print options of a job; the same names as a template's `template.json` options.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -307,6 +339,20 @@ pub enum RequestError {
     Watermark(#[from] crate::postprocess::watermark::WatermarkError),
     #[error(transparent)]
     Encryption(#[from] crate::postprocess::encrypt::EncryptionError),
+    #[error(
+        "\"merge\" has {0} documents; a job may merge at most {MAX_MERGED} into its own: split it into several jobs"
+    )]
+    TooManyMerged(usize),
+    #[error("merge[{index}]: {source}")]
+    Merged {
+        index: usize,
+        #[source]
+        source: Box<RequestError>,
+    },
+    #[error("merge[{index}].options.{field} applies to the merged PDF: set it in the job's own \"options\"")]
+    MergedPostprocess { index: usize, field: &'static str },
+    #[error("\"baseline\" compares one template's fixture; a job that merges documents has none: prove each document in a job of its own to compare it, or leave \"baseline\" out")]
+    MergeBaseline,
     #[error("\"encryption\" is for POST /v1/render (and Gotenberg's form route), which answer the PDF at once: a queued job's record is kept, and a password must not be; render it synchronously, or encrypt the PDF you fetch")]
     EncryptionQueued,
 }
@@ -343,7 +389,43 @@ impl JobRequest {
             crate::postprocess::encrypt::check(encryption)?;
         }
         check_size("the HTML", doc.html.len(), limits.max_html_bytes, "--max-html-bytes")?;
+        doc.merge = self.merged_documents(catalog, limits)?;
         Ok(doc)
+    }
+
+    /// The documents of `merge`, each validated as a job of its own would be.
+    fn merged_documents(&self, catalog: &Catalog, limits: &Limits) -> Result<Vec<Document>, RequestError> {
+        let Some(merge) = &self.merge else { return Ok(Vec::new()) };
+        if merge.len() > MAX_MERGED {
+            return Err(RequestError::TooManyMerged(merge.len()));
+        }
+        if !merge.is_empty() && self.baseline.is_some() {
+            return Err(RequestError::MergeBaseline);
+        }
+        let mut docs = Vec::with_capacity(merge.len());
+        for (index, part) in merge.iter().enumerate() {
+            if let Some(options) = &part.options {
+                if options.watermark.is_some() {
+                    return Err(RequestError::MergedPostprocess { index, field: "watermark" });
+                }
+                if options.metadata.is_some() {
+                    return Err(RequestError::MergedPostprocess { index, field: "metadata" });
+                }
+            }
+            let job = JobRequest {
+                template: part.template.clone(),
+                data: part.data.clone(),
+                html: part.html.clone(),
+                assets: part.assets.clone(),
+                options: part.options.clone(),
+                ..JobRequest::default()
+            };
+            let mut doc =
+                job.document(catalog, limits).map_err(|e| RequestError::Merged { index, source: Box::new(e) })?;
+            doc.label = format!("{} (merge[{index}])", doc.label);
+            docs.push(doc);
+        }
+        Ok(docs)
     }
 
     /// [`document`](Self::document) for a job that is queued and kept: one that asks for
@@ -404,6 +486,7 @@ impl JobRequest {
             options: PrintOptions::default(),
             origin: Origin::Html,
             mask_selectors: Vec::new(),
+            merge: Vec::new(),
         })
     }
 }

@@ -632,6 +632,7 @@ mod tests {
                 options: Default::default(),
                 origin: Origin::Template,
                 mask_selectors: Vec::new(),
+                merge: Vec::new(),
             };
             let checked = verify(proof, &doc, &expect);
             let text = checked.rules.iter().find(|r| r.rule == Rule::TextLayer).cloned().expect("text-layer");

@@ -311,6 +311,7 @@ impl Template {
             options,
             origin: Origin::Template,
             mask_selectors: self.config.masks.iter().filter_map(Mask::selector).cloned().collect(),
+            merge: Vec::new(),
         })
     }
 }

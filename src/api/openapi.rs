@@ -34,6 +34,7 @@ use utoipa::{Modify, OpenApi};
     components(schemas(
         crate::request::JobRequest,
         crate::request::JobOptions,
+        crate::request::MergeDocument,
         super::problem::Problem,
         super::templates::TemplateInfo,
         super::templates::TemplateDetail,

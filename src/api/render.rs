@@ -35,6 +35,12 @@ pub const RENDERER_VERSION_HEADER: &str = "x-pixelproof-renderer-version";
 
 impl From<RequestError> for Problem {
     fn from(e: RequestError) -> Problem {
+        // A merged document's mistake is the same kind of problem, said of that document.
+        if let RequestError::Merged { index, source } = e {
+            let mut problem = Problem::from(*source);
+            problem.detail = format!("merge[{index}]: {}", problem.detail);
+            return problem;
+        }
         if let RequestError::Template(crate::template::TemplateError::Data { problems, .. }) = &e {
             let mut problem = Problem::new(
                 StatusCode::UNPROCESSABLE_ENTITY,

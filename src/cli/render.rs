@@ -28,6 +28,7 @@ use crate::template::Catalog;
   pixelproof render --html chart.html --wait-for-expression 'window.chartReady === true' -o chart.pdf
   pixelproof render --html memo.html --metadata '{\"author\": \"Ops\", \"keywords\": [\"memo\"]}' -o memo.pdf
   pixelproof render --html memo.html --watermark '{\"text\": \"DRAFT\", \"pages\": \"1\"}' -o memo.pdf
+  pixelproof render --template invoice --data basic.json --merge terms.html --merge annex.html -o invoice.pdf
 
 The print options are the API's and template.json's: --paper, --paper-width/--paper-height
 (paper), --outline (outline), --no-tagged (tagged: false), --media (media), --no-background
@@ -129,6 +130,11 @@ pub struct Args {
     /// beside the HTML, PNG or JPEG), with "layer" (over|under), "pages" ("1-3, 5"), "opacity".
     #[arg(long, value_name = "JSON", value_parser = |v: &str| serde_json::from_str::<Watermark>(v).map_err(|e| e.to_string()))]
     pub watermark: Option<Watermark>,
+    /// An HTML file (its directory the asset root) printed after the document, with the
+    /// default print options, and merged into its PDF; repeat it for more, in order. The
+    /// watermark and metadata apply to the merged PDF.
+    #[arg(long, value_name = "FILE.html", conflicts_with = "save_document")]
+    pub merge: Vec<PathBuf>,
     /// Seconds a document may take to print.
     #[arg(long, default_value_t = 30)]
     pub timeout: u64,
@@ -203,6 +209,16 @@ fn document(args: &Args) -> anyhow::Result<Document> {
     };
     options.apply(&mut doc.options);
     crate::postprocess::watermark::check(&doc)?;
+    if args.merge.len() > crate::request::MAX_MERGED {
+        bail!(
+            "{} --merge files; at most {} may be merged into one document",
+            args.merge.len(),
+            crate::request::MAX_MERGED
+        );
+    }
+    for path in &args.merge {
+        doc.merge.push(Document::from_html_file(path).with_context(|| format!("reading {}", path.display()))?);
+    }
     Ok(doc)
 }
 

@@ -226,11 +226,18 @@ impl FallbackRenderer {
     /// Render + rasterize + font check: the same [`Proof`] as `Engine::prove`.
     pub async fn prove(&self, doc: &Document, rasterizer: &Arc<Rasterizer>, dpi: u32) -> Result<Proof, FallbackError> {
         let mut rendered = self.render(doc).await?;
+        let mut merged = Vec::with_capacity(doc.merge.len());
+        for part in &doc.merge {
+            let printed = self.render(part).await?;
+            rendered.absorb(&printed);
+            merged.push(printed.pdf);
+        }
         let stamp = match crate::postprocess::watermark::stamp_document(doc, &rendered.pdf)? {
             Some(stamp) => Some(self.render(&stamp).await?.pdf),
             None => None,
         };
-        rendered.pdf = crate::postprocess::finish(std::mem::take(&mut rendered.pdf), &doc.options, stamp.as_deref())?;
+        rendered.pdf =
+            crate::postprocess::finish(std::mem::take(&mut rendered.pdf), merged, &doc.options, stamp.as_deref())?;
         let r = rasterizer.clone();
         let (pdf, max_pages) = (rendered.pdf.clone(), self.config.max_pages);
         let started = std::time::Instant::now();

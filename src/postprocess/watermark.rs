@@ -9,10 +9,9 @@
 //! document (the way `qpdf --overlay` does), centred on each chosen page. The result is
 //! proved like any print: its pixels, text layer (the stamp's text is real text) and fonts.
 
-use std::collections::BTreeMap;
-
 use lopdf::{Dictionary, Object, ObjectId, Stream};
 
+use super::import::Import;
 use super::PostprocessError;
 use crate::document::{Assets, Document, Layer, Margins, Origin, Paper, PaperLength, Watermark};
 
@@ -68,6 +67,7 @@ pub fn stamp_document(doc: &Document, printed: &[u8]) -> Result<Option<Document>
         options,
         origin: Origin::Template,
         mask_selectors: Vec::new(),
+        merge: Vec::new(),
     }))
 }
 
@@ -114,7 +114,7 @@ pub fn overlay(pdf: &[u8], stamp: &[u8], mark: &Watermark) -> Result<Vec<u8>, Po
     };
     let content = from.get_page_content(stamp_page);
 
-    let mut import = Import { from: &from, map: BTreeMap::new(), queue: Vec::new() };
+    let mut import = Import::new(&from, "reading its watermark");
     let resources = import.remap(&mut doc, &resources);
     import.finish(&mut doc)?;
     let mut form_dict = Dictionary::new();
@@ -180,62 +180,6 @@ fn media_box(doc: &lopdf::Document, page: ObjectId) -> Option<[f32; 4]> {
         node = doc.get_dictionary(parent).ok()?;
     }
     None
-}
-
-/// Copies the objects a value refers to (and what they refer to) from one document into
-/// another under new ids, in the order they are met: the same stamp gives the same ids.
-struct Import<'a> {
-    from: &'a lopdf::Document,
-    map: BTreeMap<ObjectId, ObjectId>,
-    queue: Vec<ObjectId>,
-}
-
-impl Import<'_> {
-    fn remap(&mut self, into: &mut lopdf::Document, value: &Object) -> Object {
-        match value {
-            Object::Reference(old) => {
-                let new = *self.map.entry(*old).or_insert_with(|| {
-                    into.max_id += 1;
-                    self.queue.push(*old);
-                    (into.max_id, 0)
-                });
-                Object::Reference(new)
-            }
-            Object::Array(items) => Object::Array(items.iter().map(|v| self.remap(into, v)).collect()),
-            Object::Dictionary(dict) => Object::Dictionary(self.remap_dict(into, dict)),
-            Object::Stream(stream) => {
-                let mut copy = stream.clone();
-                copy.dict = self.remap_dict(into, &stream.dict);
-                Object::Stream(copy)
-            }
-            other => other.clone(),
-        }
-    }
-
-    fn remap_dict(&mut self, into: &mut lopdf::Document, dict: &Dictionary) -> Dictionary {
-        let mut out = Dictionary::new();
-        for (key, value) in dict.iter() {
-            // A resource pointing back into the stamp's page tree would drag it along.
-            if key.as_slice() == b"Parent" {
-                continue;
-            }
-            out.set(key.clone(), self.remap(into, value));
-        }
-        out
-    }
-
-    fn finish(&mut self, into: &mut lopdf::Document) -> Result<(), PostprocessError> {
-        let mut next = 0;
-        while next < self.queue.len() {
-            let old = self.queue[next];
-            next += 1;
-            let object =
-                self.from.get_object(old).map_err(|e| PostprocessError::new("reading its watermark", e.to_string()))?;
-            let copy = self.remap(into, object);
-            into.objects.insert(self.map[&old], copy);
-        }
-        Ok(())
-    }
 }
 
 /// Why a watermark cannot be printed: the request's mistake, named so it can be mended.

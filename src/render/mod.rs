@@ -89,6 +89,22 @@ pub struct Rendered {
     pub mask_probe: Option<MaskProbe>,
 }
 
+impl Rendered {
+    /// Takes in what printing a document merged into this one found: its refused requests,
+    /// fonts, time and steps (its PDF is the caller's).
+    pub fn absorb(&mut self, other: &Rendered) {
+        for b in &other.blocked {
+            if !self.blocked.contains(b) {
+                self.blocked.push(b.clone());
+            }
+        }
+        self.font_faces.extend(other.font_faces.iter().cloned());
+        self.font_usage.extend(other.font_usage.iter().cloned());
+        self.elapsed += other.elapsed;
+        self.timings.add(&other.timings);
+    }
+}
+
 /// The same document printed a second time in the same page, right after its print, with
 /// every element hidden but those its mask selectors match, whose boxes are painted
 /// `compare::mask::MASK_COLOUR` (`page::mask_probe`): the layout is the one just printed, so
@@ -213,24 +229,34 @@ impl Chromium {
         })
     }
 
-    /// Prints one document and post-processes it (`postprocess::finish`): a watermark is a
-    /// second, trusted page this pool prints and lays over the first. A browser that crashes
-    /// or hangs is replaced and the document retried once; a document that does not settle
-    /// within the timeout fails with [`RenderError::Timeout`].
+    /// Prints one document (and each document merged into it) and post-processes it
+    /// (`postprocess::finish`): a watermark is a second, trusted page this pool prints and
+    /// lays over the first. A browser that crashes or hangs is replaced and the document
+    /// retried once; a document that does not settle within the timeout fails with
+    /// [`RenderError::Timeout`].
     pub async fn render(&self, doc: &Document) -> Result<Rendered, RenderError> {
         let printed = self.print(doc, &[]).await?;
         self.postprocess(doc, printed).await
     }
 
     /// [`Chromium::render`], and then the mask probe of the document's selector masks
-    /// ([`Rendered::mask_probe`]), within the same timeout.
+    /// ([`Rendered::mask_probe`]), within the same timeout. A merged document is not probed:
+    /// its masks would cover its first document's pages only.
     pub async fn render_locating_masks(&self, doc: &Document) -> Result<Rendered, RenderError> {
-        let printed = self.print(doc, &doc.mask_selectors).await?;
+        let selectors = if doc.merge.is_empty() { doc.mask_selectors.as_slice() } else { &[] };
+        let printed = self.print(doc, selectors).await?;
         self.postprocess(doc, printed).await
     }
 
-    /// `postprocess::finish` on what this pool printed, the watermark's stamp printed here too.
+    /// The documents merged into `doc` printed here, then `postprocess::finish` on them all,
+    /// the watermark's stamp printed here too.
     async fn postprocess(&self, doc: &Document, mut rendered: Rendered) -> Result<Rendered, RenderError> {
+        let mut merged = Vec::with_capacity(doc.merge.len());
+        for part in &doc.merge {
+            let printed = self.print(part, &[]).await?;
+            rendered.absorb(&printed);
+            merged.push(printed.pdf);
+        }
         let stamp = match crate::postprocess::watermark::stamp_document(doc, &rendered.pdf)? {
             Some(stamp) => {
                 let printed = self.print(&stamp, &[]).await?;
@@ -239,7 +265,8 @@ impl Chromium {
             }
             None => None,
         };
-        rendered.pdf = crate::postprocess::finish(std::mem::take(&mut rendered.pdf), &doc.options, stamp.as_deref())?;
+        rendered.pdf =
+            crate::postprocess::finish(std::mem::take(&mut rendered.pdf), merged, &doc.options, stamp.as_deref())?;
         Ok(rendered)
     }
 

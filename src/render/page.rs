@@ -270,6 +270,17 @@ pub struct PrintTimings {
     pub fonts: Duration,
 }
 
+impl PrintTimings {
+    /// Adds another print's steps to these (a merged document's documents).
+    pub fn add(&mut self, other: &PrintTimings) {
+        self.context += other.context;
+        self.navigate += other.navigate;
+        self.settle += other.settle;
+        self.print += other.print;
+        self.fonts += other.fonts;
+    }
+}
+
 /// Prints a document in `warm`'s page. The page is used up: `discard` it after.
 /// `emulation` is sent only when it asks for something (the emulated media before the
 /// document loads, so it settles with the fonts and images that media uses; the

@@ -26,6 +26,8 @@
 //!   may load**: an API job's in-memory assets (path and bytes), or every file under the
 //!   template's folder (path and bytes: assets, sources, `template.json` and the fixtures the
 //!   `pdf-size` rule is measured from) plus the template's loaded configuration;
+//! * the **merged documents**, when the job merges any: each one's origin, HTML, options and
+//!   assets, in order;
 //! * the **baseline**: the job's baseline key, and the identity of Chromium's and the
 //!   fallback's baselines of that key (the sha256 of each manifest, which lists every page
 //!   file's sha256 and when it was approved; or why there is none);
@@ -292,26 +294,17 @@ impl Encoder {
     }
 }
 
-/// The job's key (see the module doc), or why it has none.
-async fn key(service: &Service, inputs: &Inputs<'_>) -> Result<CacheKey, String> {
-    let options = &inputs.doc.options;
+/// What of one document goes into the key: where it came from, its HTML, options and assets.
+async fn encode_document(e: &mut Encoder, doc: &Document) -> Result<(), String> {
+    let options = &doc.options;
     let prints_date = |t: &Option<String>| t.as_deref().is_some_and(|t| t.contains("date"));
     if prints_date(&options.header_template) || prints_date(&options.footer_template) {
         return Err("a header or footer template may print the date".into());
     }
-    let mut e = Encoder::new();
-    e.field("submitter", inputs.submitter.as_bytes());
-    let env = &service.engine.environment;
-    e.field("env.chromium", env.chromium.as_bytes());
-    e.field("env.pdfium_build", env.pdfium_build.as_bytes());
-    e.field("env.fonts_hash", env.fonts_hash.as_bytes());
-    e.field("env.dpi", env.dpi.to_string().as_bytes());
-    e.field("env.fallback", service.fallback.as_ref().map_or("", |f| f.version()).as_bytes());
-    e.field("route", inputs.route.as_str().as_bytes());
-    e.field("doc.origin", if inputs.doc.origin == Origin::Template { b"template" } else { b"html" });
-    e.field("doc.html", inputs.doc.html.as_bytes());
+    e.field("doc.origin", if doc.origin == Origin::Template { b"template" } else { b"html" });
+    e.field("doc.html", doc.html.as_bytes());
     e.field("doc.options", &json(options)?);
-    match &inputs.doc.assets {
+    match &doc.assets {
         Assets::Memory(files) => {
             e.field("assets", b"memory");
             e.field("assets.count", files.len().to_string().as_bytes());
@@ -329,6 +322,28 @@ async fn key(service: &Service, inputs: &Inputs<'_>) -> Result<CacheKey, String>
             e.field("assets.folder", &files);
         }
         Assets::None => e.field("assets", b"none"),
+    }
+    Ok(())
+}
+
+/// The job's key (see the module doc), or why it has none.
+async fn key(service: &Service, inputs: &Inputs<'_>) -> Result<CacheKey, String> {
+    let mut e = Encoder::new();
+    e.field("submitter", inputs.submitter.as_bytes());
+    let env = &service.engine.environment;
+    e.field("env.chromium", env.chromium.as_bytes());
+    e.field("env.pdfium_build", env.pdfium_build.as_bytes());
+    e.field("env.fonts_hash", env.fonts_hash.as_bytes());
+    e.field("env.dpi", env.dpi.to_string().as_bytes());
+    e.field("env.fallback", service.fallback.as_ref().map_or("", |f| f.version()).as_bytes());
+    e.field("route", inputs.route.as_str().as_bytes());
+    encode_document(&mut e, inputs.doc).await?;
+    // Only a merging job's key says so: every other job keeps the key it had before merging was.
+    if !inputs.doc.merge.is_empty() {
+        e.field("merge.count", inputs.doc.merge.len().to_string().as_bytes());
+        for merged in &inputs.doc.merge {
+            encode_document(&mut e, merged).await?;
+        }
     }
     match inputs.template {
         Some(t) => {

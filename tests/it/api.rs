@@ -504,6 +504,9 @@ fn slow_and_idle_clients_are_cut_off() {
     use std::io::Write;
     let server =
         Server::start(&["--token", SUBMIT_TOKEN, "--header-read-timeout-secs", "2", "--idle-timeout-secs", "3"]);
+    // Start-up verification opens files of its own (browser pipes, rasters): let it finish so
+    // the open files counted below are the connections'.
+    server.wait_ready(&client());
     let limit = Duration::from_secs(10);
 
     let mut slow = connect(&server, Duration::from_millis(500));

@@ -345,9 +345,14 @@ async fn an_operator_checks_reviews_and_approves_baselines_in_a_bucket() {
         pixelproof(&args)
     };
 
+    let fixtures: Vec<_> = std::fs::read_dir(templates.join("certificate/fixtures"))
+        .unwrap()
+        .map(|e| e.unwrap().path().file_stem().unwrap().to_string_lossy().to_string())
+        .collect();
+    assert!(!fixtures.is_empty());
     let out = check(true);
     let text = shown(&out);
-    assert!(text.contains("2 candidates written"), "{text}");
+    assert!(text.contains(&format!("{} candidates written", fixtures.len())), "{text}");
     let summary: serde_json::Value =
         serde_json::from_slice(&std::fs::read(report.join("summary.json")).expect("summary.json")).unwrap();
     for fixture in summary["fixtures"].as_array().expect("fixtures") {
@@ -369,11 +374,6 @@ async fn an_operator_checks_reviews_and_approves_baselines_in_a_bucket() {
     // The same environment made the committed baselines: every page is the same PNG.
     let store = Store::Bucket(BucketStore::connect(server.config(&bucket, "team-a")).await.expect("connect"));
     let committed = Store::new(repo().join("baselines"));
-    let fixtures: Vec<_> = std::fs::read_dir(templates.join("certificate/fixtures"))
-        .unwrap()
-        .map(|e| e.unwrap().path().file_stem().unwrap().to_string_lossy().to_string())
-        .collect();
-    assert!(!fixtures.is_empty());
     for fixture in fixtures {
         let key = Key::new("certificate", &fixture).unwrap();
         let ours = store.read_manifest(&key).await.unwrap().expect("approved in the bucket");

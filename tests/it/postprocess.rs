@@ -304,3 +304,136 @@ fn an_encrypted_pdf_opens_only_with_its_password_and_is_never_queued() {
     let problem = assert_problem(queued, StatusCode::UNPROCESSABLE_ENTITY, "POST /v1/render");
     assert!(!problem.to_string().contains("\"x\""), "the password is not echoed: {problem}");
 }
+
+/// A one-page document, to tell a merged document's pages apart.
+const ANNEX: &str = "<!doctype html><html><body style=\"font-family: 'DejaVu Sans'\"><p>Annex on A5.</p></body></html>";
+
+/// `pdfinfo -f 1 -l N`'s page sizes, in points, one line per page.
+fn page_sizes(pdf: &[u8]) -> Vec<String> {
+    let (ok, info) = poppler("pdfinfo", &["-f", "1", "-l", "99"], pdf);
+    assert!(ok, "{info}");
+    info.lines().filter(|l| l.starts_with("Page") && l.contains("size:")).map(|l| l.to_string()).collect()
+}
+
+#[test]
+fn merged_documents_ship_as_one_proved_pdf_in_order() {
+    let (_data, server) = start();
+    let b64 = |text: &str| base64::engine::general_purpose::STANDARD.encode(text);
+    let example = support::service::fixture("certificate", "default");
+    let job = json!({
+        "html": TWO_PAGES,
+        "options": {"watermark": {"text": "COPY", "layer": "under"}, "metadata": {"title": "Memo pack", "author": "Ops"}},
+        "merge": [
+            {"template": "certificate", "data": example},
+            {"html": "<!doctype html><link rel=stylesheet href=annex.css>".to_string() + ANNEX,
+             "assets": {"annex.css": b64("p { color: rgb(10, 90, 30) }")},
+             "options": {"paper": "a5", "landscape": true}},
+        ],
+    });
+    let merged = proved(&server, &job);
+    // The pages of each document, in order, each on its own paper.
+    assert_eq!(pdfinfo_pages(&merged), 4);
+    assert!(page_text(&merged, 1).contains("Firstpageofthememo."), "{}", page_text(&merged, 1));
+    assert!(page_text(&merged, 2).contains("Secondpage."));
+    // Without the stamp's letters among them, each page's text is its document's.
+    let mut unstamped = job.clone();
+    unstamped["options"].as_object_mut().map(|o| o.remove("watermark"));
+    let plain = proved(&server, &unstamped);
+    let certificate = proved(&server, &json!({"template": "certificate", "data": example}));
+    assert_eq!(page_text(&plain, 3), page_text(&certificate, 1), "page 3 is the certificate");
+    assert_eq!(page_text(&plain, 1), page_text(&proved(&server, &json!({"html": TWO_PAGES})), 1));
+    assert!(page_text(&merged, 4).contains("AnnexonA5."), "{}", page_text(&merged, 4));
+    let sizes = page_sizes(&merged);
+    assert_eq!(sizes.len(), 4, "{sizes:?}");
+    assert!(sizes[0].contains("595.92 x 841.92"), "page 1 is A4, the default: {sizes:?}");
+    assert!(sizes[2].contains("841.92 x 59"), "the certificate is A4 landscape: {sizes:?}");
+    assert!(sizes[3].contains("595.92 x 420"), "the annex is A5 landscape: {sizes:?}");
+    // The job's watermark is on every page of the merged PDF, its metadata is the PDF's.
+    for page in 1..=4 {
+        // The stamp's letters may fall between the page's in reading order: compare as multisets.
+        let (mut with, without) = (page_text(&merged, page), page_text(&plain, page));
+        for c in without.chars() {
+            if let Some(at) = with.find(c) {
+                with.remove(at);
+            }
+        }
+        let mut added: Vec<char> = with.chars().collect();
+        added.sort();
+        assert_eq!(added.into_iter().collect::<String>(), "COPY", "page {page} carries the stamp");
+    }
+    let (_, info) = poppler("pdfinfo", &[], &merged);
+    assert!(info.contains("Memo pack") && info.contains("Ops"), "{info}");
+    // The certificate's pixels are the ones it prints alone (the stamp is under its opaque page).
+    assert_eq!(page_pixels(&merged, 3), page_pixels(&certificate, 1), "the certificate page is unchanged");
+    // Reproducible, and a queued job merges the same way.
+    assert_eq!(sha2::Sha256::digest(proved(&server, &job)), sha2::Sha256::digest(&merged), "same job, same bytes");
+    let id = support::service::submit(&server, SUBMIT, &job);
+    let status = support::service::wait_settled(&server, SUBMIT, &id, std::time::Duration::from_secs(120));
+    assert_eq!(status["state"], "done", "{status}");
+    let stored = support::service::pdf_of(&server, SUBMIT, &id);
+    assert_eq!(sha2::Sha256::digest(&stored), sha2::Sha256::digest(&merged), "the queued job stores the same PDF");
+
+    // OpenAPI names the merged document's fields.
+    let api: Value = client().get(server.url("/openapi.json")).send().expect("GET /openapi.json").json().expect("JSON");
+    let part = &api["components"]["schemas"]["MergeDocument"]["properties"];
+    for field in ["template", "data", "html", "assets", "options"] {
+        assert!(part.get(field).is_some(), "MergeDocument.{field} in OpenAPI: {part}");
+    }
+    // Each mistake is named, with the merged document's index.
+    let many: Vec<Value> = (0..17).map(|_| json!({"html": ANNEX})).collect();
+    let cases = [
+        (json!({"html": TWO_PAGES, "merge": [{"html": ANNEX}, {"template": "certificate", "data": {}}]}), "merge[1]: "),
+        (
+            json!({"html": TWO_PAGES, "merge": [{"html": ANNEX, "options": {"watermark": {"text": "A"}}}]}),
+            "merge[0].options.watermark",
+        ),
+        (
+            json!({"html": TWO_PAGES, "merge": [{"html": ANNEX, "options": {"metadata": {"title": "A"}}}]}),
+            "merge[0].options.metadata",
+        ),
+        (json!({"html": TWO_PAGES, "merge": [{}]}), "merge[0]: give exactly one"),
+        (json!({"html": TWO_PAGES, "merge": many}), "at most 16"),
+        (
+            json!({"template": "certificate", "data": example, "baseline": "certificate/default", "merge": [{"html": ANNEX}]}),
+            "\"baseline\"",
+        ),
+    ];
+    for (body, needle) in cases {
+        assert_problem(render(&server, &body), StatusCode::UNPROCESSABLE_ENTITY, needle);
+    }
+    let r = render(&server, &json!({"html": TWO_PAGES, "merge": [{"html": ANNEX, "baseline": "a/b"}]}));
+    assert!(r.status().is_client_error(), "a job's field in a merged document: {}", r.status());
+    let problem = assert_problem(
+        render(&server, &json!({"html": TWO_PAGES, "merge": [{"template": "certificate", "data": {}}]})),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "merge[0]: ",
+    );
+    assert!(
+        !problem["errors"].as_array().map(Vec::is_empty).unwrap_or(true),
+        "the schema's problems listed: {problem}"
+    );
+}
+
+#[test]
+fn the_fallback_engine_merges_the_same_way() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    support::write_file(dir.path(), "memo.html", TWO_PAGES);
+    support::write_file(dir.path(), "annex/annex.html", ANNEX);
+    let out = dir.path().join("memo.pdf");
+    let (pdf, json, stderr) = support::render_to_pdf(
+        support::pixelproof()
+            .args(["render", "--renderer", "fallback", "--html"])
+            .arg(dir.path().join("memo.html"))
+            .arg("--merge")
+            .arg(dir.path().join("annex/annex.html"))
+            .args(["--watermark", r#"{"text": "ENTWURF"}"#]),
+        &out,
+    );
+    assert_eq!(json["pages"], 3, "{stderr}");
+    assert!(json["renderer_version"].as_str().unwrap_or_default().starts_with("WeasyPrint"), "{json}");
+    assert!(
+        page_text(&pdf, 3).contains("AnnexonA5.") && page_text(&pdf, 3).contains("ENTWURF"),
+        "{}",
+        page_text(&pdf, 3)
+    );
+}

@@ -52,6 +52,7 @@ pub fn html_doc(label: &str, html: &str, assets: &[(&str, &[u8])]) -> Document {
         options: PrintOptions::default(),
         origin: Origin::Html,
         mask_selectors: Vec::new(),
+        merge: Vec::new(),
     }
 }
 
