@@ -446,6 +446,10 @@ pub struct PrintOptions {
     /// Text or an image stamped over or under the printed pages (`postprocess::watermark`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub watermark: Option<Watermark>,
+    /// The whole document on one page as tall as its content (Gotenberg's `singlePage`): the
+    /// paper's width, the height measured once the document has settled, page breaks ignored.
+    #[serde(skip_serializing_if = "is_false")]
+    pub single_page: bool,
 }
 
 /// A stamp over or under a document's pages: text laid along the page's diagonal, or an
@@ -690,6 +694,7 @@ impl Default for PrintOptions {
             fail_on_console_exceptions: false,
             metadata: Metadata::default(),
             watermark: None,
+            single_page: false,
         }
     }
 }

@@ -176,6 +176,11 @@ pub struct JobOptions {
     /// proof: `{"text": "DRAFT"}`, `{"image": "stamp.png", "layer": "under", "pages": "1"}`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub watermark: Option<Watermark>,
+    /// The whole document on one page, as wide as the paper and as tall as its content
+    /// (page breaks ignored), like Gotenberg's `singlePage`. Default false; not with
+    /// `page_ranges`. The fallback renderer refuses it (it cannot measure the document).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub single_page: Option<bool>,
 }
 
 /// The PDF's document information (its Info dictionary), written after printing and read
@@ -308,6 +313,9 @@ impl JobOptions {
         }
         if self.watermark.is_some() {
             o.watermark = self.watermark.clone();
+        }
+        if let Some(b) = self.single_page {
+            o.single_page = b;
         }
     }
 }

@@ -47,7 +47,6 @@ pub const REFUSED: &[(&str, &str)] = &[
         "failOnResourceLoadingFailed",
         "refused requests are counted in X-Pixelproof-Blocked-Requests and judged by the proof's blocked-requests rule",
     ),
-    ("singlePage", "not supported yet"),
     ("emulatedMediaFeatures", "not supported yet"),
     ("pdfa", "PDF/A is not produced: no validator is installed to prove a file conforms"),
     ("pdfua", "PDF/UA is not claimed: pixelproof writes tagged PDFs (generateTaggedPdf) but cannot validate PDF/UA"),
@@ -99,7 +98,7 @@ impl From<FormError> for Problem {
     request_body(content_type = "multipart/form-data",
         description = "Gotenberg 8's form: files index.html (required), header.html, footer.html and assets; \
                        fields paperWidth, paperHeight, marginTop/Bottom/Left/Right, preferCssPageSize, printBackground, \
-                       omitBackground, landscape, scale, nativePageRanges, generateDocumentOutline, generateTaggedPdf, \
+                       omitBackground, landscape, scale, nativePageRanges, singlePage, generateDocumentOutline, generateTaggedPdf, \
                        emulatedMediaType, waitDelay, waitForExpression, metadata. See README, \"Coming from Gotenberg\"."),
     params(
         ("Gotenberg-Output-Filename" = Option<String>, Header, description = "The PDF's file name, without .pdf"),
@@ -264,6 +263,7 @@ fn options_from_fields(fields: &mut BTreeMap<String, String>) -> Result<JobOptio
         prefer_css_page_size: Some(bool_field("preferCssPageSize", take("preferCssPageSize"), false)?),
         background: Some(bool_field("printBackground", take("printBackground"), false)?),
         omit_background: Some(bool_field("omitBackground", take("omitBackground"), false)?),
+        single_page: Some(bool_field("singlePage", take("singlePage"), false)?),
         outline: Some(outline),
         tagged: Some(tagged),
         media,

@@ -25,6 +25,7 @@ use crate::template::Catalog;
   pixelproof render --html page.html --paper letter --outline -o page.pdf
   pixelproof render --html ticket.html --paper-width 210mm --paper-height 99mm --media screen -o ticket.pdf
   pixelproof render --html label.html --paper 4inx6in --no-background --omit-background -o label.pdf
+  pixelproof render --html receipt.html --paper 80mmx200mm --margin 4mm --single-page -o receipt.pdf
   pixelproof render --html chart.html --wait-for-expression 'window.chartReady === true' -o chart.pdf
   pixelproof render --html memo.html --metadata '{\"author\": \"Ops\", \"keywords\": [\"memo\"]}' -o memo.pdf
   pixelproof render --html memo.html --watermark '{\"text\": \"DRAFT\", \"pages\": \"1\"}' -o memo.pdf
@@ -33,7 +34,7 @@ use crate::template::Catalog;
 The print options are the API's and template.json's: --paper, --paper-width/--paper-height
 (paper), --outline (outline), --no-tagged (tagged: false), --media (media), --no-background
 (background: false), --omit-background (omit_background), --ignore-css-page-size
-(prefer_css_page_size: false), --wait-for-expression, --wait-delay-ms, --fail-on-console-exceptions, --metadata (JSON), --watermark (JSON).")]
+(prefer_css_page_size: false), --single-page (single_page), --wait-for-expression, --wait-delay-ms, --fail-on-console-exceptions, --metadata (JSON), --watermark (JSON).")]
 pub struct Args {
     /// Template to print (a folder name under --templates).
     #[arg(long, requires = "data")]
@@ -110,6 +111,11 @@ pub struct Args {
     /// transparent (for printing onto letterhead or compositing).
     #[arg(long)]
     pub omit_background: bool,
+    /// The whole document on one page, as wide as the paper and as tall as its content
+    /// (page breaks ignored), like Gotenberg's singlePage. Not with --page-ranges; the
+    /// fallback renderer refuses it.
+    #[arg(long, conflicts_with = "page_ranges")]
+    pub single_page: bool,
     /// Print on --paper even when the document's CSS sets `@page { size }` (which wins by default).
     #[arg(long)]
     pub ignore_css_page_size: bool,
@@ -200,6 +206,7 @@ fn document(args: &Args) -> anyhow::Result<Document> {
         media: args.media,
         background: args.no_background.then_some(false),
         omit_background: args.omit_background.then_some(true),
+        single_page: args.single_page.then_some(true),
         prefer_css_page_size: args.ignore_css_page_size.then_some(false),
         wait_for_expression: args.wait_for_expression.clone(),
         wait_delay_ms: args.wait_delay_ms,

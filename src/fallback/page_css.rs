@@ -38,6 +38,12 @@ pub fn unsupported(options: &PrintOptions) -> Option<(&'static str, &'static str
             "WeasyPrint always prints CSS backgrounds; print this document with Chromium, or drop the backgrounds in its CSS",
         ));
     }
+    if options.single_page {
+        return Some((
+            "single_page",
+            "WeasyPrint cannot measure the document before choosing its page size; print this document with Chromium",
+        ));
+    }
     options.wait_for_expression.is_some().then_some((
         "wait_for_expression",
         "WeasyPrint runs no script, so nothing can make the expression true; print this document with Chromium",

@@ -346,6 +346,10 @@ pub async fn print(
                 .await
                 .map_err(cdp_err(label, "making the page background transparent"))?;
         }
+        let params = match options.single_page {
+            true => one_page(page, label, params, emulation.media).await?,
+            false => params,
+        };
         tracing::debug!(label, "settled; printing");
         let probe_params = (!mask_selectors.is_empty()).then(|| params.clone());
         let pdf = print_pdf(page, label, params).await?;
@@ -384,6 +388,62 @@ pub async fn print(
     let blocked = warm.slot.lock().map(|s| s.blocked.clone()).unwrap_or_default();
     let (pdf, font_faces, font_usage, mask_probe) = result?;
     Ok(Printed { pdf, blocked, font_faces, font_usage, timings, mask_probe })
+}
+
+/// Ignores every page break, then measures the settled document's height, in CSS pixels, laid
+/// out at the width it prints at (`single_page`).
+const ONE_PAGE_JS: &str = r#"(() => {
+  const style = document.createElement('style');
+  style.textContent = '*, *::before, *::after { break-before: auto !important; break-after: auto !important; ' +
+    'break-inside: auto !important; page-break-before: auto !important; page-break-after: auto !important; ' +
+    'page-break-inside: auto !important; }';
+  (document.head || document.documentElement).appendChild(style);
+  const root = document.documentElement;
+  const height = Math.max(root.scrollHeight, root.getBoundingClientRect().height,
+    document.body ? document.body.scrollHeight : 0);
+  return String(Math.ceil(height));
+})()"#;
+
+/// `params` for one page as tall as the document (`single_page`): the viewport is set to the
+/// width the document prints at (paper width less margins, over the scale) in the media it
+/// prints in, its height measured with page breaks ignored (`ONE_PAGE_JS`), and the paper
+/// made that tall (plus the margins and a pixel for rounding). The viewport is put back after.
+async fn one_page(
+    page: &Page,
+    label: &str,
+    mut params: PrintToPdfParams,
+    media: Option<&'static str>,
+) -> Result<PrintToPdfParams, RenderError> {
+    let (paper_w, paper_h) = (params.paper_width.unwrap_or(8.5), params.paper_height.unwrap_or(11.0));
+    let width = if params.landscape == Some(true) { paper_h } else { paper_w };
+    let scale = params.scale.unwrap_or(1.0);
+    let margin = |m: Option<f64>| m.unwrap_or(0.0);
+    let (top, bottom) = (margin(params.margin_top), margin(params.margin_bottom));
+    let (left, right) = (margin(params.margin_left), margin(params.margin_right));
+    let css_px = ((width - left - right).max(0.01) * 96.0 / scale).round().max(1.0) as i64;
+    let print_media = SetEmulatedMediaParams { media: Some(media.unwrap_or("print").to_string()), features: None };
+    page.execute(print_media).await.map_err(cdp_err(label, "emulating the print media to measure it"))?;
+    let (_, h, dsf) = VIEWPORT;
+    page.execute(SetDeviceMetricsOverrideParams::new(css_px, h, dsf, false))
+        .await
+        .map_err(cdp_err(label, "setting the viewport to the printed width"))?;
+    let measured = evaluate_string(page, label, ONE_PAGE_JS).await?;
+    let (w, h, dsf) = VIEWPORT;
+    page.execute(SetDeviceMetricsOverrideParams::new(w, h, dsf, false))
+        .await
+        .map_err(cdp_err(label, "restoring the viewport"))?;
+    let css_height: f64 = measured.parse().map_err(|_| RenderError::Browser {
+        label: label.to_string(),
+        detail: format!("measuring the document's height gave {measured:?}, not a number"),
+    })?;
+    let inches = (css_height + 1.0) * scale / 96.0 + top + bottom;
+    if inches > super::print::MAX_PAGE_INCHES {
+        return Err(super::print::PrintOptionError::SinglePageTooTall { inches }.into());
+    }
+    params.landscape = Some(false);
+    params.paper_width = Some(width);
+    params.paper_height = Some(inches.max(top + bottom + 0.1));
+    Ok(params)
 }
 
 /// The URL in a console message Chromium writes when it refuses a local resource itself

@@ -30,7 +30,22 @@ pub enum PrintOptionError {
          none without it); leave tagged out, or drop outline"
     )]
     OutlineNeedsTags,
+    #[error(
+        "single_page prints the whole document on one page, so page_ranges {0:?} has nothing to choose from; \
+         leave one of them out"
+    )]
+    SinglePageRanges(String),
+    /// The measured document is taller than a page may be.
+    #[error(
+        "single_page: the document is {inches:.1} inches tall, and a page may be at most {MAX_PAGE_INCHES} inches; \
+         print it on pages (leave single_page out)"
+    )]
+    SinglePageTooTall { inches: f64 },
 }
+
+/// The longest side a printed page may have, in inches (as `Paper` allows; PDF's own limit is
+/// 200 inches, 14,400 points).
+pub const MAX_PAGE_INCHES: f64 = 200.0;
 
 impl PrintOptionError {
     /// The typed error for Chromium's answer to `Page.printToPDF`, when it is about the page
@@ -58,6 +73,9 @@ pub fn print_params(options: &PrintOptions) -> Result<PrintToPdfParams, PrintOpt
     if options.outline && !options.tagged {
         return Err(PrintOptionError::OutlineNeedsTags);
     }
+    if options.single_page && !options.page_ranges.trim().is_empty() {
+        return Err(PrintOptionError::SinglePageRanges(options.page_ranges.clone()));
+    }
     let m = &options.margins;
     let len = |name: &'static str, value: &str| {
         css_length_inches(value).ok_or_else(|| PrintOptionError::BadLength { name, value: value.to_string() })
@@ -80,7 +98,8 @@ pub fn print_params(options: &PrintOptions) -> Result<PrintToPdfParams, PrintOpt
         page_ranges: (!page_ranges.is_empty()).then(|| page_ranges.to_string()),
         header_template: template(&options.header_template),
         footer_template: template(&options.footer_template),
-        prefer_css_page_size: Some(options.prefer_css_page_size),
+        // One page as tall as the content: the measured size wins over a CSS `@page { size }`.
+        prefer_css_page_size: Some(options.prefer_css_page_size && !options.single_page),
         transfer_mode: Some(PrintToPdfTransferMode::ReturnAsStream),
         generate_tagged_pdf: (!options.tagged).then_some(false),
         generate_document_outline: options.outline.then_some(true),

@@ -200,6 +200,11 @@ fn each_bad_form_is_a_problem_naming_its_part() {
             "gotenberg-webhook-url",
         ),
         (&["--form", "files=@index.html", "--form", "waitForExpression=no_such_thing.ready"], 422, "no_such_thing"),
+        (
+            &["--form", "files=@index.html", "--form", "singlePage=true", "--form", "nativePageRanges=1"],
+            422,
+            "single_page prints the whole document on one page",
+        ),
     ];
     for (args, status, needle) in cases {
         let answer = curl(dir.path(), &url, args);
@@ -302,4 +307,53 @@ fn multipart_jobs_and_the_new_options_through_the_json_api() {
     }
     let render_body = &spec["paths"]["/v1/render"]["post"]["requestBody"]["content"];
     assert!(render_body["multipart/form-data"].is_object(), "{render_body}");
+}
+
+/// `singlePage`: the whole document on one page as tall as its content, page breaks and all;
+/// without it the same form prints on several pages. The text is the same, in the same order.
+#[test]
+fn single_page_prints_the_whole_document_on_one_page_as_tall_as_its_content() {
+    let (_data, server) = start(&[]);
+    let dir = tempfile::tempdir().expect("form dir");
+    let rows: String = (1..=90).map(|i| format!("<tr><td>Item {i}</td><td>{}.00</td></tr>", i * 3)).collect();
+    let receipt = format!(
+        "<!doctype html><html><head><style>body {{ font-family: 'DejaVu Sans' }} h2 {{ break-before: page }}</style>\
+         </head><body><p>Receipt start</p><h2>Items</h2><table>{rows}</table><p>Receipt end</p></body></html>"
+    );
+    write_form(dir.path(), &[("index.html", &receipt)]);
+    let url = server.url(FORM_ROUTE);
+    let paper = ["--form", "paperWidth=80mm", "--form", "paperHeight=200mm", "--form", "marginTop=4mm"];
+    let paged = curl(dir.path(), &url, &[&["--form", "files=@index.html"][..], &paper[..]].concat());
+    assert_eq!(paged.status, 200, "{}", String::from_utf8_lossy(&paged.body));
+    let one = curl(
+        dir.path(),
+        &url,
+        &[&["--form", "files=@index.html", "--form", "singlePage=true"][..], &paper[..]].concat(),
+    );
+    assert_eq!(one.status, 200, "{}", String::from_utf8_lossy(&one.body));
+    assert_eq!(one.header("x-pixelproof-pages").as_deref(), Some("1"), "{}", one.headers);
+    assert_eq!(one.header("x-pixelproof-state").as_deref(), Some("done"), "proved like any PDF");
+    let (paged_info, one_info) = (pdfinfo(&paged.body), pdfinfo(&one.body));
+    assert!(info_line(&paged_info, "Pages").parse::<usize>().unwrap_or(0) >= 3, "{paged_info}");
+    assert_eq!(info_line(&one_info, "Pages"), "1");
+    // As wide as the paper (80 mm = 226.8 pt), far taller than it (200 mm = 566.9 pt).
+    let size = info_line(&one_info, "Page size");
+    let (w, h) = size.split_once(" x ").expect("W x H");
+    let (w, h): (f64, f64) = (w.trim().parse().expect("width"), h.trim_end_matches(" pts").trim().parse().expect("h"));
+    assert!((w - 226.8).abs() < 1.0 && h > 3.0 * 566.9, "{size}");
+    let text = |pdf: &[u8]| -> String { support::service::pdf_text(pdf).split_whitespace().collect() };
+    assert_eq!(text(&one.body), text(&paged.body), "every line of the document, in order, on one page");
+    assert!(text(&one.body).ends_with("Receiptend"), "nothing cut off: {}", text(&one.body));
+
+    // The fallback cannot measure a document first: it says so rather than print pages.
+    let out = support::pixelproof()
+        .args(["render", "--renderer", "fallback", "--single-page", "--html"])
+        .arg(dir.path().join("index.html"))
+        .arg("-o")
+        .arg(dir.path().join("fallback.pdf"))
+        .output()
+        .expect("run pixelproof");
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{said}");
+    assert!(said.contains("single_page") && said.contains("print this document with Chromium"), "{said}");
 }
