@@ -80,12 +80,14 @@ pub enum FormError {
     Embeds(String),
     #[error("header {header} is refused: webhooks are for queued jobs; POST /v1/jobs with a \"callback_url\"")]
     Webhook { header: String },
+    #[error("Gotenberg's route {route} is refused: {why}")]
+    Route { route: String, why: &'static str },
 }
 
 impl From<FormError> for Problem {
     fn from(e: FormError) -> Problem {
         let status = match e {
-            FormError::Refused { .. } | FormError::Embeds(_) | FormError::Webhook { .. } => {
+            FormError::Refused { .. } | FormError::Embeds(_) | FormError::Webhook { .. } | FormError::Route { .. } => {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
             _ => StatusCode::BAD_REQUEST,
@@ -120,6 +122,21 @@ pub async fn convert_html(State(state): State<AppState>, request: Request) -> Re
         response.headers_mut().insert(TRACE_HEADER, v);
     }
     response
+}
+
+/// Every other Gotenberg route (`/forms/…`): refused by name, and why, rather than a bare 404.
+/// The URL route asks for the network; the others are engines pixelproof does not have.
+pub async fn other_route(uri: axum::http::Uri) -> Problem {
+    let route = uri.path().to_string();
+    let why = if route.starts_with("/forms/chromium/convert/url") || route.starts_with("/forms/chromium/screenshot/url")
+    {
+        "it asks for the network (Chromium would fetch the URL), and a document is sealed; fetch the page yourself \
+         and send it as index.html, with its files, to /forms/chromium/convert/html"
+    } else {
+        "pixelproof proves HTML printed by Chromium; its one Gotenberg route is /forms/chromium/convert/html \
+         (README, \"Coming from Gotenberg\")"
+    };
+    FormError::Route { route, why }.into()
 }
 
 async fn convert(state: &AppState, headers: &HeaderMap, request: Request, trace: &str) -> Result<Response, Problem> {

@@ -122,6 +122,7 @@ pub fn router(state: AppState) -> Router {
     let submit = Router::new()
         .route("/v1/render", post(render::render))
         .route("/forms/chromium/convert/html", post(forms::convert_html))
+        .route("/forms/{*route}", axum::routing::any(forms::other_route))
         .route("/v1/templates", get(templates::list))
         .route("/v1/templates/{name}", get(templates::detail))
         .route("/v1/jobs", post(jobs::submit).get(jobs::list))

@@ -213,6 +213,17 @@ fn each_bad_form_is_a_problem_naming_its_part() {
         let detail = problem["detail"].as_str().unwrap_or_default();
         assert!(detail.contains(needle), "{args:?}: {detail:?} should name {needle:?}");
     }
+    // Gotenberg's other routes are refused by name: the URL route asks for the network.
+    let routes = [
+        ("/forms/chromium/convert/url", "it asks for the network"),
+        ("/forms/libreoffice/convert", "its one Gotenberg route is /forms/chromium/convert/html"),
+    ];
+    for (route, needle) in routes {
+        let answer = curl(dir.path(), &server.url(route), &["--form", "url=http://127.0.0.1:9/"]);
+        assert_eq!(answer.status, 422, "{route}: {}", String::from_utf8_lossy(&answer.body));
+        let detail = answer.problem()["detail"].as_str().unwrap_or_default().to_string();
+        assert!(detail.contains(route) && detail.contains(needle), "{route}: {detail}");
+    }
     // Not multipart at all.
     let r = client().post(&url).bearer_auth(SUBMIT).json(&json!({"html": "x"})).send().expect("POST");
     assert_problem(r, StatusCode::BAD_REQUEST, "multipart");
