@@ -26,8 +26,23 @@ enum Command {
     #[command(subcommand)]
     Baseline(cli::baseline::Command),
     /// Run the HTTP service.
+    #[command(after_help = "Examples:
+  pixelproof serve
+  pixelproof serve --listen 0.0.0.0:8080 --token ci:submit:$(openssl rand -hex 24) --data-dir /var/lib/pixelproof
+  pixelproof serve --queue amqp://guest:guest@127.0.0.1:5672/%2f --store s3://pdfs/jobs --api-only
+
+Without tokens it listens on loopback only. It runs until SIGTERM or Ctrl-C, then drains.
+Exit codes: 0 stopped cleanly; 2 it could not start (bad flags, no Chromium, a port in use,
+templates that fail their start-up check): the message says which.")]
     Serve(cli::serve::Args),
     /// Run workers on a shared RabbitMQ queue (takes `serve`'s flags).
+    #[command(after_help = "Examples:
+  pixelproof worker --queue amqp://guest:guest@127.0.0.1:5672/%2f --store s3://pdfs/jobs
+  pixelproof worker --queue amqp://guest:guest@rabbitmq:5672/%2f --store s3://pdfs/jobs --baselines s3://pdfs/baselines
+
+A worker answers only /healthz, /readyz and /metrics (on a free loopback port unless --listen).
+Exit codes: 0 stopped cleanly (SIGTERM); 2 it could not start (no --queue amqp://…, the broker
+or store unreachable, no Chromium): the message says which.")]
     Worker(cli::worker::Args),
 }
 

@@ -17,14 +17,40 @@ use crate::bundled::Bundled;
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
     /// List candidates waiting for review.
+    #[command(after_help = "Examples:
+  pixelproof baseline list
+  pixelproof baseline list --renderer fallback
+  pixelproof baseline list --baselines s3://team-baselines/main
+
+Exit codes: 0 listed (none waiting is not an error); 2 the baselines cannot be read.")]
     List(ListArgs),
     /// Approve candidates: each becomes its fixture's baseline.
+    #[command(after_help = "Examples:
+  pixelproof baseline approve invoice/basic --reason \"wider total column (PR 412)\"
+  pixelproof baseline approve --all --reason \"fonts upgraded\" --by \"Ada Lovelace\"
+  pixelproof baseline approve report/quarterly --renderer fallback --reason \"first fallback baseline\"
+
+Every decision is appended to the audit log (baselines/audit.jsonl) with its reason and name.
+Exit codes: 0 decided (or nothing waiting); 2 a key is not a candidate, no reason or name, or
+the baselines cannot be written: nothing is decided then.")]
     Approve(DecideArgs),
     /// Reject candidates: each is removed; the baseline stays as it is.
+    #[command(after_help = "Examples:
+  pixelproof baseline reject invoice/basic --reason \"the logo moved by accident\"
+  pixelproof baseline reject --all --reason \"bad font build\"
+
+Exit codes: 0 rejected (or nothing waiting); 2 a key is not a candidate, no reason or name,
+or the baselines cannot be written: nothing is decided then.")]
     Reject(DecideArgs),
     /// Copy approved baselines as they are (manifests and approvals included) between a
     /// directory and a bucket: to give a fleet the committed baselines, or to commit a
     /// fleet's. Every file is verified before it is written.
+    #[command(after_help = "Examples:
+  pixelproof baseline copy --from baselines --to s3://team-baselines/main
+  pixelproof baseline copy invoice/basic --from s3://team-baselines/main --to baselines
+  pixelproof baseline copy --from baselines --to s3://fleet/baselines --keep-existing
+
+Exit codes: 0 copied (or nothing to copy); 2 a baseline could not be read, verified or written.")]
     Copy(CopyArgs),
 }
 
@@ -83,9 +109,9 @@ pub struct DecideArgs {
     /// Decide on every candidate waiting for review.
     #[arg(long)]
     pub all: bool,
-    /// Why: recorded in the audit log (and, on approval, in the baseline's manifest).
-    #[arg(long, value_name = "TEXT")]
-    pub reason: Option<String>,
+    /// Why: recorded in the audit log (and, on approval, in the baseline's manifest). Required.
+    #[arg(long, value_name = "TEXT", required = true)]
+    pub reason: String,
     /// Who decides. Default: $PIXELPROOF_USER, then `git config user.name`, then $USER.
     #[arg(long, value_name = "NAME")]
     pub by: Option<String>,
@@ -202,7 +228,7 @@ async fn list(store: &Store) -> super::CliResult {
 async fn decide(args: DecideArgs, approve: bool) -> super::CliResult {
     let action = if approve { "approve" } else { "reject" };
     let store = args.engine.open(&Bundled::Baselines.resolve(args.baselines.clone())).await?;
-    let reason = args.reason.filter(|r| !r.trim().is_empty()).ok_or(BaselineError::NoReason { action })?;
+    let reason = Some(args.reason).filter(|r| !r.trim().is_empty()).ok_or(BaselineError::NoReason { action })?;
     let by = match args.by {
         Some(by) => by,
         None => default_user().ok_or(BaselineError::NoUser)?,

@@ -12,6 +12,22 @@ use crate::compare::verdict::Limits;
 
 /// Arguments of `pixelproof check`.
 #[derive(Debug, clap::Args)]
+#[command(after_help = "Examples:
+  pixelproof check
+  pixelproof check --template invoice --report out/check
+  pixelproof check --update
+  pixelproof check --update --fail-on-candidates
+  pixelproof check --baselines s3://team-baselines/main --renderer fallback
+
+--update is Playwright's --update-snapshots with a review step: a fixture that is new or differs
+becomes a candidate (written beside the baselines, never over them) instead of a failure, and
+the run exits 0. `pixelproof baseline approve` (or /review) makes a candidate the baseline. In CI,
+add --fail-on-candidates so a run that wrote candidates still fails the build.
+
+Writes REPORT/index.html (side by side, with a slider), REPORT/junit.xml and REPORT/summary.json.
+Exit codes: 0 every fixture passed (with --update: none regressed); 1 a regression (or, with
+--fail-on-candidates, a candidate written); 2 the check could not run or a fixture could not be
+checked (no Chromium, baselines from another environment without --allow-drift, a bad template).")]
 pub struct Args {
     /// The templates directory. Default: $PIXELPROOF_TEMPLATES, else ./templates, else the bundled one.
     #[arg(long = "templates", value_name = "DIR")]
@@ -26,6 +42,10 @@ pub struct Args {
     /// Write a candidate for every fixture that is new or differs, instead of failing it.
     #[arg(long)]
     pub update: bool,
+    /// With --update: exit 1 when any candidate was written (so CI fails until the candidates
+    /// are reviewed and the approved baselines committed).
+    #[arg(long, requires = "update")]
+    pub fail_on_candidates: bool,
     /// Check only this template (repeatable).
     #[arg(long = "template", value_name = "NAME")]
     pub templates: Vec<String>,
@@ -55,7 +75,7 @@ pub struct Args {
 }
 
 impl Args {
-    fn options(self) -> anyhow::Result<CheckOptions> {
+    fn options(&self) -> anyhow::Result<CheckOptions> {
         let mut limits = Limits::default();
         if let Some(n) = self.max_pixels {
             limits.max_pixels = n;
@@ -73,11 +93,11 @@ impl Args {
         }
         anyhow::ensure!((36..=1200).contains(&self.dpi), "--dpi must be from 36 to 1200, not {}", self.dpi);
         Ok(CheckOptions {
-            templates_dir: self.templates_dir.unwrap_or_else(crate::template::default_templates_dir),
-            baselines_dir: crate::bundled::Bundled::Baselines.resolve(self.baselines),
-            report_dir: self.report,
+            templates_dir: self.templates_dir.clone().unwrap_or_else(crate::template::default_templates_dir),
+            baselines_dir: crate::bundled::Bundled::Baselines.resolve(self.baselines.clone()),
+            report_dir: self.report.clone(),
             update: self.update,
-            templates: self.templates,
+            templates: self.templates.clone(),
             dpi: self.dpi,
             allow_drift: self.allow_drift,
             limits,
@@ -112,6 +132,10 @@ pub fn run(args: Args) -> super::CliResult {
             crate::routing::Renderer::Fallback => " --renderer fallback",
         };
         println!("Review the candidates with `pixelproof baseline list{flag}`, then approve or reject them.");
+        if args.fail_on_candidates && summary.exit_code() == 0 {
+            println!("Failing: candidates were written (--fail-on-candidates).");
+            return Ok(ExitCode::from(super::EXIT_DIFFERENT));
+        }
     }
     Ok(ExitCode::from(summary.exit_code()))
 }

@@ -18,6 +18,13 @@ use crate::compare::{diff_images, format_percent};
 
 /// Arguments of `pixelproof diff`.
 #[derive(Debug, clap::Args)]
+#[command(after_help = "Examples:
+  pixelproof diff baseline.png candidate.png
+  pixelproof diff a.png b.png --output diff.png --threshold 0.05
+  pixelproof diff a.png b.png --json
+
+Exit codes: 0 no pixel differs (under --threshold); 1 some do; 2 an input cannot be compared
+(missing file, not a PNG, sizes differ) or an option is invalid.")]
 pub struct Args {
     /// The first image (e.g. the baseline), a PNG file.
     #[arg(value_name = "A.png")]

@@ -34,13 +34,16 @@ use crate::template::Catalog;
 The print options are the API's and template.json's: --paper, --paper-width/--paper-height
 (paper), --outline (outline), --no-tagged (tagged: false), --media (media), --no-background
 (background: false), --omit-background (omit_background), --ignore-css-page-size
-(prefer_css_page_size: false), --single-page (single_page), --wait-for-expression, --wait-delay-ms, --fail-on-console-exceptions, --metadata (JSON), --watermark (JSON).")]
+(prefer_css_page_size: false), --single-page (single_page), --wait-for-expression, --wait-delay-ms, --fail-on-console-exceptions, --metadata (JSON), --watermark (JSON).
+
+Exit codes: 0 the PDF was written; 2 it could not be (bad flags or input, a document that
+fails or times out, Chromium missing: the message says which and what to do).")]
 pub struct Args {
     /// Template to print (a folder name under --templates).
     #[arg(long, requires = "data")]
     pub template: Option<String>,
-    /// JSON data for the template.
-    #[arg(long)]
+    /// JSON data for the template (only with --template: an HTML file has no data).
+    #[arg(long, conflicts_with = "html")]
     pub data: Option<PathBuf>,
     /// An HTML file to print; its directory is the asset root.
     #[arg(long, conflicts_with = "template")]

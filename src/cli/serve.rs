@@ -41,9 +41,10 @@ pub struct Args {
     /// `NAME.results` (a fanout exchange) carries an event for every settled job.
     #[arg(long, env = "PIXELPROOF_QUEUE_NAME", default_value = "pixelproof.jobs")]
     pub queue_name: String,
-    /// The service's data directory (start-up check report, job store).
-    #[arg(long, env = "PIXELPROOF_DATA", default_value = "data")]
-    pub data: PathBuf,
+    /// The service's data directory (start-up check report, job store). `--data` is its old
+    /// name, kept (hidden) for one release.
+    #[arg(long = "data-dir", alias = "data", value_name = "DIR", env = "PIXELPROOF_DATA", default_value = "data")]
+    pub data_dir: PathBuf,
     /// Templates directory. Default: ./templates, else the bundled one.
     #[arg(long, env = "PIXELPROOF_TEMPLATES")]
     pub templates: Option<PathBuf>,
@@ -166,7 +167,7 @@ impl Args {
             store,
             mode,
             api_only: self.api_only && mode == Mode::Api,
-            data_dir: self.data,
+            data_dir: self.data_dir,
             templates_dir: self.templates.unwrap_or(defaults.app.templates_dir),
             baselines_dir: self.baselines.unwrap_or(defaults.app.baselines_dir),
             fonts_dir: self.fonts.unwrap_or(defaults.app.fonts_dir),

@@ -311,7 +311,7 @@ fn cli_errors_say_each_cause_once() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = taken.local_addr().expect("addr").to_string();
     let data = tmp.path().join("data-a");
-    let (code, stderr) = run(&["serve", "--listen", &addr, "--data", data.to_str().expect("UTF-8")]);
+    let (code, stderr) = run(&["serve", "--listen", &addr, "--data-dir", data.to_str().expect("UTF-8")]);
     assert_eq!(code, Some(2), "{stderr}");
     once(&stderr, &format!("could not listen on {addr}"));
     once(&stderr, "Address already in use");

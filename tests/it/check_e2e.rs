@@ -142,6 +142,10 @@ fn update_approve_check_round_trip_with_a_real_engine() {
     assert_eq!(out.status.code(), Some(1), "{}", shown(&out));
     assert!(shown(&out).contains("FAIL invoice/short: no baseline yet"), "{}", shown(&out));
 
+    // For CI: the same run, but a written candidate fails it (exit 1), as a regression would.
+    let out = check(&["--update", "--fail-on-candidates"]);
+    assert_eq!(out.status.code(), Some(1), "{}", shown(&out));
+    assert!(shown(&out).contains("--fail-on-candidates"), "{}", shown(&out));
     let out = check(&["--update"]);
     assert_eq!(out.status.code(), Some(0), "{}", shown(&out));
     let out = pixelproof(&["baseline", "list", "--baselines", s(&baselines)]);

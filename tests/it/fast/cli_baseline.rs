@@ -56,9 +56,14 @@ fn approve_and_reject_need_a_reason_and_a_known_key() {
     let tmp = tempfile::tempdir().unwrap();
     let store = candidates(tmp.path(), &["invoice/basic", "letter/short", "report/q"]);
 
+    // clap says a reason is required before anything is read; a blank one is refused after.
     let out = pixelproof(tmp.path(), &["baseline", "approve", "invoice/basic"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(support::shown(&out).contains("a reason is required to approve"), "{}", support::shown(&out));
+    let said = support::shown(&out);
+    assert!(said.contains("required") && said.contains("--reason <TEXT>"), "{said}");
+    let out = pixelproof(tmp.path(), &["baseline", "reject", "invoice/basic", "--reason", "  "]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(support::shown(&out).contains("a reason is required to reject"), "{}", support::shown(&out));
 
     let out = pixelproof(tmp.path(), &["baseline", "approve", "invoice/basic", "invoice/typo", "--reason", "x"]);
     assert_eq!(out.status.code(), Some(2));

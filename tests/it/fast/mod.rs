@@ -6,6 +6,7 @@ mod baseline_store;
 mod check_run;
 mod cli_baseline;
 mod cli_diff;
+mod cli_help;
 mod fuzz_jobs;
 mod layers;
 mod old_records;

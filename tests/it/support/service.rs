@@ -51,7 +51,7 @@ impl Server {
         let mut child = super::pixelproof()
             .env_remove("PIXELPROOF_TOKENS")
             .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .args([command, "--listen", "127.0.0.1:0", "--data"])
+            .args([command, "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(data)
             .args(if extra.contains(&"--templates") {
                 vec![]
