@@ -7,8 +7,8 @@
 #   - the bundled fonts (fonts/, copied in; their hash is in every baseline manifest), with
 #     Noto Sans CJK and Noto Color Emoji taken from the pinned Debian packages, sha256 checked.
 # Runs as the non-root user `pixelproof`. Build: docker build -t pixelproof .
-#   docker run -p 8080:8080 -e PIXELPROOF_TOKENS=ci:submit:SECRET pixelproof
-# (serve refuses to listen beyond loopback without tokens).
+#   docker run -p 8080:8080 -e PIXELPROOF_TOKENS=ci:submit:$(openssl rand -hex 24) pixelproof
+# (serve refuses to listen beyond loopback without tokens, and a secret under 16 characters).
 
 ARG DEBIAN_RELEASE=bookworm
 

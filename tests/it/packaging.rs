@@ -91,3 +91,19 @@ fn docker_compose_accepts_the_fleet_file() {
     assert!(!open.status.success());
     assert!(String::from_utf8_lossy(&open.stderr).contains("PIXELPROOF_SUBMIT_SECRET"));
 }
+
+/// The `docker run` line in the Dockerfile's header works as written: its token, made the way
+/// it says, is one `serve` accepts (a secret under 16 characters is refused).
+#[test]
+fn the_dockerfile_example_token_is_accepted() {
+    let dockerfile = std::fs::read_to_string(repo().join("Dockerfile")).expect("Dockerfile");
+    let line = dockerfile.lines().find(|l| l.contains("docker run")).expect("a docker run example");
+    let assignment = line
+        .split_once("PIXELPROOF_TOKENS=")
+        .and_then(|(_, rest)| rest.strip_suffix(" pixelproof"))
+        .expect("the example sets PIXELPROOF_TOKENS, then names the image");
+    let out = Command::new("bash").arg("-c").arg(format!("printf %s {assignment}")).output().expect("run bash");
+    let token = String::from_utf8_lossy(&out.stdout).to_string();
+    let parsed = token.parse::<pixelproof::api::auth::Token>();
+    assert!(parsed.is_ok(), "{token:?} from {line:?}: {:?}", parsed.err().map(|e| e.to_string()));
+}
