@@ -44,8 +44,10 @@ pub struct AppConfig {
     pub templates_dir: PathBuf,
     pub baselines_dir: PathBuf,
     pub fonts_dir: PathBuf,
-    /// Chromium processes kept warm (documents proved at once), and worker tasks.
-    pub workers: usize,
+    /// Chromium processes kept warm: documents proved at once (`--browsers`).
+    pub browsers: usize,
+    /// Worker tasks taking queued jobs (`--worker-tasks`; none when `api_only`).
+    pub worker_tasks: usize,
     pub limits: crate::request::Limits,
     pub render_timeout: Duration,
     /// How long the fallback renderer may take to print a document (default: twice
@@ -86,7 +88,8 @@ impl Default for AppConfig {
             templates_dir: crate::template::default_templates_dir(),
             baselines_dir: crate::bundled::Bundled::Baselines.default_dir(),
             fonts_dir: crate::fonts::default_fonts_dir(),
-            workers: 2,
+            browsers: 2,
+            worker_tasks: 2,
             limits: crate::request::Limits::default(),
             render_timeout: Duration::from_secs(30),
             fallback_timeout: None,
@@ -178,7 +181,7 @@ impl App {
         let catalog = Arc::new(Catalog::load(&config.templates_dir)?);
         let engine_config = EngineConfig {
             fonts_dir: config.fonts_dir.clone(),
-            pool_size: config.workers.max(1),
+            pool_size: config.browsers.max(1),
             render_timeout: config.render_timeout,
             // The engine's ceiling: the jobs' limit, or a longer template's page range, so that the
             // start-up check can still prove that template (its jobs meet --max-pages in `rules`).
@@ -215,7 +218,7 @@ impl App {
             templates_dir: self.config.templates_dir.clone(),
             baselines_dir: self.config.baselines_dir.clone(),
             report_dir: self.config.data_dir.join("startup-check"),
-            jobs: self.config.workers.max(1),
+            jobs: self.config.browsers.max(1),
             user: "pixelproof-serve".to_string(),
             ..CheckOptions::default()
         };
@@ -284,7 +287,7 @@ impl Running {
 /// The job path's configuration.
 fn service_config(config: &AppConfig, addr: SocketAddr) -> ServiceConfig {
     ServiceConfig {
-        workers: if config.api_only { 0 } else { config.workers.max(1) },
+        workers: if config.api_only { 0 } else { config.worker_tasks.max(1) },
         limits: config.limits.clone(),
         retry_backoff: config.retry_backoff,
         shutdown_grace: config.shutdown_grace,

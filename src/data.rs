@@ -46,7 +46,7 @@ pub enum QueueBackend {
 impl QueueBackend {
     /// Reads `--queue`: `embedded`, or an `amqp://USER:PASSWORD@HOST:PORT/VHOST` URL (the
     /// vhost `/` is written `%2f`). `max_len` and `prefetch` come from `--max-queue` and
-    /// `--workers`; `queue_name` from `--queue-name`.
+    /// `--prefetch`; `queue_name` from `--queue-name`.
     pub fn parse(spec: &str, queue_name: &str, max_len: usize, prefetch: u16) -> Result<QueueBackend, String> {
         let spec = spec.trim();
         if spec.is_empty() || spec == "embedded" {

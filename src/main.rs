@@ -35,7 +35,7 @@ Without tokens it listens on loopback only. It runs until SIGTERM or Ctrl-C, the
 Exit codes: 0 stopped cleanly; 2 it could not start (bad flags, no Chromium, a port in use,
 templates that fail their start-up check): the message says which.")]
     Serve(cli::serve::Args),
-    /// Run workers on a shared RabbitMQ queue (takes `serve`'s flags).
+    /// Run workers on a shared RabbitMQ queue (the flags it shares with `serve`).
     #[command(after_help = "Examples:
   pixelproof worker --queue amqp://guest:guest@127.0.0.1:5672/%2f --store s3://pdfs/jobs
   pixelproof worker --queue amqp://guest:guest@rabbitmq:5672/%2f --store s3://pdfs/jobs --baselines s3://pdfs/baselines

@@ -1,6 +1,7 @@
 //! `pixelproof serve`: run the HTTP service (`app` builds it, `api` serves it). Flags map
-//! one-to-one onto [`ServeConfig`] and its `AppConfig`; each has a `PIXELPROOF_*` environment variable. `pixelproof worker`
-//! (`cli::worker`) takes the same flags.
+//! one-to-one onto [`ServeConfig`] and its `AppConfig`; each has a `PIXELPROOF_*` environment
+//! variable. `pixelproof worker` (`cli::worker`) takes the [`Common`] ones; the API's own are
+//! in [`Args`] (a worker runs with [`ApiOnly::default`]).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -14,9 +15,9 @@ use crate::api::ServeConfig;
 use crate::app::{AppConfig, Mode};
 use crate::data::QueueBackend;
 
-/// Arguments of `pixelproof serve`.
+/// The flags `serve` and `worker` share.
 #[derive(Debug, clap::Args)]
-pub struct Args {
+pub struct Common {
     /// Address to listen on (port 0 picks a free port; the chosen one is printed). Default
     /// 127.0.0.1:8080 for `serve`, 127.0.0.1:0 for `worker` (its health and metrics).
     #[arg(long, env = "PIXELPROOF_LISTEN")]
@@ -30,13 +31,6 @@ pub struct Args {
     /// AWS_SECRET_ACCESS_KEY (path-style addressing, for S3-compatible servers too).
     #[arg(long, env = "PIXELPROOF_STORE", default_value = "local")]
     pub store: String,
-    /// With an S3 store: seconds a PDF download link (GET /v1/jobs/ID/pdf redirects to it) stays valid.
-    #[arg(long, env = "PIXELPROOF_PRESIGN_TTL_SECS", default_value_t = 300)]
-    pub presign_ttl_secs: u64,
-    /// With `--queue amqp://…`: take no queued jobs here, leave them to `pixelproof worker`s
-    /// (`POST /v1/render` still prints in this process).
-    #[arg(long, env = "PIXELPROOF_API_ONLY")]
-    pub api_only: bool,
     /// RabbitMQ queue name; `NAME.delay` and `NAME.dead` hold retries and dead letters,
     /// `NAME.results` (a fanout exchange) carries an event for every settled job.
     #[arg(long, env = "PIXELPROOF_QUEUE_NAME", default_value = "pixelproof.jobs")]
@@ -55,16 +49,27 @@ pub struct Args {
     /// Bundled fonts directory.
     #[arg(long, env = "PIXELPROOF_FONTS")]
     pub fonts: Option<PathBuf>,
-    /// Chromium processes kept warm (documents proved at once).
-    #[arg(long, env = "PIXELPROOF_WORKERS", default_value_t = 2)]
-    pub workers: usize,
+    /// Chromium processes kept warm: how many documents this process proves at once.
+    /// Default 2.
+    #[arg(long, env = "PIXELPROOF_BROWSERS", value_name = "N")]
+    pub browsers: Option<usize>,
+    /// Worker tasks taking queued jobs in this process (an API-only server runs none). More
+    /// tasks than browsers keep a browser busy while a job is stored or announced. Default:
+    /// --browsers.
+    #[arg(long, env = "PIXELPROOF_WORKER_TASKS", value_name = "N")]
+    pub worker_tasks: Option<usize>,
+    /// With RabbitMQ: jobs the broker hands this process before it acknowledges one (AMQP
+    /// prefetch); the rest stay ready for other workers. Default: --worker-tasks.
+    #[arg(long, env = "PIXELPROOF_PREFETCH", value_name = "N")]
+    pub prefetch: Option<u16>,
+    /// The old name for all three: sets --browsers, --worker-tasks and --prefetch at once (each
+    /// given on its own wins). Kept, hidden, for one release.
+    #[arg(long, env = "PIXELPROOF_WORKERS", value_name = "N", hide = true)]
+    pub workers: Option<usize>,
     /// An API token NAME:ROLE:SECRET, ROLE submit or operator (repeatable; the variable
     /// takes a comma-separated list). Without tokens the server only listens on loopback.
     #[arg(long = "token", env = "PIXELPROOF_TOKENS", value_delimiter = ',', hide_env_values = true)]
     pub tokens: Vec<Token>,
-    /// Largest request body, in bytes.
-    #[arg(long, env = "PIXELPROOF_MAX_BODY_BYTES", default_value_t = 16 * 1024 * 1024)]
-    pub max_body_bytes: usize,
     /// Pages a document may have (Chromium stops printing one page past it).
     #[arg(long, env = "PIXELPROOF_MAX_PAGES", default_value_t = 200)]
     pub max_pages: usize,
@@ -90,10 +95,6 @@ pub struct Args {
     /// Jobs the queue may hold (waiting + running); more submissions get 429 with Retry-After.
     #[arg(long, env = "PIXELPROOF_MAX_QUEUE", default_value_t = 1000)]
     pub max_queue: usize,
-    /// Jobs one submitter (token) may have waiting or running; more get 429 with Retry-After.
-    /// Default: no cap per submitter (only --max-queue).
-    #[arg(long, env = "PIXELPROOF_MAX_QUEUE_PER_SUBMITTER")]
-    pub max_queue_per_submitter: Option<usize>,
     /// Signs webhooks (Standard Webhooks): `whsec_BASE64` for every submitter, or
     /// `NAME=whsec_BASE64` for token NAME's jobs (repeatable; the variable takes a comma-separated list).
     #[arg(long = "webhook-secret", env = "PIXELPROOF_WEBHOOK_SECRETS", value_delimiter = ',', hide_env_values = true)]
@@ -121,6 +122,60 @@ pub struct Args {
     pub connections: crate::api::conn::ConnArgs,
 }
 
+/// Arguments of `pixelproof serve`: the shared flags and those of the API alone.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    pub common: Common,
+    /// With `--queue amqp://…`: take no queued jobs here, leave them to `pixelproof worker`s
+    /// (`POST /v1/render` still prints in this process).
+    #[arg(long, env = "PIXELPROOF_API_ONLY")]
+    pub api_only: bool,
+    /// With an S3 store: seconds a PDF download link (GET /v1/jobs/ID/pdf redirects to it) stays valid.
+    #[arg(long, env = "PIXELPROOF_PRESIGN_TTL_SECS", default_value_t = 300)]
+    pub presign_ttl_secs: u64,
+    /// Largest request body, in bytes.
+    #[arg(long, env = "PIXELPROOF_MAX_BODY_BYTES", default_value_t = 16 * 1024 * 1024)]
+    pub max_body_bytes: usize,
+    /// Jobs one submitter (token) may have waiting or running; more get 429 with Retry-After.
+    /// Default: no cap per submitter (only --max-queue).
+    #[arg(long, env = "PIXELPROOF_MAX_QUEUE_PER_SUBMITTER")]
+    pub max_queue_per_submitter: Option<usize>,
+}
+
+/// What only the API process takes; a worker runs with the defaults.
+#[derive(Debug, Clone)]
+pub struct ApiOnly {
+    pub api_only: bool,
+    pub presign_ttl_secs: u64,
+    pub max_body_bytes: usize,
+    pub max_queue_per_submitter: Option<usize>,
+}
+
+impl Default for ApiOnly {
+    fn default() -> Self {
+        ApiOnly {
+            api_only: false,
+            presign_ttl_secs: 300,
+            max_body_bytes: 16 * 1024 * 1024,
+            max_queue_per_submitter: None,
+        }
+    }
+}
+
+impl Args {
+    /// The configuration of `pixelproof serve`.
+    pub fn config(self) -> anyhow::Result<ServeConfig> {
+        let api = ApiOnly {
+            api_only: self.api_only,
+            presign_ttl_secs: self.presign_ttl_secs,
+            max_body_bytes: self.max_body_bytes,
+            max_queue_per_submitter: self.max_queue_per_submitter,
+        };
+        self.common.config(Mode::Api, api)
+    }
+}
+
 /// `on` or `off`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Switch {
@@ -128,19 +183,28 @@ pub enum Switch {
     Off,
 }
 
-impl Args {
-    /// The configuration these flags give a process of `mode`.
-    pub fn config(self, mode: Mode) -> anyhow::Result<ServeConfig> {
-        anyhow::ensure!((1..=64).contains(&self.workers), "--workers must be from 1 to 64, not {}", self.workers);
+impl Common {
+    /// The configuration these flags (and `api`'s) give a process of `mode`.
+    pub fn config(self, mode: Mode, api: ApiOnly) -> anyhow::Result<ServeConfig> {
+        let browsers = self.browsers.or(self.workers).unwrap_or(2);
+        anyhow::ensure!((1..=64).contains(&browsers), "--browsers must be from 1 to 64, not {browsers}");
+        let worker_tasks = self.worker_tasks.or(self.workers).unwrap_or(browsers);
+        anyhow::ensure!((1..=256).contains(&worker_tasks), "--worker-tasks must be from 1 to 256, not {worker_tasks}");
+        let prefetch = match (self.prefetch, self.workers) {
+            (Some(p), _) => usize::from(p),
+            (None, Some(w)) => w,
+            (None, None) => worker_tasks,
+        };
+        anyhow::ensure!((1..=1000).contains(&prefetch), "--prefetch must be from 1 to 1000, not {prefetch}");
         anyhow::ensure!(self.max_pages >= 1, "--max-pages must be at least 1");
         anyhow::ensure!(self.render_timeout_secs >= 1, "--render-timeout-secs must be at least 1");
         anyhow::ensure!(self.fallback_timeout_secs != Some(0), "--fallback-timeout-secs must be at least 1");
         anyhow::ensure!(self.max_queue >= 1, "--max-queue must be at least 1");
-        anyhow::ensure!(self.max_queue_per_submitter != Some(0), "--max-queue-per-submitter must be at least 1");
+        anyhow::ensure!(api.max_queue_per_submitter != Some(0), "--max-queue-per-submitter must be at least 1");
         anyhow::ensure!(!self.default_submitter.trim().is_empty(), "--default-submitter must not be empty");
         let webhook_secrets =
             crate::webhook::signature::Secrets::parse(&self.webhook_secrets).context("--webhook-secret")?;
-        anyhow::ensure!(self.max_body_bytes >= 1024, "--max-body-bytes must be at least 1024");
+        anyhow::ensure!(api.max_body_bytes >= 1024, "--max-body-bytes must be at least 1024");
         anyhow::ensure!(self.max_html_bytes >= 1, "--max-html-bytes must be at least 1");
         // serde_json refuses JSON nested deeper than 128 levels before any limit of ours is asked.
         anyhow::ensure!(
@@ -150,14 +214,14 @@ impl Args {
         );
         let connections = self.connections.limits()?;
         let defaults = ServeConfig::default();
-        let queue = QueueBackend::parse(&self.queue, &self.queue_name, self.max_queue, self.workers as u16)
+        let queue = QueueBackend::parse(&self.queue, &self.queue_name, self.max_queue, prefetch as u16)
             .map_err(anyhow::Error::msg)?;
         anyhow::ensure!(
-            (1..=7 * 24 * 3600).contains(&self.presign_ttl_secs),
+            (1..=7 * 24 * 3600).contains(&api.presign_ttl_secs),
             "--presign-ttl-secs must be from 1 to 604800 (S3's limit is 7 days), not {}",
-            self.presign_ttl_secs
+            api.presign_ttl_secs
         );
-        let store = crate::data::StoreBackend::parse(&self.store, Duration::from_secs(self.presign_ttl_secs))?;
+        let store = crate::data::StoreBackend::parse(&self.store, Duration::from_secs(api.presign_ttl_secs))?;
         let listen = self.listen.unwrap_or(match mode {
             Mode::Api => defaults.listen,
             Mode::Worker => SocketAddr::from(([127, 0, 0, 1], 0)),
@@ -166,12 +230,13 @@ impl Args {
             queue,
             store,
             mode,
-            api_only: self.api_only && mode == Mode::Api,
+            api_only: api.api_only && mode == Mode::Api,
             data_dir: self.data_dir,
             templates_dir: self.templates.unwrap_or(defaults.app.templates_dir),
             baselines_dir: self.baselines.unwrap_or(defaults.app.baselines_dir),
             fonts_dir: self.fonts.unwrap_or(defaults.app.fonts_dir),
-            workers: self.workers,
+            browsers,
+            worker_tasks,
             limits: crate::request::Limits {
                 max_pages: self.max_pages,
                 max_html_bytes: self.max_html_bytes,
@@ -181,7 +246,7 @@ impl Args {
             },
             render_timeout: Duration::from_secs(self.render_timeout_secs),
             fallback_timeout: self.fallback_timeout_secs.map(Duration::from_secs),
-            max_queue_per_submitter: self.max_queue_per_submitter,
+            max_queue_per_submitter: api.max_queue_per_submitter,
             webhook_secrets,
             default_submitter: self.default_submitter,
             shutdown_grace: Duration::from_secs(self.shutdown_grace_secs),
@@ -194,15 +259,60 @@ impl Args {
             app,
             listen,
             tokens: Tokens::new(self.tokens)?,
-            max_body_bytes: self.max_body_bytes,
+            max_body_bytes: api.max_body_bytes,
             connections,
         })
     }
 }
 
 pub fn run(args: Args) -> super::CliResult {
-    let config = args.config(Mode::Api)?;
+    let config = args.config()?;
     let runtime = tokio::runtime::Runtime::new().context("could not start the async runtime")?;
     runtime.block_on(crate::api::serve(config))?;
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: Args,
+    }
+
+    /// (browsers, worker tasks, AMQP prefetch) for these flags.
+    fn sizes(flags: &[&str]) -> anyhow::Result<(usize, usize, u16)> {
+        let argv = ["serve", "--queue", "amqp://guest:guest@127.0.0.1:5672/%2f"].iter().chain(flags);
+        let config = Cli::try_parse_from(argv)?.args.config()?;
+        let QueueBackend::Amqp(amqp) = &config.app.queue else { anyhow::bail!("not the AMQP queue") };
+        Ok((config.app.browsers, config.app.worker_tasks, amqp.prefetch))
+    }
+
+    #[test]
+    fn browsers_worker_tasks_and_prefetch_are_three_flags_and_workers_sets_all_three() {
+        assert_eq!(sizes(&[]).unwrap(), (2, 2, 2));
+        assert_eq!(sizes(&["--browsers", "4"]).unwrap(), (4, 4, 4), "each defaults to the one before");
+        assert_eq!(sizes(&["--browsers", "1", "--worker-tasks", "3", "--prefetch", "9"]).unwrap(), (1, 3, 9));
+        assert_eq!(sizes(&["--workers", "3"]).unwrap(), (3, 3, 3), "the old flag sets all three");
+        assert_eq!(sizes(&["--workers", "3", "--prefetch", "10"]).unwrap(), (3, 3, 10), "a new flag wins");
+        let err = sizes(&["--browsers", "0"]).unwrap_err().to_string();
+        assert!(err.contains("--browsers must be from 1 to 64"), "{err}");
+        let err = sizes(&["--prefetch", "0"]).unwrap_err().to_string();
+        assert!(err.contains("--prefetch"), "{err}");
+    }
+
+    #[test]
+    fn the_data_directory_is_data_dir_and_data_is_its_old_name() {
+        let dir = |flags: &[&str]| {
+            let argv = ["serve"].iter().chain(flags);
+            Cli::try_parse_from(argv).map(|c| c.args.common.data_dir).map_err(|e| e.to_string())
+        };
+        assert_eq!(dir(&["--data-dir", "/srv/a"]).unwrap(), PathBuf::from("/srv/a"));
+        assert_eq!(dir(&["--data", "/srv/b"]).unwrap(), PathBuf::from("/srv/b"));
+        assert_eq!(dir(&[]).unwrap(), PathBuf::from("data"));
+    }
 }

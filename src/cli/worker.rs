@@ -1,7 +1,9 @@
 //! `pixelproof worker`: worker tasks taking jobs from RabbitMQ (`--queue amqp://…`), for
 //! fleets: one `pixelproof serve` and any number of workers share the queue and the store.
-//! It takes `serve`'s flags; its HTTP side answers only `/healthz`, `/readyz` and `/metrics`
-//! (on 127.0.0.1 and a free port unless `--listen` says otherwise; the address is printed).
+//! It takes the flags `serve` and it share (`serve::Common`), not the API's own (`--api-only`,
+//! `--presign-ttl-secs`, `--max-body-bytes`, `--max-queue-per-submitter`); its HTTP side answers
+//! only `/healthz`, `/readyz`, `/metrics` and `/v1/verification` (on 127.0.0.1 and a free port
+//! unless `--listen` says otherwise; the address is printed).
 
 use std::process::ExitCode;
 
@@ -9,11 +11,15 @@ use anyhow::Context;
 
 use crate::app::Mode;
 
-/// Arguments of `pixelproof worker`: those of `serve`.
-pub type Args = super::serve::Args;
+/// Arguments of `pixelproof worker`: the flags it shares with `serve`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    pub common: super::serve::Common,
+}
 
 pub fn run(args: Args) -> super::CliResult {
-    let config = args.config(Mode::Worker)?;
+    let config = args.common.config(Mode::Worker, super::serve::ApiOnly::default())?;
     let runtime = tokio::runtime::Runtime::new().context("could not start the async runtime")?;
     runtime.block_on(crate::api::serve(config))?;
     Ok(ExitCode::SUCCESS)

@@ -30,9 +30,20 @@ fn every_subcommand_shows_examples_and_exit_codes() {
     // check explains --update against Playwright's, and the CI flag.
     let check = help(&["check"]);
     assert!(check.contains("--update-snapshots") && check.contains("--fail-on-candidates"), "{check}");
-    // The data directory is --data-dir; the old --data still works but is not shown.
+    // The data directory is --data-dir; the old --data still works but is not shown. What
+    // --workers meant is three flags now, and it is hidden too.
     let serve = help(&["serve"]);
     assert!(serve.contains("--data-dir <DIR>") && !serve.contains("--data <"), "{serve}");
+    for flag in ["--browsers <N>", "--worker-tasks <N>", "--prefetch <N>", "--api-only", "--max-body-bytes"] {
+        assert!(serve.contains(flag), "serve --help lacks {flag}");
+    }
+    assert!(!serve.contains("--workers"), "{serve}");
+    // A worker lists only the flags it uses: not the API's.
+    let worker = help(&["worker"]);
+    assert!(worker.contains("--browsers <N>") && worker.contains("--queue <QUEUE>"), "{worker}");
+    for flag in ["--api-only", "--presign-ttl-secs", "--max-body-bytes", "--max-queue-per-submitter"] {
+        assert!(!worker.contains(flag), "worker --help lists the API's {flag}");
+    }
 }
 
 #[test]
