@@ -360,7 +360,10 @@ impl<'a> Job<'a> {
     }
 
     async fn check(&self, service: &Service, proof: &Proof, engine: Renderer) -> Checked {
-        let bytes_per_page = match self.template {
+        // A template's page range and page size are its own document's: a PDF other documents
+        // were merged into is held to --max-pages and every other rule, not to those.
+        let own = self.template.filter(|_| self.doc.merge.is_empty());
+        let bytes_per_page = match own {
             Some(t) => service.bytes_per_page(t, engine.as_str()).await,
             None => None,
         };
@@ -379,7 +382,7 @@ impl<'a> Job<'a> {
             None => service.config.verdict_limits.clone(),
         };
         let expect = Expectations {
-            pages: self.template.map(|t| t.config.pages),
+            pages: own.map(|t| t.config.pages),
             max_pages: service.config.limits.max_pages,
             bytes_per_page,
             engine,

@@ -373,6 +373,13 @@ fn merged_documents_ship_as_one_proved_pdf_in_order() {
     let stored = support::service::pdf_of(&server, SUBMIT, &id);
     assert_eq!(sha2::Sha256::digest(&stored), sha2::Sha256::digest(&merged), "the queued job stores the same PDF");
 
+    // A template first: its page range (certificate: exactly 1) is its own document's, so the
+    // merged PDF's 3 pages are no page-count failure; the certificate's own rules still hold.
+    let template_first = json!({"template": "certificate", "data": example, "merge": [{"html": TWO_PAGES}]});
+    let pdf = proved(&server, &template_first);
+    assert_eq!(pdfinfo_pages(&pdf), 3);
+    assert_eq!(page_pixels(&pdf, 1), page_pixels(&certificate, 1), "the certificate comes first");
+
     // OpenAPI names the merged document's fields.
     let api: Value = client().get(server.url("/openapi.json")).send().expect("GET /openapi.json").json().expect("JSON");
     let part = &api["components"]["schemas"]["MergeDocument"]["properties"];
