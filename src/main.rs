@@ -30,6 +30,8 @@ enum Command {
   pixelproof serve
   pixelproof serve --listen 0.0.0.0:8080 --token ci:submit:$(openssl rand -hex 24) --data-dir /var/lib/pixelproof
   pixelproof serve --queue amqp://guest:guest@127.0.0.1:5672/%2f --store s3://pdfs/jobs --api-only
+  AWS_ENDPOINT_URL=http://minio:9000 pixelproof serve --store s3://pdfs/jobs --s3-public-endpoint http://localhost:9000
+  pixelproof serve --store s3://pdfs/jobs --pdf-download proxy
 
 Without tokens it listens on loopback only. It runs until SIGTERM or Ctrl-C, then drains.
 Exit codes: 0 stopped cleanly; 2 it could not start (bad flags, no Chromium, a port in use,

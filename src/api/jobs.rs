@@ -276,7 +276,7 @@ pub async fn status(
 #[utoipa::path(get, path = "/v1/jobs/{id}/pdf", tag = "jobs", params(("id" = String, Path, description = "The job id")),
     responses(
         (status = 200, description = "The verified PDF", content_type = "application/pdf"),
-        (status = 307, description = "With an S3 store: a presigned URL of the PDF (Location), valid for --presign-ttl-secs"),
+        (status = 307, description = "With an S3 store and --pdf-download redirect (the default): a presigned URL of the PDF (Location, on --s3-public-endpoint if set), valid for --presign-ttl-secs"),
         (status = 404, body = Problem),
         (status = 409, body = Problem, description = "Not done yet, held for review, or failed")),
     security(("bearer" = [])))]
@@ -308,15 +308,22 @@ pub async fn pdf(
             return Err(Problem::new(StatusCode::CONFLICT, "not-ready", "The PDF is not available", why));
         }
     }
-    // An S3 store hands out a presigned URL: the PDF does not pass through the API.
-    match state.service.jobs.pdf_download_url(record.id).await {
-        Ok(Some(url)) => return Ok((StatusCode::TEMPORARY_REDIRECT, [(header::LOCATION, url)]).into_response()),
-        Ok(None) => {}
-        Err(e) => tracing::warn!(job = %record.id, error = %e, "no presigned URL; serving the PDF through the API"),
+    if state.config.pdf_download == PdfDownload::Redirect {
+        // An S3 store hands out a presigned URL: the PDF does not pass through the API.
+        match state.service.jobs.pdf_download_url(record.id).await {
+            Ok(Some(url)) => return Ok((StatusCode::TEMPORARY_REDIRECT, [(header::LOCATION, url)]).into_response()),
+            Ok(None) => {}
+            Err(e) => tracing::warn!(job = %record.id, error = %e, "no presigned URL; serving the PDF through the API"),
+        }
     }
-    match state.service.jobs.get_pdf(record.id).await {
-        Ok(Some(bytes)) => {
-            Ok((super::headers::file(&format!("{}.pdf", record.id), "application/pdf"), bytes).into_response())
+    match state.service.jobs.pdf_stream(record.id).await {
+        Ok(Some(pdf)) => {
+            let mut headers: axum::http::HeaderMap =
+                super::headers::file(&format!("{}.pdf", record.id), "application/pdf").into_iter().collect();
+            if let Some(length) = pdf.length {
+                headers.insert(header::CONTENT_LENGTH, header::HeaderValue::from(length));
+            }
+            Ok((headers, axum::body::Body::from_stream(pdf.chunks)).into_response())
         }
         Ok(None) => Err(Problem::new(
             StatusCode::NOT_FOUND,
@@ -328,6 +335,19 @@ pub async fn pdf(
             Err(Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "store", "The PDF could not be read", e.to_string()))
         }
     }
+}
+
+/// How `GET /v1/jobs/{id}/pdf` hands out a PDF kept in S3 (`--pdf-download`). A local store's
+/// PDFs always pass through the API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum PdfDownload {
+    /// 307 to a presigned URL (signed for `--s3-public-endpoint` when set): the PDF does not
+    /// pass through the API; clients follow redirects (`curl -L`) and must reach the S3 server.
+    #[default]
+    Redirect,
+    /// The API streams the PDF from the store as it arrives, without holding it whole: for
+    /// clients that can reach only the API.
+    Proxy,
 }
 
 #[utoipa::path(get, path = "/v1/jobs/{id}/artifacts/{name}", tag = "jobs",

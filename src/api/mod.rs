@@ -51,6 +51,8 @@ pub struct ServeConfig {
     pub max_body_bytes: usize,
     /// Header-read timeout, idle timeout and connection cap (`api::conn`).
     pub connections: conn::ConnLimits,
+    /// How `GET /v1/jobs/{id}/pdf` hands out a PDF kept in S3.
+    pub pdf_download: jobs::PdfDownload,
 }
 
 impl Default for ServeConfig {
@@ -61,6 +63,7 @@ impl Default for ServeConfig {
             tokens: Tokens::default(),
             max_body_bytes: 16 * 1024 * 1024,
             connections: conn::ConnLimits::default(),
+            pdf_download: jobs::PdfDownload::Redirect,
         }
     }
 }

@@ -11,6 +11,7 @@ use std::time::Duration;
 use anyhow::Context;
 
 use crate::api::auth::{Token, Tokens};
+use crate::api::jobs::PdfDownload;
 use crate::api::ServeConfig;
 use crate::app::{AppConfig, Mode};
 use crate::data::QueueBackend;
@@ -134,6 +135,16 @@ pub struct Args {
     /// With an S3 store: seconds a PDF download link (GET /v1/jobs/ID/pdf redirects to it) stays valid.
     #[arg(long, env = "PIXELPROOF_PRESIGN_TTL_SECS", default_value_t = 300)]
     pub presign_ttl_secs: u64,
+    /// With an S3 store: the S3 endpoint clients reach (e.g. http://localhost:9000), when it is
+    /// not AWS_ENDPOINT_URL (e.g. http://minio:9000 inside a compose network). Download links
+    /// are signed for it.
+    #[arg(long, env = "PIXELPROOF_S3_PUBLIC_ENDPOINT", value_name = "URL")]
+    pub s3_public_endpoint: Option<String>,
+    /// With an S3 store, how GET /v1/jobs/ID/pdf hands out a PDF: `redirect` answers 307 to a
+    /// download link on S3 (clients follow it: `curl -L`); `proxy` streams the PDF through the
+    /// API, for clients that can reach only the API.
+    #[arg(long, env = "PIXELPROOF_PDF_DOWNLOAD", value_enum, default_value_t = PdfDownload::Redirect)]
+    pub pdf_download: PdfDownload,
     /// Largest request body, in bytes.
     #[arg(long, env = "PIXELPROOF_MAX_BODY_BYTES", default_value_t = 16 * 1024 * 1024)]
     pub max_body_bytes: usize,
@@ -148,6 +159,8 @@ pub struct Args {
 pub struct ApiOnly {
     pub api_only: bool,
     pub presign_ttl_secs: u64,
+    pub s3_public_endpoint: Option<String>,
+    pub pdf_download: PdfDownload,
     pub max_body_bytes: usize,
     pub max_queue_per_submitter: Option<usize>,
 }
@@ -157,6 +170,8 @@ impl Default for ApiOnly {
         ApiOnly {
             api_only: false,
             presign_ttl_secs: 300,
+            s3_public_endpoint: None,
+            pdf_download: PdfDownload::Redirect,
             max_body_bytes: 16 * 1024 * 1024,
             max_queue_per_submitter: None,
         }
@@ -169,6 +184,8 @@ impl Args {
         let api = ApiOnly {
             api_only: self.api_only,
             presign_ttl_secs: self.presign_ttl_secs,
+            s3_public_endpoint: self.s3_public_endpoint,
+            pdf_download: self.pdf_download,
             max_body_bytes: self.max_body_bytes,
             max_queue_per_submitter: self.max_queue_per_submitter,
         };
@@ -221,7 +238,16 @@ impl Common {
             "--presign-ttl-secs must be from 1 to 604800 (S3's limit is 7 days), not {}",
             api.presign_ttl_secs
         );
-        let store = crate::data::StoreBackend::parse(&self.store, Duration::from_secs(api.presign_ttl_secs))?;
+        let mut store = crate::data::StoreBackend::parse(&self.store, Duration::from_secs(api.presign_ttl_secs))?;
+        if let Some(public) = api.s3_public_endpoint.as_deref().map(str::trim).filter(|p| !p.is_empty()) {
+            let crate::data::StoreBackend::S3(s3) = &mut store else {
+                anyhow::bail!(
+                    "--s3-public-endpoint is for an S3 store (--store s3://…); with --store {} the API serves PDFs itself",
+                    self.store
+                )
+            };
+            s3.public_endpoint_url = Some(crate::store::endpoint_url("--s3-public-endpoint", public)?);
+        }
         let listen = self.listen.unwrap_or(match mode {
             Mode::Api => defaults.listen,
             Mode::Worker => SocketAddr::from(([127, 0, 0, 1], 0)),
@@ -261,6 +287,7 @@ impl Common {
             tokens: Tokens::new(self.tokens)?,
             max_body_bytes: api.max_body_bytes,
             connections,
+            pdf_download: api.pdf_download,
         })
     }
 }

@@ -1,9 +1,10 @@
 //! `pixelproof worker`: worker tasks taking jobs from RabbitMQ (`--queue amqp://…`), for
 //! fleets: one `pixelproof serve` and any number of workers share the queue and the store.
 //! It takes the flags `serve` and it share (`serve::Common`), not the API's own (`--api-only`,
-//! `--presign-ttl-secs`, `--max-body-bytes`, `--max-queue-per-submitter`); its HTTP side answers
-//! only `/healthz`, `/readyz`, `/metrics` and `/v1/verification` (on 127.0.0.1 and a free port
-//! unless `--listen` says otherwise; the address is printed).
+//! `--presign-ttl-secs`, `--s3-public-endpoint`, `--pdf-download`, `--max-body-bytes`,
+//! `--max-queue-per-submitter`); its HTTP side answers only `/healthz`, `/readyz`, `/metrics`
+//! and `/v1/verification` (on 127.0.0.1 and a free port unless `--listen` says otherwise; the
+//! address is printed).
 
 use std::process::ExitCode;
 

@@ -149,6 +149,11 @@ impl JobStore {
         self.objects.download_url(&JobStore::pdf_key(id)).await
     }
 
+    /// The job's PDF as it arrives from the store (for answers that pass it on).
+    pub async fn pdf_stream(&self, id: JobId) -> Result<Option<crate::store::ObjectStream>, StoreError> {
+        self.objects.stream(&Self::pdf_key(id)).await
+    }
+
     pub async fn get_pdf(&self, id: JobId) -> Result<Option<Vec<u8>>, StoreError> {
         self.objects.get(&Self::pdf_key(id)).await
     }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use super::{ObjectKey, ObjectStore, PutOutcome, StoreError};
+use super::{ObjectKey, ObjectStore, ObjectStream, PutOutcome, StoreError};
 use crate::durable;
 
 /// The directory under the root that holds files being written (never a key: keys cannot
@@ -133,6 +133,19 @@ impl ObjectStore for LocalStore {
     async fn get(&self, key: &ObjectKey) -> Result<Option<Vec<u8>>, StoreError> {
         let key = key.clone();
         self.blocking(move |p| read_optional(&p.path(&key))).await
+    }
+
+    async fn stream(&self, key: &ObjectKey) -> Result<Option<ObjectStream>, StoreError> {
+        let path = self.path_of(key);
+        let file = match tokio::fs::File::open(&path).await {
+            Ok(file) => file,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(io_err(&path)(e)),
+        };
+        // Objects are replaced by rename, never written in place: the open file stays whole.
+        let length = file.metadata().await.map_err(io_err(&path))?.len();
+        let chunks = tokio_util::io::ReaderStream::with_capacity(file, 64 * 1024);
+        Ok(Some(ObjectStream { length: Some(length), chunks: Box::pin(chunks) }))
     }
 
     async fn exists(&self, key: &ObjectKey) -> Result<bool, StoreError> {

@@ -11,7 +11,7 @@ use async_trait::async_trait;
 
 pub use key::ObjectKey;
 pub use local::LocalStore;
-pub use s3::{S3Config, S3Credentials, S3Store};
+pub use s3::{endpoint_url, S3Config, S3Credentials, S3Store};
 
 /// Whether `put_if_absent` wrote the object or found one already there.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -20,6 +20,20 @@ pub enum PutOutcome {
     Created,
     /// The object already existed; it was left alone. Its current content.
     Existing(Vec<u8>),
+}
+
+/// An object's bytes as they arrive from the store, for answers that pass them on without
+/// holding the whole object (`GET /v1/jobs/{id}/pdf` with `--pdf-download proxy`).
+pub struct ObjectStream {
+    /// The object's size in bytes, when the store says it up front.
+    pub length: Option<u64>,
+    pub chunks: futures::stream::BoxStream<'static, Result<bytes::Bytes, std::io::Error>>,
+}
+
+impl std::fmt::Debug for ObjectStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ObjectStream").field("length", &self.length).finish_non_exhaustive()
+    }
 }
 
 /// Why an object store operation failed.
@@ -87,6 +101,14 @@ pub trait ObjectStore: Send + Sync + std::fmt::Debug {
     /// Every key that starts with `prefix` (a plain string prefix, e.g. `jobs/` or
     /// `jobs/01H…/artifacts/`), sorted.
     async fn list(&self, prefix: &str) -> Result<Vec<ObjectKey>, StoreError>;
+    /// The object's bytes as a stream, or `None` when there is no such object. A store that
+    /// cannot stream reads the object whole and hands it on as one chunk.
+    async fn stream(&self, key: &ObjectKey) -> Result<Option<ObjectStream>, StoreError> {
+        Ok(self.get(key).await?.map(|bytes| ObjectStream {
+            length: Some(bytes.len() as u64),
+            chunks: Box::pin(futures::stream::once(async move { Ok(bytes::Bytes::from(bytes)) })),
+        }))
+    }
     /// A URL a client may download the object from directly (S3: presigned, for a limited
     /// time); `None` when the store has no such thing (a local directory: the API serves it).
     async fn download_url(&self, _key: &ObjectKey) -> Result<Option<String>, StoreError> {

@@ -33,7 +33,7 @@ use aws_sdk_s3::presigning::PresigningConfig;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::Client;
 
-use super::{ObjectKey, ObjectStore, PutOutcome, StoreError};
+use super::{ObjectKey, ObjectStore, ObjectStream, PutOutcome, StoreError};
 use crate::error_chain::chain;
 
 /// The region used when `AWS_REGION` is not set.
@@ -81,6 +81,10 @@ pub struct S3Config {
     pub path_style: bool,
     /// How long [`S3Store::presigned_get`] URLs stay valid.
     pub presign_ttl: Duration,
+    /// The endpoint clients reach the server at, for presigned URLs, when it is not the one
+    /// this process uses (`http://minio:9000` inside a compose network, `http://localhost:9000`
+    /// from the host). `None`: presign for [`S3Config::endpoint_url`].
+    pub public_endpoint_url: Option<String>,
     pub credentials: Option<S3Credentials>,
     /// Keys per ListObjectsV2 page; `None` for the server's default (1000 on S3).
     pub list_page_size: Option<i32>,
@@ -106,6 +110,7 @@ impl S3Config {
             region: DEFAULT_REGION.to_string(),
             path_style: true,
             presign_ttl: DEFAULT_PRESIGN_TTL,
+            public_endpoint_url: None,
             credentials: None,
             list_page_size: None,
             checksums_when_required: false,
@@ -134,14 +139,7 @@ impl S3Config {
         let mut config = S3Config::new(bucket);
         config.prefix = prefix.to_string();
         if let Some(endpoint) = var("AWS_ENDPOINT_URL") {
-            let parsed = url::Url::parse(&endpoint)
-                .map_err(|e| config_error(format!("AWS_ENDPOINT_URL={endpoint:?} is not a URL: {e}")))?;
-            if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
-                return Err(config_error(format!(
-                    "AWS_ENDPOINT_URL={endpoint:?} must be an http:// or https:// URL with a host"
-                )));
-            }
-            config.endpoint_url = Some(endpoint.trim_end_matches('/').to_string());
+            config.endpoint_url = Some(endpoint_url("AWS_ENDPOINT_URL", &endpoint)?);
         }
         config.checksums_when_required = ["AWS_REQUEST_CHECKSUM_CALCULATION", "AWS_RESPONSE_CHECKSUM_VALIDATION"]
             .iter()
@@ -181,6 +179,19 @@ impl S3Config {
     }
 }
 
+/// `value` (of the setting `name`) as an endpoint: an `http://` or `https://` URL with a host
+/// and no path, without a trailing `/`.
+pub fn endpoint_url(name: &str, value: &str) -> Result<String, StoreError> {
+    let parsed = url::Url::parse(value).map_err(|e| config_error(format!("{name}={value:?} is not a URL: {e}")))?;
+    if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
+        return Err(config_error(format!("{name}={value:?} must be an http:// or https:// URL with a host")));
+    }
+    if parsed.query().is_some() || parsed.fragment().is_some() {
+        return Err(config_error(format!("{name}={value:?} must be scheme, host and port only, without ? or #")));
+    }
+    Ok(value.trim_end_matches('/').to_string())
+}
+
 /// S3's bucket naming rules (3–63 of lowercase letters, digits, '.', '-'; starting and ending
 /// with a letter or digit).
 fn check_bucket_name(bucket: &str) -> Result<(), StoreError> {
@@ -201,6 +212,8 @@ fn check_bucket_name(bucket: &str) -> Result<(), StoreError> {
 #[derive(Debug, Clone)]
 pub struct S3Store {
     client: Client,
+    /// Signs download URLs for [`S3Config::public_endpoint_url`] (the same client without one).
+    presigner: Client,
     config: S3Config,
 }
 
@@ -272,7 +285,14 @@ impl S3Store {
                 .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
                 .response_checksum_validation(ResponseChecksumValidation::WhenRequired);
         }
-        let store = S3Store { client: Client::from_conf(builder.build()), config };
+        let client = Client::from_conf(builder.build());
+        // A presigned URL is signed for its host: a client that reaches the server at another
+        // address needs a URL signed for that one. Presigning makes no request.
+        let presigner = match &config.public_endpoint_url {
+            Some(public) => Client::from_conf(client.config().to_builder().endpoint_url(public.clone()).build()),
+            None => client.clone(),
+        };
+        let store = S3Store { client, presigner, config };
         store.check_bucket().await?;
         Ok(store)
     }
@@ -324,12 +344,13 @@ impl S3Store {
         }
     }
 
-    /// A URL that downloads `key` without credentials for [`S3Config::presign_ttl`].
+    /// A URL that downloads `key` without credentials for [`S3Config::presign_ttl`], on
+    /// [`S3Config::public_endpoint_url`] when there is one.
     pub async fn presigned_get(&self, key: &ObjectKey) -> Result<String, StoreError> {
         let presigning = PresigningConfig::expires_in(self.config.presign_ttl)
             .map_err(|e| config_error(format!("presign_ttl {:?} cannot be used: {e}", self.config.presign_ttl)))?;
         let request = self
-            .client
+            .presigner
             .get_object()
             .bucket(&self.config.bucket)
             .key(self.bucket_key(key))
@@ -412,26 +433,35 @@ impl S3Store {
         }
     }
 
-    async fn read(&self, key: &ObjectKey) -> Result<Option<Vec<u8>>, StoreError> {
+    /// GetObject: the answer whose body is still to be read, or `None` for no such object.
+    async fn open(
+        &self,
+        key: &ObjectKey,
+    ) -> Result<Option<aws_sdk_s3::operation::get_object::GetObjectOutput>, StoreError> {
         let result = self.client.get_object().bucket(&self.config.bucket).key(self.bucket_key(key)).send().await;
-        let output = match result {
-            Ok(output) => output,
-            Err(e) => {
-                return match self.failure("GetObject", Some(key), e) {
-                    Failure::NotFound { code } if code.as_deref() != Some("NoSuchBucket") => Ok(None),
-                    Failure::Error(e) => Err(e),
-                    _ => Err(StoreError::Refused { detail: format!("GetObject of {key} failed unexpectedly") }),
-                };
-            }
-        };
-        let body = output.body.collect().await.map_err(|e| StoreError::Unavailable {
-            detail: format!(
-                "reading {} from bucket {} at {} broke off: {e}",
-                self.bucket_key(key),
-                self.config.bucket,
-                self.config.endpoint()
-            ),
-        })?;
+        match result {
+            Ok(output) => Ok(Some(output)),
+            Err(e) => match self.failure("GetObject", Some(key), e) {
+                Failure::NotFound { code } if code.as_deref() != Some("NoSuchBucket") => Ok(None),
+                Failure::Error(e) => Err(e),
+                _ => Err(StoreError::Refused { detail: format!("GetObject of {key} failed unexpectedly") }),
+            },
+        }
+    }
+
+    fn broke_off(&self, key: &ObjectKey, e: impl fmt::Display) -> String {
+        format!(
+            "reading {} from bucket {} at {} broke off: {e}",
+            self.bucket_key(key),
+            self.config.bucket,
+            self.config.endpoint()
+        )
+    }
+
+    async fn read(&self, key: &ObjectKey) -> Result<Option<Vec<u8>>, StoreError> {
+        let Some(output) = self.open(key).await? else { return Ok(None) };
+        let body =
+            output.body.collect().await.map_err(|e| StoreError::Unavailable { detail: self.broke_off(key, e) })?;
         Ok(Some(body.into_bytes().to_vec()))
     }
 
@@ -514,6 +544,25 @@ impl ObjectStore for S3Store {
 
     async fn get(&self, key: &ObjectKey) -> Result<Option<Vec<u8>>, StoreError> {
         self.read(key).await
+    }
+
+    async fn stream(&self, key: &ObjectKey) -> Result<Option<ObjectStream>, StoreError> {
+        let Some(output) = self.open(key).await? else { return Ok(None) };
+        let length = output.content_length().and_then(|n| u64::try_from(n).ok());
+        let (store, key) = (self.clone(), key.clone());
+        // Chunks as the server sends them; an interruption ends the stream with an error
+        // (the client sees a cut-off body, never a short one passed off as whole).
+        let chunks = futures::stream::unfold(Some(output.body), move |body| {
+            let (store, key) = (store.clone(), key.clone());
+            async move {
+                let mut body = body?;
+                match body.next().await? {
+                    Ok(chunk) => Some((Ok(chunk), Some(body))),
+                    Err(e) => Some((Err(std::io::Error::other(store.broke_off(&key, e))), None)),
+                }
+            }
+        });
+        Ok(Some(ObjectStream { length, chunks: Box::pin(chunks) }))
     }
 
     async fn exists(&self, key: &ObjectKey) -> Result<bool, StoreError> {

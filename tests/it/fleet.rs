@@ -13,7 +13,6 @@ use crate::support::broker::{self, URL as AMQP};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use lapin::options::{BasicGetOptions, QueueBindOptions, QueueDeclareOptions, QueueDeleteOptions};
@@ -328,70 +327,14 @@ fn an_api_only_server_leaves_jobs_to_the_workers_and_they_apply_its_routing_rule
     );
 }
 
-/// A loopback TCP proxy in front of the S3 server, which the test can take down (connections
-/// refused, open ones cut) and bring back on the same port: an S3 endpoint that stops
-/// answering and returns, while the server behind it keeps its objects.
-struct Proxy {
-    port: u16,
-    upstream: u16,
-    open: std::sync::Arc<Mutex<Vec<std::net::TcpStream>>>,
-    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
-    accepting: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Proxy {
-    fn start(upstream: u16) -> Proxy {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
-        let mut p = Proxy { port, upstream, open: Default::default(), stop: Default::default(), accepting: None };
-        p.up();
-        p
-    }
-
-    fn up(&mut self) {
-        let listener = std::net::TcpListener::bind(("127.0.0.1", self.port)).expect("bind the proxy port again");
-        self.stop.store(false, std::sync::atomic::Ordering::SeqCst);
-        let (stop, open, upstream) = (self.stop.clone(), self.open.clone(), self.upstream);
-        self.accepting = Some(std::thread::spawn(move || {
-            for client in listener.incoming() {
-                if stop.load(std::sync::atomic::Ordering::SeqCst) {
-                    break;
-                }
-                let Ok(client) = client else { continue };
-                let Ok(server) = std::net::TcpStream::connect(("127.0.0.1", upstream)) else { continue };
-                for (mut from, mut to) in [
-                    (client.try_clone().expect("clone"), server.try_clone().expect("clone")),
-                    (server.try_clone().expect("clone"), client.try_clone().expect("clone")),
-                ] {
-                    std::thread::spawn(move || {
-                        let _ = std::io::copy(&mut from, &mut to);
-                        let _ = to.shutdown(std::net::Shutdown::Both);
-                    });
-                }
-                open.lock().expect("lock").extend([client, server]);
-            }
-        }));
-    }
-
-    fn down(&mut self) {
-        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
-        let _ = std::net::TcpStream::connect(("127.0.0.1", self.port)); // wakes the accept loop
-        if let Some(t) = self.accepting.take() {
-            let _ = t.join();
-        }
-        for c in self.open.lock().expect("lock").drain(..) {
-            let _ = c.shutdown(std::net::Shutdown::Both);
-        }
-        assert!(std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err(), "the proxy still accepts");
-    }
-}
-
 #[test]
 fn with_s3_every_process_answers_for_every_job_and_jobs_wait_out_an_s3_outage() {
     let _broker = broker::exclusive_blocking();
     let s3 = support::s3::S3Server::start();
     let bucket = support::block_on(s3.create_bucket("fleet"));
-    let mut proxy = Proxy::start(s3.port);
-    let env = aws_env(&s3, &format!("http://127.0.0.1:{}", proxy.port));
+    // The S3 endpoint the fleet uses: a forwarder the test takes down and brings back.
+    let mut proxy = support::net::Forwarder::start(s3.port);
+    let env = s3.aws_env(&format!("http://127.0.0.1:{}", proxy.port));
     let name = format!("pixelproof.test.fleet.{}", ulid::Ulid::new());
     let store = format!("s3://{bucket}/pixelproof");
     let flags = ["--queue", AMQP, "--queue-name", name.as_str(), "--store", store.as_str(), "--workers", "1"];
@@ -497,20 +440,6 @@ fn count_metric(servers: &[Server], series: &str) -> f64 {
     servers.iter().map(|s| metric(s, series)).sum()
 }
 
-/// The `AWS_*` variables that point a process at `s3` through `endpoint`.
-fn aws_env(s3: &support::s3::S3Server, endpoint: &str) -> Vec<(String, String)> {
-    let creds = s3.credentials();
-    [
-        ("AWS_ENDPOINT_URL", endpoint.to_string()),
-        ("AWS_REGION", "us-east-1".to_string()),
-        ("AWS_ACCESS_KEY_ID", creds.access_key_id),
-        ("AWS_SECRET_ACCESS_KEY", creds.secret_access_key),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect()
-}
-
 /// Runs the pixelproof binary (not a server) with `env`; returns its exit code and output.
 fn run_pixelproof(args: &[&str], env: &[(String, String)]) -> (Option<i32>, String) {
     let out = support::pixelproof()
@@ -529,7 +458,7 @@ fn a_fleet_proves_jobs_against_baselines_in_the_bucket_and_approves_through_the_
     let _broker = broker::exclusive_blocking();
     let s3 = support::s3::S3Server::start();
     let bucket = support::block_on(s3.create_bucket("baselines"));
-    let env = aws_env(&s3, &s3.endpoint());
+    let env = s3.aws_env(&s3.endpoint());
     let tmp = tempfile::tempdir().expect("tempdir");
     let templates = tmp.path().join("templates");
     support::copy_dir(

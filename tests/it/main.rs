@@ -19,6 +19,7 @@ mod check_e2e;
 mod cli_render;
 mod debug_endpoint;
 mod determinism;
+mod downloads;
 mod fallback;
 mod fleet;
 mod gotenberg;

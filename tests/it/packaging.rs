@@ -79,6 +79,17 @@ fn docker_compose_accepts_the_fleet_file() {
     ] {
         assert!(text.contains(needle), "{needle:?} missing from the resolved file:\n{text}");
     }
+    // The host reaches the API and the S3 port download links point at, and only the API
+    // signs them for that address (workers hand out no links).
+    let api = text.split("\n  api:\n").nth(1).and_then(|t| t.split("\n  baselines:\n").next()).unwrap_or_default();
+    for needle in ["PIXELPROOF_S3_PUBLIC_ENDPOINT: http://localhost:9000", "PIXELPROOF_PDF_DOWNLOAD: redirect", "8080"]
+    {
+        assert!(api.contains(needle), "{needle:?} missing from the api service:\n{api}");
+    }
+    assert!(
+        text.contains("published: \"9000\"") || text.contains("127.0.0.1:9000:9000"),
+        "MinIO's S3 port is not published:\n{text}"
+    );
     // Without the secrets it refuses, rather than starting an open fleet.
     let open = Command::new("docker-compose")
         .args(["-f"])

@@ -41,7 +41,14 @@ fn every_subcommand_shows_examples_and_exit_codes() {
     // A worker lists only the flags it uses: not the API's.
     let worker = help(&["worker"]);
     assert!(worker.contains("--browsers <N>") && worker.contains("--queue <QUEUE>"), "{worker}");
-    for flag in ["--api-only", "--presign-ttl-secs", "--max-body-bytes", "--max-queue-per-submitter"] {
+    for flag in [
+        "--api-only",
+        "--presign-ttl-secs",
+        "--s3-public-endpoint",
+        "--pdf-download",
+        "--max-body-bytes",
+        "--max-queue-per-submitter",
+    ] {
         assert!(!worker.contains(flag), "worker --help lists the API's {flag}");
     }
 }

@@ -2,12 +2,13 @@
 //! loopback listeners that count every connection made to them, the built binary
 //! (`pixelproof()`) and a few small things every module needs. In the submodules: the
 //! `pixelproof serve` process (`service`), the shared RabbitMQ and its lock (`broker`), a real
-//! S3 server (`s3`), synthetic baselines (`baselines`), the store contract (`store_contract`)
+//! S3 server (`s3`), forwarders and a client's network (`net`), synthetic baselines (`baselines`), the store contract (`store_contract`)
 //! and the pixelmatch test scenes (`scenes`).
 #![allow(dead_code)]
 
 pub mod baselines;
 pub mod broker;
+pub mod net;
 pub mod s3;
 pub mod scenes;
 pub mod service;

@@ -193,6 +193,21 @@ impl S3Server {
         config
     }
 
+    /// The `AWS_*` variables that point a pixelproof process at this server through `endpoint`
+    /// (its own address, or a forwarder's).
+    pub fn aws_env(&self, endpoint: &str) -> Vec<(String, String)> {
+        let creds = self.credentials();
+        [
+            ("AWS_ENDPOINT_URL", endpoint.to_string()),
+            ("AWS_REGION", "us-east-1".to_string()),
+            ("AWS_ACCESS_KEY_ID", creds.access_key_id),
+            ("AWS_SECRET_ACCESS_KEY", creds.secret_access_key),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect()
+    }
+
     /// A plain SDK client, to look at the bucket behind the store's back.
     pub fn client(&self) -> aws_sdk_s3::Client {
         let config = aws_sdk_s3::Config::builder()
