@@ -213,7 +213,9 @@ impl App {
     /// Starts the worker tasks and, in the background, the start-up verification.
     pub fn run(&self) -> Running {
         let (stop_workers, stop) = watch::channel(false);
-        let workers = self.service.start_workers(stop);
+        let mut workers = self.service.start_workers(stop.clone());
+        let service = self.service.clone();
+        workers.push(tokio::spawn(async move { service.run_outbox(stop).await }));
         let options = CheckOptions {
             templates_dir: self.config.templates_dir.clone(),
             baselines_dir: self.config.baselines_dir.clone(),
@@ -237,14 +239,7 @@ impl App {
                 }
             })
         });
-        Running {
-            service: self.service.clone(),
-            grace: self.config.shutdown_grace,
-            stop_workers,
-            workers,
-            stop_verifying,
-            verifying,
-        }
+        Running { service: self.service.clone(), stop_workers, workers, stop_verifying, verifying }
     }
 
     /// Closes the engines (after [`Running::stop`]).
@@ -256,7 +251,6 @@ impl App {
 /// The application's background tasks, for the edge to stop at shutdown.
 pub struct Running {
     service: Arc<Service>,
-    grace: Duration,
     stop_workers: watch::Sender<bool>,
     workers: Vec<JoinHandle<()>>,
     stop_verifying: oneshot::Sender<()>,
@@ -265,7 +259,8 @@ pub struct Running {
 
 impl Running {
     /// After a shutdown signal: no new jobs (`POST /v1/jobs` answers 503), the workers finish
-    /// or re-queue their jobs within the grace period, webhooks in flight are delivered.
+    /// or re-queue their jobs within the grace period; webhooks not yet delivered stay in the
+    /// outbox for the next start.
     /// The edge keeps answering meanwhile.
     pub async fn drain(&mut self) {
         self.service.stop_accepting();
@@ -273,7 +268,6 @@ impl Running {
         for w in std::mem::take(&mut self.workers) {
             let _ = w.await;
         }
-        self.service.wait_for_webhooks(self.grace).await;
         tracing::info!("workers stopped");
     }
 

@@ -70,6 +70,11 @@ pub struct JobRequest {
     /// Where to POST the result when the job finishes (queued jobs).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub callback_url: Option<String>,
+    /// Headers sent with every webhook of this job (e.g. the app's own token), beside the
+    /// signature's. At most 16; not `Host`, `Content-*`, `Connection`, `Transfer-Encoding` or
+    /// `webhook-*`. Kept in the job's record: not for secrets you cannot rotate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub callback_headers: Option<BTreeMap<String, String>>,
     /// Password protection (AES-256) for the PDF answered by `POST /v1/render`: applied to the
     /// proved PDF, which is then proved again. Not for queued jobs: a job's record is kept,
     /// and a password must not be. Never written anywhere (not serialised).
@@ -343,6 +348,8 @@ pub enum RequestError {
     Baseline(String),
     #[error("\"callback_url\" must be an absolute http(s) URL, not {0:?}")]
     CallbackUrl(String),
+    #[error("\"callback_headers\": {0}")]
+    CallbackHeaders(String),
     #[error(transparent)]
     Watermark(#[from] crate::postprocess::watermark::WatermarkError),
     #[error(transparent)]
@@ -365,6 +372,39 @@ pub enum RequestError {
     EncryptionQueued,
 }
 
+/// Most `callback_headers` a job may set.
+pub const MAX_CALLBACK_HEADERS: usize = 16;
+
+/// Headers a job may not set on its webhooks: the request's framing and the signature's.
+const RESERVED_HEADERS: [&str; 6] = ["host", "content-", "connection", "transfer-encoding", "webhook-", "user-agent"];
+
+/// A job's `callback_headers`: HTTP tokens for names, visible ASCII for values, none the
+/// webhook itself sets.
+fn check_callback_headers(headers: &BTreeMap<String, String>, has_url: bool) -> Result<(), String> {
+    if !has_url {
+        return Err("they go with \"callback_url\", which is not set".into());
+    }
+    if headers.len() > MAX_CALLBACK_HEADERS {
+        return Err(format!("{} headers; at most {MAX_CALLBACK_HEADERS}", headers.len()));
+    }
+    let token = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
+    for (name, value) in headers {
+        if name.is_empty() || !name.chars().all(token) {
+            return Err(format!("{name:?} is not a header name (letters, digits and !#$%&'*+-.^_`|~)"));
+        }
+        let lower = name.to_ascii_lowercase();
+        if RESERVED_HEADERS.iter().any(|r| if r.ends_with('-') { lower.starts_with(r) } else { lower == *r }) {
+            return Err(format!("{name:?} is set by the webhook itself; choose another name"));
+        }
+        if value.len() > 1024 || !value.chars().all(|c| c == ' ' || c == '\t' || c.is_ascii_graphic()) {
+            return Err(format!(
+                "the value of {name:?} must be at most 1024 printable ASCII characters (no line breaks)"
+            ));
+        }
+    }
+    Ok(())
+}
+
 impl JobRequest {
     /// Validates the request and makes the document it asks for.
     pub fn document(&self, catalog: &Catalog, limits: &Limits) -> Result<Document, RequestError> {
@@ -374,6 +414,9 @@ impl JobRequest {
             if !ok {
                 return Err(RequestError::CallbackUrl(url.clone()));
             }
+        }
+        if let Some(headers) = &self.callback_headers {
+            check_callback_headers(headers, self.callback_url.is_some()).map_err(RequestError::CallbackHeaders)?;
         }
         let mut doc = match (&self.template, &self.html) {
             (Some(_), Some(_)) => return Err(RequestError::Source("both")),

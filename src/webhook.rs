@@ -250,46 +250,100 @@ pub async fn deliver(
             tokio::time::sleep(backoff).await;
             backoff = backoff.saturating_mul(2);
         }
-        // Resolved anew each attempt (addresses may change), checked every time.
-        let addrs = resolve(url, policy).await?;
-        let mut builder = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .no_proxy()
-            .timeout(policy.timeout)
-            .user_agent(concat!("pixelproof/", env!("CARGO_PKG_VERSION"), " webhook"));
-        if let Some(url::Host::Domain(domain)) = url.host() {
-            builder = builder.resolve_to_addrs(domain, &addrs);
-        }
-        let client = builder.build().map_err(|e| WebhookError::Failed {
-            url: url.to_string(),
-            attempts: attempt,
-            last: e.to_string(),
-        })?;
-        let started = Instant::now();
-        let mut request =
-            client.post(url.clone()).header(reqwest::header::CONTENT_TYPE, "application/json").body(bytes.clone());
-        for (name, value) in signature::headers(id, chrono::Utc::now().timestamp(), &bytes, secret) {
-            request = request.header(name, value);
-        }
-        match request.send().await {
-            Ok(resp) => {
-                let status = resp.status();
-                tracing::info!(%url, attempt, status = status.as_u16(), ms = started.elapsed().as_millis() as u64, "webhook answered");
-                if status.is_success() {
-                    return Ok(Delivered { attempts: attempt, status: status.as_u16() });
+        match send(url, &bytes, id, secret, &[], policy).await {
+            Ok(status) => return Ok(Delivered { attempts: attempt, status }),
+            Err(NotDelivered::Final(e)) => return Err(e),
+            Err(NotDelivered::Again(why)) => last = why,
+            Err(NotDelivered::Answered { status, why }) => {
+                if !(status >= 500 || status == 429) {
+                    return Err(WebhookError::Failed { url: url.to_string(), attempts: attempt, last: why });
                 }
-                last = format!("the receiver answered {status}");
-                if !(status.is_server_error() || status.as_u16() == 429) {
-                    return Err(WebhookError::Failed { url: url.to_string(), attempts: attempt, last });
-                }
-            }
-            Err(e) => {
-                tracing::info!(%url, attempt, error = %e, "webhook attempt failed");
-                last = e.to_string();
+                last = why;
             }
         }
     }
     Err(WebhookError::Failed { url: url.to_string(), attempts, last })
+}
+
+/// Why one attempt did not deliver.
+#[derive(Debug)]
+pub enum NotDelivered {
+    /// The URL or its addresses are refused: no attempt will do better.
+    Final(WebhookError),
+    /// No answer (connection refused, timeout): another attempt may.
+    Again(String),
+    /// The receiver answered something other than 2xx (429 and 5xx are worth another attempt).
+    Answered { status: u16, why: String },
+}
+
+impl NotDelivered {
+    /// Whether a later attempt may succeed.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            NotDelivered::Final(_) => false,
+            NotDelivered::Again(_) => true,
+            NotDelivered::Answered { status, .. } => *status >= 500 || *status == 429,
+        }
+    }
+}
+
+impl std::fmt::Display for NotDelivered {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NotDelivered::Final(e) => write!(f, "{e}"),
+            NotDelivered::Again(why) | NotDelivered::Answered { why, .. } => f.write_str(why),
+        }
+    }
+}
+
+/// One POST of `bytes` (JSON, signed as they are) to `url` with `headers` added (a job's
+/// `callback_headers`; they cannot replace the signature's); the receiver's 2xx status.
+pub async fn send(
+    url: &Url,
+    bytes: &[u8],
+    id: &str,
+    secret: Option<&signature::Secret>,
+    headers: &[(String, String)],
+    policy: &WebhookPolicy,
+) -> Result<u16, NotDelivered> {
+    // Resolved anew each attempt (addresses may change), checked every time.
+    // A name that does not resolve and one that resolves to a refused address read the same
+    // (see `Unreachable`), so neither is tried again.
+    let addrs = resolve(url, policy).await.map_err(NotDelivered::Final)?;
+    let mut builder = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .no_proxy()
+        .timeout(policy.timeout)
+        .user_agent(concat!("pixelproof/", env!("CARGO_PKG_VERSION"), " webhook"));
+    if let Some(url::Host::Domain(domain)) = url.host() {
+        builder = builder.resolve_to_addrs(domain, &addrs);
+    }
+    let client = builder.build().map_err(|e| NotDelivered::Again(e.to_string()))?;
+    let started = Instant::now();
+    let mut request = client.post(url.clone());
+    for (name, value) in headers {
+        request = request.header(name.as_str(), value.as_str());
+    }
+    // Set last: a job's own headers cannot stand in for these.
+    request = request.header(reqwest::header::CONTENT_TYPE, "application/json").body(bytes.to_vec());
+    for (name, value) in signature::headers(id, chrono::Utc::now().timestamp(), bytes, secret) {
+        request = request.header(name, value);
+    }
+    match request.send().await {
+        Ok(resp) => {
+            let status = resp.status();
+            tracing::info!(%url, status = status.as_u16(), ms = started.elapsed().as_millis() as u64, "webhook answered");
+            if status.is_success() {
+                Ok(status.as_u16())
+            } else {
+                Err(NotDelivered::Answered { status: status.as_u16(), why: format!("the receiver answered {status}") })
+            }
+        }
+        Err(e) => {
+            tracing::info!(%url, error = %e, "webhook attempt failed");
+            Err(NotDelivered::Again(e.to_string()))
+        }
+    }
 }
 
 #[cfg(test)]

@@ -19,6 +19,7 @@ use crate::jobs::{JobError, JobId};
 use crate::review::audit::AuditError;
 use crate::review::files::{self, FileError, Source};
 use crate::review::{page, ReviewError};
+use crate::service::WebhookEvent;
 
 /// The body of a decision.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -141,7 +142,8 @@ pub async fn decide_job(
     match state.jobs.load(id).await {
         Ok(Some(record)) => {
             state.service.announce(&record).await;
-            state.service.notify(&record)
+            let event = if release { WebhookEvent::Released } else { WebhookEvent::Rejected };
+            state.service.notify(&record, event).await
         }
         Ok(None) => {}
         Err(e) => tracing::warn!(%id, error = %e, "decided, but could not reload the job to send its webhook"),

@@ -20,14 +20,16 @@ mod attempt;
 pub mod cache;
 pub mod metrics;
 mod notify;
+pub mod outbox;
 pub mod quota;
 mod sizes;
 pub mod verification;
 mod worker;
 
 pub use attempt::{RenderNowError, RenderedNow};
+pub use notify::{WebhookBody, WebhookEvent};
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -149,7 +151,8 @@ pub struct Service {
     keyed: tokio::sync::Mutex<()>,
     sizes: sizes::Sizes,
     quota: quota::Quota,
-    webhooks_running: Arc<AtomicUsize>,
+    /// Wakes the outbox task when a webhook is written to the outbox.
+    outbox_wake: tokio::sync::Notify,
 }
 
 /// What a [`Service`] is made of (`app` opens and starts each).
@@ -191,7 +194,7 @@ impl Service {
             keyed: tokio::sync::Mutex::new(()),
             sizes: sizes::Sizes::default(),
             quota,
-            webhooks_running: Arc::new(AtomicUsize::new(0)),
+            outbox_wake: tokio::sync::Notify::new(),
         };
         (service, recovery)
     }
@@ -359,7 +362,7 @@ impl Service {
                 self.metrics.job("failed");
                 report.failed += 1;
                 self.announce(&record).await;
-                self.notify(&record);
+                self.notify(&record, WebhookEvent::Failed).await;
             }
         }
         for id in self.jobs.job_ids().await? {
@@ -413,14 +416,6 @@ impl Service {
 
     pub fn stop_accepting(&self) {
         self.accepting.store(false, Ordering::SeqCst);
-    }
-
-    /// Waits (up to `limit`) for webhooks still being delivered.
-    pub async fn wait_for_webhooks(&self, limit: Duration) {
-        let deadline = tokio::time::Instant::now() + limit;
-        while self.webhooks_running.load(Ordering::SeqCst) > 0 && tokio::time::Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
     }
 }
 

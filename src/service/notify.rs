@@ -1,35 +1,76 @@
 //! Telling apps a job settled: its result event on the queue (`announce`: RabbitMQ's results
-//! exchange), and its webhook (`notify`): `{id, state, status_url, pdf_url?, error?}` POSTed
-//! to the job's `callback_url` by `webhook::deliver` in a background task, signed with the
-//! submitter's secret (or the server's); the outcome is written on the job record (`webhook`).
+//! exchange), and its webhooks (`notify`): `{id, event, state, status_url, pdf_url?, error?}`
+//! POSTed to the job's `callback_url` with its `callback_headers`, signed with the submitter's
+//! secret (or the server's), once per event: `done`, `fallback`, `failed`, `held`, then
+//! `released` or `rejected` when an operator decides. Each goes through the `outbox`, so it
+//! survives a restart; how the latest went is written on the job record (`webhook`).
 
-use std::sync::atomic::Ordering;
-use std::sync::Arc;
+use serde::{Deserialize, Serialize};
 
-use serde::Serialize;
-
+use super::outbox::Pending;
 use super::Service;
-use crate::jobs::{JobId, JobRecord, JobState, WebhookOutcome};
+use crate::jobs::{JobId, JobRecord, JobState};
+
+/// What happened to a job, as its webhook says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WebhookEvent {
+    Done,
+    Fallback,
+    Failed,
+    /// Failed its proof on every engine: an operator decides (`released` or `rejected` follows).
+    Held,
+    /// An operator shipped a held job's PDF (state `done`).
+    Released,
+    /// An operator refused a held job (state `failed`).
+    Rejected,
+}
+
+impl WebhookEvent {
+    /// The event a job's worker reports for the state it left the job in (`None` while it runs).
+    pub fn of(state: JobState) -> Option<WebhookEvent> {
+        match state {
+            JobState::Done => Some(WebhookEvent::Done),
+            JobState::Fallback => Some(WebhookEvent::Fallback),
+            JobState::Failed => Some(WebhookEvent::Failed),
+            JobState::Held => Some(WebhookEvent::Held),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WebhookEvent::Done => "done",
+            WebhookEvent::Fallback => "fallback",
+            WebhookEvent::Failed => "failed",
+            WebhookEvent::Held => "held",
+            WebhookEvent::Released => "released",
+            WebhookEvent::Rejected => "rejected",
+        }
+    }
+}
 
 /// The body sent to a job's `callback_url`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WebhookBody {
     pub id: JobId,
+    pub event: WebhookEvent,
     pub state: JobState,
     pub status_url: String,
     /// Where the PDF is (`done` and `fallback`).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pdf_url: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }
 
-/// The webhook body for a settled (or held) job.
-pub fn payload(service: &Service, record: &JobRecord) -> WebhookBody {
+/// The webhook body for a job `event` left in `record`'s state.
+pub fn payload(service: &Service, record: &JobRecord, event: WebhookEvent) -> WebhookBody {
     let status_url = service.status_url(record.id);
     let shipped = matches!(record.state, JobState::Done | JobState::Fallback);
     WebhookBody {
         id: record.id,
+        event,
         state: record.state,
         pdf_url: shipped.then(|| format!("{status_url}/pdf")),
         status_url,
@@ -60,57 +101,35 @@ impl Service {
         }
     }
 
-    /// Sends the job's webhook in the background when it has a `callback_url` (call once
-    /// the job has settled and its record is saved). Public so an operator's decision on a
+    /// Puts the job's webhook for `event` in the outbox when it has a `callback_url` (call once
+    /// the record is saved); the outbox task sends it. Public so an operator's decision on a
     /// held job can notify too.
-    pub fn notify(&self, record: &JobRecord) {
-        let Some(url) = record.request.request().and_then(|r| r.callback_url.as_deref()) else { return };
-        let url = match crate::webhook::check_url(url, &self.config.webhook) {
-            Ok(u) => u,
-            Err(e) => {
-                tracing::warn!(job = %record.id, error = %e, "webhook not sent");
-                return;
-            }
+    pub async fn notify(&self, record: &JobRecord, event: WebhookEvent) {
+        let Some(request) = record.request.request() else { return };
+        let Some(url) = request.callback_url.as_deref() else { return };
+        if let Err(e) = crate::webhook::check_url(url, &self.config.webhook) {
+            tracing::warn!(job = %record.id, error = %e, "webhook not sent");
+            return;
+        }
+        let now = chrono::Utc::now();
+        let pending = Pending {
+            // One id per job and event: the same on every attempt, and on a notification made
+            // again after a redelivery, so receivers can dedupe.
+            delivery: format!("msg_{}_{}", record.id, event.as_str()),
+            job: record.id,
+            url: url.to_string(),
+            headers: request.callback_headers.clone().unwrap_or_default().into_iter().collect(),
+            body: payload(self, record, event),
+            submitter: record.submitter.clone(),
+            created_at: now,
+            attempts: 0,
+            next_at: now,
+            last_error: None,
+            leased_until: None,
+            leased_by: None,
         };
-        let body = payload(self, record);
-        // One id per job and state: the same on every retry, and on a notification sent
-        // again after a redelivery, so receivers can dedupe.
-        let delivery = format!("msg_{}_{}", record.id, record.state);
-        let secret = self.config.webhook_secrets.for_submitter(record.submitter.as_deref()).cloned();
-        let (id, jobs, policy) = (record.id, self.jobs.clone(), self.config.webhook.clone());
-        let running = Arc::clone(&self.webhooks_running);
-        running.fetch_add(1, Ordering::SeqCst);
-        tokio::spawn(async move {
-            let outcome = match crate::webhook::deliver(&url, &body, &delivery, secret.as_ref(), &policy).await {
-                Ok(d) => WebhookOutcome {
-                    delivered: true,
-                    status: Some(d.status),
-                    attempts: Some(d.attempts),
-                    error: None,
-                    at: chrono::Utc::now(),
-                },
-                Err(e) => {
-                    tracing::warn!(job = %id, error = %e, "webhook not delivered");
-                    WebhookOutcome {
-                        delivered: false,
-                        status: None,
-                        attempts: None,
-                        error: Some(e.to_string()),
-                        at: chrono::Utc::now(),
-                    }
-                }
-            };
-            match jobs.load(id).await {
-                Ok(Some(mut record)) => {
-                    record.webhook = Some(outcome);
-                    if let Err(e) = jobs.save(&record).await {
-                        tracing::warn!(job = %id, error = %e, "could not record the webhook's outcome");
-                    }
-                }
-                Ok(None) => {}
-                Err(e) => tracing::warn!(job = %id, error = %e, "could not record the webhook's outcome"),
-            }
-            running.fetch_sub(1, Ordering::SeqCst);
-        });
+        if let Err(e) = self.enqueue_webhook(&pending).await {
+            tracing::error!(job = %record.id, event = event.as_str(), error = %e, "could not write the webhook to the outbox: it is not sent");
+        }
     }
 }

@@ -12,7 +12,7 @@ use tokio::sync::watch;
 use super::artifacts::{self, Pages};
 use super::attempt::{add_stage, attempt, draw_for_review, moved, route, Interrupt, Job, Outcome, Recorded, Stopped};
 use super::cache::{self, CacheKey, Lookup};
-use super::Service;
+use super::{Service, WebhookEvent};
 use crate::jobs::{JobRecord, JobState};
 use crate::pipeline::Proof;
 use crate::queue::{Delivery, Retried};
@@ -139,8 +139,8 @@ async fn process_once(service: &Service, delivery: Delivery) -> Option<Delivery>
         if let Err(e) = service.queue.ack(delivery).await {
             tracing::warn!(job = %id, error = %e, "could not ack a settled job");
         }
-        if record.state.is_settled() && record.webhook.is_none() {
-            service.notify(&record);
+        if let (Some(event), None) = (WebhookEvent::of(record.state), &record.webhook) {
+            service.notify(&record, event).await;
         }
         return None;
     }
@@ -170,8 +170,8 @@ async fn process_once(service: &Service, delivery: Delivery) -> Option<Delivery>
             }
             service.metrics.job(record.state.as_str());
             tracing::info!(job = %id, state = %record.state, renderer = ?record.renderer_version, "job finished");
-            if record.state.is_settled() {
-                service.notify(&record);
+            if let Some(event) = WebhookEvent::of(record.state) {
+                service.notify(&record, event).await;
             }
         }
         Err(interrupt) => {
@@ -286,7 +286,7 @@ async fn fail(service: &Service, id: crate::jobs::JobId, record: Option<JobRecor
     tracing::warn!(job = %id, %error, "job failed");
     service.metrics.job("failed");
     service.announce(&record).await;
-    service.notify(&record);
+    service.notify(&record, WebhookEvent::Failed).await;
 }
 
 async fn save(service: &Service, record: &JobRecord) -> Result<(), Interrupt> {

@@ -27,6 +27,7 @@ mod hostile;
 mod hostile_dos;
 mod hostile_input;
 mod isolation;
+mod lifecycle;
 mod packaging;
 mod pdf_bytes;
 mod pixelmatch_parity;

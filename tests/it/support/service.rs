@@ -232,11 +232,15 @@ pub fn metric(server: &Server, series: &str) -> f64 {
 }
 
 /// A loopback HTTP receiver that answers 200 to every POST and keeps the bodies (parsed,
-/// and as received with the headers, lower-cased, for signature checks).
+/// and as received with the headers, lower-cased, for signature checks). While `refuse` is
+/// set it answers 503 instead, keeps nothing and counts the POSTs in `refused` (a receiver
+/// that is down).
 pub struct Receiver {
     pub port: u16,
     pub bodies: Arc<Mutex<Vec<Value>>>,
     pub received: Arc<Mutex<Vec<Received>>>,
+    pub refuse: Arc<std::sync::atomic::AtomicBool>,
+    pub refused: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 /// One POST as the receiver got it.
@@ -259,6 +263,9 @@ impl Receiver {
         let bodies = Arc::new(Mutex::new(Vec::new()));
         let received = Arc::new(Mutex::new(Vec::new()));
         let (seen, raw) = (bodies.clone(), received.clone());
+        let refuse: Arc<std::sync::atomic::AtomicBool> = Default::default();
+        let refused: Arc<std::sync::atomic::AtomicUsize> = Default::default();
+        let (down, turned_away) = (refuse.clone(), refused.clone());
         std::thread::spawn(move || {
             for stream in listener.incoming() {
                 let Ok(mut stream) = stream else { continue };
@@ -278,6 +285,14 @@ impl Receiver {
                     }
                 }
                 let mut body = vec![0; length];
+                if down.load(std::sync::atomic::Ordering::SeqCst) {
+                    let _ = reader.read_exact(&mut body);
+                    turned_away.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    let _ = stream.write_all(
+                        b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+                    );
+                    continue;
+                }
                 if reader.read_exact(&mut body).is_ok() {
                     raw.lock().expect("lock").push(Received { headers, body: body.clone() });
                     if let Ok(v) = serde_json::from_slice(&body) {
@@ -287,11 +302,20 @@ impl Receiver {
                 let _ = stream.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
             }
         });
-        Receiver { port, bodies, received }
+        Receiver { port, bodies, received, refuse, refused }
     }
 
     pub fn url(&self) -> String {
         format!("http://127.0.0.1:{}/hook", self.port)
+    }
+
+    /// The POSTs received for job `id`, with their headers.
+    pub fn received_for(&self, id: &str) -> Vec<(Received, Value)> {
+        let all = self.received.lock().expect("lock").clone();
+        all.into_iter()
+            .filter_map(|r| serde_json::from_slice::<Value>(&r.body).ok().map(|v| (r, v)))
+            .filter(|(_, v)| v["id"] == id)
+            .collect()
     }
 
     pub fn posts_for(&self, id: &str) -> Vec<Value> {
