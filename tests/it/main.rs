@@ -16,6 +16,7 @@ mod fast;
 mod api;
 mod baseline_bucket;
 mod check_e2e;
+mod ci_kit;
 mod cli_render;
 mod debug_endpoint;
 mod determinism;
