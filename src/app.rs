@@ -79,6 +79,8 @@ pub struct AppConfig {
     pub api_only: bool,
     /// Answer jobs identical to one that shipped from the render cache (`--render-cache`).
     pub render_cache: bool,
+    /// `--retain-days`.
+    pub retain_days: Option<u32>,
 }
 
 impl Default for AppConfig {
@@ -105,6 +107,7 @@ impl Default for AppConfig {
             mode: Mode::Api,
             api_only: false,
             render_cache: true,
+            retain_days: None,
         }
     }
 }
@@ -215,7 +218,12 @@ impl App {
         let (stop_workers, stop) = watch::channel(false);
         let mut workers = self.service.start_workers(stop.clone());
         let service = self.service.clone();
-        workers.push(tokio::spawn(async move { service.run_outbox(stop).await }));
+        let outbox_stop = stop.clone();
+        workers.push(tokio::spawn(async move { service.run_outbox(outbox_stop).await }));
+        if let Some(days) = self.service.config.retain_days {
+            let service = self.service.clone();
+            workers.push(tokio::spawn(async move { service.run_retention(days, stop).await }));
+        }
         let options = CheckOptions {
             templates_dir: self.config.templates_dir.clone(),
             baselines_dir: self.config.baselines_dir.clone(),
@@ -293,6 +301,7 @@ fn service_config(config: &AppConfig, addr: SocketAddr) -> ServiceConfig {
         webhook_secrets: config.webhook_secrets.clone(),
         default_submitter: config.default_submitter.clone(),
         render_cache: config.render_cache,
+        retain_days: config.retain_days,
         ..ServiceConfig::default()
     }
 }

@@ -88,7 +88,7 @@ pub enum StoreBackend {
     /// `DATA/objects/` (the default).
     Local,
     /// A bucket on S3 or an S3-compatible server: every process of a fleet reads and writes it.
-    S3(S3Config),
+    S3(Box<S3Config>),
 }
 
 impl StoreBackend {
@@ -101,7 +101,7 @@ impl StoreBackend {
         }
         let mut config = S3Config::from_url(spec)?;
         config.presign_ttl = presign_ttl;
-        Ok(StoreBackend::S3(config))
+        Ok(StoreBackend::S3(Box::new(config)))
     }
 
     pub fn is_shared(&self) -> bool {
@@ -179,7 +179,7 @@ impl DataDir {
             ),
             StoreBackend::S3(config) => {
                 // One client for the jobs, the routing table and the audit log.
-                let objects: Arc<dyn ObjectStore> = Arc::new(S3Store::connect(config.clone()).await?);
+                let objects: Arc<dyn ObjectStore> = Arc::new(S3Store::connect(S3Config::clone(config)).await?);
                 let base = config.url();
                 let routing =
                     RoutingTable::load_object(objects.clone(), format!("{base}/{}", crate::routing::ROUTING_OBJECT))

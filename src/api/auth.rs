@@ -133,7 +133,12 @@ impl Caller {
     /// those it submitted (records without a submitter predate owners: operators only).
     /// The one rule behind "no tenant sees another's jobs" (`api::jobs` answers 404 otherwise).
     pub fn may_see(&self, record: &crate::jobs::JobRecord) -> bool {
-        self.role >= Role::Operator || record.submitter.as_deref() == Some(self.name.as_str())
+        self.may_see_owned_by(record.submitter.as_deref())
+    }
+
+    /// [`Caller::may_see`] for what is left of a job (its tombstone): its owner's name.
+    pub fn may_see_owned_by(&self, submitter: Option<&str>) -> bool {
+        self.role >= Role::Operator || submitter == Some(self.name.as_str())
     }
 }
 

@@ -175,12 +175,55 @@ fn not_found(id: &str) -> Problem {
 /// unknown one.
 async fn load(state: &AppState, caller: &Caller, id: &str) -> Result<JobRecord, Problem> {
     let job = JobId::parse(id).map_err(|_| not_found(id))?;
-    match state.service.jobs.load(job).await {
-        Ok(Some(r)) if caller.may_see(&r) => Ok(r),
-        Ok(_) => Err(not_found(id)),
+    let store_error = |e: crate::store::StoreError| {
+        tracing::error!(job = %job, error = %e, "could not read a job record");
+        Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "store", "The job could not be read", e.to_string())
+    };
+    match state.service.jobs.load(job).await.map_err(store_error)? {
+        Some(r) if caller.may_see(&r) => Ok(r),
+        Some(_) => Err(not_found(id)),
+        None => match state.service.jobs.tombstone(job).await.map_err(store_error)? {
+            Some(t) if caller.may_see_owned_by(t.submitter.as_deref()) => Err(gone(&t)),
+            _ => Err(not_found(id)),
+        },
+    }
+}
+
+fn gone(t: &crate::jobs::Tombstone) -> Problem {
+    let why = match &t.why {
+        crate::jobs::Removal::Request { token } => format!("deleted by token {token:?}"),
+        crate::jobs::Removal::Retention { days } => format!("removed {days} days after it settled (--retain-days)"),
+    };
+    Problem::new(
+        StatusCode::GONE,
+        "removed",
+        "The job was removed",
+        format!("job {} was {why} at {}: its record, PDF and artifacts are gone", t.id, t.removed_at.to_rfc3339()),
+    )
+}
+
+/// Removes a settled job now: its record, PDF, artifacts, waiting webhooks and cache entry.
+/// The id answers 410 afterwards.
+#[utoipa::path(delete, path = "/v1/jobs/{id}", tag = "jobs", params(("id" = String, Path, description = "The job id")),
+    responses((status = 200, body = crate::jobs::Tombstone, description = "Removed; what is kept of it"),
+        (status = 404, body = Problem), (status = 409, body = Problem, description = "Held, or not settled yet"),
+        (status = 410, body = Problem, description = "Removed before")),
+    security(("bearer" = [])))]
+pub async fn remove(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> Result<Json<crate::jobs::Tombstone>, Problem> {
+    let record = load(&state, &caller, &id).await?;
+    let why = crate::jobs::Removal::Request { token: caller.name.clone() };
+    match state.service.remove_job(&record, why).await {
+        Ok(t) => Ok(Json(t)),
+        Err(e @ crate::service::retention::RemoveError::Store(_)) => {
+            tracing::error!(job = %record.id, error = %e, "could not remove a job");
+            Err(Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "store", "The job could not be removed", e.to_string()))
+        }
         Err(e) => {
-            tracing::error!(job = %job, error = %e, "could not read a job record");
-            Err(Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "store", "The job could not be read", e.to_string()))
+            Err(Problem::new(StatusCode::CONFLICT, "not-removable", "The job cannot be removed now", e.to_string()))
         }
     }
 }

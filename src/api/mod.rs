@@ -129,7 +129,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/templates", get(templates::list))
         .route("/v1/templates/{name}", get(templates::detail))
         .route("/v1/jobs", post(jobs::submit).get(jobs::list))
-        .route("/v1/jobs/{id}", get(jobs::status))
+        .route("/v1/jobs/{id}", get(jobs::status).delete(jobs::remove))
         .route("/v1/jobs/{id}/pdf", get(jobs::pdf))
         // Operators only, checked in the handler after the job's owner, so that another
         // submitter's job answers 404 like every job route.

@@ -17,6 +17,7 @@ use utoipa::{Modify, OpenApi};
         super::jobs::submit,
         super::jobs::list,
         super::jobs::status,
+        super::jobs::remove,
         super::jobs::pdf,
         super::jobs::artifact,
         super::health::healthz,

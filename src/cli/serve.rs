@@ -119,6 +119,11 @@ pub struct Common {
     /// `off` renders every job. Entries are kept in the job store under `cache/`.
     #[arg(long, env = "PIXELPROOF_RENDER_CACHE", value_enum, default_value_t = Switch::On)]
     pub render_cache: Switch,
+    /// Remove settled jobs (done, fallback, failed: record, PDF, artifacts, cache entry) this
+    /// many days after they settled, at start and every hour; their ids then answer 410. Held
+    /// jobs are kept until decided. Default: keep everything.
+    #[arg(long, env = "PIXELPROOF_RETAIN_DAYS", value_name = "DAYS")]
+    pub retain_days: Option<u32>,
     #[command(flatten)]
     pub connections: crate::api::conn::ConnArgs,
 }
@@ -217,6 +222,10 @@ impl Common {
         anyhow::ensure!(self.render_timeout_secs >= 1, "--render-timeout-secs must be at least 1");
         anyhow::ensure!(self.fallback_timeout_secs != Some(0), "--fallback-timeout-secs must be at least 1");
         anyhow::ensure!(self.max_queue >= 1, "--max-queue must be at least 1");
+        anyhow::ensure!(
+            self.retain_days != Some(0),
+            "--retain-days must be at least 1 (leave it out to keep every job)"
+        );
         anyhow::ensure!(api.max_queue_per_submitter != Some(0), "--max-queue-per-submitter must be at least 1");
         anyhow::ensure!(!self.default_submitter.trim().is_empty(), "--default-submitter must not be empty");
         let webhook_secrets =
@@ -280,6 +289,7 @@ impl Common {
             retry_backoff: defaults.app.retry_backoff,
             public_url: self.public_url.map(|u| u.as_str().trim_end_matches('/').to_string()),
             render_cache: self.render_cache == Switch::On,
+            retain_days: self.retain_days,
         };
         Ok(ServeConfig {
             app,

@@ -29,7 +29,7 @@ use crate::request::JobRequest;
 use crate::store::ObjectKey;
 
 mod store;
-pub use store::{Claim, Claimed, JobStore, Stored};
+pub use store::{Claim, Claimed, JobStore, Removal, Stored, Tombstone};
 
 /// A job's id: a ULID (26 Crockford base32 characters, sortable by creation time).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

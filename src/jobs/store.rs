@@ -3,6 +3,8 @@
 //! * `jobs/{id}/job.json` — the [`JobRecord`] (overwritten on every change);
 //! * `jobs/{id}/document.pdf` — the PDF, written once (a second put is a no-op);
 //! * `jobs/{id}/artifacts/{name}` — diff images, verdicts, logs;
+//! * `jobs/{id}/tombstone.json` — a [`Tombstone`] once the job was removed (everything else of
+//!   it is gone): its id answers 410;
 //! * `idempotency/by-submitter/{sha256(submitter)}/{sha256(key)}` — `{"job", "fingerprint"}`:
 //!   the job that claimed a submitter's idempotency key first, and its body's fingerprint;
 //! * `idempotency/{sha256(key)}` — a claim made before keys were scoped per submitter (a
@@ -15,6 +17,27 @@ use sha2::{Digest, Sha256};
 use super::{JobId, JobRecord};
 use crate::idempotency::{BodyFingerprint, IdempotencyKey};
 use crate::store::{ObjectKey, ObjectStore, PutOutcome, StoreError};
+
+/// What is left of a removed job: enough to answer 410 to its owner, and why it went.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct Tombstone {
+    #[schema(value_type = String)]
+    pub id: JobId,
+    /// The job's owner (who may learn it is gone; anyone else gets a 404).
+    pub submitter: Option<String>,
+    pub removed_at: chrono::DateTime<chrono::Utc>,
+    pub why: Removal,
+}
+
+/// Why a job was removed.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[serde(tag = "by", rename_all = "snake_case")]
+pub enum Removal {
+    /// `DELETE /v1/jobs/{id}` by this token.
+    Request { token: String },
+    /// `--retain-days` ran out.
+    Retention { days: u32 },
+}
 
 /// Whether a PDF was stored now or had been stored before (by an earlier attempt).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -174,6 +197,40 @@ impl JobStore {
         let prefix = format!("jobs/{id}/artifacts/");
         let keys = self.objects.list(&prefix).await?;
         Ok(keys.iter().filter_map(|k| k.as_str().strip_prefix(&prefix).map(str::to_string)).collect())
+    }
+
+    pub fn tombstone_key(id: JobId) -> ObjectKey {
+        ObjectKey::for_job(id, "tombstone.json")
+    }
+
+    /// Removes everything the job left (record first, so it leaves listings at once; then its
+    /// PDF, artifacts and the rest) and keeps `tombstone`. Returns how many objects went.
+    pub async fn remove(&self, tombstone: &Tombstone) -> Result<usize, StoreError> {
+        let id = tombstone.id;
+        let bytes = serde_json::to_vec_pretty(tombstone).map_err(|e| StoreError::Corrupt {
+            key: Self::tombstone_key(id).to_string(),
+            what: "JSON",
+            detail: e.to_string(),
+        })?;
+        self.objects.put(&Self::tombstone_key(id), bytes).await?;
+        let mut removed = usize::from(self.objects.delete(&Self::record_key(id)).await?);
+        for key in self.objects.list(&format!("jobs/{id}/")).await? {
+            if key != Self::tombstone_key(id) {
+                removed += usize::from(self.objects.delete(&key).await?);
+            }
+        }
+        Ok(removed)
+    }
+
+    /// The job's tombstone, if it was removed.
+    pub async fn tombstone(&self, id: JobId) -> Result<Option<Tombstone>, StoreError> {
+        let key = Self::tombstone_key(id);
+        let Some(bytes) = self.objects.get(&key).await? else { return Ok(None) };
+        serde_json::from_slice(&bytes).map(Some).map_err(|e| StoreError::Corrupt {
+            key: key.to_string(),
+            what: "a tombstone",
+            detail: e.to_string(),
+        })
     }
 
     /// Every job id that has a record, oldest first.

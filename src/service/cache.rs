@@ -268,8 +268,54 @@ impl RenderCache {
             what: "JSON",
             detail: e.to_string(),
         })?;
-        Ok(matches!(self.objects.put_if_absent(&entry_key, bytes).await?, PutOutcome::Created))
+        let created = matches!(self.objects.put_if_absent(&entry_key, bytes).await?, PutOutcome::Created);
+        if created {
+            // So removing the job (DELETE, retention) removes the copy of its PDF kept here.
+            self.objects.put(&entry_pointer(record.id), key.0.clone().into_bytes()).await?;
+        }
+        Ok(created)
     }
+
+    /// Removes the entry `job` made (if it made one): its PDF and verdict.
+    pub async fn forget(&self, job: JobId) -> Result<usize, crate::store::StoreError> {
+        let Some(bytes) = self.objects.get(&entry_pointer(job)).await? else { return Ok(0) };
+        let key = String::from_utf8_lossy(&bytes).trim().to_string();
+        if key.len() != 64 || !key.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Ok(0);
+        }
+        self.remove_entry(&key).await
+    }
+
+    async fn remove_entry(&self, key: &str) -> Result<usize, crate::store::StoreError> {
+        let mut removed = 0;
+        for k in self.objects.list(&format!("{PREFIX}/{key}/")).await? {
+            removed += usize::from(self.objects.delete(&k).await?);
+        }
+        Ok(removed)
+    }
+
+    /// Removes every entry stored before `cutoff` (retention); how many.
+    pub async fn expire(&self, cutoff: chrono::DateTime<chrono::Utc>) -> Result<usize, crate::store::StoreError> {
+        let mut expired = 0;
+        for k in self.objects.list(&format!("{PREFIX}/")).await? {
+            let Some(key) = k.as_str().strip_prefix(&format!("{PREFIX}/")).and_then(|r| r.strip_suffix("/entry.json"))
+            else {
+                continue;
+            };
+            let Some(bytes) = self.objects.get(&k).await? else { continue };
+            let stored_at = serde_json::from_slice::<Entry>(&bytes).map(|e| e.stored_at).ok();
+            if stored_at.is_none_or(|t| t < cutoff) {
+                self.remove_entry(key).await?;
+                expired += 1;
+            }
+        }
+        Ok(expired)
+    }
+}
+
+/// Where a job notes the cache entry it made: `jobs/{id}/cache-entry` (the key).
+fn entry_pointer(job: JobId) -> ObjectKey {
+    ObjectKey::for_job(job, "cache-entry")
 }
 
 /// The length-prefixed, versioned encoding the key is the sha256 of.

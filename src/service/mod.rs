@@ -22,12 +22,13 @@ pub mod metrics;
 mod notify;
 pub mod outbox;
 pub mod quota;
+pub mod retention;
 mod sizes;
 pub mod verification;
 mod worker;
 
 pub use attempt::{RenderNowError, RenderedNow};
-pub use notify::{WebhookBody, WebhookEvent};
+pub use outbox::{WebhookBody, WebhookEvent};
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -75,6 +76,8 @@ pub struct ServiceConfig {
     pub default_submitter: String,
     /// Answer a job identical to one that shipped from the render cache (`--render-cache`).
     pub render_cache: bool,
+    /// `--retain-days`: settled jobs older than this are removed (`None`: kept).
+    pub retain_days: Option<u32>,
 }
 
 impl Default for ServiceConfig {
@@ -93,6 +96,7 @@ impl Default for ServiceConfig {
             webhook_secrets: crate::webhook::signature::Secrets::default(),
             default_submitter: "queue".to_string(),
             render_cache: true,
+            retain_days: None,
         }
     }
 }

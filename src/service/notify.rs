@@ -5,64 +5,9 @@
 //! `released` or `rejected` when an operator decides. Each goes through the `outbox`, so it
 //! survives a restart; how the latest went is written on the job record (`webhook`).
 
-use serde::{Deserialize, Serialize};
-
-use super::outbox::Pending;
+use super::outbox::{Pending, WebhookBody, WebhookEvent};
 use super::Service;
-use crate::jobs::{JobId, JobRecord, JobState};
-
-/// What happened to a job, as its webhook says.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum WebhookEvent {
-    Done,
-    Fallback,
-    Failed,
-    /// Failed its proof on every engine: an operator decides (`released` or `rejected` follows).
-    Held,
-    /// An operator shipped a held job's PDF (state `done`).
-    Released,
-    /// An operator refused a held job (state `failed`).
-    Rejected,
-}
-
-impl WebhookEvent {
-    /// The event a job's worker reports for the state it left the job in (`None` while it runs).
-    pub fn of(state: JobState) -> Option<WebhookEvent> {
-        match state {
-            JobState::Done => Some(WebhookEvent::Done),
-            JobState::Fallback => Some(WebhookEvent::Fallback),
-            JobState::Failed => Some(WebhookEvent::Failed),
-            JobState::Held => Some(WebhookEvent::Held),
-            _ => None,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            WebhookEvent::Done => "done",
-            WebhookEvent::Fallback => "fallback",
-            WebhookEvent::Failed => "failed",
-            WebhookEvent::Held => "held",
-            WebhookEvent::Released => "released",
-            WebhookEvent::Rejected => "rejected",
-        }
-    }
-}
-
-/// The body sent to a job's `callback_url`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct WebhookBody {
-    pub id: JobId,
-    pub event: WebhookEvent,
-    pub state: JobState,
-    pub status_url: String,
-    /// Where the PDF is (`done` and `fallback`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub pdf_url: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-}
+use crate::jobs::{JobRecord, JobState};
 
 /// The webhook body for a job `event` left in `record`'s state.
 pub fn payload(service: &Service, record: &JobRecord, event: WebhookEvent) -> WebhookBody {

@@ -14,9 +14,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::notify::WebhookBody;
 use super::Service;
-use crate::jobs::{JobId, WebhookOutcome};
+use crate::jobs::{JobId, JobState, WebhookOutcome};
 use crate::store::{ObjectKey, StoreError};
 
 /// How long an undelivered webhook is tried for before it is dropped.
@@ -27,6 +26,59 @@ pub const MAX_BACKOFF: Duration = Duration::from_secs(3600);
 /// How often the outbox is read when nothing new was written to it.
 const POLL: Duration = Duration::from_secs(2);
 const PREFIX: &str = "outbox/";
+
+/// What happened to a job, as its webhook says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WebhookEvent {
+    Done,
+    Fallback,
+    Failed,
+    /// Failed its proof on every engine: an operator decides (`released` or `rejected` follows).
+    Held,
+    /// An operator shipped a held job's PDF (state `done`).
+    Released,
+    /// An operator refused a held job (state `failed`).
+    Rejected,
+}
+
+impl WebhookEvent {
+    /// The event a job's worker reports for the state it left the job in (`None` while it runs).
+    pub fn of(state: JobState) -> Option<WebhookEvent> {
+        match state {
+            JobState::Done => Some(WebhookEvent::Done),
+            JobState::Fallback => Some(WebhookEvent::Fallback),
+            JobState::Failed => Some(WebhookEvent::Failed),
+            JobState::Held => Some(WebhookEvent::Held),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WebhookEvent::Done => "done",
+            WebhookEvent::Fallback => "fallback",
+            WebhookEvent::Failed => "failed",
+            WebhookEvent::Held => "held",
+            WebhookEvent::Released => "released",
+            WebhookEvent::Rejected => "rejected",
+        }
+    }
+}
+
+/// The body sent to a job's `callback_url`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WebhookBody {
+    pub id: JobId,
+    pub event: WebhookEvent,
+    pub state: JobState,
+    pub status_url: String,
+    /// Where the PDF is (`done` and `fallback`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pdf_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
 
 /// One webhook owed: what to send where, and how its attempts went so far.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -83,6 +135,15 @@ impl Service {
         self.jobs.objects().put(&key(&pending.delivery)?, bytes).await?;
         self.outbox_wake.notify_one();
         Ok(())
+    }
+
+    /// Drops the job's webhooks still waiting (it is being removed); how many.
+    pub(super) async fn forget_webhooks(&self, job: JobId) -> Result<usize, StoreError> {
+        let mut dropped = 0;
+        for k in self.jobs.objects().list(&format!("{PREFIX}msg_{job}_")).await? {
+            dropped += usize::from(self.jobs.objects().delete(&k).await?);
+        }
+        Ok(dropped)
     }
 
     /// Webhooks waiting in the outbox (for metrics and tests).

@@ -37,6 +37,7 @@ mod print_options;
 mod protocol_drift;
 mod queue_amqp;
 mod recovery;
+mod retention;
 mod review;
 mod sealed;
 mod service_durability;

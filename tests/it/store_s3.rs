@@ -338,7 +338,7 @@ async fn the_routing_table_lives_in_the_bucket_for_every_machine() {
     let server = S3Server::start();
     let bucket = server.create_bucket("routing").await;
     let tmp = tempfile::tempdir().unwrap();
-    let store = StoreBackend::S3(server.config(&bucket, "fleet"));
+    let store = StoreBackend::S3(Box::new(server.config(&bucket, "fleet")));
     let queue = |name: &str| QueueBackend::parse("embedded", name, 10, 1).unwrap();
     let api = DataDir::new(tmp.path().join("api")).open_with(&queue("a"), &store).await.unwrap();
     let worker = DataDir::new(tmp.path().join("worker")).open_with(&queue("b"), &store).await.unwrap();
