@@ -75,6 +75,9 @@ pub struct JobStatus {
     /// `miss`, `bypass` (not cacheable) or `off` (`--render-cache off`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cache: Option<crate::jobs::CacheOutcome>,
+    /// The W3C `traceparent` the job was submitted with, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub traceparent: Option<String>,
 }
 
 fn submit_problem(e: SubmitError, state: &AppState) -> Response {
@@ -134,6 +137,7 @@ fn submit_problem(e: SubmitError, state: &AppState) -> Response {
 pub async fn submit(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
+    trace: Option<Extension<super::request_id::TraceParent>>,
     headers: HeaderMap,
     JobInput(request): JobInput,
 ) -> Response {
@@ -144,7 +148,8 @@ pub async fn submit(
                 .into_response()
         }
     };
-    match state.service.submit(request, key, &caller.name).await {
+    let traceparent = trace.map(|Extension(t)| t.0);
+    match state.service.submit(request, key, &caller.name, traceparent).await {
         Ok(done) => {
             let status_url = state.service.status_url(done.id);
             let code = if done.existing { StatusCode::OK } else { StatusCode::ACCEPTED };
@@ -313,6 +318,7 @@ pub async fn status(
         artifacts,
         webhook: record.webhook,
         cache: record.cache,
+        traceparent: record.traceparent,
     }))
 }
 

@@ -16,6 +16,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod problem;
 pub mod render;
+pub mod request_id;
 pub mod review;
 pub mod routing;
 pub mod same_origin;
@@ -178,6 +179,8 @@ pub fn router(state: AppState) -> Router {
             tower_http::trace::TraceLayer::new_for_http()
                 .on_failure(tower_http::trace::DefaultOnFailure::new().level(tracing::Level::DEBUG)),
         )
+        // Outermost: every answer, a refusal included, carries its X-Request-Id.
+        .layer(axum::middleware::from_fn(request_id::tag))
 }
 
 /// The start-up verification in detail (operator only).

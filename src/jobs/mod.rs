@@ -307,6 +307,9 @@ pub struct JobRecord {
     /// Whether the render cache answered the job (absent on records made before the cache).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cache: Option<CacheOutcome>,
+    /// The W3C `traceparent` the job was submitted with, passed on in its result events.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traceparent: Option<String>,
 }
 
 impl JobRecord {
@@ -331,6 +334,7 @@ impl JobRecord {
             stages_ms: BTreeMap::new(),
             webhook: None,
             cache: None,
+            traceparent: None,
         }
     }
 

@@ -138,6 +138,9 @@ pub struct ResultEvent {
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub error: Option<String>,
     pub status_url: String,
+    /// The W3C `traceparent` the job was submitted with.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub traceparent: Option<String>,
 }
 
 /// What `retry` did with a delivery.

@@ -222,6 +222,7 @@ impl Service {
         request: JobRequest,
         idempotency_key: Option<IdempotencyKey>,
         submitter: &str,
+        traceparent: Option<String>,
     ) -> Result<Submitted, SubmitError> {
         if !self.is_accepting() {
             return Err(SubmitError::ShuttingDown);
@@ -250,6 +251,7 @@ impl Service {
         }
         let mut record = JobRecord::new(id, request, idempotency_key.map(|k| k.to_string()));
         record.submitter = Some(submitter.to_string());
+        record.traceparent = traceparent;
         if let Err(e) = self.jobs.save(&record).await {
             self.quota.release(submitter, id).await;
             return Err(e.into());

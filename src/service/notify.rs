@@ -36,6 +36,7 @@ impl Service {
             object_key,
             error: record.error.clone(),
             status_url: self.status_url(record.id),
+            traceparent: record.traceparent.clone(),
         };
         match self.queue.announce(&event).await {
             Ok(()) => true,

@@ -154,3 +154,59 @@ fn callback_headers_are_checked_at_submission() {
     let ok = post_job(&server, SUBMIT, &job(json!({"X-App-Token": "abc"})), None);
     assert_eq!(ok.status(), reqwest::StatusCode::ACCEPTED);
 }
+
+#[test]
+fn every_answer_has_a_request_id_in_its_log_lines_and_a_job_keeps_its_traceparent() {
+    let data = tempfile::tempdir().expect("data dir");
+    let log = data.path().join("server.log");
+    let server = Server::start_logged(data.path(), &["--token", SUBMIT_TOKEN], &log);
+    // Made up when the client sends none (even on a refusal), echoed when it sends one.
+    let made = client().get(server.url("/healthz")).send().expect("GET /healthz");
+    let id = made.headers()["x-request-id"].to_str().expect("ASCII").to_string();
+    assert!(ulid::Ulid::from_string(&id).is_ok(), "{id}");
+    let refused = client().get(server.url("/v1/jobs")).send().expect("GET without a token");
+    assert_eq!(refused.status(), reqwest::StatusCode::UNAUTHORIZED);
+    assert!(refused.headers().contains_key("x-request-id"));
+    let unusable = client().get(server.url("/healthz")).header("x-request-id", "two words").send().expect("GET");
+    assert_ne!(unusable.headers()["x-request-id"], "two words");
+
+    let traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    let r = client()
+        .post(server.url("/v1/jobs"))
+        .bearer_auth(SUBMIT)
+        .header("x-request-id", "req-lifecycle-42")
+        .header("traceparent", traceparent)
+        .json(&json!({"html": "<p>traced</p>"}))
+        .send()
+        .expect("POST /v1/jobs");
+    assert_eq!(r.status(), reqwest::StatusCode::ACCEPTED);
+    assert_eq!(r.headers()["x-request-id"], "req-lifecycle-42");
+    let job = r.json::<Value>().expect("JSON")["id"].as_str().expect("id").to_string();
+    assert_eq!(status(&server, SUBMIT, &job)["traceparent"], traceparent);
+    let record: Value = serde_json::from_slice(
+        &std::fs::read(data.path().join(format!("objects/jobs/{job}/job.json"))).expect("the record"),
+    )
+    .expect("JSON");
+    assert_eq!(record["traceparent"], traceparent);
+    // A malformed traceparent is not kept.
+    let r = client()
+        .post(server.url("/v1/jobs"))
+        .bearer_auth(SUBMIT)
+        .header("traceparent", "00-XYZ-01")
+        .json(&json!({"html": "<p>untraced</p>"}))
+        .send()
+        .expect("POST /v1/jobs");
+    let other = r.json::<Value>().expect("JSON")["id"].as_str().expect("id").to_string();
+    assert!(status(&server, SUBMIT, &other).get("traceparent").is_none());
+    // The log line the submission wrote names the request.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        if let Some(line) = text.lines().find(|l| l.contains("job queued") && l.contains(&job)) {
+            assert!(line.contains("request_id=req-lifecycle-42"), "{line}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "no `job queued` line for {job}:\n{text}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
