@@ -71,8 +71,8 @@ pub struct JobRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub callback_url: Option<String>,
     /// Headers sent with every webhook of this job (e.g. the app's own token), beside the
-    /// signature's. At most 16; not `Host`, `Content-*`, `Connection`, `Transfer-Encoding` or
-    /// `webhook-*`. Kept in the job's record: not for secrets you cannot rotate.
+    /// signature's. At most 16; not `Host`, `Content-*`, `User-Agent`, `webhook-*` nor a
+    /// hop-by-hop header (`Connection`, `Transfer-Encoding`, `TE`, `Upgrade`, `Proxy-*`…). Kept in the job's record: not for secrets you cannot rotate.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub callback_headers: Option<BTreeMap<String, String>>,
     /// Password protection (AES-256) for the PDF answered by `POST /v1/render`: applied to the
@@ -375,12 +375,26 @@ pub enum RequestError {
 /// Most `callback_headers` a job may set.
 pub const MAX_CALLBACK_HEADERS: usize = 16;
 
-/// Headers a job may not set on its webhooks: the request's framing and the signature's.
-const RESERVED_HEADERS: [&str; 6] = ["host", "content-", "connection", "transfer-encoding", "webhook-", "user-agent"];
+/// Headers a job may not set on its webhooks: the request's framing, hop-by-hop headers and
+/// the signature's (a name ending in `-` is a prefix).
+const RESERVED_HEADERS: [&str; 12] = [
+    "host",
+    "content-",
+    "connection",
+    "transfer-encoding",
+    "te",
+    "trailer",
+    "upgrade",
+    "keep-alive",
+    "expect",
+    "proxy-",
+    "webhook-",
+    "user-agent",
+];
 
 /// A job's `callback_headers`: HTTP tokens for names, visible ASCII for values, none the
 /// webhook itself sets.
-fn check_callback_headers(headers: &BTreeMap<String, String>, has_url: bool) -> Result<(), String> {
+pub fn check_callback_headers(headers: &BTreeMap<String, String>, has_url: bool) -> Result<(), String> {
     if !has_url {
         return Err("they go with \"callback_url\", which is not set".into());
     }
@@ -388,7 +402,11 @@ fn check_callback_headers(headers: &BTreeMap<String, String>, has_url: bool) -> 
         return Err(format!("{} headers; at most {MAX_CALLBACK_HEADERS}", headers.len()));
     }
     let token = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
+    let mut seen = std::collections::BTreeSet::new();
     for (name, value) in headers {
+        if !seen.insert(name.to_ascii_lowercase()) {
+            return Err(format!("{name:?} is given twice (header names ignore case)"));
+        }
         if name.is_empty() || !name.chars().all(token) {
             return Err(format!("{name:?} is not a header name (letters, digits and !#$%&'*+-.^_`|~)"));
         }

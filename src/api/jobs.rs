@@ -316,7 +316,8 @@ pub async fn status(
         verdict: record.verdict,
         pdf_url,
         artifacts,
-        webhook: record.webhook,
+        // Kept beside the record (records written before that hold it themselves).
+        webhook: state.service.jobs.webhook_outcome(record.id).await.ok().flatten().or(record.webhook),
         cache: record.cache,
         traceparent: record.traceparent,
     }))

@@ -1,5 +1,6 @@
 //! `X-Request-Id`: every answer carries one, the client's when it sent a usable one (1 to 128
-//! visible ASCII characters), a new ULID otherwise, and every log line written while the
+//! letters, digits, `.`, `_`, `:` and `-`: nothing that could forge a log field), a new ULID
+//! otherwise, and every log line written while the
 //! request is handled is in a `request` span that names it, so a client's report and the
 //! server's log meet. A W3C `traceparent` the client sent is kept as [`TraceParent`] for the
 //! job it submits (its record and result events carry it).
@@ -21,7 +22,7 @@ pub struct RequestId(pub String);
 pub struct TraceParent(pub String);
 
 fn usable(id: &str) -> bool {
-    (1..=128).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_graphic())
+    (1..=128).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || b"._:-".contains(&b))
 }
 
 /// `VERSION-TRACEID-PARENTID-FLAGS` in lowercase hex (2-32-16-2), trace and parent ids not all
@@ -95,5 +96,6 @@ mod tests {
     fn a_request_id_is_short_visible_ascii() {
         assert!(usable("req-42") && usable(&"a".repeat(128)));
         assert!(!usable("") && !usable(&"a".repeat(129)) && !usable("two words") && !usable("é"));
+        assert!(!usable("x\"}=forged") && !usable("a=b"), "nothing that reads as a log field");
     }
 }

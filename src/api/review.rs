@@ -143,7 +143,9 @@ pub async fn decide_job(
         Ok(Some(record)) => {
             state.service.announce(&record).await;
             let event = if release { WebhookEvent::Released } else { WebhookEvent::Rejected };
-            state.service.notify(&record, event).await
+            if !state.service.notify(&record, event).await {
+                tracing::error!(%id, "decided, but its webhook could not be written to the outbox");
+            }
         }
         Ok(None) => {}
         Err(e) => tracing::warn!(%id, error = %e, "decided, but could not reload the job to send its webhook"),

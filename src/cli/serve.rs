@@ -223,8 +223,8 @@ impl Common {
         anyhow::ensure!(self.fallback_timeout_secs != Some(0), "--fallback-timeout-secs must be at least 1");
         anyhow::ensure!(self.max_queue >= 1, "--max-queue must be at least 1");
         anyhow::ensure!(
-            self.retain_days != Some(0),
-            "--retain-days must be at least 1 (leave it out to keep every job)"
+            self.retain_days.is_none_or(|d| (1..=36500).contains(&d)),
+            "--retain-days must be from 1 to 36500 (leave it out to keep every job)"
         );
         anyhow::ensure!(api.max_queue_per_submitter != Some(0), "--max-queue-per-submitter must be at least 1");
         anyhow::ensure!(!self.default_submitter.trim().is_empty(), "--default-submitter must not be empty");

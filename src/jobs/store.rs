@@ -3,6 +3,8 @@
 //! * `jobs/{id}/job.json` — the [`JobRecord`] (overwritten on every change);
 //! * `jobs/{id}/document.pdf` — the PDF, written once (a second put is a no-op);
 //! * `jobs/{id}/artifacts/{name}` — diff images, verdicts, logs;
+//! * `jobs/{id}/webhook.json` — how the job's latest webhook went (a [`WebhookOutcome`] of its
+//!   own, so the outbox never rewrites the record an operator may be deciding on);
 //! * `jobs/{id}/tombstone.json` — a [`Tombstone`] once the job was removed (everything else of
 //!   it is gone): its id answers 410;
 //! * `idempotency/by-submitter/{sha256(submitter)}/{sha256(key)}` — `{"job", "fingerprint"}`:
@@ -197,6 +199,31 @@ impl JobStore {
         let prefix = format!("jobs/{id}/artifacts/");
         let keys = self.objects.list(&prefix).await?;
         Ok(keys.iter().filter_map(|k| k.as_str().strip_prefix(&prefix).map(str::to_string)).collect())
+    }
+
+    /// Writes how the job's latest webhook went, unless the job was removed meanwhile.
+    pub async fn save_webhook_outcome(&self, id: JobId, outcome: &super::WebhookOutcome) -> Result<(), StoreError> {
+        if self.tombstone(id).await?.is_some() {
+            return Ok(());
+        }
+        let key = ObjectKey::for_job(id, "webhook.json");
+        let bytes = serde_json::to_vec_pretty(outcome).map_err(|e| StoreError::Corrupt {
+            key: key.to_string(),
+            what: "JSON",
+            detail: e.to_string(),
+        })?;
+        self.objects.put(&key, bytes).await
+    }
+
+    /// How the job's latest webhook went, if one was sent or given up.
+    pub async fn webhook_outcome(&self, id: JobId) -> Result<Option<super::WebhookOutcome>, StoreError> {
+        let key = ObjectKey::for_job(id, "webhook.json");
+        let Some(bytes) = self.objects.get(&key).await? else { return Ok(None) };
+        serde_json::from_slice(&bytes).map(Some).map_err(|e| StoreError::Corrupt {
+            key: key.to_string(),
+            what: "a webhook outcome",
+            detail: e.to_string(),
+        })
     }
 
     pub fn tombstone_key(id: JobId) -> ObjectKey {

@@ -45,7 +45,9 @@
 //!   verdict, the PDF's object and sha256), written with `put_if_absent` after the PDF;
 //! * `cache/v1/{key}/{sha256 of the PDF}.pdf`: the PDF, checked against the entry on every hit.
 //!
-//! Nothing is ever evicted: entries are as big as the PDFs; remove `cache/` to reclaim space.
+//! Entries go with the job that made them (`DELETE /v1/jobs/ID`, `--retain-days`, through the
+//! `jobs/ID/cache-entry` pointer) and, with `--retain-days`, once as old; otherwise they are
+//! kept: remove `cache/` to reclaim space.
 
 use std::sync::Arc;
 

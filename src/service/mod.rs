@@ -307,7 +307,9 @@ impl Service {
         if existing.fingerprint != claim.fingerprint {
             return Err(self.key_reused(key, submitter));
         }
-        let found = self.jobs.load(existing.job).await?.is_some();
+        // A job removed since (DELETE, retention) is not made again under its id: the key
+        // still names it, and its id answers 410.
+        let found = self.jobs.load(existing.job).await?.is_some() || self.jobs.tombstone(existing.job).await?.is_some();
         if found {
             tracing::info!(job = %existing.job, %submitter, "idempotency key seen before: same job");
         }
@@ -368,7 +370,7 @@ impl Service {
                 self.metrics.job("failed");
                 report.failed += 1;
                 self.announce(&record).await;
-                self.notify(&record, WebhookEvent::Failed).await;
+                let _ = self.notify(&record, WebhookEvent::Failed).await;
             }
         }
         for id in self.jobs.job_ids().await? {

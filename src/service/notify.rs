@@ -48,14 +48,31 @@ impl Service {
     }
 
     /// Puts the job's webhook for `event` in the outbox when it has a `callback_url` (call once
-    /// the record is saved); the outbox task sends it. Public so an operator's decision on a
-    /// held job can notify too.
-    pub async fn notify(&self, record: &JobRecord, event: WebhookEvent) {
-        let Some(request) = record.request.request() else { return };
-        let Some(url) = request.callback_url.as_deref() else { return };
+    /// the record is saved); the outbox task sends it. `false` when the outbox could not be
+    /// written (the store is down): the caller keeps the job's delivery, to notify again.
+    /// Public so an operator's decision on a held job can notify too.
+    pub async fn notify(&self, record: &JobRecord, event: WebhookEvent) -> bool {
+        let Some(request) = record.request.request() else { return true };
+        let Some(url) = request.callback_url.as_deref() else { return true };
         if let Err(e) = crate::webhook::check_url(url, &self.config.webhook) {
             tracing::warn!(job = %record.id, error = %e, "webhook not sent");
-            return;
+            return true;
+        }
+        // A job an app published to RabbitMQ is recorded (failed) before its request was
+        // checked: headers that do not pass are left out rather than sent.
+        let headers = match &request.callback_headers {
+            Some(h) => match crate::request::check_callback_headers(h, true) {
+                Ok(()) => h.clone().into_iter().collect(),
+                Err(e) => {
+                    tracing::warn!(job = %record.id, error = %e, "callback_headers left out of the webhook");
+                    Vec::new()
+                }
+            },
+            None => Vec::new(),
+        };
+        if matches!(event, WebhookEvent::Released | WebhookEvent::Rejected) {
+            // The decision supersedes a `held` webhook still waiting: no event goes backwards.
+            self.forget_webhook(record.id, WebhookEvent::Held).await;
         }
         let now = chrono::Utc::now();
         let pending = Pending {
@@ -64,7 +81,7 @@ impl Service {
             delivery: format!("msg_{}_{}", record.id, event.as_str()),
             job: record.id,
             url: url.to_string(),
-            headers: request.callback_headers.clone().unwrap_or_default().into_iter().collect(),
+            headers,
             body: payload(self, record, event),
             submitter: record.submitter.clone(),
             created_at: now,
@@ -74,8 +91,12 @@ impl Service {
             leased_until: None,
             leased_by: None,
         };
-        if let Err(e) = self.enqueue_webhook(&pending).await {
-            tracing::error!(job = %record.id, event = event.as_str(), error = %e, "could not write the webhook to the outbox: it is not sent");
+        match self.enqueue_webhook(&pending).await {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::error!(job = %record.id, event = event.as_str(), error = %e, "could not write the webhook to the outbox");
+                false
+            }
         }
     }
 }

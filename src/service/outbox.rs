@@ -137,6 +137,14 @@ impl Service {
         Ok(())
     }
 
+    /// Drops the job's webhook for `event` if it still waits.
+    pub(super) async fn forget_webhook(&self, job: JobId, event: WebhookEvent) {
+        let Ok(k) = key(&format!("msg_{job}_{}", event.as_str())) else { return };
+        if let Err(e) = self.jobs.objects().delete(&k).await {
+            tracing::warn!(%job, error = %e, "could not drop a superseded webhook");
+        }
+    }
+
     /// Drops the job's webhooks still waiting (it is being removed); how many.
     pub(super) async fn forget_webhooks(&self, job: JobId) -> Result<usize, StoreError> {
         let mut dropped = 0;
@@ -159,7 +167,7 @@ impl Service {
             if *stop.borrow() {
                 break;
             }
-            if let Err(e) = self.send_due(&me).await {
+            if let Err(e) = self.send_due(&me, &stop).await {
                 tracing::warn!(error = %e, "could not read the webhook outbox; trying again");
             }
             tokio::select! {
@@ -171,9 +179,13 @@ impl Service {
     }
 
     /// One pass: each entry that is due and not leased by another process, one attempt.
-    async fn send_due(&self, me: &str) -> Result<(), StoreError> {
+    async fn send_due(&self, me: &str, stop: &tokio::sync::watch::Receiver<bool>) -> Result<(), StoreError> {
         let objects = self.jobs.objects();
         for k in objects.list(PREFIX).await? {
+            // Shutting down: what is left stays in the outbox for the next start.
+            if *stop.borrow() {
+                break;
+            }
             let Some(bytes) = objects.get(&k).await? else { continue };
             let mut pending: Pending = match serde_json::from_slice(&bytes) {
                 Ok(p) => p,
@@ -185,6 +197,11 @@ impl Service {
             };
             let now = Utc::now();
             if pending.next_at > now || pending.leased_until.is_some_and(|t| t > now) {
+                continue;
+            }
+            // A job removed meanwhile is owed nothing.
+            if self.jobs.tombstone(pending.job).await?.is_some() {
+                objects.delete(&k).await?;
                 continue;
             }
             // Lease it for one attempt, then read it back: another process that leased it
@@ -266,17 +283,10 @@ impl Service {
         self.jobs.objects().delete(k).await.map(|_| ())
     }
 
-    /// Writes how the job's latest webhook went on its record.
+    /// Writes how the job's latest webhook went (beside its record, never into it).
     async fn record_outcome(&self, id: JobId, outcome: WebhookOutcome) {
-        match self.jobs.load(id).await {
-            Ok(Some(mut record)) => {
-                record.webhook = Some(outcome);
-                if let Err(e) = self.jobs.save(&record).await {
-                    tracing::warn!(job = %id, error = %e, "could not record the webhook's outcome");
-                }
-            }
-            Ok(None) => {}
-            Err(e) => tracing::warn!(job = %id, error = %e, "could not record the webhook's outcome"),
+        if let Err(e) = self.jobs.save_webhook_outcome(id, &outcome).await {
+            tracing::warn!(job = %id, error = %e, "could not record the webhook's outcome");
         }
     }
 }

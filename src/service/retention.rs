@@ -55,12 +55,21 @@ impl Service {
         let cutoff = Utc::now() - chrono::Duration::days(i64::from(days));
         let mut swept = Swept::default();
         for id in self.jobs.job_ids().await? {
-            let Some(record) = self.jobs.load(id).await? else { continue };
+            // One record that cannot be read or removed does not stop the sweep.
+            let record = match self.jobs.load(id).await {
+                Ok(Some(record)) => record,
+                Ok(None) => continue,
+                Err(e) => {
+                    tracing::warn!(job = %id, error = %e, "retention skipped a job whose record cannot be read");
+                    continue;
+                }
+            };
             if record.state.is_settled() && record.updated_at < cutoff {
                 match self.remove_job(&record, Removal::Retention { days }).await {
                     Ok(_) => swept.jobs += 1,
-                    Err(RemoveError::Store(e)) => return Err(e),
-                    Err(_) => {}
+                    Err(e) => {
+                        tracing::warn!(job = %id, error = %e, "retention could not remove a job; next sweep tries again")
+                    }
                 }
             }
         }

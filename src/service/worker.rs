@@ -136,11 +136,16 @@ async fn process_once(service: &Service, delivery: Delivery) -> Option<Delivery>
             retry_announce(service, delivery).await;
             return None;
         }
+        // Its webhook too, unless it went out: in the outbox before the ack.
+        let delivered = record.webhook.is_some() || service.jobs.webhook_outcome(id).await.ok().flatten().is_some();
+        if let (Some(event), false) = (WebhookEvent::of(record.state), delivered) {
+            if !service.notify(&record, event).await {
+                retry_announce(service, delivery).await;
+                return None;
+            }
+        }
         if let Err(e) = service.queue.ack(delivery).await {
             tracing::warn!(job = %id, error = %e, "could not ack a settled job");
-        }
-        if let (Some(event), None) = (WebhookEvent::of(record.state), &record.webhook) {
-            service.notify(&record, event).await;
         }
         return None;
     }
@@ -160,7 +165,13 @@ async fn process_once(service: &Service, delivery: Delivery) -> Option<Delivery>
     let mut record = record;
     match run_job(service, &mut record, delivery.attempts + 1 >= max).await {
         Ok(()) => {
-            if !service.announce(&record).await {
+            let webhook_kept = match WebhookEvent::of(record.state) {
+                Some(event) => service.notify(&record, event).await,
+                None => true,
+            };
+            // Nothing is acked before its result event and its webhook are kept: the
+            // redelivery of a settled job sends what is missing.
+            if !webhook_kept || !service.announce(&record).await {
                 service.metrics.job(record.state.as_str());
                 retry_announce(service, delivery).await;
                 return None;
@@ -170,9 +181,6 @@ async fn process_once(service: &Service, delivery: Delivery) -> Option<Delivery>
             }
             service.metrics.job(record.state.as_str());
             tracing::info!(job = %id, state = %record.state, renderer = ?record.renderer_version, "job finished");
-            if let Some(event) = WebhookEvent::of(record.state) {
-                service.notify(&record, event).await;
-            }
         }
         Err(interrupt) => {
             if let Some(kept) = retry(service, delivery, Some(record), interrupt).await {
@@ -286,7 +294,7 @@ async fn fail(service: &Service, id: crate::jobs::JobId, record: Option<JobRecor
     tracing::warn!(job = %id, %error, "job failed");
     service.metrics.job("failed");
     service.announce(&record).await;
-    service.notify(&record, WebhookEvent::Failed).await;
+    let _ = service.notify(&record, WebhookEvent::Failed).await;
 }
 
 async fn save(service: &Service, record: &JobRecord) -> Result<(), Interrupt> {

@@ -186,7 +186,7 @@ pub fn endpoint_url(name: &str, value: &str) -> Result<String, StoreError> {
     if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
         return Err(config_error(format!("{name}={value:?} must be an http:// or https:// URL with a host")));
     }
-    if parsed.query().is_some() || parsed.fragment().is_some() {
+    if parsed.query().is_some() || parsed.fragment().is_some() || !matches!(parsed.path(), "" | "/") {
         return Err(config_error(format!("{name}={value:?} must be scheme, host and port only, without ? or #")));
     }
     Ok(value.trim_end_matches('/').to_string())

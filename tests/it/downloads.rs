@@ -123,6 +123,7 @@ fn a_client_that_reaches_only_the_public_s3_address_gets_the_pdf_with_curl_l_or_
     assert_eq!(code, Some(0), "curl -L {proxied_url}: {err}");
     assert_eq!(std::fs::read(&out).expect("downloaded"), stored);
     let asked: Vec<_> = network.asked().split_off(before);
+    assert!(!asked.is_empty(), "curl did not go through the client's network");
     assert!(asked.iter().all(|(to, _)| *to == authority(&proxy.base)), "proxy mode sent the client on: {asked:?}");
 
     // The control: a link signed for the address the servers use is one this client cannot

@@ -145,6 +145,12 @@ fn callback_headers_are_checked_at_submission() {
         (json!({"webhook-signature": "v1,forged"}), "set by the webhook itself"),
         (json!({"bad name": "x"}), "is not a header name"),
         (json!({"X-Ok": "line\nbreak"}), "printable ASCII"),
+        (json!({"Host": "evil.example"}), "set by the webhook itself"),
+        (json!({"Transfer-Encoding": "chunked"}), "set by the webhook itself"),
+        (json!({"Proxy-Authorization": "x"}), "set by the webhook itself"),
+        (json!({"X-A": "1", "x-a": "2"}), "given twice"),
+        (json!({"X-Long": "v".repeat(1025)}), "at most 1024"),
+        (Value::Object((0..17).map(|i| (format!("X-H{i}"), json!("v"))).collect()), "at most 16"),
     ] {
         let r = post_job(&server, SUBMIT, &job(headers.clone()), None);
         assert_problem(r, reqwest::StatusCode::UNPROCESSABLE_ENTITY, needle);

@@ -89,7 +89,9 @@ fn delete_answers_410_after_and_retention_removes_only_old_settled_jobs() {
     let flags = ["--token", SUBMIT_TOKEN, "--token", BOB_TOKEN, "--token", OPERATOR_TOKEN];
     let mut server = Server::start(data.path(), &flags);
     ready(&server);
-    let deleted = submit(&server, SUBMIT, &html_job(0));
+    let r = post_job(&server, SUBMIT, &html_job(0), Some("order-7"));
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    let deleted = r.json::<Value>().expect("JSON")["id"].as_str().expect("id").to_string();
     let old = submit(&server, SUBMIT, &html_job(1));
     let recent = submit(&server, SUBMIT, &html_job(2));
     let held = submit(&server, SUBMIT, &held_invoice());
@@ -114,6 +116,13 @@ fn delete_answers_410_after_and_retention_removes_only_old_settled_jobs() {
         assert_problem(get(&server, BOB, &path), StatusCode::NOT_FOUND, &deleted);
     }
     assert_problem(delete(&server, SUBMIT, &deleted), StatusCode::GONE, "deleted");
+    // Its idempotency key still names it: the same body again is that (removed) job, not a
+    // new job made under the removed id.
+    let again = post_job(&server, SUBMIT, &html_job(0), Some("order-7"));
+    assert_eq!(again.status(), StatusCode::OK);
+    assert_eq!(again.json::<Value>().expect("JSON")["id"], deleted.as_str());
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(files_of(data.path(), &deleted), ["tombstone.json"], "the removed job was made again");
     let listed: Value = get(&server, OPERATOR, "/v1/jobs").json().expect("JSON");
     assert!(!listed.to_string().contains(&deleted), "{listed}");
 
@@ -131,6 +140,7 @@ fn delete_answers_410_after_and_retention_removes_only_old_settled_jobs() {
         std::thread::sleep(Duration::from_millis(200));
     }
     assert_problem(get(&server, SUBMIT, &format!("/v1/jobs/{old}")), StatusCode::GONE, "--retain-days");
+    assert_problem(get(&server, BOB, &format!("/v1/jobs/{old}")), StatusCode::NOT_FOUND, &old);
     assert_eq!(files_of(data.path(), &old), ["tombstone.json"]);
     assert!(no_files(&old_cache), "the old job's cache entry was kept");
     // Nothing else.
@@ -152,9 +162,12 @@ fn delete_answers_410_after_and_retention_removes_only_old_settled_jobs() {
 #[test]
 fn retain_days_must_be_a_positive_number_of_days() {
     let data = tempfile::tempdir().expect("data dir");
-    for (value, needle) in
-        [("0", "--retain-days must be at least 1"), ("-1", "--retain-days"), ("week", "--retain-days")]
-    {
+    for (value, needle) in [
+        ("0", "--retain-days must be from 1 to 36500"),
+        ("36501", "from 1 to 36500"),
+        ("-1", "--retain-days"),
+        ("week", "--retain-days"),
+    ] {
         let o = support::pixelproof()
             .args(["serve", "--data-dir"])
             .arg(data.path())
