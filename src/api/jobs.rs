@@ -316,8 +316,12 @@ pub async fn status(
         verdict: record.verdict,
         pdf_url,
         artifacts,
-        // Kept beside the record (records written before that hold it themselves).
-        webhook: state.service.jobs.webhook_outcome(record.id).await.ok().flatten().or(record.webhook),
+        // Kept beside the record (records written before that hold it themselves); looked
+        // for only when the job has a callback, so a status costs one read otherwise.
+        webhook: match record.request.request().and_then(|r| r.callback_url.as_ref()) {
+            Some(_) => state.service.jobs.webhook_outcome(record.id).await.ok().flatten().or(record.webhook),
+            None => record.webhook,
+        },
         cache: record.cache,
         traceparent: record.traceparent,
     }))

@@ -137,7 +137,10 @@ async fn process_once(service: &Service, delivery: Delivery) -> Option<Delivery>
             return None;
         }
         // Its webhook too, unless it went out: in the outbox before the ack.
-        let delivered = record.webhook.is_some() || service.jobs.webhook_outcome(id).await.ok().flatten().is_some();
+        let has_callback = record.request.request().is_some_and(|r| r.callback_url.is_some());
+        let delivered = !has_callback
+            || record.webhook.is_some()
+            || service.jobs.webhook_outcome(id).await.ok().flatten().is_some();
         if let (Some(event), false) = (WebhookEvent::of(record.state), delivered) {
             if !service.notify(&record, event).await {
                 retry_announce(service, delivery).await;
