@@ -20,7 +20,7 @@ use super::problem::Problem;
 use super::upload::JobInput;
 use super::AppState;
 use crate::idempotency::IdempotencyKey;
-use crate::jobs::{JobId, JobRecord, JobState};
+use crate::jobs::{JobId, JobRecord, JobState, Scope};
 use crate::request::JobRequest;
 use crate::service::quota::QuotaError;
 use crate::service::SubmitError;
@@ -113,11 +113,12 @@ fn submit_problem(e: SubmitError, state: &AppState) -> Response {
     if status.is_server_error() {
         tracing::error!(error = %detail, "job not accepted");
     }
-    let mut response = Problem::new(status, kind, title, detail).into_response();
-    if matches!(status, StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE) {
-        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
+    let problem = Problem::new(status, kind, title, detail);
+    match status {
+        StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE => problem.retry_after(RETRY_AFTER_SECS),
+        _ => problem,
     }
-    response
+    .into_response()
 }
 
 #[utoipa::path(post, path = "/v1/jobs", tag = "jobs",
@@ -444,11 +445,15 @@ pub async fn artifact(
 /// Jobs `GET /v1/jobs` lists when no `limit` is given, and the most it lists.
 pub const LIST_LIMIT: (usize, usize) = (50, 1000);
 
-/// `GET /v1/jobs?limit=N`.
+/// `GET /v1/jobs?state=held&limit=N&cursor=ID`.
 #[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
 pub struct ListQuery {
     /// How many jobs, newest first (default 50, at most 1000).
     pub limit: Option<usize>,
+    /// Only jobs in these states, comma-separated (`held`; `done,fallback`). Default: every state.
+    pub state: Option<String>,
+    /// Where the previous page ended: its `next_cursor`.
+    pub cursor: Option<String>,
 }
 
 /// One job in a listing.
@@ -466,11 +471,41 @@ pub struct JobSummary {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct JobList {
     pub jobs: Vec<JobSummary>,
+    /// The `cursor` of the next page, when there may be one (absent on the last page).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+    /// The next page's path, with the same `state` and `limit`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_url: Option<String>,
 }
 
-/// The caller's own jobs (an operator's: every job), newest first. This reads the records
-/// one by one, newest first, until `limit` are found: fine for thousands of jobs, not for
-/// millions (an index by submitter, with cursors, is planned).
+fn bad_query(field: &str, title: &str, detail: String) -> Problem {
+    Problem::new(StatusCode::BAD_REQUEST, field, title, detail)
+}
+
+/// The states a `state=` filter names (every state without one).
+fn listed_states(filter: Option<&str>) -> Result<Vec<JobState>, Problem> {
+    let Some(filter) = filter.filter(|f| !f.trim().is_empty()) else { return Ok(JobState::ALL.to_vec()) };
+    let mut states = Vec::new();
+    for name in filter.split(',').map(str::trim) {
+        let state = JobState::ALL.into_iter().find(|s| s.as_str() == name).ok_or_else(|| {
+            let names: Vec<_> = JobState::ALL.iter().map(|s| s.as_str()).collect();
+            bad_query(
+                "state",
+                "Bad state",
+                format!("{name:?} is not a job state; use one or more of {}, comma-separated", names.join(", ")),
+            )
+        })?;
+        if !states.contains(&state) {
+            states.push(state);
+        }
+    }
+    Ok(states)
+}
+
+/// The caller's own jobs (an operator's: every job), newest first, a page at a time. The job
+/// index lists them (by state, and by submitter for a submit token): only the records of the
+/// page are read, however many jobs are stored.
 #[utoipa::path(get, path = "/v1/jobs", tag = "jobs", params(ListQuery),
     responses((status = 200, body = JobList), (status = 400, body = Problem)),
     security(("bearer" = [])))]
@@ -481,36 +516,41 @@ pub async fn list(
 ) -> Result<Json<JobList>, Problem> {
     let limit = query.limit.unwrap_or(LIST_LIMIT.0);
     if !(1..=LIST_LIMIT.1).contains(&limit) {
-        return Err(Problem::new(
-            StatusCode::BAD_REQUEST,
-            "limit",
-            "Bad limit",
-            format!("limit must be from 1 to {}, not {limit}", LIST_LIMIT.1),
-        ));
+        return Err(bad_query("limit", "Bad limit", format!("limit must be from 1 to {}, not {limit}", LIST_LIMIT.1)));
     }
-    let store_error = |e: crate::store::StoreError| {
-        tracing::error!(error = %e, "could not list the jobs");
-        Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "store", "The jobs could not be listed", e.to_string())
+    let states = listed_states(query.state.as_deref())?;
+    let cursor = match query.cursor.as_deref().filter(|c| !c.is_empty()) {
+        None => None,
+        Some(text) => Some(JobId::parse(text).map_err(|_| {
+            bad_query(
+                "cursor",
+                "Bad cursor",
+                format!("{text:?} is not a cursor: pass the next_cursor of the previous page"),
+            )
+        })?),
     };
-    let mut ids = state.service.jobs.job_ids().await.map_err(store_error)?;
-    // ULIDs sort by creation time.
-    ids.sort_unstable();
-    let mut jobs = Vec::new();
-    for id in ids.into_iter().rev() {
-        if jobs.len() == limit {
-            break;
-        }
-        // A record removed meanwhile (a job the queue refused) is skipped.
-        let Some(record) = state.service.jobs.load(id).await.map_err(store_error)? else { continue };
-        if caller.may_see(&record) {
-            jobs.push(JobSummary {
-                id: record.id.to_string(),
-                state: record.state.as_str().to_string(),
-                submitter: record.submitter,
-                created_at: record.created_at,
-                status_url: state.service.status_url(record.id),
-            });
-        }
-    }
-    Ok(Json(JobList { jobs }))
+    let scope = if caller.role >= Role::Operator { Scope::All } else { Scope::Owner(&caller.name) };
+    let (records, next) =
+        state.service.jobs.list(scope, &states, cursor, limit, |record| caller.may_see(record)).await.map_err(|e| {
+            tracing::error!(error = %e, "could not list the jobs");
+            Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "store", "The jobs could not be listed", e.to_string())
+        })?;
+    let jobs = records
+        .into_iter()
+        .map(|record| JobSummary {
+            id: record.id.to_string(),
+            state: record.state.as_str().to_string(),
+            submitter: record.submitter,
+            created_at: record.created_at,
+            status_url: state.service.status_url(record.id),
+        })
+        .collect();
+    let next_url = next.map(|id| {
+        let filter = match states.len() == JobState::ALL.len() {
+            true => String::new(),
+            false => format!("&state={}", states.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(",")),
+        };
+        format!("/v1/jobs?limit={limit}{filter}&cursor={id}")
+    });
+    Ok(Json(JobList { jobs, next_cursor: next.map(|id| id.to_string()), next_url }))
 }

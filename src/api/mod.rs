@@ -54,6 +54,8 @@ pub struct ServeConfig {
     pub connections: conn::ConnLimits,
     /// How `GET /v1/jobs/{id}/pdf` hands out a PDF kept in S3.
     pub pdf_download: jobs::PdfDownload,
+    /// How many synchronous renders may wait for a browser, and how long.
+    pub renders: crate::service::admission::RenderLimits,
 }
 
 impl Default for ServeConfig {
@@ -65,6 +67,7 @@ impl Default for ServeConfig {
             max_body_bytes: 16 * 1024 * 1024,
             connections: conn::ConnLimits::default(),
             pdf_download: jobs::PdfDownload::Redirect,
+            renders: crate::service::admission::RenderLimits::default(),
         }
     }
 }
@@ -86,11 +89,16 @@ pub struct AppState {
     pub routing: Arc<Routes>,
     /// Candidates and held jobs waiting for review, decisions, the audit log.
     pub review: Arc<Review>,
+    /// The gate synchronous renders pass (`service::admission`).
+    pub renders: Arc<crate::service::admission::RenderGate>,
 }
 
 impl AppState {
     pub fn new(app: &App, config: ServeConfig) -> AppState {
+        let renders =
+            crate::service::admission::RenderGate::new(config.app.browsers, config.renders, app.metrics.clone());
         AppState {
+            renders: Arc::new(renders),
             config: Arc::new(config),
             engine: app.engine.clone(),
             catalog: app.catalog.clone(),

@@ -27,6 +27,9 @@ pub struct Problem {
     /// For `invalid-data`: every way `data` fails the template's schema, each at its JSON pointer.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<crate::template::DataProblem>,
+    /// Sent as the `Retry-After` header (seconds), for a 429 or 503 that will pass.
+    #[serde(skip)]
+    pub retry_after_secs: Option<u32>,
 }
 
 impl Problem {
@@ -38,6 +41,7 @@ impl Problem {
             status: status.as_u16(),
             detail: detail.into(),
             errors: Vec::new(),
+            retry_after_secs: None,
         }
     }
 
@@ -49,7 +53,14 @@ impl Problem {
             status: status.as_u16(),
             detail: detail.into(),
             errors: Vec::new(),
+            retry_after_secs: None,
         }
+    }
+
+    /// The problem with a `Retry-After` of `secs` seconds.
+    pub fn retry_after(mut self, secs: u32) -> Problem {
+        self.retry_after_secs = Some(secs);
+        self
     }
 
     pub fn status_code(&self) -> StatusCode {
@@ -63,6 +74,9 @@ impl IntoResponse for Problem {
         let body = serde_json::to_vec(&self).unwrap_or_else(|_| b"{}".to_vec());
         let mut response = (status, body).into_response();
         response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+        if let Some(secs) = self.retry_after_secs {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
         response
     }
 }

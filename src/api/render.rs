@@ -20,6 +20,7 @@ use crate::pipeline::EngineError;
 use crate::raster::RasterError;
 use crate::render::RenderError;
 use crate::request::{JobRequest, RequestError};
+use crate::service::admission::Refused;
 use crate::service::{RenderNowError, RenderedNow};
 
 /// Response header: pages in the PDF.
@@ -132,7 +133,10 @@ fn engine_problem(e: EngineError, metrics: &crate::service::metrics::Metrics) ->
     responses(
         (status = 200, description = "The proved PDF", content_type = "application/pdf"),
         (status = 400, body = Problem), (status = 401, body = Problem), (status = 413, body = Problem),
-        (status = 415, body = Problem), (status = 422, body = Problem), (status = 502, body = Problem)),
+        (status = 415, body = Problem), (status = 422, body = Problem),
+        (status = 429, body = Problem, description = "Too many renders waiting (--max-waiting-renders); see Retry-After"),
+        (status = 502, body = Problem),
+        (status = 503, body = Problem, description = "No browser free within --api-timeout-secs; see Retry-After")),
     security(("bearer" = [])))]
 pub async fn render(State(state): State<AppState>, JobInput(job): JobInput) -> Result<Response, Problem> {
     answer(&state, &job, None).await
@@ -143,6 +147,16 @@ pub async fn render(State(state): State<AppState>, JobInput(job): JobInput) -> R
 pub(super) async fn answer(state: &AppState, job: &JobRequest, file_name: Option<String>) -> Result<Response, Problem> {
     // Validated here first so a bad request is a 4xx without touching the engines.
     let doc = job.document(&state.catalog, &state.config.app.limits).inspect_err(|_| state.metrics.job("invalid"))?;
+    let _admitted = state.renders.admit().await.map_err(|refused| {
+        let (status, kind, title) = match refused {
+            Refused::Full { .. } => (StatusCode::TOO_MANY_REQUESTS, "renders-busy", "Too many renders are waiting"),
+            Refused::Waited { .. } => {
+                (StatusCode::SERVICE_UNAVAILABLE, "renders-timeout", "No browser was free in time")
+            }
+        };
+        tracing::warn!(reason = %refused, "a synchronous render was turned away");
+        Problem::new(status, kind, title, refused.to_string()).retry_after(refused.retry_after_secs())
+    })?;
     let outcome = state.service.render_now(job).await.map_err(|e| render_problem(e, &state.metrics))?;
     let (job_state, engine, renderer, proof) = match outcome {
         RenderedNow::Shipped { state, engine, renderer_version, proof } => (state, engine, renderer_version, proof),

@@ -157,6 +157,14 @@ pub struct Args {
     /// Default: no cap per submitter (only --max-queue).
     #[arg(long, env = "PIXELPROOF_MAX_QUEUE_PER_SUBMITTER")]
     pub max_queue_per_submitter: Option<usize>,
+    /// POST /v1/render and the form route: renders that may wait for a browser beyond those
+    /// rendering (one per --browsers); more are answered 429 with Retry-After at once.
+    #[arg(long, env = "PIXELPROOF_MAX_WAITING_RENDERS", value_name = "N", default_value_t = 16)]
+    pub max_waiting_renders: usize,
+    /// POST /v1/render and the form route: seconds a render may wait for a browser before it is
+    /// answered 503 with Retry-After (the render itself is bounded by --render-timeout-secs).
+    #[arg(long, env = "PIXELPROOF_API_TIMEOUT_SECS", value_name = "SECS", default_value_t = 60)]
+    pub api_timeout_secs: u64,
 }
 
 /// What only the API process takes; a worker runs with the defaults.
@@ -168,6 +176,7 @@ pub struct ApiOnly {
     pub pdf_download: PdfDownload,
     pub max_body_bytes: usize,
     pub max_queue_per_submitter: Option<usize>,
+    pub renders: crate::service::admission::RenderLimits,
 }
 
 impl Default for ApiOnly {
@@ -179,6 +188,7 @@ impl Default for ApiOnly {
             pdf_download: PdfDownload::Redirect,
             max_body_bytes: 16 * 1024 * 1024,
             max_queue_per_submitter: None,
+            renders: crate::service::admission::RenderLimits::default(),
         }
     }
 }
@@ -193,6 +203,10 @@ impl Args {
             pdf_download: self.pdf_download,
             max_body_bytes: self.max_body_bytes,
             max_queue_per_submitter: self.max_queue_per_submitter,
+            renders: crate::service::admission::RenderLimits {
+                max_waiting: self.max_waiting_renders,
+                wait: Duration::from_secs(self.api_timeout_secs),
+            },
         };
         self.common.config(Mode::Api, api)
     }
@@ -231,6 +245,11 @@ impl Common {
         let webhook_secrets =
             crate::webhook::signature::Secrets::parse(&self.webhook_secrets).context("--webhook-secret")?;
         anyhow::ensure!(api.max_body_bytes >= 1024, "--max-body-bytes must be at least 1024");
+        anyhow::ensure!(
+            (1..=3600).contains(&api.renders.wait.as_secs()),
+            "--api-timeout-secs must be from 1 to 3600, not {}",
+            api.renders.wait.as_secs()
+        );
         anyhow::ensure!(self.max_html_bytes >= 1, "--max-html-bytes must be at least 1");
         // serde_json refuses JSON nested deeper than 128 levels before any limit of ours is asked.
         anyhow::ensure!(
@@ -298,6 +317,7 @@ impl Common {
             max_body_bytes: api.max_body_bytes,
             connections,
             pdf_download: api.pdf_download,
+            renders: api.renders,
         })
     }
 }

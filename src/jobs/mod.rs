@@ -28,7 +28,9 @@ use serde::{Deserialize, Serialize};
 use crate::request::JobRequest;
 use crate::store::ObjectKey;
 
+pub mod index;
 mod store;
+pub use index::Scope;
 pub use store::{Claim, Claimed, JobStore, Removal, Stored, Tombstone};
 
 /// A job's id: a ULID (26 Crockford base32 characters, sortable by creation time).
@@ -118,6 +120,11 @@ impl JobState {
         JobState::Held,
         JobState::Failed,
     ];
+
+    /// The states a worker still moves a job out of by itself (neither settled nor held).
+    pub const IN_PROGRESS: [JobState; 3] = [JobState::Queued, JobState::Rendering, JobState::Verifying];
+    /// The settled states.
+    pub const SETTLED: [JobState; 3] = [JobState::Done, JobState::Fallback, JobState::Failed];
 
     /// The lowercase name used in JSON, logs and metrics.
     pub fn as_str(self) -> &'static str {

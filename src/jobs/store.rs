@@ -16,7 +16,8 @@ use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 
-use super::{JobId, JobRecord};
+use super::index::{self, Scope};
+use super::{JobId, JobRecord, JobState};
 use crate::idempotency::{BodyFingerprint, IdempotencyKey};
 use crate::store::{ObjectKey, ObjectStore, PutOutcome, StoreError};
 
@@ -82,6 +83,15 @@ fn is_final(record: &JobRecord) -> bool {
     record.state.is_settled() || record.state == crate::jobs::JobState::Held
 }
 
+/// Whether an index entry in `entry` may yet name the state of a record now in `record`: not once
+/// the job settled, nor, once it is held, for a state before held.
+fn may_yet_be_right(record: JobState, entry: JobState) -> bool {
+    !record.is_settled() && (record != JobState::Held || entry.is_settled())
+}
+
+/// How many entries a listing of everything reads at a time.
+const LIST_PAGE: usize = 500;
+
 fn key(text: String) -> Result<ObjectKey, StoreError> {
     ObjectKey::parse(&text)
 }
@@ -110,11 +120,131 @@ impl JobStore {
             what: "JSON",
             detail: e.to_string(),
         })?;
+        // Its entries in the new state first: a crash between the two leaves an extra entry,
+        // which listings skip, never a record missing from them.
+        let entries = index::keys(record.id, record.state, record.submitter.as_deref())?;
+        futures::future::try_join_all(entries.iter().map(|key| self.objects.put(key, Vec::new()))).await?;
         self.objects.put(&Self::record_key(record.id), bytes).await?;
+        let mut left: Vec<JobState> = record.history.iter().map(|t| t.from).filter(|&s| s != record.state).collect();
+        left.sort_unstable();
+        left.dedup();
+        self.forget_entries(record.id, &left, record.submitter.as_deref()).await;
         if is_final(record) {
             // Nobody waiting is fine: the send fails and no one needed it.
             let _ = self.settled.send(record.id);
         }
+        Ok(())
+    }
+
+    /// Deletes the job's index entries in `states` (a failure is logged: listings skip a stale
+    /// entry and delete it once the job has settled).
+    async fn forget_entries(&self, id: JobId, states: &[JobState], submitter: Option<&str>) {
+        let mut keys = Vec::new();
+        for &state in states {
+            match index::keys(id, state, submitter) {
+                Ok(k) => keys.extend(k),
+                Err(e) => tracing::warn!(job = %id, error = %e, "could not name a job's index entry"),
+            }
+        }
+        for (key, result) in
+            keys.iter().zip(futures::future::join_all(keys.iter().map(|k| self.objects.delete(k))).await)
+        {
+            if let Err(e) = result {
+                tracing::warn!(job = %id, key = %key, error = %e, "could not delete a stale index entry; listings skip it");
+            }
+        }
+    }
+
+    /// Jobs of `scope` in one of `states`, newest first, made before `before` (a cursor: the
+    /// last id of the previous page), that `keep` accepts: at most `limit`, and the cursor of
+    /// the next page when there may be one. Reads the index, then only the records it lists.
+    pub async fn list(
+        &self,
+        scope: Scope<'_>,
+        states: &[JobState],
+        before: Option<JobId>,
+        limit: usize,
+        keep: impl Fn(&JobRecord) -> bool,
+    ) -> Result<(Vec<JobRecord>, Option<JobId>), StoreError> {
+        let mut found = Vec::new();
+        let mut after = before;
+        while found.len() < limit {
+            let (entries, more) = index::entries(&*self.objects, scope, states, after, limit - found.len()).await?;
+            for entry in entries {
+                after = Some(entry.id);
+                let record = match self.load(entry.id).await {
+                    Ok(record) => record,
+                    Err(StoreError::Corrupt { key, detail, .. }) => {
+                        tracing::warn!(%key, %detail, "a listing skipped a job whose record cannot be read");
+                        continue;
+                    }
+                    Err(e) => return Err(e),
+                };
+                match record {
+                    Some(record) if record.state == entry.state => {
+                        if keep(&record) {
+                            found.push(record);
+                        }
+                    }
+                    // An entry put just before its record's save, or left by a crash: skipped,
+                    // and deleted once it can never be right again (the job settled, was
+                    // removed, or is held and the entry is for a state before).
+                    Some(record) if may_yet_be_right(record.state, entry.state) => {}
+                    _ => {
+                        if let Err(e) = self.objects.delete(&entry.key).await {
+                            tracing::warn!(key = %entry.key, error = %e, "could not delete a stale index entry");
+                        }
+                    }
+                }
+                if found.len() == limit {
+                    return Ok((found, after));
+                }
+            }
+            if !more {
+                break;
+            }
+        }
+        Ok((found, None))
+    }
+
+    /// Every job of `scope` in one of `states`, newest first (read a page at a time).
+    pub async fn list_all(&self, scope: Scope<'_>, states: &[JobState]) -> Result<Vec<JobRecord>, StoreError> {
+        let mut all = Vec::new();
+        let mut cursor = None;
+        loop {
+            let (page, next) = self.list(scope, states, cursor, LIST_PAGE, |_| true).await?;
+            all.extend(page);
+            match next {
+                Some(next) => cursor = Some(next),
+                None => return Ok(all),
+            }
+        }
+    }
+
+    /// Indexes every record, once per store: a store made before the index has records
+    /// without entries. Start-up calls it; `index/v1` says it was done.
+    pub async fn ensure_index(&self) -> Result<(), StoreError> {
+        let marker = ObjectKey::parse(index::MARKER)?;
+        if self.objects.exists(&marker).await? {
+            return Ok(());
+        }
+        let mut indexed = 0usize;
+        for id in self.job_ids().await? {
+            let record = match self.load(id).await {
+                Ok(Some(record)) => record,
+                Ok(None) => continue,
+                Err(e) => {
+                    tracing::warn!(job = %id, error = %e, "could not index a job whose record cannot be read");
+                    continue;
+                }
+            };
+            for key in index::keys(id, record.state, record.submitter.as_deref())? {
+                self.objects.put(&key, Vec::new()).await?;
+            }
+            indexed += 1;
+        }
+        self.objects.put(&marker, Vec::new()).await?;
+        tracing::info!(jobs = indexed, "indexed the jobs stored before the job index");
         Ok(())
     }
 
@@ -241,6 +371,7 @@ impl JobStore {
         })?;
         self.objects.put(&Self::tombstone_key(id), bytes).await?;
         let mut removed = usize::from(self.objects.delete(&Self::record_key(id)).await?);
+        self.forget_entries(id, &JobState::ALL, tombstone.submitter.as_deref()).await;
         for key in self.objects.list(&format!("jobs/{id}/")).await? {
             if key != Self::tombstone_key(id) {
                 removed += usize::from(self.objects.delete(&key).await?);
@@ -312,5 +443,155 @@ impl JobStore {
         let corrupt = |detail: String| StoreError::Corrupt { key: key.to_string(), what: "a job id", detail };
         let text = String::from_utf8(bytes).map_err(|e| corrupt(e.to_string()))?;
         JobId::parse(text.trim()).map(Some).map_err(|e| corrupt(e.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use async_trait::async_trait;
+
+    use super::*;
+    use crate::store::LocalStore;
+
+    /// A local store that counts the objects read, so a test can show a listing reads the
+    /// records it lists and no others.
+    #[derive(Debug)]
+    struct Counting {
+        inner: LocalStore,
+        gets: AtomicUsize,
+    }
+
+    #[async_trait]
+    impl ObjectStore for Counting {
+        async fn put(&self, key: &ObjectKey, bytes: Vec<u8>) -> Result<(), StoreError> {
+            self.inner.put(key, bytes).await
+        }
+        async fn put_if_absent(&self, key: &ObjectKey, bytes: Vec<u8>) -> Result<PutOutcome, StoreError> {
+            self.inner.put_if_absent(key, bytes).await
+        }
+        async fn get(&self, key: &ObjectKey) -> Result<Option<Vec<u8>>, StoreError> {
+            self.gets.fetch_add(1, Ordering::SeqCst);
+            self.inner.get(key).await
+        }
+        async fn exists(&self, key: &ObjectKey) -> Result<bool, StoreError> {
+            self.inner.exists(key).await
+        }
+        async fn delete(&self, key: &ObjectKey) -> Result<bool, StoreError> {
+            self.inner.delete(key).await
+        }
+        async fn list(&self, prefix: &str) -> Result<Vec<ObjectKey>, StoreError> {
+            self.inner.list(prefix).await
+        }
+    }
+
+    fn store(dir: &std::path::Path) -> (JobStore, Arc<Counting>) {
+        let counting = Arc::new(Counting { inner: LocalStore::open(dir).unwrap(), gets: AtomicUsize::new(0) });
+        (JobStore::new(counting.clone()), counting)
+    }
+
+    fn job(submitter: &str) -> JobRecord {
+        let mut record = JobRecord::new(JobId::new(), serde_json::json!({}), None);
+        record.submitter = Some(submitter.to_string());
+        record
+    }
+
+    async fn moved(jobs: &JobStore, record: &mut JobRecord, to: &[JobState]) {
+        for &state in to {
+            record.transition(state, None).unwrap();
+            jobs.save(record).await.unwrap();
+        }
+    }
+
+    fn ids(records: &[JobRecord]) -> Vec<JobId> {
+        records.iter().map(|r| r.id).collect()
+    }
+
+    #[tokio::test]
+    async fn listings_read_the_index_and_only_the_records_they_list() {
+        let dir = tempfile::tempdir().unwrap();
+        let (jobs, counting) = store(dir.path());
+        let mut held = Vec::new();
+        for n in 0..60 {
+            let mut record = job(if n % 2 == 0 { "alice" } else { "bob" });
+            jobs.save(&record).await.unwrap();
+            let path: &[JobState] = if n % 20 == 7 {
+                &[JobState::Rendering, JobState::Verifying, JobState::Held]
+            } else {
+                &[JobState::Rendering, JobState::Verifying, JobState::Done]
+            };
+            moved(&jobs, &mut record, path).await;
+            if record.state == JobState::Held {
+                held.push(record.id);
+            }
+        }
+        held.reverse();
+        counting.gets.store(0, Ordering::SeqCst);
+        let (found, next) = jobs.list(Scope::All, &[JobState::Held], None, 10, |_| true).await.unwrap();
+        assert_eq!(ids(&found), held);
+        assert_eq!(next, None);
+        assert_eq!(counting.gets.load(Ordering::SeqCst), held.len(), "read records it did not list");
+        // Every done job left its earlier states' entries.
+        let (rendering, _) = jobs.list(Scope::All, &JobState::IN_PROGRESS, None, 100, |_| true).await.unwrap();
+        assert!(rendering.is_empty());
+        assert_eq!(dir.path().join("index/state/rendering").read_dir().map(|d| d.count()).unwrap_or(0), 0);
+        // Pages of a submitter's jobs, newest first, resume at the cursor and end with none.
+        let (mut pages, mut cursor) = (Vec::new(), None);
+        loop {
+            let (page, next) = jobs.list(Scope::Owner("alice"), &JobState::ALL, cursor, 7, |_| true).await.unwrap();
+            assert!(page.len() <= 7);
+            pages.extend(page);
+            match next {
+                Some(next) => cursor = Some(next),
+                None => break,
+            }
+        }
+        assert_eq!(pages.len(), 30);
+        assert!(pages.iter().all(|r| r.submitter.as_deref() == Some("alice")));
+        assert!(ids(&pages).windows(2).all(|w| w[0] > w[1]), "not newest first, or repeated");
+    }
+
+    #[tokio::test]
+    async fn stale_entries_are_skipped_and_removed_jobs_leave_every_listing() {
+        let dir = tempfile::tempdir().unwrap();
+        let (jobs, counting) = store(dir.path());
+        let mut record = job("alice");
+        jobs.save(&record).await.unwrap();
+        moved(&jobs, &mut record, &[JobState::Rendering, JobState::Verifying, JobState::Done]).await;
+        // A crash between a new entry and the record's save: an entry says held.
+        for key in index::keys(record.id, JobState::Held, Some("alice")).unwrap() {
+            counting.put(&key, Vec::new()).await.unwrap();
+        }
+        let (held, _) = jobs.list(Scope::All, &[JobState::Held], None, 10, |_| true).await.unwrap();
+        assert!(held.is_empty(), "listed a done job as held");
+        assert!(!counting.exists(&index::keys(record.id, JobState::Held, None).unwrap()[0]).await.unwrap());
+        let tombstone = Tombstone {
+            id: record.id,
+            submitter: record.submitter.clone(),
+            removed_at: chrono::Utc::now(),
+            why: Removal::Retention { days: 1 },
+        };
+        jobs.remove(&tombstone).await.unwrap();
+        assert!(counting.list("index/").await.unwrap().is_empty(), "the removed job left entries");
+    }
+
+    #[tokio::test]
+    async fn a_store_made_before_the_index_is_indexed_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let (jobs, counting) = store(dir.path());
+        let mut old = job("alice");
+        old.transition(JobState::Rendering, None).unwrap();
+        old.transition(JobState::Verifying, None).unwrap();
+        old.transition(JobState::Held, None).unwrap();
+        // Written the way a release before the index wrote it: the record alone.
+        counting.put(&JobStore::record_key(old.id), serde_json::to_vec(&old).unwrap()).await.unwrap();
+        assert!(jobs.list_all(Scope::All, &[JobState::Held]).await.unwrap().is_empty());
+        jobs.ensure_index().await.unwrap();
+        assert_eq!(ids(&jobs.list_all(Scope::All, &[JobState::Held]).await.unwrap()), vec![old.id]);
+        assert_eq!(ids(&jobs.list_all(Scope::Owner("alice"), &JobState::ALL).await.unwrap()), vec![old.id]);
+        counting.gets.store(0, Ordering::SeqCst);
+        jobs.ensure_index().await.unwrap();
+        assert_eq!(counting.gets.load(Ordering::SeqCst), 0, "indexed again");
     }
 }

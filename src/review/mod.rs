@@ -152,11 +152,11 @@ impl Review {
     /// Every job in `held`, oldest first, with its artifact names and verdict.
     pub async fn held_jobs(&self) -> Result<Vec<HeldJob>, ReviewError> {
         let mut out = Vec::new();
-        for id in self.jobs.job_ids().await? {
-            let Some(record) = self.jobs.load(id).await? else { continue };
-            if record.state != JobState::Held {
-                continue;
-            }
+        // The job index lists the held jobs, newest first; only their records are read.
+        let mut held = self.jobs.list_all(crate::jobs::Scope::All, &[JobState::Held]).await?;
+        held.reverse();
+        for record in held {
+            let id = record.id;
             let artifacts = self.jobs.artifacts(id).await?;
             let verdict = match &record.verdict {
                 Some(v) => Some(v.clone()),

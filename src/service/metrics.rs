@@ -55,6 +55,9 @@ pub struct Metrics {
     /// `miss`, `bypass` (a job it cannot answer), `store` (a shipped job stored), `error` (a
     /// read or write that failed: the job rendered, or stayed uncached).
     pub render_cache: Family<OutcomeLabel, Counter>,
+    /// Synchronous renders (`/v1/render`, the form route) `running` and `waiting` for a browser
+    /// (`service::admission`); those turned away count in `renders` as `busy` and `waited`.
+    pub sync_renders: Family<QueueLabel, Gauge>,
 }
 
 impl Default for Metrics {
@@ -88,8 +91,15 @@ impl Metrics {
         registry.register("submitter_jobs", "Job submissions by submitter and outcome", submitter_jobs.clone());
         let render_cache = Family::<OutcomeLabel, Counter>::default();
         registry.register("render_cache", "Render cache lookups and stores by outcome", render_cache.clone());
+        let sync_renders = Family::<QueueLabel, Gauge>::default();
+        registry.register(
+            "sync_renders",
+            "Synchronous renders running and waiting for a browser",
+            sync_renders.clone(),
+        );
         Metrics {
             registry,
+            sync_renders,
             jobs,
             renders,
             stage_seconds,
@@ -116,6 +126,11 @@ impl Metrics {
 
     pub fn render(&self, outcome: &'static str) {
         self.renders.get_or_create(&OutcomeLabel { outcome }).inc();
+    }
+
+    /// The gauge of synchronous renders in `state` (`running`, `waiting`).
+    pub fn sync_renders(&self, state: &'static str) -> Gauge {
+        self.sync_renders.get_or_create(&QueueLabel { state }).clone()
     }
 
     pub fn stage(&self, stage: &'static str, elapsed: std::time::Duration) {

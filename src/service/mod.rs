@@ -15,6 +15,7 @@
 //! * a cached PDF ships only for the same document, environment, baseline and rules
 //!   (`cache`: the key covers them all; only shipped jobs are stored).
 
+pub mod admission;
 pub mod artifacts;
 mod attempt;
 pub mod cache;
@@ -36,7 +37,7 @@ use std::time::Duration;
 
 use crate::fallback::FallbackRenderer;
 use crate::idempotency::{BodyFingerprint, IdempotencyKey};
-use crate::jobs::{Claim, Claimed, JobStore};
+use crate::jobs::{Claim, Claimed, JobStore, Scope};
 use crate::jobs::{JobId, JobRecord, JobState};
 use crate::pipeline::Engine;
 use crate::queue::{Queue, QueueError, Recovery};
@@ -346,6 +347,7 @@ impl Service {
     /// the queue (a crash between save and enqueue) ⇒ enqueued again.
     pub async fn recover(&self, recovery: &Recovery) -> Result<RecoveryReport, StoreError> {
         let mut report = RecoveryReport { requeued_by_queue: recovery.requeued.len(), ..Default::default() };
+        self.jobs.ensure_index().await?;
         let letters = match self.queue.dead_letters() {
             Ok(l) => l,
             Err(e) => {
@@ -373,13 +375,10 @@ impl Service {
                 let _ = self.notify(&record, WebhookEvent::Failed).await;
             }
         }
-        for id in self.jobs.job_ids().await? {
+        for record in self.jobs.list_all(Scope::All, &JobState::IN_PROGRESS).await? {
+            let id = record.id;
             // A broker cannot say whether it holds a job: such records are left alone.
             if self.queue.holds(id).unwrap_or(true) {
-                continue;
-            }
-            let Some(record) = self.jobs.load(id).await? else { continue };
-            if record.state.is_settled() || record.state == JobState::Held {
                 continue;
             }
             match self.queue.enqueue(id).await {

@@ -43,17 +43,16 @@ impl Quota {
         Quota { limit, unsettled: Default::default() }
     }
 
-    /// Reads every record (a scan of `jobs/`) and counts the unsettled ones per submitter.
+    /// Reads the jobs in progress (from the job index) and counts the unsettled ones per submitter.
     /// Nothing is read without a cap.
     pub async fn load(&self, jobs: &JobStore) -> Result<(), StoreError> {
         if self.limit.is_none() {
             return Ok(());
         }
         let mut found: HashMap<String, BTreeSet<JobId>> = HashMap::new();
-        for id in jobs.job_ids().await? {
-            let Some(record) = jobs.load(id).await? else { continue };
-            if let (Some(submitter), false) = (record.submitter, finished(record.state)) {
-                found.entry(submitter).or_default().insert(id);
+        for record in jobs.list_all(crate::jobs::Scope::All, &JobState::IN_PROGRESS).await? {
+            if let Some(submitter) = record.submitter {
+                found.entry(submitter).or_default().insert(record.id);
             }
         }
         let mut unsettled = self.unsettled.lock().await;

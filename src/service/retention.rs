@@ -9,11 +9,13 @@ use std::time::Duration;
 use chrono::Utc;
 
 use super::Service;
-use crate::jobs::{JobRecord, JobState, Removal, Tombstone};
+use crate::jobs::{JobRecord, JobState, Removal, Scope, Tombstone};
 use crate::store::StoreError;
 
 /// How often the retention sweep runs (besides once at start).
 const SWEEP_EVERY: Duration = Duration::from_secs(3600);
+/// How many old jobs one step of a sweep loads.
+const SWEEP_PAGE: usize = 200;
 
 /// Why a job cannot be removed.
 #[derive(Debug, thiserror::Error)]
@@ -54,24 +56,24 @@ impl Service {
     pub async fn sweep(&self, days: u32) -> Result<Swept, StoreError> {
         let cutoff = Utc::now() - chrono::Duration::days(i64::from(days));
         let mut swept = Swept::default();
-        for id in self.jobs.job_ids().await? {
-            // One record that cannot be read or removed does not stop the sweep.
-            let record = match self.jobs.load(id).await {
-                Ok(Some(record)) => record,
-                Ok(None) => continue,
-                Err(e) => {
-                    tracing::warn!(job = %id, error = %e, "retention skipped a job whose record cannot be read");
-                    continue;
-                }
-            };
-            if record.state.is_settled() && record.updated_at < cutoff {
+        // A job that settled before the cutoff was made before it: the index lists those only
+        // (records that cannot be read are skipped by the listing, and stay).
+        let mut cursor = Some(crate::jobs::index::first_id_at(cutoff));
+        while let Some(before) = cursor {
+            let (page, next) = self
+                .jobs
+                .list(Scope::All, &JobState::SETTLED, Some(before), SWEEP_PAGE, |r| r.updated_at < cutoff)
+                .await?;
+            for record in page {
+                // One job that cannot be removed does not stop the sweep.
                 match self.remove_job(&record, Removal::Retention { days }).await {
                     Ok(_) => swept.jobs += 1,
                     Err(e) => {
-                        tracing::warn!(job = %id, error = %e, "retention could not remove a job; next sweep tries again")
+                        tracing::warn!(job = %record.id, error = %e, "retention could not remove a job; next sweep tries again")
                     }
                 }
             }
+            cursor = next;
         }
         swept.cache_entries = self.cache.expire(cutoff).await?;
         Ok(swept)

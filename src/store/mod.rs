@@ -101,6 +101,22 @@ pub trait ObjectStore: Send + Sync + std::fmt::Debug {
     /// Every key that starts with `prefix` (a plain string prefix, e.g. `jobs/` or
     /// `jobs/01H…/artifacts/`), sorted.
     async fn list(&self, prefix: &str) -> Result<Vec<ObjectKey>, StoreError>;
+    /// The first `limit` keys that start with `prefix` and sort after `start_after` (a whole
+    /// key), sorted: a page of a listing too long to read at once (the job index). A store that
+    /// cannot start mid-listing lists everything and cuts.
+    async fn list_page(
+        &self,
+        prefix: &str,
+        start_after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<ObjectKey>, StoreError> {
+        let mut keys = self.list(prefix).await?;
+        if let Some(after) = start_after {
+            keys.retain(|k| k.as_str() > after);
+        }
+        keys.truncate(limit);
+        Ok(keys)
+    }
     /// The object's bytes as a stream, or `None` when there is no such object. A store that
     /// cannot stream reads the object whole and hands it on as one chunk.
     async fn stream(&self, key: &ObjectKey) -> Result<Option<ObjectStream>, StoreError> {

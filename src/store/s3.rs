@@ -594,13 +594,42 @@ impl ObjectStore for S3Store {
     }
 
     async fn list(&self, prefix: &str) -> Result<Vec<ObjectKey>, StoreError> {
+        self.list_from(prefix, None, None).await
+    }
+
+    async fn list_page(
+        &self,
+        prefix: &str,
+        start_after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<ObjectKey>, StoreError> {
+        self.list_from(prefix, start_after, Some(limit)).await
+    }
+}
+
+impl S3Store {
+    /// ListObjectsV2, page after page: every key under `prefix` after `start_after`, or the first
+    /// `limit` of them.
+    async fn list_from(
+        &self,
+        prefix: &str,
+        start_after: Option<&str>,
+        limit: Option<usize>,
+    ) -> Result<Vec<ObjectKey>, StoreError> {
         let strip = if self.config.prefix.is_empty() { String::new() } else { format!("{}/", self.config.prefix) };
         let full_prefix = format!("{strip}{prefix}");
         let mut keys = Vec::new();
         let mut token: Option<String> = None;
         loop {
             let mut request = self.client.list_objects_v2().bucket(&self.config.bucket).prefix(&full_prefix);
-            if let Some(size) = self.config.list_page_size {
+            if let Some(after) = start_after {
+                request = request.start_after(format!("{strip}{after}"));
+            }
+            let wanted = limit.map(|l| i32::try_from(l.saturating_sub(keys.len())).unwrap_or(i32::MAX));
+            if let Some(size) = match (self.config.list_page_size, wanted) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            } {
                 request = request.max_keys(size);
             }
             if let Some(token) = token.take() {
@@ -635,13 +664,17 @@ impl ObjectStore for S3Store {
                     }
                 }
             }
+            let enough = limit.is_some_and(|l| keys.len() >= l);
             match page.next_continuation_token() {
-                Some(next) if page.is_truncated() == Some(true) => token = Some(next.to_string()),
+                Some(next) if page.is_truncated() == Some(true) && !enough => token = Some(next.to_string()),
                 _ => break,
             }
         }
         keys.sort();
         keys.dedup();
+        if let Some(limit) = limit {
+            keys.truncate(limit);
+        }
         Ok(keys)
     }
 }

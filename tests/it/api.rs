@@ -414,6 +414,75 @@ fn a_render_over_the_timeout_is_a_422_naming_the_limit() {
     assert_eq!(r.status(), StatusCode::OK);
 }
 
+/// Synchronous renders past the browsers wait for one; past `--max-waiting-renders` they are
+/// turned away at once (429), and one that waits past `--api-timeout-secs` gets a 503: both
+/// with a `Retry-After`, instead of waiting without limit.
+#[test]
+fn renders_past_the_cap_get_a_429_and_past_the_wait_a_503_with_retry_after() {
+    let server = Server::start(&[
+        "--browsers",
+        "1",
+        "--render-timeout-secs",
+        "15",
+        "--max-waiting-renders",
+        "1",
+        "--api-timeout-secs",
+        "4",
+    ]);
+    let http = client();
+    server.wait_ready(&http);
+    let render = server.url("/v1/render");
+    let gauge = |state: &str| {
+        let text = http.get(server.url("/metrics")).send().expect("metrics").text().expect("text");
+        metric(&text, &format!("pixelproof_sync_renders{{state=\"{state}\"}}"))
+    };
+    let until = |state: &str| {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while gauge(state) < 1.0 {
+            assert!(Instant::now() < deadline, "no render {state} after 60 s");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    // 1. A document that spins holds the one browser until the render timeout.
+    let endless = "<p>spin</p><script>const t = Date.now(); while (Date.now() - t < 60000) {}</script>";
+    let spinning = {
+        let url = render.clone();
+        std::thread::spawn(move || client().post(url).json(&json!({"html": endless})).send().map(|r| r.status()))
+    };
+    until("running");
+    // 2. The next one waits for it.
+    let waiting = {
+        let url = render.clone();
+        std::thread::spawn(move || {
+            let r = client().post(url).json(&json!({"html": "<p>waits</p>"})).send().expect("render");
+            let retry = r.headers().get("retry-after").map(|v| v.to_str().unwrap_or_default().to_string());
+            (r.status(), retry, r.text().unwrap_or_default())
+        })
+    };
+    until("waiting");
+    // 3. One more is one too many: 429 at once.
+    let started = Instant::now();
+    let r = http.post(&render).json(&json!({"html": "<p>too many</p>"})).send().expect("render");
+    let retry: u32 = r.headers().get("retry-after").and_then(|v| v.to_str().ok()?.parse().ok()).expect("Retry-After");
+    assert!((1..=60).contains(&retry), "Retry-After {retry}");
+    let problem = assert_problem(r, StatusCode::TOO_MANY_REQUESTS, "--max-waiting-renders");
+    assert!(problem["type"].as_str().unwrap_or_default().ends_with("renders-busy"), "{problem}");
+    assert!(started.elapsed() < Duration::from_secs(4), "the 429 waited {:?}", started.elapsed());
+    // 4. The waiting one gives up after --api-timeout-secs: 503 with Retry-After.
+    let (status, retry, body) = waiting.join().expect("waiting thread");
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert!(retry.is_some_and(|r| r.parse::<u32>().is_ok()), "no Retry-After: {body}");
+    assert!(body.contains("--api-timeout-secs"), "{body}");
+    assert_eq!(spinning.join().expect("spinning thread").expect("render"), StatusCode::UNPROCESSABLE_ENTITY);
+    // 5. The slot is free again, and the refusals were counted.
+    let r = http.post(&render).json(&json!({"html": "<p>after</p>"})).send().expect("render");
+    assert_eq!(r.status(), StatusCode::OK);
+    let text = http.get(server.url("/metrics")).send().expect("metrics").text().expect("text");
+    assert_eq!(metric(&text, "pixelproof_renders_total{outcome=\"busy\"}"), 1.0, "{text}");
+    assert_eq!(metric(&text, "pixelproof_renders_total{outcome=\"waited\"}"), 1.0, "{text}");
+    assert_eq!(gauge("waiting"), 0.0);
+}
+
 #[test]
 fn readiness_replaces_a_dead_chromium_and_counts_the_restart() {
     let server = Server::start(&["--workers", "1"]);

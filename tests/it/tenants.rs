@@ -109,10 +109,31 @@ fn a_submitter_never_gets_or_reads_another_submitters_job() {
     assert!(pdf_text(&pdf_of(&server, BOB, &bob_id)).contains("bob"));
 
     // Listings: each submitter its own, the operator every job.
+    let bob_invoice_status = wait_settled(&server, BOB, &bob_invoice, SETTLE);
+    assert_eq!(bob_invoice_status["state"], "done", "{bob_invoice_status}");
     assert_eq!(listed(&server, ALICE), vec![alice_id.clone()]);
     assert_eq!(listed(&server, BOB), vec![bob_invoice.clone(), bob_id.clone()], "newest first");
     assert_eq!(listed(&server, OPERATOR), vec![bob_invoice.clone(), bob_id.clone(), alice_id.clone()]);
     assert_problem(get(&server, ALICE, "/v1/jobs?limit=0"), StatusCode::BAD_REQUEST, "limit");
+    // By state, a page at a time: the next page starts after the cursor, the last has none.
+    let page = |token: &str, path: &str| -> (Vec<String>, Value) {
+        let v: Value = get(&server, token, path).json().expect("JSON");
+        let ids = v["jobs"].as_array().expect("jobs").iter().map(|j| j["id"].as_str().unwrap_or_default().to_string());
+        (ids.collect(), v)
+    };
+    let (first, v) = page(OPERATOR, "/v1/jobs?state=done&limit=2");
+    assert_eq!(first, vec![bob_invoice.clone(), bob_id.clone()]);
+    assert_eq!(v["next_cursor"], bob_id.as_str(), "{v}");
+    let next = v["next_url"].as_str().expect("next_url").to_string();
+    assert_eq!(next, format!("/v1/jobs?limit=2&state=done&cursor={bob_id}"));
+    let (second, v) = page(OPERATOR, &next);
+    assert_eq!(second, vec![alice_id.clone()]);
+    assert!(v.get("next_cursor").is_none(), "{v}");
+    assert!(page(OPERATOR, "/v1/jobs?state=held,failed").0.is_empty());
+    assert_eq!(page(ALICE, "/v1/jobs?state=done,fallback").0, vec![alice_id.clone()], "only alice's own");
+    assert_eq!(page(BOB, &format!("/v1/jobs?cursor={bob_invoice}")).0, vec![bob_id.clone()]);
+    assert_problem(get(&server, ALICE, "/v1/jobs?state=finished"), StatusCode::BAD_REQUEST, "held");
+    assert_problem(get(&server, ALICE, "/v1/jobs?cursor=page-2"), StatusCode::BAD_REQUEST, "next_cursor");
     // The operator reads both tenants' jobs, PDFs and artifacts.
     for id in [&alice_id, &bob_id] {
         let s: Value = get(&server, OPERATOR, &format!("/v1/jobs/{id}")).json().expect("JSON");
