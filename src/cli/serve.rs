@@ -119,11 +119,6 @@ pub struct Common {
     /// `off` renders every job. Entries are kept in the job store under `cache/`.
     #[arg(long, env = "PIXELPROOF_RENDER_CACHE", value_enum, default_value_t = Switch::On)]
     pub render_cache: Switch,
-    /// Remove settled jobs (done, fallback, failed: record, PDF, artifacts, cache entry) this
-    /// many days after they settled, at start and every hour; their ids then answer 410. Held
-    /// jobs are kept until decided. Default: keep everything.
-    #[arg(long, env = "PIXELPROOF_RETAIN_DAYS", value_name = "DAYS")]
-    pub retain_days: Option<u32>,
     #[command(flatten)]
     pub connections: crate::api::conn::ConnArgs,
 }
@@ -157,6 +152,11 @@ pub struct Args {
     /// Default: no cap per submitter (only --max-queue).
     #[arg(long, env = "PIXELPROOF_MAX_QUEUE_PER_SUBMITTER")]
     pub max_queue_per_submitter: Option<usize>,
+    /// Remove settled jobs (done, fallback, failed: record, PDF, artifacts, cache entry) this
+    /// many days after they settled, at start and every hour (in this process only, not in `pixelproof worker`s); their ids then answer 410. Held
+    /// jobs are kept until decided. Default: keep everything.
+    #[arg(long, env = "PIXELPROOF_RETAIN_DAYS", value_name = "DAYS")]
+    pub retain_days: Option<u32>,
     /// POST /v1/render and the form route: renders that may wait for a browser beyond those
     /// rendering (one per --browsers); more are answered 429 with Retry-After at once.
     #[arg(long, env = "PIXELPROOF_MAX_WAITING_RENDERS", value_name = "N", default_value_t = 16)]
@@ -177,6 +177,7 @@ pub struct ApiOnly {
     pub max_body_bytes: usize,
     pub max_queue_per_submitter: Option<usize>,
     pub renders: crate::service::admission::RenderLimits,
+    pub retain_days: Option<u32>,
 }
 
 impl Default for ApiOnly {
@@ -189,6 +190,7 @@ impl Default for ApiOnly {
             max_body_bytes: 16 * 1024 * 1024,
             max_queue_per_submitter: None,
             renders: crate::service::admission::RenderLimits::default(),
+            retain_days: None,
         }
     }
 }
@@ -207,6 +209,7 @@ impl Args {
                 max_waiting: self.max_waiting_renders,
                 wait: Duration::from_secs(self.api_timeout_secs),
             },
+            retain_days: self.retain_days,
         };
         self.common.config(Mode::Api, api)
     }
@@ -237,7 +240,7 @@ impl Common {
         anyhow::ensure!(self.fallback_timeout_secs != Some(0), "--fallback-timeout-secs must be at least 1");
         anyhow::ensure!(self.max_queue >= 1, "--max-queue must be at least 1");
         anyhow::ensure!(
-            self.retain_days.is_none_or(|d| (1..=36500).contains(&d)),
+            api.retain_days.is_none_or(|d| (1..=36500).contains(&d)),
             "--retain-days must be from 1 to 36500 (leave it out to keep every job)"
         );
         anyhow::ensure!(api.max_queue_per_submitter != Some(0), "--max-queue-per-submitter must be at least 1");
@@ -308,7 +311,7 @@ impl Common {
             retry_backoff: defaults.app.retry_backoff,
             public_url: self.public_url.map(|u| u.as_str().trim_end_matches('/').to_string()),
             render_cache: self.render_cache == Switch::On,
-            retain_days: self.retain_days,
+            retain_days: api.retain_days,
         };
         Ok(ServeConfig {
             app,

@@ -23,6 +23,17 @@ use crate::store::{ObjectKey, ObjectStore, StoreError};
 /// Written once every record of the store has its entries.
 pub const MARKER: &str = "index/v1";
 
+/// The states in the order a job moves through them (`held` before what it is decided into).
+const PATH_ORDER: [JobState; 7] = [
+    JobState::Queued,
+    JobState::Rendering,
+    JobState::Verifying,
+    JobState::Held,
+    JobState::Done,
+    JobState::Fallback,
+    JobState::Failed,
+];
+
 /// Which jobs a listing covers: every job, or one submitter's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scope<'a> {
@@ -83,7 +94,12 @@ pub async fn entries(
     // The last key of every state whose page was full: past the smallest of them, another
     // state's entries may be missing from this page.
     let mut bound: Option<String> = None;
-    for &state in states {
+    // In the order jobs move, so that a job moving on while its old state and then its new one
+    // are read is found in one or both, never in neither (only a retry, which moves a job
+    // back, can slip between two reads).
+    let mut ordered = states.to_vec();
+    ordered.sort_by_key(|s| PATH_ORDER.iter().position(|p| p == s));
+    for state in ordered {
         let prefix = prefix(scope, state);
         let start = before.map(|id| format!("{prefix}{}", inverted(id)));
         let keys = objects.list_page(&prefix, start.as_deref(), limit).await?;

@@ -68,12 +68,25 @@ fn no_files(dir: &Path) -> bool {
 }
 
 /// Moves the job's `updated_at` back `days` days, as if it had settled then.
-fn age(data: &Path, id: &str, days: i64) {
-    let path = data.join("objects/jobs").join(id).join("job.json");
-    let mut record: Value = serde_json::from_slice(&std::fs::read(&path).expect("record")).expect("JSON");
-    let then = chrono::Utc::now() - chrono::Duration::days(days);
+/// Makes job `id` one made `days` ago (and `nth` ms more, so two differ), as a stopped server
+/// would find it: its id (a ULID, whose time is when the job was made) and its record's times,
+/// and no job index (start-up indexes the store again). Its new id.
+fn age(data: &Path, id: &str, days: i64, nth: i64) -> String {
+    let then = chrono::Utc::now() - chrono::Duration::days(days) - chrono::Duration::milliseconds(nth);
+    let aged = pixelproof::jobs::index::first_id_at(then).to_string();
+    let jobs = data.join("objects/jobs");
+    std::fs::rename(jobs.join(id), jobs.join(&aged)).expect("move the job's objects");
+    let path = jobs.join(&aged).join("job.json");
+    let text = std::fs::read_to_string(&path).expect("record").replace(id, &aged);
+    let mut record: Value = serde_json::from_str(&text).expect("JSON");
+    record["created_at"] = json!(then.to_rfc3339());
     record["updated_at"] = json!(then.to_rfc3339());
     std::fs::write(&path, serde_json::to_vec_pretty(&record).expect("JSON")).expect("write the record");
+    let index = data.join("objects/index");
+    if index.exists() {
+        std::fs::remove_dir_all(&index).expect("remove the job index");
+    }
+    aged
 }
 
 fn held_invoice() -> Value {
@@ -128,8 +141,8 @@ fn delete_answers_410_after_and_retention_removes_only_old_settled_jobs() {
 
     // Retention: `old` and `held` settled ten days ago, `recent` just now.
     assert_eq!(server.terminate(Duration::from_secs(60)), Some(0));
-    age(data.path(), &old, 10);
-    age(data.path(), &held, 10);
+    let old = age(data.path(), &old, 10, 0);
+    let held = age(data.path(), &held, 10, 1);
     let (old_cache, recent_cache) = (cache_entry(data.path(), &old), cache_entry(data.path(), &recent));
     let held_files = files_of(data.path(), &held);
     let recent_files = files_of(data.path(), &recent);
