@@ -67,13 +67,13 @@ fn no_files(dir: &Path) -> bool {
     std::fs::read_dir(dir).map(|d| d.flatten().all(|e| e.path().is_dir() && no_files(&e.path()))).unwrap_or(true)
 }
 
-/// Moves the job's `updated_at` back `days` days, as if it had settled then.
-/// Makes job `id` one made `days` ago (and `nth` ms more, so two differ), as a stopped server
-/// would find it: its id (a ULID, whose time is when the job was made) and its record's times,
-/// and no job index (start-up indexes the store again). Its new id.
-fn age(data: &Path, id: &str, days: i64, nth: i64) -> String {
-    let then = chrono::Utc::now() - chrono::Duration::days(days) - chrono::Duration::milliseconds(nth);
-    let aged = pixelproof::jobs::index::first_id_at(then).to_string();
+/// Makes job `id` one made `days` ago, as a stopped server would find it: its id (a ULID, whose
+/// time is when the job was made; its random part is kept, so two aged jobs still differ) and
+/// its record's times, and no job index (start-up indexes the store again). Its new id.
+fn age(data: &Path, id: &str, days: i64) -> String {
+    let then = chrono::Utc::now() - chrono::Duration::days(days);
+    let random = ulid::Ulid::from_string(id).expect("a job id").random();
+    let aged = ulid::Ulid::from_parts(u64::try_from(then.timestamp_millis()).expect("after 1970"), random).to_string();
     let jobs = data.join("objects/jobs");
     std::fs::rename(jobs.join(id), jobs.join(&aged)).expect("move the job's objects");
     let path = jobs.join(&aged).join("job.json");
@@ -141,8 +141,8 @@ fn delete_answers_410_after_and_retention_removes_only_old_settled_jobs() {
 
     // Retention: `old` and `held` settled ten days ago, `recent` just now.
     assert_eq!(server.terminate(Duration::from_secs(60)), Some(0));
-    let old = age(data.path(), &old, 10, 0);
-    let held = age(data.path(), &held, 10, 1);
+    let old = age(data.path(), &old, 10);
+    let held = age(data.path(), &held, 10);
     let (old_cache, recent_cache) = (cache_entry(data.path(), &old), cache_entry(data.path(), &recent));
     let held_files = files_of(data.path(), &held);
     let recent_files = files_of(data.path(), &recent);
