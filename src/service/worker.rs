@@ -23,6 +23,10 @@ use crate::rules::{Attempt, Checked, JobVerdict};
 /// First and longest pause between tries of a job while the object store is unavailable.
 const OUTAGE_PAUSE: (Duration, Duration) = (Duration::from_millis(500), Duration::from_secs(10));
 
+/// How long a worker keeps trying to publish the result event of a job it just settled
+/// before leaving it to the job's redelivery.
+const ANNOUNCE_PATIENCE: Duration = Duration::from_secs(60);
+
 /// Runs until `stop` is set; an in-flight job gets `shutdown_grace` to finish, then goes back
 /// to the queue.
 pub(super) async fn run(service: Arc<Service>, n: usize, mut stop: watch::Receiver<bool>) {
@@ -174,7 +178,7 @@ async fn process_once(service: &Service, delivery: Delivery) -> Option<Delivery>
             };
             // Nothing is acked before its result event and its webhook are kept: the
             // redelivery of a settled job sends what is missing.
-            if !webhook_kept || !service.announce(&record).await {
+            if !webhook_kept || !announce_patiently(service, &record).await {
                 service.metrics.job(record.state.as_str());
                 retry_announce(service, delivery).await;
                 return None;
@@ -267,6 +271,25 @@ async fn retry(service: &Service, delivery: Delivery, record: Option<JobRecord>,
     }
     fail(service, id, record, &why.error).await;
     None
+}
+
+/// Publishes a job's result event right after the job settled, trying again with a growing
+/// pause while the broker is away, for up to `ANNOUNCE_PATIENCE`. The worker could take no
+/// other job meanwhile, and the event goes out as soon as the broker is back. Left to the
+/// redelivery, it would wait behind every job queued before it. `false` once that is spent.
+async fn announce_patiently(service: &Service, record: &JobRecord) -> bool {
+    let started = Instant::now();
+    let mut pause = OUTAGE_PAUSE.0;
+    loop {
+        if service.announce(record).await {
+            return true;
+        }
+        if started.elapsed() + pause > ANNOUNCE_PATIENCE {
+            return false;
+        }
+        tokio::time::sleep(pause).await;
+        pause = pause.saturating_mul(2).min(OUTAGE_PAUSE.1);
+    }
 }
 
 /// The job settled but its result event did not go out: deliver the job again soon (it is
