@@ -375,7 +375,8 @@ impl Service {
                 let _ = self.notify(&record, WebhookEvent::Failed).await;
             }
         }
-        for record in self.jobs.list_all(Scope::All, &JobState::IN_PROGRESS).await? {
+        let in_progress = self.jobs.list_all(Scope::All, &JobState::IN_PROGRESS).await?;
+        for record in &in_progress {
             let id = record.id;
             // A broker cannot say whether it holds a job: such records are left alone.
             if self.queue.holds(id).unwrap_or(true) {
@@ -386,7 +387,7 @@ impl Service {
                 Err(e) => tracing::error!(job = %id, error = %e, "could not enqueue a job found unqueued at start-up"),
             }
         }
-        self.quota.load(&self.jobs).await?;
+        self.quota.load(&in_progress).await;
         self.update_depth().await;
         tracing::info!(?report, "start-up recovery finished");
         Ok(report)

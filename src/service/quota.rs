@@ -11,7 +11,7 @@
 use std::collections::{BTreeSet, HashMap};
 
 use crate::jobs::JobStore;
-use crate::jobs::{JobId, JobState};
+use crate::jobs::{JobId, JobRecord, JobState};
 use crate::store::StoreError;
 
 /// Why a job was not admitted.
@@ -43,23 +43,22 @@ impl Quota {
         Quota { limit, unsettled: Default::default() }
     }
 
-    /// Reads the jobs in progress (from the job index) and counts the unsettled ones per submitter.
-    /// Nothing is read without a cap.
-    pub async fn load(&self, jobs: &JobStore) -> Result<(), StoreError> {
+    /// Counts the unsettled jobs per submitter among `in_progress` (the jobs in progress that
+    /// start-up recovery read from the job index). Nothing is counted without a cap.
+    pub async fn load(&self, in_progress: &[JobRecord]) {
         if self.limit.is_none() {
-            return Ok(());
+            return;
         }
         let mut found: HashMap<String, BTreeSet<JobId>> = HashMap::new();
-        for record in jobs.list_all(crate::jobs::Scope::All, &JobState::IN_PROGRESS).await? {
-            if let Some(submitter) = record.submitter {
-                found.entry(submitter).or_default().insert(record.id);
+        for record in in_progress.iter().filter(|r| !finished(r.state)) {
+            if let Some(submitter) = &record.submitter {
+                found.entry(submitter.clone()).or_default().insert(record.id);
             }
         }
         let mut unsettled = self.unsettled.lock().await;
         for (submitter, ids) in found {
             unsettled.entry(submitter).or_default().extend(ids);
         }
-        Ok(())
     }
 
     /// Counts `id` against `submitter`, or refuses it when the submitter is at the cap
@@ -95,5 +94,39 @@ impl Quota {
         if let Some(ids) = self.unsettled.lock().await.get_mut(submitter) {
             ids.remove(&id);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    fn job(submitter: &str) -> JobRecord {
+        let mut record = JobRecord::new(JobId::new(), serde_json::json!({}), None);
+        record.submitter = Some(submitter.to_string());
+        record
+    }
+
+    #[tokio::test]
+    async fn the_jobs_in_progress_at_start_count_until_they_settle() {
+        let dir = tempfile::tempdir().unwrap();
+        let jobs = JobStore::new(Arc::new(crate::store::LocalStore::open(dir.path()).unwrap()));
+        let mut in_progress = vec![job("alice"), job("alice"), job("bob")];
+        let mut settled = job("bob");
+        settled.fail("a settled job counts for nobody").unwrap();
+        in_progress.push(settled);
+        for record in &in_progress {
+            jobs.save(record).await.unwrap();
+        }
+        let quota = Quota::new(Some(2));
+        quota.load(&in_progress).await;
+        let full = quota.reserve(&jobs, "alice", JobId::new()).await;
+        assert!(matches!(full, Err(QuotaError::Full { ref submitter, limit: 2 }) if submitter == "alice"), "{full:?}");
+        quota.reserve(&jobs, "bob", JobId::new()).await.unwrap();
+        // One of alice's jobs settles: her next job is taken.
+        in_progress[0].fail("done with").unwrap();
+        jobs.save(&in_progress[0]).await.unwrap();
+        quota.reserve(&jobs, "alice", JobId::new()).await.unwrap();
     }
 }

@@ -94,17 +94,21 @@ impl Server {
         }
     }
 
-    /// kill -9 (no clean-up at all).
+    /// kill -9 (no clean-up at all). The server's Chromium, which a SIGKILL leaves running
+    /// (reparented to init), is killed too, so no test leaves browsers behind for the next.
     pub fn kill9(&mut self) {
+        let browsers = crate::support::chromium_of(self.child.id());
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if !browsers.is_empty() {
+            let _ = Command::new("kill").arg("-9").args(browsers.iter().map(u32::to_string)).status();
+        }
     }
 }
 
 impl Drop for Server {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.kill9();
     }
 }
 
