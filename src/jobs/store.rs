@@ -136,6 +136,14 @@ impl JobStore {
         Ok(())
     }
 
+    /// Deletes the record of a job the queue refused, and its index entries (the record first:
+    /// an entry left behind is skipped by listings). No tombstone: no one was given its id.
+    pub async fn discard(&self, record: &JobRecord) -> Result<(), StoreError> {
+        self.objects.delete(&Self::record_key(record.id)).await?;
+        self.forget_entries(record.id, &[record.state], record.submitter.as_deref()).await;
+        Ok(())
+    }
+
     /// Deletes the job's index entries in `states` (a failure is logged: listings skip a stale
     /// entry and delete it once the job has settled).
     async fn forget_entries(&self, id: JobId, states: &[JobState], submitter: Option<&str>) {
@@ -451,161 +459,5 @@ impl JobStore {
         let corrupt = |detail: String| StoreError::Corrupt { key: key.to_string(), what: "a job id", detail };
         let text = String::from_utf8(bytes).map_err(|e| corrupt(e.to_string()))?;
         JobId::parse(text.trim()).map(Some).map_err(|e| corrupt(e.to_string()))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-
-    use async_trait::async_trait;
-
-    use super::*;
-    use crate::store::LocalStore;
-
-    /// A local store that counts the objects read, so a test can show a listing reads the
-    /// records it lists and no others.
-    #[derive(Debug)]
-    struct Counting {
-        inner: LocalStore,
-        gets: AtomicUsize,
-    }
-
-    #[async_trait]
-    impl ObjectStore for Counting {
-        async fn put(&self, key: &ObjectKey, bytes: Vec<u8>) -> Result<(), StoreError> {
-            self.inner.put(key, bytes).await
-        }
-        async fn put_if_absent(&self, key: &ObjectKey, bytes: Vec<u8>) -> Result<PutOutcome, StoreError> {
-            self.inner.put_if_absent(key, bytes).await
-        }
-        async fn get(&self, key: &ObjectKey) -> Result<Option<Vec<u8>>, StoreError> {
-            self.gets.fetch_add(1, Ordering::SeqCst);
-            self.inner.get(key).await
-        }
-        async fn exists(&self, key: &ObjectKey) -> Result<bool, StoreError> {
-            self.inner.exists(key).await
-        }
-        async fn delete(&self, key: &ObjectKey) -> Result<bool, StoreError> {
-            self.inner.delete(key).await
-        }
-        async fn list(&self, prefix: &str) -> Result<Vec<ObjectKey>, StoreError> {
-            self.inner.list(prefix).await
-        }
-    }
-
-    fn store(dir: &std::path::Path) -> (JobStore, Arc<Counting>) {
-        let counting = Arc::new(Counting { inner: LocalStore::open(dir).unwrap(), gets: AtomicUsize::new(0) });
-        (JobStore::new(counting.clone()), counting)
-    }
-
-    fn job(submitter: &str) -> JobRecord {
-        let mut record = JobRecord::new(JobId::new(), serde_json::json!({}), None);
-        record.submitter = Some(submitter.to_string());
-        record
-    }
-
-    async fn moved(jobs: &JobStore, record: &mut JobRecord, to: &[JobState]) {
-        for &state in to {
-            record.transition(state, None).unwrap();
-            jobs.save(record).await.unwrap();
-        }
-    }
-
-    fn ids(records: &[JobRecord]) -> Vec<JobId> {
-        records.iter().map(|r| r.id).collect()
-    }
-
-    #[tokio::test]
-    async fn listings_read_the_index_and_only_the_records_they_list() {
-        let dir = tempfile::tempdir().unwrap();
-        let (jobs, counting) = store(dir.path());
-        let mut held = Vec::new();
-        for n in 0..60 {
-            let mut record = job(if n % 2 == 0 { "alice" } else { "bob" });
-            jobs.save(&record).await.unwrap();
-            let path: &[JobState] = if n % 20 == 7 {
-                &[JobState::Rendering, JobState::Verifying, JobState::Held]
-            } else {
-                &[JobState::Rendering, JobState::Verifying, JobState::Done]
-            };
-            moved(&jobs, &mut record, path).await;
-            if record.state == JobState::Held {
-                held.push(record.id);
-            }
-        }
-        held.reverse();
-        counting.gets.store(0, Ordering::SeqCst);
-        let (found, next) = jobs.list(Scope::All, &[JobState::Held], None, 10, |_| true).await.unwrap();
-        assert_eq!(ids(&found), held);
-        assert_eq!(next, None);
-        assert_eq!(counting.gets.load(Ordering::SeqCst), held.len(), "read records it did not list");
-        // Every done job left its earlier states' entries.
-        let (rendering, _) = jobs.list(Scope::All, &JobState::IN_PROGRESS, None, 100, |_| true).await.unwrap();
-        assert!(rendering.is_empty());
-        assert_eq!(dir.path().join("index/state/rendering").read_dir().map(|d| d.count()).unwrap_or(0), 0);
-        // Pages of a submitter's jobs, newest first, resume at the cursor and end with none.
-        let (mut pages, mut cursor) = (Vec::new(), None);
-        loop {
-            let (page, next) = jobs.list(Scope::Owner("alice"), &JobState::ALL, cursor, 7, |_| true).await.unwrap();
-            assert!(page.len() <= 7);
-            pages.extend(page);
-            match next {
-                Some(next) => cursor = Some(next),
-                None => break,
-            }
-        }
-        assert_eq!(pages.len(), 30);
-        assert!(pages.iter().all(|r| r.submitter.as_deref() == Some("alice")));
-        assert!(ids(&pages).windows(2).all(|w| w[0] > w[1]), "not newest first, or repeated");
-    }
-
-    #[tokio::test]
-    async fn stale_entries_are_skipped_and_removed_jobs_leave_every_listing() {
-        let dir = tempfile::tempdir().unwrap();
-        let (jobs, counting) = store(dir.path());
-        let mut record = job("alice");
-        jobs.save(&record).await.unwrap();
-        moved(&jobs, &mut record, &[JobState::Rendering, JobState::Verifying, JobState::Done]).await;
-        // A crash between a new entry and the record's save: an entry says held.
-        for key in index::keys(record.id, JobState::Held, Some("alice")).unwrap() {
-            counting.put(&key, Vec::new()).await.unwrap();
-        }
-        let (held, _) = jobs.list(Scope::All, &[JobState::Held], None, 10, |_| true).await.unwrap();
-        assert!(held.is_empty(), "listed a done job as held");
-        let stale = index::keys(record.id, JobState::Held, None).unwrap().remove(0);
-        assert!(!counting.exists(&stale).await.unwrap());
-        // Listed once however many entries lead to it, when its state is listed.
-        counting.put(&stale, Vec::new()).await.unwrap();
-        let (all, _) = jobs.list(Scope::All, &JobState::ALL, None, 10, |_| true).await.unwrap();
-        assert_eq!(ids(&all), vec![record.id]);
-        assert!(!counting.exists(&stale).await.unwrap());
-        let tombstone = Tombstone {
-            id: record.id,
-            submitter: record.submitter.clone(),
-            removed_at: chrono::Utc::now(),
-            why: Removal::Retention { days: 1 },
-        };
-        jobs.remove(&tombstone).await.unwrap();
-        assert!(counting.list("index/").await.unwrap().is_empty(), "the removed job left entries");
-    }
-
-    #[tokio::test]
-    async fn a_store_made_before_the_index_is_indexed_once() {
-        let dir = tempfile::tempdir().unwrap();
-        let (jobs, counting) = store(dir.path());
-        let mut old = job("alice");
-        old.transition(JobState::Rendering, None).unwrap();
-        old.transition(JobState::Verifying, None).unwrap();
-        old.transition(JobState::Held, None).unwrap();
-        // Written the way a release before the index wrote it: the record alone.
-        counting.put(&JobStore::record_key(old.id), serde_json::to_vec(&old).unwrap()).await.unwrap();
-        assert!(jobs.list_all(Scope::All, &[JobState::Held]).await.unwrap().is_empty());
-        jobs.ensure_index().await.unwrap();
-        assert_eq!(ids(&jobs.list_all(Scope::All, &[JobState::Held]).await.unwrap()), vec![old.id]);
-        assert_eq!(ids(&jobs.list_all(Scope::Owner("alice"), &JobState::ALL).await.unwrap()), vec![old.id]);
-        counting.gets.store(0, Ordering::SeqCst);
-        jobs.ensure_index().await.unwrap();
-        assert_eq!(counting.gets.load(Ordering::SeqCst), 0, "indexed again");
     }
 }

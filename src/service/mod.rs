@@ -260,7 +260,7 @@ impl Service {
         if let Err(e) = self.queue.enqueue(id).await {
             self.quota.release(submitter, id).await;
             // No record may stay behind that no worker will ever settle.
-            if let Err(del) = self.jobs.objects().delete(&JobStore::record_key(id)).await {
+            if let Err(del) = self.jobs.discard(&record).await {
                 tracing::error!(job = %id, error = %del, "could not remove the record of a job the queue refused");
             }
             return Err(match e {

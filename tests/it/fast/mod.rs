@@ -8,6 +8,7 @@ mod cli_baseline;
 mod cli_diff;
 mod cli_help;
 mod fuzz_jobs;
+mod job_index;
 mod layers;
 mod old_records;
 mod queue_embedded;

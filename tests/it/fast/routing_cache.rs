@@ -3,45 +3,13 @@
 //! the table themselves (reads are counted through a real local object store), this process's
 //! own edits apply at once, and a table that cannot be read keeps the rules read before.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use async_trait::async_trait;
 use pixelproof::routing::{fingerprint, Match, NewRule, Renderer, Routes, RoutingTable, ROUTING_OBJECT, ROUTING_TTL};
-use pixelproof::store::{LocalStore, ObjectKey, ObjectStore, PutOutcome, StoreError};
+use pixelproof::store::LocalStore;
 
-/// A local object store that counts the GETs of the routing table.
-#[derive(Debug)]
-struct Counted {
-    inner: LocalStore,
-    reads: AtomicUsize,
-}
-
-#[async_trait]
-impl ObjectStore for Counted {
-    async fn put(&self, key: &ObjectKey, bytes: Vec<u8>) -> Result<(), StoreError> {
-        self.inner.put(key, bytes).await
-    }
-    async fn put_if_absent(&self, key: &ObjectKey, bytes: Vec<u8>) -> Result<PutOutcome, StoreError> {
-        self.inner.put_if_absent(key, bytes).await
-    }
-    async fn get(&self, key: &ObjectKey) -> Result<Option<Vec<u8>>, StoreError> {
-        if key.as_str() == ROUTING_OBJECT {
-            self.reads.fetch_add(1, Ordering::SeqCst);
-        }
-        self.inner.get(key).await
-    }
-    async fn exists(&self, key: &ObjectKey) -> Result<bool, StoreError> {
-        self.inner.exists(key).await
-    }
-    async fn delete(&self, key: &ObjectKey) -> Result<bool, StoreError> {
-        self.inner.delete(key).await
-    }
-    async fn list(&self, prefix: &str) -> Result<Vec<ObjectKey>, StoreError> {
-        self.inner.list(prefix).await
-    }
-}
+use crate::support::counting::CountingStore;
 
 fn rule(template: &str, renderer: Renderer) -> NewRule {
     NewRule {
@@ -69,10 +37,10 @@ async fn until_routed(routes: &Arc<Routes>, template: &str, renderer: Renderer, 
 #[tokio::test]
 async fn another_process_s_rule_is_picked_up_after_the_ttl_without_a_read_per_job() {
     let dir = tempfile::tempdir().unwrap();
-    let objects = Arc::new(Counted { inner: LocalStore::open(dir.path()).unwrap(), reads: AtomicUsize::new(0) });
+    let objects = CountingStore::open(dir.path(), ROUTING_OBJECT);
     let table = RoutingTable::load_object(objects.clone(), "local://routing.json").await.unwrap();
     let routes = Routes::new(table, Some(ROUTING_TTL));
-    let reads = || objects.reads.load(Ordering::SeqCst);
+    let reads = || objects.gets();
     assert_eq!(reads(), 1, "the table is read once at start");
 
     // Many jobs, and no read of the table for any of them.
@@ -136,12 +104,12 @@ async fn a_shared_file_is_reread_and_a_damaged_one_keeps_the_rules_read_before()
 #[tokio::test]
 async fn a_table_no_one_else_changes_is_never_read_again() {
     let dir = tempfile::tempdir().unwrap();
-    let objects = Arc::new(Counted { inner: LocalStore::open(dir.path()).unwrap(), reads: AtomicUsize::new(0) });
+    let objects = CountingStore::open(dir.path(), ROUTING_OBJECT);
     let table = RoutingTable::load_object(objects.clone(), "local://routing.json").await.unwrap();
     let routes = Routes::new(table, None);
     let fp = fingerprint("<p>a job</p>", "{}");
     routes.add(rule("invoice", Renderer::Fallback)).await.unwrap();
     tokio::time::sleep(ROUTING_TTL + Duration::from_millis(500)).await;
     assert_eq!(routes.route(Some("invoice"), &fp).renderer, Renderer::Fallback);
-    assert_eq!(objects.reads.load(Ordering::SeqCst), 1, "only the start-up read");
+    assert_eq!(objects.gets(), 1, "only the start-up read");
 }

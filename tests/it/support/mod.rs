@@ -8,6 +8,7 @@
 
 pub mod baselines;
 pub mod broker;
+pub mod counting;
 pub mod net;
 pub mod s3;
 pub mod scenes;
